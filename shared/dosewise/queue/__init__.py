@@ -1,0 +1,1 @@
+"""Queues: one small interface (``base.Queue``), two adapters — Redis Streams and a database table."""

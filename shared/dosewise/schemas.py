@@ -1,0 +1,311 @@
+"""API contracts shared by the gateway, inference and trainer (pydantic v2).
+
+Every number carries its unit, either in the field name (``age_years``) or next to it (``{value, unit}``). Inputs in other units
+are converted to the canonical unit on validation (``units.py``), so code downstream never guesses. Physiologically impossible
+values are rejected with a field-level error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from dosewise import units
+
+StrictNum = Annotated[float, Field(strict=True)]
+CLOCK_SKEW = timedelta(minutes=5)  # how far in the future a timestamp may lie before we call it impossible
+
+DISCLAIMER = (
+    "Decision support for a clinician, not an autonomous prescriber: review the recommendation against the whole patient "
+    "before acting on it."
+)
+
+
+def _not_future(t: datetime) -> datetime:
+    if t.tzinfo is None:
+        raise ValueError("timestamps need a time zone (e.g. 2026-11-20T08:00:00Z)")
+    if t > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError("time lies in the future")
+    return t
+
+
+PastDatetime = Annotated[datetime, AfterValidator(_not_future)]
+
+
+class ObservationKind(BaseModel):
+    """What a lab or vital value is, its canonical unit and the physiologically possible range (in the canonical unit)."""
+
+    model_config = ConfigDict(frozen=True)
+    quantity: str
+    low: float
+    high: float
+    loinc: str | None = None
+    description: str = ""
+
+
+# Ranges reject values that cannot come from a living patient (or are unit mix-ups), not merely abnormal ones.
+OBSERVATION_KINDS: dict[str, ObservationKind] = {
+    "inr": ObservationKind(quantity="inr", low=0.5, high=15.0, loinc="6301-6", description="INR of prothrombin time"),
+    "glucose_fasting": ObservationKind(
+        quantity="glucose", low=10.0, high=1000.0, loinc="1558-6", description="Fasting plasma glucose"
+    ),
+    "pathogen_load": ObservationKind(
+        quantity="dimensionless", low=0.0, high=100.0, description="Pathogen concentration x1 (Stengel 2002 model units)"
+    ),
+    "organ_damage": ObservationKind(
+        quantity="dimensionless", low=0.0, high=2.0, description="Organ health index x4 (0 healthy, 1 death; Stengel 2002)"
+    ),
+    "plasma_cells": ObservationKind(
+        quantity="dimensionless", low=0.0, high=100.0, description="Plasma cell concentration x2 (Stengel 2002 model units)"
+    ),
+    "antibodies": ObservationKind(
+        quantity="dimensionless", low=0.0, high=100.0, description="Antibody concentration x3 (Stengel 2002 model units)"
+    ),
+}
+
+
+class Measure(BaseModel):
+    """A number with its unit, as EHRs send it."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: StrictNum
+    unit: str = Field(min_length=1, max_length=32)
+
+
+class Observation(BaseModel):
+    """One lab result. ``kind`` decides the unit family and the plausible range; the value is normalized on validation."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(description="One of: " + ", ".join(OBSERVATION_KINDS), examples=["inr"])
+    unit: str = Field(max_length=32, description="UCUM unit, e.g. {INR}, mg/dL, mmol/L; stored as the kind's canonical unit.")
+    value: StrictNum = Field(description="Value in `unit`; stored in the kind's canonical unit (INR: {INR}; glucose: mg/dL).")
+    time: PastDatetime = Field(description="When the sample was taken (ISO 8601 with time zone).")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in OBSERVATION_KINDS:
+            raise ValueError(f"unknown observation kind {v!r}; allowed: {', '.join(OBSERVATION_KINDS)}")
+        return v
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_fits_kind(cls, v: str, info: ValidationInfo) -> str:
+        kind = OBSERVATION_KINDS.get(info.data.get("kind", ""))
+        if kind is not None:
+            try:
+                units.to_canonical(1.0, v, kind.quantity)
+            except units.UnitError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _plausible(cls, v: float, info: ValidationInfo) -> float:
+        """Convert to the canonical unit and reject values no living patient has (or unit mix-ups)."""
+        kind = OBSERVATION_KINDS.get(info.data.get("kind", ""))
+        unit = info.data.get("unit")
+        if kind is None or unit is None:
+            return v  # the kind or unit error is reported on its own field
+        value = units.to_canonical(v, unit, kind.quantity)
+        cu = units.canonical_unit(kind.quantity)
+        if not (kind.low <= value <= kind.high):
+            raise ValueError(
+                f"{info.data['kind']} of {value:g} {cu} is physiologically impossible; allowed {kind.low:g}–{kind.high:g} {cu}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _canonical_unit(self) -> Observation:
+        self.unit = units.canonical_unit(OBSERVATION_KINDS[self.kind].quantity)
+        return self
+
+
+class DoseEvent(BaseModel):
+    """A dose given (or scheduled daily dose taken) at a time; unit family is checked against the therapy."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: StrictNum = Field(ge=0, description="Amount given, in `unit` (warfarin: mg; insulin: U).")
+    unit: str = Field(max_length=32, examples=["mg"])
+    time: PastDatetime = Field(description="When it was given (ISO 8601 with time zone).")
+
+
+class Genotype(BaseModel):
+    """Pharmacogenomic results relevant to dosing; ``None`` means not tested (the policy sees 'unknown')."""
+
+    model_config = ConfigDict(extra="forbid")
+    cyp2c9: Literal["*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3"] | None = None
+    vkorc1: Literal["G/G", "G/A", "A/A"] | None = Field(None, description="VKORC1 -1639G>A genotype")
+    cyp2c19: str | None = Field(None, max_length=16, description="Recorded, not yet used by any pack")
+
+
+class PatientState(BaseModel):
+    """Everything a dosing decision may look at, for one patient at one time. Never a name: ``patient_ref`` is pseudonymous."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    therapy: str = Field(description="Therapy pack id (GET /v1/therapies).", examples=["warfarin"])
+    patient_ref: str = Field(
+        min_length=4, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="Pseudonymous patient reference (no names, no MRNs); pseudonymized again before storage.",
+    )
+    age_years: StrictNum = Field(ge=0, le=120, description="Age, years.")
+    sex: Literal["female", "male"] = Field(description="Sex assigned at birth (drives pharmacokinetic covariates).")
+    weight: Measure = Field(description="Body weight; kg or lb ([lb_av]); stored in kg; 0.3–400 kg.")
+    height: Measure = Field(description="Height; cm, m or in ([in_i]); stored in cm; 20–250 cm.")
+    egfr_ml_min_1_73m2: StrictNum | None = Field(
+        None, ge=1, le=200, description="Estimated GFR, mL/min/1.73 m² (CKD-EPI); null when unknown."
+    )
+    race: Literal["white", "black", "asian", "other", "unknown"] = Field(
+        "unknown", description="Only because the IWPC dosing equation uses it."
+    )
+    current_dose: Measure = Field(description="Current daily dose (warfarin mg/day; basal insulin U/day).")
+    observations: list[Observation] = Field(default_factory=list, max_length=500, description="Recent lab results.")
+    doses: list[DoseEvent] = Field(default_factory=list, max_length=1000, description="Recent doses given.")
+    genotype: Genotype | None = None
+    comorbidities: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    pregnant: bool | None = None
+    co_medications: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=50, description="Generic names, lower case (e.g. amiodarone)."
+    )
+    as_of: PastDatetime | None = Field(None, description="Decision time; default now. Observations after it are rejected.")
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_kg(cls, m: Measure) -> Measure:
+        kg = _convert(m, "mass")
+        if not 0.3 <= kg <= 400:
+            raise ValueError(f"weight of {kg:g} kg is impossible; allowed 0.3–400 kg")
+        return Measure(value=kg, unit="kg")
+
+    @field_validator("height")
+    @classmethod
+    def _height_cm(cls, m: Measure) -> Measure:
+        cm = _convert(m, "length")
+        if not 20 <= cm <= 250:
+            raise ValueError(f"height of {cm:g} cm is impossible; allowed 20–250 cm")
+        return Measure(value=cm, unit="cm")
+
+    @field_validator("co_medications", "comorbidities")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [s.strip().lower() for s in v]
+
+    @model_validator(mode="after")
+    def _therapy_rules(self) -> PatientState:
+        """Checks that need the therapy pack: known therapy, dose units, observation kinds, times before ``as_of``."""
+        from dosewise.therapies import registry  # late: packs import this module
+
+        errors: list[InitErrorDetails] = []
+
+        def bad(loc: tuple[str | int, ...], msg: str, value: object) -> None:
+            errors.append(InitErrorDetails(type=PydanticCustomError("therapy_rule", msg), loc=loc, input=value))
+
+        pack = registry.PACKS.get(self.therapy)
+        if pack is None:
+            bad(("therapy",), f"unknown therapy; allowed: {', '.join(registry.PACKS)}", self.therapy)
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        as_of = self.decision_time
+        try:
+            self.current_dose = Measure(
+                value=units.to_canonical(self.current_dose.value, self.current_dose.unit, pack.dose_quantity),
+                unit=pack.dose_unit,
+            )
+            if self.current_dose.value < 0:
+                bad(("current_dose", "value"), "dose cannot be negative", self.current_dose.value)
+        except units.UnitError as e:
+            bad(("current_dose", "unit"), str(e), self.current_dose.unit)
+        for i, d in enumerate(self.doses):
+            try:
+                d.amount, d.unit = units.to_canonical(d.amount, d.unit, pack.dose_quantity), pack.dose_unit
+            except units.UnitError as e:
+                bad(("doses", i, "unit"), str(e), d.unit)
+            if d.time > as_of:
+                bad(("doses", i, "time"), "dose time lies after the decision time as_of", d.time.isoformat())
+        for i, o in enumerate(self.observations):
+            if o.kind not in pack.observation_kinds:
+                bad(("observations", i, "kind"), f"{self.therapy} uses observation kinds {', '.join(pack.observation_kinds)}",
+                    o.kind)
+            if o.time > as_of:
+                bad(("observations", i, "time"), "observation time lies after the decision time as_of", o.time.isoformat())
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @property
+    def decision_time(self) -> datetime:
+        return self.as_of or datetime.now(UTC)
+
+
+def _convert(m: Measure, quantity: str) -> float:
+    try:
+        return units.to_canonical(m.value, m.unit, quantity)
+    except units.UnitError as e:
+        raise ValueError(str(e)) from None
+
+
+class PolicyRef(BaseModel):
+    """Which policy made a decision: every response carries it."""
+
+    id: str
+    therapy: str
+    version: str
+    status: Literal["untrained", "candidate", "active", "retired", "rejected"]
+    sha256: str
+
+
+class ActionValue(BaseModel):
+    action: str = Field(description="Action id, e.g. 'hold', '+0.5mg'.")
+    label: str
+    q_value: float = Field(description="The policy's estimated value of taking this action (higher is better).")
+    allowed: bool = Field(description="False when a guardrail masked the action.")
+
+
+class GuardrailFiring(BaseModel):
+    rule: str
+    message: str = Field(description="Why, in words a clinician reads.")
+
+
+class DoseQuantity(BaseModel):
+    value: float
+    unit: str
+
+
+class Recommendation(BaseModel):
+    """A stored dosing recommendation. Made by ``policy``; decided on by a clinician."""
+
+    recommendation_id: uuid.UUID
+    therapy: str
+    patient_ref: str = Field(description="The pseudonymized reference as stored (not the caller's raw reference).")
+    policy: PolicyRef
+    current_dose: DoseQuantity
+    recommended_dose: DoseQuantity
+    action: str
+    action_label: str
+    action_values: list[ActionValue]
+    guardrails: list[GuardrailFiring] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    created_at: datetime
+    disclaimer: str = DISCLAIMER
+
+
+class InferRequest(BaseModel):
+    """Gateway → inference: feature vectors (units as in GET /v1/therapies) and optional action masks (True = allowed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    therapy: str
+    features: list[list[float]] = Field(min_length=1, max_length=1000)
+    action_mask: list[list[bool]] | None = None
+
+
+class InferResponse(BaseModel):
+    therapy: str
+    policy: PolicyRef
+    q_values: list[list[float]] = Field(description="Mean over ensemble heads, one row per input, one column per action.")
+    head_q_values: list[list[list[float]]] | None = Field(None, description="[head][row][action], when the model has heads.")
+    actions: list[int] = Field(description="Masked argmax per row; -1 when the mask allows nothing.")
+    behaviour_probability: list[float] = Field(description="Probability the serving policy gave the chosen action.")

@@ -1,0 +1,155 @@
+"""SQLModel tables: the system of record. Alembic migrations (``storage/migrations``) create them on SQLite and PostgreSQL.
+
+Clinical payloads are JSON columns (portable across both databases); everything queried by is a real, indexed column.
+Patient references stored here are already pseudonymized by the gateway: no table holds a name or a raw identifier.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, **kw))
+
+
+def _ts_null() -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# Autoincrement integer keys: BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY autoincrements there).
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Policy(SQLModel, table=True):
+    """The registry: one row per policy version of a therapy. At most one ``active`` row per therapy."""
+
+    __tablename__ = "policies"
+    __table_args__ = (UniqueConstraint("therapy", "version"),)
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, primary_key=True, max_length=32)
+    therapy: str = Field(index=True, max_length=64)
+    version: str = Field(max_length=64)
+    status: str = Field(index=True, max_length=16)  # untrained | candidate | active | retired | rejected
+    sha256: str = Field(max_length=64)
+    artifact_path: str = Field(max_length=512)  # relative to settings.policy_dir
+    model_card: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+    activated_at: datetime | None = _ts_null()
+    activated_by: str | None = Field(default=None, max_length=128)
+
+
+class Recommendation(SQLModel, table=True):
+    """A recommendation exactly as answered, with the inputs that produced it (for audit and off-policy evaluation)."""
+
+    __tablename__ = "recommendations"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    therapy: str = Field(index=True, max_length=64)
+    patient_ref: str = Field(index=True, max_length=128)  # pseudonymized
+    policy_id: str = Field(max_length=32, index=True)
+    policy_version: str = Field(max_length=64)
+    policy_status: str = Field(max_length=16)
+    action_index: int
+    action_id: str = Field(max_length=32)
+    current_dose: float
+    recommended_dose: float
+    dose_unit: str = Field(max_length=16)
+    behaviour_probability: float
+    features: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    state: dict[str, Any] = _json()  # the validated PatientState, canonical units, pseudonymized reference
+    response: dict[str, Any] = _json()  # the Recommendation body as sent
+    created_at: datetime = _ts(index=True)
+
+
+class Outcome(SQLModel, table=True):
+    """What happened after a recommendation: dose given, observations, adverse events, clinician feedback."""
+
+    __tablename__ = "outcomes"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    recommendation_id: uuid.UUID = Field(foreign_key="recommendations.id", index=True)
+    therapy: str = Field(max_length=64, index=True)
+    patient_ref: str = Field(max_length=128, index=True)
+    payload: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+
+
+class OutboxEvent(SQLModel, table=True):
+    """Transactional outbox: written with the row it announces; a relay publishes it to the queue and marks it sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    stream: str = Field(max_length=64)
+    payload: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+    sent_at: datetime | None = _ts_null()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only audit trail; ``hash`` chains each event to the previous one (verified by ``dosewise audit verify``)."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    occurred_at: datetime = _ts(index=True)
+    actor: str = Field(max_length=128, index=True)
+    role: str = Field(max_length=32)
+    action: str = Field(max_length=64)
+    patient_ref: str | None = Field(default=None, max_length=128, index=True)
+    policy_version: str | None = Field(default=None, max_length=64)
+    subject_id: str | None = Field(default=None, max_length=64)
+    input_hash: str | None = Field(default=None, max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class QueueMessage(SQLModel, table=True):
+    """The embedded queue's log of messages (the table adapter); ids grow monotonically per database."""
+
+    __tablename__ = "queue_messages"
+    __table_args__ = (Index("ix_queue_messages_stream_id", "stream", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    stream: str = Field(max_length=64)
+    payload: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+
+
+class QueueGroup(SQLModel, table=True):
+    """A consumer group's read position in a stream (table adapter)."""
+
+    __tablename__ = "queue_groups"
+
+    stream: str = Field(primary_key=True, max_length=64)
+    group: str = Field(primary_key=True, max_length=64)
+    last_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class QueuePending(SQLModel, table=True):
+    """Delivered but not yet acknowledged messages, per group (table adapter); claimable when their consumer dies."""
+
+    __tablename__ = "queue_pending"
+
+    stream: str = Field(primary_key=True, max_length=64)
+    group: str = Field(primary_key=True, max_length=64)
+    message_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    consumer: str = Field(max_length=128)
+    delivered_at: datetime = _ts()
+    deliveries: int = 1

@@ -1,0 +1,1 @@
+"""Therapy packs: one subpackage per therapy behind the interface in ``base.py``; ``registry.PACKS`` lists them."""

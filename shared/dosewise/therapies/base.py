@@ -1,0 +1,332 @@
+"""The therapy-pack interface: one small contract that training, serving, evaluation and the UI all read.
+
+A pack is plain data (actions, features, limits) plus pure functions over **batches** of patients. The key object is the
+``ClinicView``: what a clinic can see for N patients at one decision time (observations, doses, demographics, genotype).
+Features, guardrails and guideline policies are computed from a ClinicView only, so
+
+- the simulator (which builds ClinicViews from its hidden state) and
+- the gateway (which builds a ClinicView from a ``PatientState``, see ``ClinicView.from_states``)
+
+feed the policy exactly the same numbers. Hidden simulator parameters never enter a ClinicView.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from dosewise.schemas import PatientState
+
+FloatArray = np.ndarray  # float64 unless noted
+IntArray = np.ndarray
+BoolArray = np.ndarray
+
+# Categorical covariates are integer codes; -1 means unknown / not tested.
+CYP2C9_GENOTYPES: tuple[str, ...] = ("*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3")
+VKORC1_GENOTYPES: tuple[str, ...] = ("G/G", "G/A", "A/A")
+RACES: tuple[str, ...] = ("white", "black", "asian", "other")
+ENZYME_INDUCERS: frozenset[str] = frozenset({"carbamazepine", "phenytoin", "rifampin", "rifampicin"})  # IWPC 2009
+
+# Covariates every ClinicView carries (shape (n,)). Units in the names.
+COVARIATES: tuple[str, ...] = (
+    "age_years", "female", "weight_kg", "height_cm", "egfr_ml_min_1_73m2",  # egfr NaN when unknown
+    "race", "cyp2c9", "vkorc1",  # integer codes into the tuples above; -1 unknown
+    "amiodarone", "enzyme_inducer", "pregnant",  # 0/1
+)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One input of the policy network. ``loc``/``scale`` normalize it inside the exported model: (x − loc) / scale."""
+
+    name: str
+    unit: str
+    description: str
+    loc: float = 0.0
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A discrete decision. ``change``: new daily dose = current + delta (in the pack's dose unit); ``hold``: give nothing
+    over the next interval and keep the regimen; ``level``: give exactly ``delta`` (packs whose action is a dose level)."""
+
+    id: str
+    label: str
+    kind: Literal["hold", "change", "level"]
+    delta: float = 0.0
+
+
+@dataclass
+class ClinicView:
+    """What a clinic sees for N patients at one decision time. Most recent first in every history array.
+
+    - ``day``: days since the start of therapy (decision index · interval), shape (n,).
+    - ``current_dose``: the regimen in force before this decision (pack dose unit per day), (n,).
+    - ``dose_history``: amount given on each of the last H days, [:, 0] = yesterday; NaN unknown, (n, H).
+    - ``obs[kind]`` / ``obs_age_days[kind]``: the last K measured values (canonical unit) and how many days before the
+      decision each was taken; NaN where fewer than K exist, (n, K).
+    - ``covariates``: see COVARIATES, each (n,).
+    """
+
+    day: FloatArray
+    current_dose: FloatArray
+    dose_history: FloatArray
+    obs: dict[str, FloatArray]
+    obs_age_days: dict[str, FloatArray]
+    covariates: dict[str, FloatArray]
+
+    @property
+    def n(self) -> int:
+        return int(self.current_dose.shape[0])
+
+    def take(self, idx: IntArray | slice) -> ClinicView:
+        """A sub-batch (used by tests and per-patient explanations)."""
+        return ClinicView(
+            day=self.day[idx], current_dose=self.current_dose[idx], dose_history=self.dose_history[idx],
+            obs={k: v[idx] for k, v in self.obs.items()}, obs_age_days={k: v[idx] for k, v in self.obs_age_days.items()},
+            covariates={k: v[idx] for k, v in self.covariates.items()},
+        )
+
+    @classmethod
+    def from_states(cls, pack: TherapyPack, states: Sequence[PatientState]) -> ClinicView:
+        """Build the batch view of validated PatientStates (already in canonical units) at each one's decision time."""
+        n, H, K = len(states), pack.dose_history_days, pack.obs_history
+        dose_hist = np.full((n, H), np.nan)
+        obs = {k: np.full((n, K), np.nan) for k in pack.observation_kinds}
+        age = {k: np.full((n, K), np.nan) for k in pack.observation_kinds}
+        cov = {c: np.zeros(n) for c in COVARIATES}
+        day = np.zeros(n)
+        current = np.zeros(n)
+        for i, s in enumerate(states):
+            t = s.decision_time
+            current[i] = s.current_dose.value
+            # Doses: bin into whole days before the decision; several doses on one day add up.
+            first_dose_days = 0.0
+            for d in s.doses:
+                days_before = (t - d.time).total_seconds() / 86400.0
+                first_dose_days = max(first_dose_days, days_before)
+                b = int(np.floor(days_before))
+                if 0 <= b < H:
+                    dose_hist[i, b] = (0.0 if np.isnan(dose_hist[i, b]) else dose_hist[i, b]) + d.amount
+            if s.doses:  # days with no recorded dose inside the recorded span were days without a dose
+                span = min(H, int(np.floor(first_dose_days)) + 1)
+                row = dose_hist[i, :span]
+                row[np.isnan(row)] = 0.0
+            day[i] = first_dose_days
+            for kind in pack.observation_kinds:
+                rows = sorted((o for o in s.observations if o.kind == kind), key=lambda o: o.time, reverse=True)[:K]
+                for j, o in enumerate(rows):
+                    obs[kind][i, j] = o.value
+                    age[kind][i, j] = (t - o.time).total_seconds() / 86400.0
+            cov["age_years"][i] = s.age_years
+            cov["female"][i] = 1.0 if s.sex == "female" else 0.0
+            cov["weight_kg"][i] = s.weight.value
+            cov["height_cm"][i] = s.height.value
+            cov["egfr_ml_min_1_73m2"][i] = np.nan if s.egfr_ml_min_1_73m2 is None else s.egfr_ml_min_1_73m2
+            cov["race"][i] = RACES.index(s.race) if s.race in RACES else -1
+            g = s.genotype
+            cov["cyp2c9"][i] = CYP2C9_GENOTYPES.index(g.cyp2c9) if g and g.cyp2c9 else -1
+            cov["vkorc1"][i] = VKORC1_GENOTYPES.index(g.vkorc1) if g and g.vkorc1 else -1
+            cov["amiodarone"][i] = 1.0 if "amiodarone" in s.co_medications else 0.0
+            cov["enzyme_inducer"][i] = 1.0 if ENZYME_INDUCERS & set(s.co_medications) else 0.0
+            cov["pregnant"][i] = 1.0 if s.pregnant else 0.0
+        return cls(day=day, current_dose=current, dose_history=dose_hist, obs=obs, obs_age_days=age, covariates=cov)
+
+
+@dataclass
+class Cohort:
+    """N virtual patients: the covariates a clinic sees plus hidden simulator parameters (never shown to a policy)."""
+
+    covariates: dict[str, FloatArray]
+    hidden: dict[str, FloatArray]
+    seed: int
+
+    @property
+    def n(self) -> int:
+        return int(next(iter(self.covariates.values())).shape[0])
+
+    def take(self, idx: IntArray) -> Cohort:
+        return Cohort({k: v[idx] for k, v in self.covariates.items()}, {k: v[idx] for k, v in self.hidden.items()}, self.seed)
+
+
+@dataclass
+class StepResult:
+    """One decision step for N patients. ``info`` holds per-patient diagnostics (reward terms R_T, R_A, R_H; the true
+    physiological value for metrics) — for evaluation and logs, never for the learner's input."""
+
+    view: ClinicView
+    reward: FloatArray
+    terminated: BoolArray
+    truncated: BoolArray
+    info: dict[str, FloatArray] = field(default_factory=dict)
+
+
+@dataclass
+class Trajectory:
+    """One rollout of N patients over T decision steps (built by ``rollout.rollout``); input to ``TherapyPack.metrics``.
+
+    Arrays are (n, T) per decision step unless noted. ``info`` stacks each StepResult.info key over time (n, T), e.g. the
+    hidden true physiological value that metrics and plots need. ``features`` (n, T, F) only when recorded.
+    """
+
+    cohort: Cohort
+    given: FloatArray
+    regimen: FloatArray
+    reward: FloatArray
+    terminated: BoolArray
+    info: dict[str, FloatArray]
+    features: np.ndarray | None = None
+    actions: IntArray | None = None  # (n, T) action indices when the policy chose from the action set, else -1
+
+    @property
+    def n(self) -> int:
+        return int(self.given.shape[0])
+
+    @property
+    def steps(self) -> int:
+        return int(self.given.shape[1])
+
+
+class VectorSimulator(ABC):
+    """N digital twins stepping together with numpy; no Python loop over patients. One call = one decision interval."""
+
+    n: int
+
+    @abstractmethod
+    def reset(self) -> ClinicView:
+        """Start every patient's course; returns the view at the first decision."""
+
+    @abstractmethod
+    def step(self, given: FloatArray, regimen: FloatArray) -> StepResult:
+        """Give ``given`` (dose per day over the next interval) and set the regimen to ``regimen``; advance one interval."""
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """R = α·T − β·A − γ·H (HSDPO, source document 001): therapeutic effect, adverse events, dose-change penalty."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    gamma: float = 0.1
+
+    def combine(self, t: FloatArray, a: FloatArray, h: FloatArray) -> FloatArray:
+        return self.alpha * t - self.beta * a - self.gamma * h
+
+
+@dataclass
+class GuardrailResult:
+    """Per patient: which actions are allowed, and the rules that fired with a clinician-readable reason."""
+
+    mask: BoolArray  # (n, A)
+    firings: list[list[tuple[str, str]]]  # per patient: (rule id, message)
+
+
+class DosingPolicy(Protocol):
+    """Anything that doses a batch: the guideline, a learned policy, a fixed dose. Stateful policies reset per cohort."""
+
+    name: str
+
+    def reset(self, n: int) -> None: ...
+
+    def act(self, view: ClinicView) -> tuple[FloatArray, FloatArray]:
+        """Return (given dose per day over the next interval, new regimen) per patient."""
+        ...
+
+
+class TherapyPack(ABC):
+    """One therapy. Subclasses set the class attributes and implement the abstract methods; see warfarin.py."""
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    dose_unit: ClassVar[str]  # canonical dose unit, e.g. "mg", "U"
+    dose_quantity: ClassVar[str]  # units.QUANTITIES key for dose conversion
+    observation_kinds: ClassVar[tuple[str, ...]]  # schemas.OBSERVATION_KINDS keys; the first is the primary one
+    target_band: ClassVar[tuple[float, float]]  # of the primary observation, canonical unit
+    decision_interval_days: ClassVar[float] = 1.0
+    dose_history_days: ClassVar[int] = 14
+    obs_history: ClassVar[int] = 3
+    max_dose: ClassVar[float]  # per day, pack dose unit
+    actions: ClassVar[tuple[ActionSpec, ...]]
+    feature_specs: ClassVar[tuple[FeatureSpec, ...]]
+    reward_weights: RewardWeights = RewardWeights()
+
+    # --- data -------------------------------------------------------------------------------------------------------
+    @property
+    def n_actions(self) -> int:
+        return len(self.actions)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_specs)
+
+    def describe(self) -> dict[str, Any]:
+        """What GET /v1/therapies shows."""
+        from dosewise.schemas import OBSERVATION_KINDS
+
+        return {
+            "id": self.id,
+            "name": self.name,
+            "dose_unit": self.dose_unit,
+            "max_dose_per_day": self.max_dose,
+            "decision_interval_days": self.decision_interval_days,
+            "observation_kinds": {k: OBSERVATION_KINDS[k].model_dump() for k in self.observation_kinds},
+            "target_band": list(self.target_band),
+            "actions": [{"id": a.id, "label": a.label, "kind": a.kind, "delta": a.delta} for a in self.actions],
+            "features": [{"name": f.name, "unit": f.unit, "description": f.description} for f in self.feature_specs],
+            "required_state_fields": list(self.required_state_fields()),
+        }
+
+    def required_state_fields(self) -> tuple[str, ...]:
+        return ("therapy", "patient_ref", "age_years", "sex", "weight", "height", "current_dose", "observations", "doses")
+
+    # --- decision ---------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def features(self, view: ClinicView) -> np.ndarray:
+        """(n, n_features) float32, in the units of ``feature_specs``; finite for every valid view."""
+
+    def apply_actions(self, current_dose: FloatArray, action_idx: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Map action indices to (given per day, new regimen), clipped to [0, max_dose]."""
+        kinds = np.array([a.kind for a in self.actions])[action_idx]
+        deltas = np.array([a.delta for a in self.actions])[action_idx]
+        regimen = np.where(kinds == "change", current_dose + deltas, np.where(kinds == "level", deltas, current_dose))
+        regimen = np.clip(regimen, 0.0, self.max_dose)
+        given = np.where(kinds == "hold", 0.0, regimen)
+        return given, regimen
+
+    def guardrails(self, view: ClinicView) -> GuardrailResult:
+        """Hard limits as an action mask. Default: never exceed max_dose, never go below zero. Packs add their rules."""
+        n = view.n
+        mask = np.ones((n, self.n_actions), dtype=bool)
+        firings: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+        for j in range(self.n_actions):
+            _, regimen = self.apply_actions(view.current_dose, np.full(n, j))
+            a = self.actions[j]
+            if a.kind == "change":
+                over = view.current_dose + a.delta > self.max_dose + 1e-9
+                under = view.current_dose + a.delta < -1e-9
+                mask[:, j] &= ~(over | under)
+        return GuardrailResult(mask=mask, firings=firings)
+
+    # --- digital twin (issue: digital twins) --------------------------------------------------------------------------
+    def sample_cohort(self, n: int, seed: int) -> Cohort:
+        raise NotImplementedError(f"{self.id}: no cohort sampler yet")
+
+    def simulator(self, cohort: Cohort, seed: int) -> VectorSimulator:
+        raise NotImplementedError(f"{self.id}: no simulator yet")
+
+    def guideline_policy(self) -> DosingPolicy:
+        raise NotImplementedError(f"{self.id}: no guideline policy yet")
+
+    def metrics(self, trajectory: Trajectory) -> dict[str, FloatArray]:
+        """Per-patient metrics, each (n,): efficacy first, then adverse events. Names carry units."""
+        raise NotImplementedError(f"{self.id}: no metrics yet")
+
+    def primary_metrics(self) -> tuple[str, str]:
+        """(efficacy metric name, adverse-event-days metric name) used by evaluation targets and HyperScore calibration."""
+        raise NotImplementedError(f"{self.id}: no metrics yet")

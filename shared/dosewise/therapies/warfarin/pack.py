@@ -1,0 +1,102 @@
+"""Warfarin therapy pack: daily titration of the warfarin dose (mg/day) to keep INR in 2.0–3.0.
+
+Action space (8 discrete actions, mg/day; "hold" gives no dose today and keeps the regimen):
+
+| index | id     | effect on the daily dose |
+|-------|--------|--------------------------|
+| 0     | hold   | skip today's dose         |
+| 1..7  | −2 … +2| regimen + delta mg/day    |
+
+Observation space: the features below (float32), each with its unit. The policy sees only what a clinic sees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dosewise.therapies.base import (
+    CYP2C9_GENOTYPES,
+    VKORC1_GENOTYPES,
+    ActionSpec,
+    ClinicView,
+    FeatureSpec,
+    TherapyPack,
+)
+from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
+
+INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
+INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
+DAYS_SINCE_INR_CAP = 28.0  # days; longer gaps look the same to the policy
+
+_GENO_FEATURES = tuple(
+    FeatureSpec(f"cyp2c9_{g}", "0/1", f"CYP2C9 {g} (one-hot)") for g in CYP2C9_GENOTYPES
+) + (FeatureSpec("cyp2c9_unknown", "0/1", "CYP2C9 not tested"),) + tuple(
+    FeatureSpec(f"vkorc1_{g}", "0/1", f"VKORC1 -1639 {g} (one-hot)") for g in VKORC1_GENOTYPES
+) + (FeatureSpec("vkorc1_unknown", "0/1", "VKORC1 not tested"),)
+
+
+class WarfarinPack(TherapyPack):
+    id = "warfarin"
+    name = "Warfarin (INR 2–3)"
+    dose_unit = "mg"
+    dose_quantity = "dose_mg"
+    observation_kinds = ("inr",)
+    target_band = INR_TARGET
+    decision_interval_days = 1.0
+    dose_history_days = 14
+    obs_history = 3
+    # Product safety limit, not a literature value: maintenance doses above 15 mg/day are exceptional (IWPC 2009 cohort
+    # weekly doses are mostly < 100 mg); anything higher must be a clinician's explicit decision.
+    max_dose = 15.0
+    actions = (
+        ActionSpec("hold", "Hold today's dose", "hold"),
+        ActionSpec("-2mg", "Decrease by 2 mg/day", "change", -2.0),
+        ActionSpec("-1mg", "Decrease by 1 mg/day", "change", -1.0),
+        ActionSpec("-0.5mg", "Decrease by 0.5 mg/day", "change", -0.5),
+        ActionSpec("keep", "Keep the current dose", "change", 0.0),
+        ActionSpec("+0.5mg", "Increase by 0.5 mg/day", "change", 0.5),
+        ActionSpec("+1mg", "Increase by 1 mg/day", "change", 1.0),
+        ActionSpec("+2mg", "Increase by 2 mg/day", "change", 2.0),
+    )
+    feature_specs = (
+        FeatureSpec("age_years", "years", "Age", 65.0, 15.0),
+        FeatureSpec("female", "0/1", "Sex is female"),
+        FeatureSpec("weight_kg", "kg", "Body weight", 90.0, 25.0),
+        FeatureSpec("height_cm", "cm", "Height", 170.0, 11.0),
+        *_GENO_FEATURES,
+        FeatureSpec("amiodarone", "0/1", "Takes amiodarone (CYP2C9 inhibitor; IWPC covariate)"),
+        FeatureSpec("enzyme_inducer", "0/1", "Takes carbamazepine, phenytoin or rifampin (IWPC covariate)"),
+        FeatureSpec("current_dose_mg_per_day", "mg/day", "Regimen in force before this decision", 5.0, 3.0),
+        FeatureSpec("mean_dose_7d_mg_per_day", "mg/day", "Mean dose given over the last 7 days (current dose if unknown)",
+                    5.0, 3.0),
+        FeatureSpec("iwpc_dose_mg_per_day", "mg/day", "IWPC pharmacogenetic dose estimate (NEJM 2009;360:753)", 5.0, 2.0),
+        FeatureSpec("inr_last", "INR", "Latest INR (1.0 if none yet)", 2.5, 1.0),
+        FeatureSpec("inr_prev", "INR", "INR before the latest (= latest if none)", 2.5, 1.0),
+        FeatureSpec("inr_prev2", "INR", "INR two before the latest (= previous if none)", 2.5, 1.0),
+        FeatureSpec("days_since_inr", "days", f"Days since the latest INR (capped at {DAYS_SINCE_INR_CAP:g})", 3.0, 5.0),
+        FeatureSpec("inr_measured", "0/1", "At least one INR is on record"),
+        FeatureSpec("day_of_therapy", "days", "Days since the first recorded dose (capped at 180)", 45.0, 30.0),
+    )
+
+    def features(self, view: ClinicView) -> np.ndarray:
+        c = view.covariates
+        n = view.n
+        cyp = np.zeros((n, len(CYP2C9_GENOTYPES) + 1))
+        cyp[np.arange(n), np.where(c["cyp2c9"] < 0, len(CYP2C9_GENOTYPES), c["cyp2c9"]).astype(int)] = 1.0
+        vk = np.zeros((n, len(VKORC1_GENOTYPES) + 1))
+        vk[np.arange(n), np.where(c["vkorc1"] < 0, len(VKORC1_GENOTYPES), c["vkorc1"]).astype(int)] = 1.0
+        week = view.dose_history[:, :7]
+        known = ~np.isnan(week)
+        mean7 = np.where(known.any(axis=1), np.nansum(week, axis=1) / np.maximum(known.sum(axis=1), 1), view.current_dose)
+        inr = view.obs["inr"]
+        age = view.obs_age_days["inr"]
+        last = np.where(np.isnan(inr[:, 0]), INR_IMPUTE_NONE, inr[:, 0])
+        prev = np.where(np.isnan(inr[:, 1]), last, inr[:, 1])
+        prev2 = np.where(np.isnan(inr[:, 2]), prev, inr[:, 2])
+        since = np.where(np.isnan(age[:, 0]), DAYS_SINCE_INR_CAP, np.minimum(age[:, 0], DAYS_SINCE_INR_CAP))
+        cols = [
+            c["age_years"], c["female"], c["weight_kg"], c["height_cm"], *cyp.T, *vk.T, c["amiodarone"], c["enzyme_inducer"],
+            view.current_dose, mean7, iwpc_pharmacogenetic_dose_mg_per_day(c), last, prev, prev2, since,
+            (~np.isnan(inr[:, 0])).astype(float), np.minimum(view.day, 180.0),
+        ]
+        return np.stack(cols, axis=1).astype(np.float32)

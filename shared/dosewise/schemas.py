@@ -309,3 +309,30 @@ class InferResponse(BaseModel):
     head_q_values: list[list[list[float]]] | None = Field(None, description="[head][row][action], when the model has heads.")
     actions: list[int] = Field(description="Masked argmax per row; -1 when the mask allows nothing.")
     behaviour_probability: list[float] = Field(description="Probability the serving policy gave the chosen action.")
+
+
+# The one complete example: the OpenAPI document shows it and the README's curl example sends it.
+PATIENT_STATE_EXAMPLE: dict = {
+    "therapy": "warfarin",
+    "patient_ref": "ward7-bed12-episode3",
+    "age_years": 67,
+    "sex": "female",
+    "weight": {"value": 172, "unit": "[lb_av]"},
+    "height": {"value": 165, "unit": "cm"},
+    "egfr_ml_min_1_73m2": 72,
+    "race": "white",
+    "current_dose": {"value": 5, "unit": "mg"},
+    "observations": [
+        {"kind": "inr", "value": 1.6, "unit": "{INR}", "time": "2026-11-16T08:00:00Z"},
+        {"kind": "inr", "value": 1.9, "unit": "{INR}", "time": "2026-11-19T08:00:00Z"},
+        {"kind": "inr", "value": 2.4, "unit": "{INR}", "time": "2026-11-22T08:00:00Z"},
+    ],
+    "doses": [{"amount": 5, "unit": "mg", "time": f"2026-11-{d:02d}T20:00:00Z"} for d in range(12, 23)],
+    "genotype": {"cyp2c9": "*1/*2", "vkorc1": "G/A"},
+    "comorbidities": ["atrial fibrillation"],
+    "pregnant": False,
+    "co_medications": ["metoprolol"],
+    "as_of": "2026-11-23T08:00:00Z",
+}
+PatientState.model_config["json_schema_extra"] = {"examples": [PATIENT_STATE_EXAMPLE]}
+PatientState.model_rebuild(force=True)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = REPO_ROOT / "var"
+DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"  # placeholder: refused when DOSEWISE_ENV=production
 
 
 class Settings(BaseSettings):
@@ -63,6 +64,21 @@ class Settings(BaseSettings):
     trainer_consumer: str = Field(
         "trainer-1", alias="DOSEWISE_TRAINER_CONSUMER", description="This trainer's consumer name in the consumer group."
     )
+
+    pseudonym_key: str = Field(
+        DEV_PSEUDONYM_KEY,
+        alias="DOSEWISE_PSEUDONYM_KEY",
+        description="Secret key of the HMAC that pseudonymizes patient references before storage. Required in production.",
+    )
+    policy_refresh_s: float = Field(
+        2.0, alias="DOSEWISE_POLICY_REFRESH_S", description="How often inference re-reads the registry for a new active policy, s."
+    )
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        if self.environment == "production" and self.pseudonym_key == DEV_PSEUDONYM_KEY:
+            raise ValueError("DOSEWISE_PSEUDONYM_KEY must be set to a real secret in production")
+        return self
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -58,6 +58,8 @@ class Recommendation(SQLModel, table=True):
     __tablename__ = "recommendations"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    idempotency_key: str | None = Field(default=None, max_length=128, unique=True)  # caller's Idempotency-Key, scoped
+    caller_id: str | None = Field(default=None, max_length=128, index=True)  # who asked (API key id or JWT subject)
     therapy: str = Field(index=True, max_length=64)
     patient_ref: str = Field(index=True, max_length=128)  # pseudonymized
     policy_id: str = Field(max_length=32, index=True)

@@ -1,0 +1,3 @@
+from dosewise_api.app import main
+
+main()

@@ -1,0 +1,53 @@
+"""Gateway: validates, forwards to inference over HTTP, persists every recommendation before answering."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dosewise.logs import configure
+from dosewise.schemas import DISCLAIMER
+from dosewise.settings import Settings, get_settings
+from dosewise.storage.db import make_engine, make_sessionmaker
+from dosewise_api import errors
+from dosewise_api.inference_client import InferenceClient
+from dosewise_api.middleware import BodySizeLimit
+from dosewise_api.routes import health, recommendations, therapies
+
+DESCRIPTION = f"""Dosewise recommends personalized dose adjustments learned with reinforcement learning on digital twins.
+
+**{DISCLAIMER}**
+
+Every number carries its unit. Errors are RFC 9457 `application/problem+json`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine, app.state.sessions = engine, make_sessionmaker(engine)
+        app.state.inference = InferenceClient(settings.inference_url, settings.inference_timeout_s,
+                                              settings.inference_connect_retries)
+        app.state.settings = settings
+        yield
+        await app.state.inference.aclose()
+        await engine.dispose()
+
+    app = FastAPI(title="Dosewise", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    errors.install(app)
+    for r in (health.router, therapies.router, recommendations.router):
+        app.include_router(r)
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = get_settings()
+    configure("api", settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)

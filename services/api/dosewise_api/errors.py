@@ -1,0 +1,55 @@
+"""Every error is RFC 9457 problem+json: field-level 422s, 413 for large bodies, 503 with a reason, and never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dosewise import problems
+from dosewise_api.inference_client import InferenceUnavailable
+
+log = logging.getLogger("dosewise.api")
+
+
+def problem_response(body: dict, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=problems.PROBLEM_JSON, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(problems.validation_problem(exc.errors()))
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(_: Request, exc: ValidationError) -> JSONResponse:
+        return problem_response(problems.validation_problem(exc.errors(), ()))
+
+    @app.exception_handler(InferenceUnavailable)
+    async def _inference(_: Request, exc: InferenceUnavailable) -> JSONResponse:
+        log.warning("inference unavailable", extra={"reason": str(exc)})
+        return problem_response(problems.problem(503, "Inference unavailable", f"{exc}; nothing was stored, retry later",
+                                                 "inference-unavailable"), {"Retry-After": "5"})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable", extra={"error": type(exc).__name__})
+        return problem_response(problems.problem(503, "Database unavailable", "the database could not be reached; nothing "
+                                                 "was stored, retry later", "database-unavailable"), {"Retry-After": "5"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(problems.problem(exc.status_code, str(exc.detail), str(exc.detail), f"http-{exc.status_code}"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", extra={"error": type(exc).__name__})
+        return problem_response(problems.problem(500, "Internal error", "an unexpected error occurred; it has been logged",
+                                                 "internal"))

@@ -1,0 +1,55 @@
+"""Gateway → inference over HTTP: one pooled httpx client, timeouts, retries only when the connection itself failed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from dosewise.schemas import InferRequest, InferResponse
+
+RETRY_BACKOFF_S = 0.05
+
+
+class InferenceUnavailable(RuntimeError):
+    """Inference could not answer: unreachable, timed out, or no policy. The message is safe to show to callers."""
+
+
+class InferenceClient:
+    def __init__(self, base_url: str, timeout_s: float, connect_retries: int) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        self._retries = connect_retries
+
+    async def infer(self, req: InferRequest) -> InferResponse:
+        payload = req.model_dump(mode="json")
+        for attempt in range(self._retries + 1):
+            try:
+                resp = await self._client.post("/v1/infer", json=payload)
+                break
+            except httpx.ConnectError:  # nothing was sent: safe to retry
+                if attempt == self._retries:
+                    raise InferenceUnavailable("the inference service is unreachable") from None
+                await asyncio.sleep(RETRY_BACKOFF_S * (attempt + 1))
+            except httpx.TimeoutException:  # it may be working on it: do not pile on
+                raise InferenceUnavailable("the inference service did not answer in time") from None
+            except httpx.HTTPError as e:
+                raise InferenceUnavailable(f"the inference service failed ({type(e).__name__})") from None
+        if resp.status_code == 503:
+            detail = resp.json().get("detail", "no policy available") if resp.content else "no policy available"
+            raise InferenceUnavailable(f"inference cannot serve: {detail}")
+        if resp.status_code != 200:
+            raise InferenceUnavailable(f"inference answered HTTP {resp.status_code}")
+        return InferResponse.model_validate_json(resp.content)
+
+    async def ready(self) -> bool:
+        try:
+            r = await self._client.get("/readyz")
+            return r.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; each is glue around a use case."""

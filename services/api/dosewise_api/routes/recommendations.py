@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, HTTPException
+
+from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState, Recommendation
+from dosewise_api import recommendations
+from dosewise_api.deps import InferenceDep, SessionsDep, SettingsDep
+
+router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
+
+_PROBLEM = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "",
+    response_model=Recommendation,
+    summary="Recommend the next dose for one patient (stored before it is returned)",
+    responses={422: {"description": "Invalid patient state, one entry per field", **_PROBLEM},
+               413: {"description": "Body too large", **_PROBLEM},
+               503: {"description": "Inference or database unreachable; nothing stored", **_PROBLEM}},
+)
+async def create_recommendation(
+    state: Annotated[PatientState, Body(openapi_examples={"warfarin": {"summary": "Warfarin, day 11",
+                                                                        "value": PATIENT_STATE_EXAMPLE}})],
+    client: InferenceDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=128, description="Retry-safe key: the same key returns the "
+                                                  "same recommendation and stores nothing new")] = None,
+) -> Recommendation:
+    return await recommendations.recommend(state, client, sessions, settings.pseudonym_key, idempotency_key=idempotency_key)
+
+
+@router.get("/{recommendation_id}", response_model=Recommendation, summary="A stored recommendation",
+            responses={404: {"description": "Not found", **_PROBLEM}})
+async def get_recommendation(recommendation_id: uuid.UUID, sessions: SessionsDep) -> Recommendation:
+    rec = await recommendations.get(sessions, recommendation_id)
+    if rec is None:
+        raise HTTPException(404, "recommendation not found")
+    return rec

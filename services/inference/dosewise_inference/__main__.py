@@ -1,0 +1,3 @@
+from dosewise_inference.app import main
+
+main()

@@ -1,0 +1,118 @@
+"""Inference service: ONNX dosing policies behind HTTP. Imports onnxruntime, never torch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from dosewise import problems
+from dosewise.logs import configure
+from dosewise.schemas import InferRequest, InferResponse
+from dosewise.settings import Settings, get_settings
+from dosewise.storage.db import make_engine, make_sessionmaker, ping
+from dosewise.therapies.registry import PACKS
+from dosewise_inference.policy_store import PolicyStore, PolicyUnavailable
+from dosewise_inference.scoring import behaviour_probability, masked_argmax
+
+log = logging.getLogger("dosewise.inference")
+
+
+def _problem(status: int, body: dict) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=problems.PROBLEM_JSON)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        store = PolicyStore(make_sessionmaker(engine), settings.policy_dir, list(PACKS))
+        try:
+            await store.refresh()
+        except Exception as e:  # start anyway; /readyz says why we cannot serve
+            log.error("initial registry read failed", extra={"error": type(e).__name__})
+        task = asyncio.create_task(store.run_refresher(settings.policy_refresh_s))
+        app.state.engine, app.state.store = engine, store
+        yield
+        task.cancel()
+        await engine.dispose()
+
+    app = FastAPI(title="Dosewise inference", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _problem(422, problems.validation_problem(exc.errors()))
+
+    @app.exception_handler(PolicyUnavailable)
+    async def _no_policy(_: Request, exc: PolicyUnavailable) -> JSONResponse:
+        return _problem(503, problems.problem(503, "No policy available", str(exc), "policy-unavailable"))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        store: PolicyStore = request.app.state.store
+        checks: dict[str, str] = {}
+        try:
+            await ping(request.app.state.engine)
+            checks["database"] = "ok"
+        except Exception as e:
+            checks["database"] = f"unreachable ({type(e).__name__})"
+        for therapy in PACKS:
+            try:
+                p = store.get(therapy)
+                checks[f"policy:{therapy}"] = f"{p.ref.version} ({p.ref.status})"
+            except PolicyUnavailable as e:
+                checks[f"policy:{therapy}"] = f"unavailable: {e}"
+        ready = all(v == "ok" or not v.startswith(("unreachable", "unavailable")) for v in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/v1/policies/loaded")
+    async def loaded(request: Request) -> dict[str, dict]:
+        return {t: p.ref.model_dump() for t, p in request.app.state.store.loaded.items()}
+
+    @app.post("/v1/infer", response_model=InferResponse)
+    async def infer(body: InferRequest, request: Request) -> InferResponse | JSONResponse:
+        pack = PACKS.get(body.therapy)
+        if pack is None:
+            return _problem(422, problems.validation_problem(
+                [{"loc": ("therapy",), "msg": f"unknown therapy; allowed: {', '.join(PACKS)}", "type": "therapy"}], ()))
+        policy = request.app.state.store.get(body.therapy)  # one version answers the whole request, even mid-swap
+        x = np.asarray(body.features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != policy.n_features or not np.isfinite(x).all():
+            return _problem(422, problems.validation_problem(
+                [{"loc": ("features",), "msg": f"expected finite rows of {policy.n_features} features", "type": "shape"}], ()))
+        mask = None
+        if body.action_mask is not None:
+            mask = np.asarray(body.action_mask, dtype=bool)
+            if mask.shape != (x.shape[0], policy.n_actions):
+                return _problem(422, problems.validation_problem(
+                    [{"loc": ("action_mask",), "msg": f"expected {x.shape[0]}×{policy.n_actions} booleans", "type": "shape"}],
+                    ()))
+        q, heads = policy.q_values(x)
+        actions = masked_argmax(q, mask)
+        return InferResponse(
+            therapy=body.therapy, policy=policy.ref, q_values=q.tolist(),
+            head_q_values=None if heads is None else np.transpose(heads, (1, 0, 2)).tolist(),
+            actions=actions.tolist(), behaviour_probability=behaviour_probability(actions).tolist(),
+        )
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = get_settings()
+    configure("inference", settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.inference_host, port=settings.inference_port, log_config=None)

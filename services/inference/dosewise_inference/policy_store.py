@@ -1,0 +1,129 @@
+"""Which policy serves each therapy, loaded into onnxruntime and verified by hash.
+
+The registry (``policies`` table) is the source of truth: the ``active`` policy of a therapy, or — before any training — its
+newest ``untrained`` one. The store re-reads the registry every ``policy_refresh_s`` seconds and swaps a new version in
+atomically (a dict assignment): a request holds a reference to one ``LoadedPolicy`` and is answered entirely by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from sqlalchemy import case, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dosewise.schemas import PolicyRef
+from dosewise.storage.models import Policy
+
+log = logging.getLogger(__name__)
+
+
+class PolicyUnavailable(RuntimeError):
+    """No servable policy for a therapy (none registered, or its artifact is missing or fails its hash check)."""
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    ref: PolicyRef
+    session: ort.InferenceSession
+    n_features: int
+    n_actions: int
+    has_heads: bool
+
+    def q_values(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(batch, A) ensemble-mean Q-values and, when the model has heads, (batch, K, A)."""
+        outputs = ["q_values", "q_heads"] if self.has_heads else ["q_values"]
+        res = self.session.run(outputs, {"features": features.astype(np.float32, copy=False)})
+        return res[0], (res[1] if self.has_heads else None)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
+    """Verify the artifact's sha256 against the registry, then open it in onnxruntime (CPU, one intra-op thread)."""
+    path = policy_dir / row.artifact_path
+    if not path.is_file():
+        raise PolicyUnavailable(f"policy {row.therapy} {row.version}: artifact missing")
+    digest = sha256_file(path)
+    if digest != row.sha256:
+        raise PolicyUnavailable(f"policy {row.therapy} {row.version}: artifact hash {digest[:12]} ≠ registry {row.sha256[:12]}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    out_names = {o.name for o in session.get_outputs()}
+    shape_in = session.get_inputs()[0].shape
+    q_out = next(o for o in session.get_outputs() if o.name == "q_values")
+    ref = PolicyRef(id=row.id, therapy=row.therapy, version=row.version, status=row.status, sha256=row.sha256)  # type: ignore[arg-type]
+    return LoadedPolicy(ref=ref, session=session, n_features=int(shape_in[1]), n_actions=int(q_out.shape[1]),
+                        has_heads="q_heads" in out_names)
+
+
+async def servable_row(session: AsyncSession, therapy: str) -> Policy | None:
+    """The active policy of a therapy, else its newest untrained one."""
+    rank = case((Policy.status == "active", 0), else_=1)
+    stmt = (
+        select(Policy)
+        .where(Policy.therapy == therapy, Policy.status.in_(("active", "untrained")))  # type: ignore[attr-defined]
+        .order_by(rank, Policy.created_at.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+class PolicyStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], policy_dir: Path, therapies: list[str]) -> None:
+        self._sessions, self._dir, self._therapies = sessions, policy_dir, therapies
+        self._loaded: dict[str, LoadedPolicy] = {}
+        self._errors: dict[str, str] = {}
+
+    def get(self, therapy: str) -> LoadedPolicy:
+        try:
+            return self._loaded[therapy]
+        except KeyError:
+            raise PolicyUnavailable(self._errors.get(therapy, f"no policy loaded for {therapy}")) from None
+
+    @property
+    def loaded(self) -> dict[str, LoadedPolicy]:
+        return dict(self._loaded)
+
+    async def refresh(self) -> None:
+        """Load any therapy whose servable policy changed; keep serving the old one if the new one fails to load."""
+        async with self._sessions() as s:
+            rows = {t: await servable_row(s, t) for t in self._therapies}
+        for therapy, row in rows.items():
+            current = self._loaded.get(therapy)
+            if row is None:
+                self._errors[therapy] = f"no policy registered for {therapy}"
+                continue
+            if current is not None and current.ref.id == row.id and current.ref.status == row.status:
+                continue
+            try:
+                loaded = await asyncio.to_thread(load_policy, row, self._dir)
+            except Exception as e:  # keep the previous version serving; readiness reports the problem
+                self._errors[therapy] = str(e)
+                log.error("policy load failed", extra={"therapy": therapy, "version": row.version, "error": str(e)})
+                continue
+            self._loaded[therapy] = loaded  # atomic swap
+            self._errors.pop(therapy, None)
+            log.info("policy loaded", extra={"therapy": therapy, "version": row.version, "status": row.status})
+
+    async def run_refresher(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh()
+            except Exception as e:  # database blip: keep serving what is loaded
+                log.warning("registry refresh failed", extra={"error": type(e).__name__})

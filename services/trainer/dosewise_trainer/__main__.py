@@ -1,0 +1,3 @@
+from dosewise_trainer.worker import main
+
+main()

@@ -1,0 +1,92 @@
+"""Make sure every registered therapy has a policy to serve (run by `dosewise up` before the services start).
+
+1. Every shipped artifact under ``policy_dir/<therapy>/<version>/`` (policy.onnx + model_card.json) is registered once, after
+   its sha256 is checked against its card. Trained ones enter as ``candidate``; untrained ones as ``untrained``.
+2. A therapy with no active policy gets its newest shipped trained policy activated (by "bootstrap").
+3. A therapy with nothing servable at all gets an untrained network of the right shape (status ``untrained``), written under
+   ``var/policies`` so the repository stays clean. Every response it makes says so.
+Idempotent: running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+from sqlalchemy import select
+
+from dosewise.settings import Settings, get_settings
+from dosewise.storage.db import make_engine, make_sessionmaker, transaction
+from dosewise.storage.models import Policy, utcnow
+from dosewise.storage.repositories import PolicyRepository
+from dosewise.therapies.registry import PACKS
+from dosewise_trainer.export import export_untrained, sha256_file
+
+log = logging.getLogger("dosewise.trainer.bootstrap")
+UNTRAINED_SEED = 0
+
+
+def shipped_artifacts(policy_dir: Path, therapy: str) -> list[tuple[str, Path, dict]]:
+    """(version, artifact dir, model card) of every artifact shipped for a therapy, oldest first."""
+    out = []
+    for card_path in sorted((policy_dir / therapy).glob("*/model_card.json")):
+        card = json.loads(card_path.read_text())
+        out.append((card_path.parent.name, card_path.parent, card))
+    return sorted(out, key=lambda t: t[2].get("created_at", ""))
+
+
+async def ensure_policies(settings: Settings) -> list[str]:
+    """Returns one line per therapy saying what it will serve."""
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    report = []
+    try:
+        for therapy, pack in PACKS.items():
+            async with transaction(sessions) as s:
+                repo = PolicyRepository(s)
+                known = {p.version for p in await repo.list(therapy)}
+                for version, folder, card in shipped_artifacts(settings.policy_dir, therapy):
+                    if version in known:
+                        continue
+                    onnx = folder / "policy.onnx"
+                    digest = sha256_file(onnx)
+                    if digest != card.get("sha256"):
+                        raise SystemExit(f"{onnx}: sha256 {digest} does not match its model card; refusing to register it")
+                    status = "untrained" if card.get("status") == "untrained" else "candidate"
+                    await repo.add(Policy(therapy=therapy, version=version, status=status, sha256=digest,
+                                          artifact_path=str(onnx.relative_to(settings.policy_dir)), model_card=card))
+            async with transaction(sessions) as s:
+                repo = PolicyRepository(s)
+                if await repo.active(therapy) is None:
+                    trained = [p for p in await repo.list(therapy) if p.status == "candidate" and p.artifact_path
+                               and not Path(p.artifact_path).is_absolute()]
+                    if trained:
+                        newest = max(trained, key=lambda p: p.created_at)
+                        await repo.activate(newest.id, by="bootstrap")
+            async with transaction(sessions) as s:
+                rows = (await s.execute(select(Policy).where(Policy.therapy == therapy,
+                                                             Policy.status.in_(("active", "untrained"))))).scalars().all()  # type: ignore[attr-defined]
+                if not rows:
+                    folder = settings.var_dir / "policies" / therapy / f"untrained-seed{UNTRAINED_SEED}"
+                    onnx = export_untrained(pack, folder, seed=UNTRAINED_SEED) / "policy.onnx"
+                    card = json.loads((folder / "model_card.json").read_text())
+                    s.add(Policy(therapy=therapy, version=folder.name, status="untrained", sha256=sha256_file(onnx),
+                                 artifact_path=str(onnx.resolve()), model_card=card, created_at=utcnow()))
+                    rows = [Policy(therapy=therapy, version=folder.name, status="untrained", sha256="", artifact_path="")]
+                best = next((r for r in rows if r.status == "active"), rows[0])
+                report.append(f"{therapy}: {best.version} ({best.status})")
+    finally:
+        await engine.dispose()
+    return report
+
+
+def main() -> None:
+    settings = get_settings()
+    for line in asyncio.run(ensure_policies(settings)):
+        print(f"policy  {line}")
+
+
+if __name__ == "__main__":
+    main()

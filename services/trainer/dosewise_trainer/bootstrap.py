@@ -52,7 +52,7 @@ async def ensure_policies(settings: Settings) -> list[str]:
                         continue
                     onnx = folder / "policy.onnx"
                     digest = sha256_file(onnx)
-                    if digest != card.get("sha256"):
+                    if digest != card.get("onnx", {}).get("sha256"):
                         raise SystemExit(f"{onnx}: sha256 {digest} does not match its model card; refusing to register it")
                     status = "untrained" if card.get("status") == "untrained" else "candidate"
                     await repo.add(Policy(therapy=therapy, version=version, status=status, sha256=digest,
@@ -70,7 +70,7 @@ async def ensure_policies(settings: Settings) -> list[str]:
                                                              Policy.status.in_(("active", "untrained"))))).scalars().all()  # type: ignore[attr-defined]
                 if not rows:
                     folder = settings.var_dir / "policies" / therapy / f"untrained-seed{UNTRAINED_SEED}"
-                    onnx = export_untrained(pack, folder, seed=UNTRAINED_SEED) / "policy.onnx"
+                    onnx = export_untrained(pack, folder, seed=UNTRAINED_SEED)
                     card = json.loads((folder / "model_card.json").read_text())
                     s.add(Policy(therapy=therapy, version=folder.name, status="untrained", sha256=sha256_file(onnx),
                                  artifact_path=str(onnx.resolve()), model_card=card, created_at=utcnow()))

@@ -1,0 +1,315 @@
+"""Double DQN with an ensemble of bootstrapped Q-heads, learned on a therapy pack's vectorized digital twins.
+
+Read it like cleanrl's ``dqn.py``: ``Args`` (every field documented) → replay buffer → n-step window → ``train``.
+
+- Double DQN (van Hasselt et al. 2016): the online network picks the next action, the target network values it.
+- n-step returns (Sutton & Barto 2018, §7.1); the horizon end is a *truncation*, so the target bootstraps through it, and
+  only a course that ended inside the model (``terminated``) stops bootstrapping.
+- Guardrail masks from ``pack.guardrails(view).mask`` restrict exploration AND the target's max to allowed actions, so the
+  policy never learns to want an unsafe action.
+- K heads on a shared torso, each trained on its own bootstrap sample of transitions (Osband et al. 2016); the policy's Q
+  is their mean and their spread is exported as uncertainty.
+
+Use from Python (evaluation / cross-validation)::
+
+    from dosewise_trainer.algorithms.dqn import Args, train
+    result = train(Args(therapy="warfarin", seed=3), cohort=pack.sample_cohort(4000, 11).take(train_idx))
+    q_fn = torch_q_fn(result.q_network)      # dosewise_trainer.algorithms.networks
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from dosewise.therapies.base import Cohort, TherapyPack
+from dosewise.therapies.registry import get_pack
+from dosewise_trainer.algorithms.common import (
+    Curves,
+    EpisodeSampler,
+    allowed_actions,
+    cohort_hash,
+    epsilon_greedy,
+    linear_schedule,
+    steps_per_episode,
+    training_cohort,
+)
+from dosewise_trainer.algorithms.networks import QNetwork, build_q_network
+
+TRAIN_COHORT_SEED_OFFSET = 100_000  # default training population = sample_cohort(train_patients, 100_000 + seed), far from
+# the small seeds evaluation uses, so a default training population never overlaps a default evaluation cohort.
+
+
+@dataclass
+class Args:
+    therapy: str = "warfarin"
+    """the therapy pack to learn (a key of dosewise.therapies.registry.PACKS)"""
+    seed: int = 1
+    """seed of python, numpy, torch and every cohort/simulator draw: same seed → identical policy weights"""
+    threads: int = 1
+    """torch CPU threads (the machine is shared; one is enough for these small networks)"""
+    total_steps: int = 300_000
+    """patient-decisions to collect; one vectorized step of N patients counts N"""
+    num_patients: int = 64
+    """patients the simulator steps together (N); each vectorized step yields N transitions"""
+    episode_days: float = 90.0
+    """days per episode; then a fresh draw of patients and simulator seed (the end is a truncation, not a termination)"""
+    train_patients: int = 4000
+    """size of the training population when train() gets no cohort (drawn with cohort_seed)"""
+    cohort_seed: int | None = None
+    """seed of the training population; None → TRAIN_COHORT_SEED_OFFSET + seed"""
+    learning_rate: float = 5e-4
+    """Adam learning rate"""
+    buffer_size: int = 200_000
+    """replay memory size (transitions)"""
+    gamma: float = 0.95
+    """discount factor per decision step"""
+    n_step: int = 3
+    """steps summed in each return before bootstrapping (1 = one-step TD)"""
+    tau: float = 1.0
+    """target network update rate (1.0 = hard copy)"""
+    target_network_frequency: int = 500
+    """gradient steps between target network updates"""
+    batch_size: int = 256
+    """transitions per gradient step"""
+    gradient_steps: int = 1
+    """gradient steps per vectorized environment step (replay ratio = gradient_steps·batch_size / num_patients)"""
+    start_e: float = 1.0
+    """starting exploration ε"""
+    end_e: float = 0.05
+    """final exploration ε"""
+    exploration_fraction: float = 0.4
+    """fraction of total_steps over which ε decays linearly from start_e to end_e"""
+    learning_starts: int = 10_000
+    """patient-decisions collected before learning starts"""
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    """widths of the shared MLP torso"""
+    n_heads: int = 5
+    """ensemble size K (Q-heads on the shared torso)"""
+    bootstrap_p: float = 0.5
+    """probability that a transition trains a given head (its bootstrap mask); 1.0 = every head sees every transition"""
+    dueling: bool = True
+    """dueling heads: Q = V + A − mean(A)"""
+    max_grad_norm: float = 10.0
+    """gradient clipping (global L2 norm)"""
+    log_every: int = 100
+    """gradient steps between scalar logs"""
+    progress: bool = True
+    """show a tqdm progress bar"""
+    out_dir: str | None = None
+    """if set: write training curves (CSV, PNG), policy.onnx and model_card.json here"""
+
+    @classmethod
+    def quick(cls, therapy: str, **overrides: Any) -> Args:
+        """The ``--quick`` budget for a therapy (a few minutes on one core), tuned against its guideline."""
+        return cls(therapy=therapy, **{**QUICK.get(therapy, QUICK["default"]), **overrides})
+
+
+# Quick budgets: minutes on one shared core. Tuned per therapy against the guideline on a held-out cohort (see README).
+QUICK: dict[str, dict[str, Any]] = {
+    "default": {"total_steps": 150_000, "learning_starts": 5_000, "exploration_fraction": 0.3, "buffer_size": 150_000},
+}
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the trained network, its curves and config, and where files went (if anywhere)."""
+
+    q_network: QNetwork
+    curves: Curves
+    args: Args
+    cohort_hash: str
+    seconds: float
+    out_dir: Path | None = None
+
+
+class ReplayBuffer:
+    """Uniform replay over n-step transitions, numpy arrays, filled a batch of patients at a time."""
+
+    def __init__(self, capacity: int, n_features: int, n_actions: int, n_heads: int, rng: np.random.Generator) -> None:
+        self.capacity, self.rng, self.pos, self.full = capacity, rng, 0, False
+        self.obs = np.zeros((capacity, n_features), np.float32)
+        self.next_obs = np.zeros((capacity, n_features), np.float32)
+        self.next_mask = np.zeros((capacity, n_actions), bool)
+        self.actions = np.zeros(capacity, np.int64)
+        self.returns = np.zeros(capacity, np.float32)
+        self.discount = np.zeros(capacity, np.float32)  # γ^m for an m-step return
+        self.terminated = np.zeros(capacity, np.float32)
+        self.boot = np.zeros((capacity, n_heads), np.float32)  # which heads learn from this transition
+
+    def __len__(self) -> int:
+        return self.capacity if self.full else self.pos
+
+    def add(self, **batch: np.ndarray) -> None:
+        n = len(batch["actions"])
+        idx = (self.pos + np.arange(n)) % self.capacity
+        for name, values in batch.items():
+            getattr(self, name)[idx] = values
+        self.full = self.full or self.pos + n >= self.capacity
+        self.pos = (self.pos + n) % self.capacity
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        idx = self.rng.integers(len(self), size=batch_size)
+        names = ("obs", "next_obs", "next_mask", "actions", "returns", "discount", "terminated", "boot")
+        return {k: torch.from_numpy(getattr(self, k)[idx]) for k in names}
+
+
+class NStepWindow:
+    """The last n decision steps of N patients; each ``pop`` emits the oldest step's m-step transition (m = window length).
+
+    ``live`` says a patient's course had not ended before the step; rewards after a termination never count.
+    """
+
+    def __init__(self, n: int, gamma: float) -> None:
+        self.n, self.gamma = n, gamma
+        self.steps: deque[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = deque()
+
+    def push(self, obs: np.ndarray, actions: np.ndarray, reward: np.ndarray, terminated: np.ndarray, live: np.ndarray) -> None:
+        self.steps.append((obs, actions, reward, terminated, live))
+
+    @property
+    def ready(self) -> bool:
+        return len(self.steps) >= self.n
+
+    def pop(self, next_obs: np.ndarray, next_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """The oldest step's transition, for the patients live at that step. ``next_obs`` = state after the newest step."""
+        m = len(self.steps)
+        obs, actions, _, _, live0 = self.steps[0]
+        returns = sum(self.gamma**k * r * live for k, (_, _, r, _, live) in enumerate(self.steps))
+        _, _, _, term_last, live_last = self.steps[-1]
+        ended = ~(live_last & ~term_last)
+        self.steps.popleft()
+        keep = live0
+        return {"obs": obs[keep], "actions": actions[keep], "returns": np.asarray(returns)[keep].astype(np.float32),
+                "next_obs": next_obs[keep], "next_mask": next_mask[keep], "terminated": ended[keep].astype(np.float32),
+                "discount": np.full(int(keep.sum()), self.gamma**m, np.float32)}
+
+
+def double_dqn_target(q_network: QNetwork, target_network: QNetwork, data: dict[str, torch.Tensor]) -> torch.Tensor:
+    """y_k = G + γ^m · Q_target,k(s', argmax_{a allowed in s'} Q_online,k(s', a)) · (1 − terminated), per head: (B, K).
+
+    The online head picks the best ALLOWED next action and the target head values it (Double DQN); masked actions never
+    enter the max, so an unsafe action's value cannot leak into the policy's estimates.
+    """
+    with torch.no_grad():
+        next_online = q_network(data["next_obs"]).masked_fill(~data["next_mask"][:, None, :], -torch.inf)
+        next_actions = next_online.argmax(dim=-1, keepdim=True)
+        next_q = target_network(data["next_obs"]).gather(-1, next_actions).squeeze(-1)
+        return data["returns"][:, None] + data["discount"][:, None] * next_q * (1 - data["terminated"][:, None])
+
+
+def seed_everything(seed: int, threads: int) -> np.random.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    return np.random.default_rng(seed)
+
+
+def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = None) -> TrainResult:
+    """Learn a dosing policy. ``cohort``: the training patients (e.g. four cross-validation folds); default: a population
+    of ``args.train_patients`` drawn with ``args.cohort_seed``. ``pack``: defaults to ``get_pack(args.therapy)``."""
+    pack = pack if pack is not None else get_pack(args.therapy)
+    rng = seed_everything(args.seed, args.threads)
+    cohort_seed = args.cohort_seed if args.cohort_seed is not None else TRAIN_COHORT_SEED_OFFSET + args.seed
+    population = training_cohort(pack, cohort, args.train_patients, cohort_seed)
+    sampler = EpisodeSampler(pack, population, args.num_patients, rng)
+    horizon = steps_per_episode(pack, args.episode_days)
+
+    q_network = build_q_network(pack, args.hidden_sizes, args.n_heads, args.dueling)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate)
+    target_network = build_q_network(pack, args.hidden_sizes, args.n_heads, args.dueling)
+    target_network.load_state_dict(q_network.state_dict())
+    rb = ReplayBuffer(args.buffer_size, pack.n_features, pack.n_actions, args.n_heads, rng)
+    curves = Curves()
+
+    start_time = time.time()
+    global_step, grad_steps, episode = 0, 0, 0
+    bar = tqdm(total=args.total_steps, disable=not args.progress, unit="decisions", desc=f"dqn {pack.id}")
+    while global_step < args.total_steps:
+        # A fresh episode: new patients from the training population, new simulator seed, the guideline's starting regimen.
+        sim = sampler.next_episode()
+        view = sim.reset()
+        obs, mask = pack.features(view), allowed_actions(pack.guardrails(view).mask)
+        live = np.ones(args.num_patients, bool)
+        episodic_return = np.zeros(args.num_patients)
+        window = NStepWindow(args.n_step, args.gamma)
+        for _t in range(horizon):
+            # ALGO LOGIC: ε-greedy over the actions the guardrails allow
+            epsilon = linear_schedule(args.start_e, args.end_e, int(args.exploration_fraction * args.total_steps), global_step)
+            with torch.no_grad():
+                q = q_network.q_values(torch.from_numpy(obs)).numpy()
+            actions = epsilon_greedy(q, mask, epsilon, rng)
+            given, regimen = pack.apply_actions(view.current_dose, actions)
+            res = sim.step(given, regimen)
+            view = res.view
+            next_obs, next_mask = pack.features(view), allowed_actions(pack.guardrails(view).mask)
+            terminated = np.asarray(res.terminated, bool)
+            episodic_return += np.where(live, res.reward, 0.0)
+
+            # n-step transitions into the replay memory, each with its heads' bootstrap mask
+            window.push(obs, actions, np.asarray(res.reward, np.float64), terminated, live.copy())
+            last_step = _t == horizon - 1 or bool(np.all(res.truncated)) or not np.any(live & ~terminated)
+            while window.ready or (last_step and window.steps):
+                batch = window.pop(next_obs, next_mask)
+                boot = (rng.random((len(batch["actions"]), args.n_heads)) < args.bootstrap_p).astype(np.float32)
+                rb.add(**batch, boot=boot)
+            global_step += int(live.sum())
+            bar.update(int(live.sum()))
+            live &= ~terminated
+            obs, mask = next_obs, next_mask
+
+            # ALGO LOGIC: training
+            if global_step > args.learning_starts:
+                for _ in range(args.gradient_steps):
+                    data = rb.sample(args.batch_size)
+                    td_target = double_dqn_target(q_network, target_network, data)
+                    taken = data["actions"][:, None, None].expand(-1, args.n_heads, 1)
+                    old_val = q_network(data["obs"]).gather(-1, taken).squeeze(-1)  # (B, K)
+                    per_head = F.smooth_l1_loss(old_val, td_target, reduction="none") * data["boot"]
+                    loss = per_head.sum() / data["boot"].sum().clamp(min=1.0)
+
+                    optimizer.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    grad_steps += 1
+
+                    if grad_steps % args.target_network_frequency == 0:
+                        for target_param, param in zip(target_network.parameters(), q_network.parameters(), strict=True):
+                            target_param.data.copy_(args.tau * param.data + (1.0 - args.tau) * target_param.data)
+                    if grad_steps % args.log_every == 0:
+                        curves.log("losses/td_loss", loss.item(), global_step)
+                        curves.log("losses/q_values", old_val.mean().item(), global_step)
+                        curves.log("charts/epsilon", epsilon, global_step)
+                        curves.log("charts/SPS", global_step / (time.time() - start_time), global_step)
+            if last_step:
+                break
+        episode += 1
+        curves.log("charts/episodic_return", float(episodic_return.mean()), global_step)
+        bar.set_postfix(ret=f"{episodic_return.mean():.2f}", eps=f"{epsilon:.2f}")
+    bar.close()
+
+    q_network.eval()
+    result = TrainResult(q_network=q_network, curves=curves, args=args, cohort_hash=cohort_hash(population),
+                         seconds=time.time() - start_time)
+    if args.out_dir:
+        from dosewise_trainer.export import export_policy
+
+        out = Path(args.out_dir)
+        curves.write(out)
+        config = {"algorithm": "double_dqn_bootstrap_ensemble", **dataclasses.asdict(args), "cohort_seed": cohort_seed,
+                  "training_patients": population.n, "train_seconds": round(result.seconds, 1)}
+        export_policy(q_network, pack, out, config, result.cohort_hash)
+        result.out_dir = out
+    return result

@@ -1,0 +1,261 @@
+"""Held-out evaluation against the guideline, and 5-fold cross-validation over virtual-patient splits.
+
+``evaluate_on_cohort`` runs a policy and the pack's guideline on the *same* patients with the *same* simulator seed (so the
+arms differ only by the dosing decisions) and compares every metric of the pack. ``cross_validate`` is the HSDPO protocol
+(../shared/clinical.md §5; issue 4): sample one cohort, split the patients into k folds with a seeded permutation, train on
+k − 1 folds through a ``trainer_fn`` callback (DQN, tabular Q, anything that returns a Q-function) and evaluate on the
+held-out fold. Results are reported per fold and *pooled*: every patient appears exactly once in the pooled set, dosed by
+the one model that never saw them, so the pooled numbers estimate how the training procedure does on new patients.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from dosewise.therapies.base import ClinicView, Cohort, DosingPolicy, TherapyPack, Trajectory
+from dosewise.therapies.rollout import ActionPolicy, rollout
+from rich.progress import Progress
+
+from dosewise_trainer.evaluation.statistics import Comparison, TargetCheck, check_targets, compare_metrics, summarize
+from dosewise_trainer.evaluation.subgroups import SubgroupResult, analyse
+
+QFn = Callable[[np.ndarray], np.ndarray]
+TrainerFn = Callable[[TherapyPack, Cohort, int], QFn]
+"""``trainer_fn(pack, train_cohort, seed) -> q_fn``: learn on the training patients only; q_fn maps features (n, F) to (n, A)."""
+
+
+class RecordingPolicy:
+    """Wraps a DosingPolicy and keeps the latest measured primary observation each decision saw, (n, T), for plots."""
+
+    def __init__(self, inner: DosingPolicy, kind: str) -> None:
+        self.inner, self.kind, self.name = inner, kind, inner.name
+        self.seen: list[np.ndarray] = []
+
+    @property
+    def last_actions(self) -> np.ndarray | None:
+        return getattr(self.inner, "last_actions", None)
+
+    def reset(self, n: int) -> None:
+        self.seen = []
+        self.inner.reset(n)
+
+    def act(self, view: ClinicView) -> tuple[np.ndarray, np.ndarray]:
+        self.seen.append(np.array(view.obs[self.kind][:, 0], dtype=float))
+        return self.inner.act(view)
+
+
+@dataclass
+class Arm:
+    """One policy's rollout on the evaluation cohort: trajectory, per-patient metrics, measured primary observation."""
+
+    name: str
+    trajectory: Trajectory
+    metrics: dict[str, np.ndarray]
+    observed: np.ndarray  # (n, T) latest measured primary observation at each decision (NaN before the first)
+
+
+@dataclass
+class EvaluationResult:
+    """Policy vs guideline on one cohort."""
+
+    therapy: str
+    policy_name: str
+    n_patients: int
+    steps: int
+    days: float
+    seed: int
+    comparisons: list[Comparison]
+    targets: TargetCheck | None
+    subgroups: list[SubgroupResult]
+    cohort: Cohort
+    policy: Arm | None = None  # None when pooled from folds (no single trajectory)
+    guideline: Arm | None = None
+    policy_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    guideline_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "therapy": self.therapy, "policy": self.policy_name, "patients": self.n_patients, "days": self.days,
+            "steps": self.steps, "seed": self.seed,
+            "metrics": [c.to_dict() for c in self.comparisons],
+            "targets": self.targets.to_dict() if self.targets else None,
+            "subgroups": [s.to_dict() for s in self.subgroups],
+            "subgroup_flags": [{"dimension": s.subgroup.dimension, "label": s.subgroup.label, "metrics": s.worse}
+                               for s in self.subgroups if s.worse],
+            "subgroup_tests": 2 * len(self.subgroups),
+        }
+
+
+def steps_for(pack: TherapyPack, days: float) -> int:
+    """Decision steps covering ``days`` of therapy."""
+    steps = round(days / pack.decision_interval_days)
+    if steps < 1:
+        raise ValueError(f"{days} days is shorter than one decision interval ({pack.decision_interval_days} d)")
+    return int(steps)
+
+
+def _run_arm(pack: TherapyPack, cohort: Cohort, policy: DosingPolicy, steps: int, seed: int,
+             progress: Progress | None, label: str) -> Arm:
+    rec = RecordingPolicy(policy, pack.observation_kinds[0])
+    task = progress.add_task(label, total=steps) if progress is not None else None
+    traj = rollout(pack, cohort, rec, steps, seed,
+                   progress=(lambda t: progress.update(task, completed=t)) if progress is not None and task is not None else None)
+    if progress is not None and task is not None:
+        progress.remove_task(task)
+    metrics = {k: np.asarray(v, dtype=np.float64) for k, v in pack.metrics(traj).items()}
+    return Arm(policy.name, traj, metrics, np.stack(rec.seen, axis=1))
+
+
+def _targets(pack: TherapyPack, comparisons: list[Comparison]) -> TargetCheck | None:
+    eff, adv = pack.primary_metrics()
+    return check_targets(comparisons, eff, adv)
+
+
+def evaluate_on_cohort(
+    pack: TherapyPack,
+    cohort: Cohort,
+    policy: DosingPolicy,
+    steps: int,
+    seed: int,
+    guideline: DosingPolicy | None = None,
+    progress: Progress | None = None,
+) -> EvaluationResult:
+    """Run ``policy`` and the guideline on the same patients with the same rollout seed and compare every metric."""
+    guideline = guideline if guideline is not None else pack.guideline_policy()
+    p = _run_arm(pack, cohort, policy, steps, seed, progress, f"{pack.id}: {policy.name}")
+    g = _run_arm(pack, cohort, guideline, steps, seed, progress, f"{pack.id}: guideline")
+    comps = compare_metrics(p.metrics, g.metrics, paired=True)
+    eff, adv = pack.primary_metrics()
+    return EvaluationResult(
+        therapy=pack.id, policy_name=policy.name, n_patients=cohort.n, steps=steps,
+        days=steps * pack.decision_interval_days, seed=seed, comparisons=comps, targets=_targets(pack, comps),
+        subgroups=analyse(cohort, p.metrics, g.metrics, eff, adv), cohort=cohort, policy=p, guideline=g,
+        policy_metrics=p.metrics, guideline_metrics=g.metrics,
+    )
+
+
+# --- cross-validation ----------------------------------------------------------------------------------------------------
+def fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    """Split patients 0..n−1 into ``folds`` disjoint folds covering everyone, sizes differing by at most one.
+    A seeded permutation decides membership (same seed → same folds); each fold's indices are sorted."""
+    if folds < 2 or folds > n:
+        raise ValueError(f"need 2 ≤ folds ≤ patients, got folds={folds}, patients={n}")
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 0xF01D])).permutation(n)
+    return [np.sort(part) for part in np.array_split(perm, folds)]
+
+
+def _sub_seeds(seed: int, fold: int) -> tuple[int, int]:
+    """(training seed, rollout seed) for one fold: independent streams derived from the CV seed."""
+    a, b = np.random.SeedSequence([seed, fold]).generate_state(2)
+    return int(a), int(b)
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    n_train: int
+    n_test: int
+    train_seed: int
+    rollout_seed: int
+    train_seconds: float
+    result: EvaluationResult
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "fold": self.fold, "n_train": self.n_train, "n_test": self.n_test, "train_seed": self.train_seed,
+            "rollout_seed": self.rollout_seed, "train_seconds": round(self.train_seconds, 2),
+            "metrics": [c.to_dict() for c in r.comparisons], "targets": r.targets.to_dict() if r.targets else None,
+        }
+
+
+@dataclass
+class CVResult:
+    """k-fold cross-validation: per-fold results and the pooled held-out comparison (every patient once)."""
+
+    therapy: str
+    n_patients: int
+    days: float
+    seed: int
+    folds: list[FoldResult]
+    pooled: EvaluationResult
+
+    @property
+    def targets_met(self) -> bool:
+        return self.pooled.targets is not None and self.pooled.targets.met
+
+    def across_folds(self) -> dict[str, dict[str, Any]]:
+        """Per metric: mean ± SD over folds of the fold's Δ and relative change (how stable the result is across splits)."""
+        out: dict[str, dict[str, Any]] = {}
+        for i, c in enumerate(self.pooled.comparisons):
+            deltas = [f.result.comparisons[i].delta for f in self.folds]
+            rels = [f.result.comparisons[i].relative_change for f in self.folds]
+            d = summarize(deltas)
+            finite = [r for r in rels if r is not None]
+            r = summarize(finite) if finite else None
+            out[c.metric] = {
+                "delta_mean": d.mean, "delta_sd": d.sd,
+                "relative_change_mean": r.mean if r else None, "relative_change_sd": r.sd if r else None,
+            }
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        met = [f.result.targets.met for f in self.folds if f.result.targets is not None]
+        return {
+            "therapy": self.therapy, "patients": self.n_patients, "days": self.days, "seed": self.seed,
+            "n_folds": len(self.folds), "folds": [f.to_dict() for f in self.folds],
+            "pooled": self.pooled.to_dict(), "across_folds": _jsonable(self.across_folds()),
+            "folds_meeting_targets": sum(met), "targets_met": self.targets_met,
+        }
+
+
+def _jsonable(d: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k: {kk: (None if vv is None or not np.isfinite(vv) else float(vv)) for kk, vv in v.items()} for k, v in d.items()}
+
+
+def cross_validate(
+    pack: TherapyPack,
+    n_patients: int,
+    days: float,
+    seed: int,
+    trainer_fn: TrainerFn,
+    folds: int = 5,
+    progress: Progress | None = None,
+    policy_name: str = "learned",
+) -> CVResult:
+    """k-fold CV over virtual patients: cohort = pack.sample_cohort(n_patients, seed); for each fold, q_fn = trainer_fn(pack,
+    the other folds' patients, training seed); evaluate ActionPolicy(q_fn) vs the guideline on the held-out fold."""
+    cohort = pack.sample_cohort(n_patients, seed)
+    steps = steps_for(pack, days)
+    parts = fold_indices(cohort.n, folds, seed)
+    task = progress.add_task(f"{pack.id}: {folds}-fold CV", total=folds) if progress is not None else None
+    results: list[FoldResult] = []
+    for k, test_idx in enumerate(parts):
+        train_idx = np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k]))
+        train_seed, rollout_seed = _sub_seeds(seed, k)
+        t0 = time.perf_counter()
+        q_fn = trainer_fn(pack, cohort.take(train_idx), train_seed)
+        train_seconds = time.perf_counter() - t0
+        policy = ActionPolicy(pack, q_fn, name=policy_name)
+        res = evaluate_on_cohort(pack, cohort.take(test_idx), policy, steps, rollout_seed, progress=progress)
+        results.append(FoldResult(k, train_idx.size, test_idx.size, train_seed, rollout_seed, train_seconds, res))
+        if progress is not None and task is not None:
+            progress.update(task, advance=1)
+    order = np.concatenate(parts)
+    pooled_p = {m: np.concatenate([f.result.policy_metrics[m] for f in results]) for m in results[0].result.policy_metrics}
+    pooled_g = {m: np.concatenate([f.result.guideline_metrics[m] for f in results]) for m in results[0].result.guideline_metrics}
+    pooled_cohort = cohort.take(order)
+    comps = compare_metrics(pooled_p, pooled_g, paired=True)
+    eff, adv = pack.primary_metrics()
+    pooled = EvaluationResult(
+        therapy=pack.id, policy_name=f"{policy_name} ({folds}-fold CV, pooled held-out)", n_patients=cohort.n, steps=steps,
+        days=steps * pack.decision_interval_days, seed=seed, comparisons=comps, targets=_targets(pack, comps),
+        subgroups=analyse(pooled_cohort, pooled_p, pooled_g, eff, adv), cohort=pooled_cohort,
+        policy_metrics=pooled_p, guideline_metrics=pooled_g,
+    )
+    return CVResult(therapy=pack.id, n_patients=cohort.n, days=steps * pack.decision_interval_days, seed=seed,
+                    folds=results, pooled=pooled)

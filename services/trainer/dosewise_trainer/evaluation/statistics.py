@@ -1,0 +1,218 @@
+"""Policy-vs-guideline statistics for one metric: mean, SD, 95 % CI, Welch's two-sided t-test, relative change.
+
+The issue's protocol (HSDPO source document, ../shared/clinical.md §5) asks for a *two-tailed t-test* against guideline dosing;
+we use Welch's unequal-variance form (scipy.stats.ttest_ind(equal_var=False)) because a policy and the guideline need not
+produce equal spreads. Both arms run on the *same* virtual patients with the same simulator noise, so the paired t-test
+(scipy.stats.ttest_rel) is the sharper test; it is reported alongside as ``paired_p``, never instead of Welch.
+
+Degenerate data (both arms constant, so the t statistic is 0/0) is resolved explicitly instead of leaking NaN: equal
+constants give p = 1 (no difference observed), different constants give p = 0 (the difference has no noise at all).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One arm's sample: size, mean, sample SD (ddof=1) and a Student-t confidence interval of the mean."""
+
+    n: int
+    mean: float
+    sd: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "mean": _num(self.mean), "sd": _num(self.sd), "ci95": [_num(self.ci_low), _num(self.ci_high)]}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Policy vs guideline on one metric. ``delta`` = policy mean − guideline mean (in the metric's unit);
+    ``relative_change`` = delta / guideline mean (None when the guideline mean is 0 and the policy's is not)."""
+
+    metric: str
+    policy: Summary
+    guideline: Summary
+    delta: float
+    delta_ci_low: float  # Welch CI of the difference of means
+    delta_ci_high: float
+    relative_change: float | None
+    welch_t: float
+    welch_df: float
+    welch_p: float
+    paired_p: float | None  # None when the arms are not paired (different patients)
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        return self.welch_p < alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "policy": self.policy.to_dict(),
+            "guideline": self.guideline.to_dict(),
+            "delta": _num(self.delta),
+            "delta_ci95": [_num(self.delta_ci_low), _num(self.delta_ci_high)],
+            "relative_change": _num(self.relative_change),
+            "welch_t": _num(self.welch_t),
+            "welch_df": _num(self.welch_df),
+            "welch_p": _num(self.welch_p),
+            "paired_p": _num(self.paired_p),
+        }
+
+
+def _num(x: float | None) -> float | None:
+    """JSON has no NaN: undefined numbers become null."""
+    if x is None or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+def _as_sample(x: np.ndarray | list[float]) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64).ravel()
+    if a.size == 0:
+        raise ValueError("empty sample")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("sample contains NaN or inf; metrics must be finite per patient")
+    return a
+
+
+def summarize(x: np.ndarray | list[float], confidence: float = CONFIDENCE) -> Summary:
+    """Mean, SD (ddof=1) and the t-interval mean ± t_{(1+c)/2, n−1}·SD/√n. SD and CI are NaN for a single value."""
+    a = _as_sample(x)
+    n = a.size
+    mean = float(a.mean())
+    if n < 2:
+        return Summary(n, mean, math.nan, math.nan, math.nan)
+    sd = float(a.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
+    return Summary(n, mean, sd, mean - half, mean + half)
+
+
+def _var_of_mean(a: np.ndarray) -> float:
+    """s²/n, exactly 0 for a constant sample (float round-off would otherwise leave ~1e-33 and a spurious t)."""
+    return 0.0 if a.size < 2 or a.min() == a.max() else float(a.var(ddof=1)) / a.size
+
+
+def welch_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(t, Welch–Satterthwaite df, two-sided p) for mean(a) − mean(b); scipy's ttest_ind(equal_var=False) for the p."""
+    a, b = _as_sample(a), _as_sample(b)
+    va, vb = _var_of_mean(a), _var_of_mean(b)
+    se2 = va + vb
+    diff = float(a.mean() - b.mean())
+    if se2 == 0.0:  # both arms constant (or single values): no sampling noise to test against
+        return (0.0 if diff == 0.0 else math.copysign(math.inf, diff)), math.nan, (1.0 if diff == 0.0 else 0.0)
+    df = se2**2 / ((va**2 / (a.size - 1) if va else 0.0) + (vb**2 / (b.size - 1) if vb else 0.0))
+    res = sps.ttest_ind(a, b, equal_var=False)
+    return float(res.statistic), float(df), float(res.pvalue)
+
+
+def paired_test(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided paired t-test p (scipy.stats.ttest_rel) on per-patient differences; 1 when every difference is 0."""
+    a, b = _as_sample(a), _as_sample(b)
+    if a.shape != b.shape:
+        raise ValueError("paired samples need the same patients in the same order")
+    d = a - b
+    if a.size < 2 or np.all(d == d[0]):  # constant differences: p = 1 if all 0, else 0 (no noise around a shift)
+        return 1.0 if np.all(d == 0.0) else 0.0
+    return float(sps.ttest_rel(a, b).pvalue)
+
+
+def compare(
+    metric: str,
+    policy_values: np.ndarray | list[float],
+    guideline_values: np.ndarray | list[float],
+    paired: bool = True,
+    confidence: float = CONFIDENCE,
+) -> Comparison:
+    """Compare one metric between arms. ``paired``: the i-th values belong to the same virtual patient."""
+    p, g = _as_sample(policy_values), _as_sample(guideline_values)
+    sp, sg = summarize(p, confidence), summarize(g, confidence)
+    t, df, welch_p = welch_test(p, g)
+    delta = sp.mean - sg.mean
+    se = math.sqrt(_var_of_mean(p) + _var_of_mean(g))
+    if se > 0.0 and math.isfinite(df):
+        half = float(sps.t.ppf(0.5 + confidence / 2.0, df)) * se
+    else:
+        half = 0.0 if se == 0.0 else math.nan
+    if sg.mean != 0.0:
+        rel: float | None = delta / sg.mean
+    else:
+        rel = 0.0 if delta == 0.0 else None
+    return Comparison(
+        metric=metric, policy=sp, guideline=sg, delta=delta, delta_ci_low=delta - half, delta_ci_high=delta + half,
+        relative_change=rel, welch_t=t, welch_df=df, welch_p=welch_p, paired_p=paired_test(p, g) if paired else None,
+    )
+
+
+def compare_metrics(
+    policy: dict[str, np.ndarray], guideline: dict[str, np.ndarray], paired: bool = True
+) -> list[Comparison]:
+    """One Comparison per metric, in the pack's metric order (efficacy first, then adverse events)."""
+    missing = set(policy) ^ set(guideline)
+    if missing:
+        raise ValueError(f"the arms report different metrics: {sorted(missing)}")
+    return [compare(name, policy[name], guideline[name], paired=paired) for name in policy]
+
+
+# --- targets (issue 4, "Targets on held-out folds") --------------------------------------------------------------------
+ADVERSE_REDUCTION_TARGET = 0.20  # ≥ 20 % fewer adverse-event days than the guideline (issue 4; HSDPO promised 15–20 %)
+EFFICACY_MARGIN_PP = 2.0  # efficacy (time in range) no worse than the guideline by more than 2 percentage points (issue 4)
+
+
+def percentage_points(metric: str, delta: float) -> float:
+    """A difference of a share metric in percentage points. The unit is read from the metric's name (names carry units,
+    base.TherapyPack.metrics): ``*_pct``/``*_percent`` are already in percent, ``*_fraction``/``*_frac`` are 0–1."""
+    name = metric.lower()
+    if name.endswith(("_pct", "_percent")) or "_pct_" in name or "percent" in name:
+        return delta
+    if name.endswith(("_fraction", "_frac")) or "fraction" in name:
+        return 100.0 * delta
+    raise ValueError(f"cannot tell whether {metric!r} is a percent or a fraction; name it *_pct or *_fraction")
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """Whether a policy meets issue 4's targets against the guideline on one evaluation set."""
+
+    efficacy_metric: str
+    adverse_metric: str
+    adverse_relative_change: float | None
+    efficacy_delta_pp: float
+    adverse_target_met: bool
+    efficacy_target_met: bool
+
+    @property
+    def met(self) -> bool:
+        return self.adverse_target_met and self.efficacy_target_met
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "efficacy_metric": self.efficacy_metric, "adverse_metric": self.adverse_metric,
+            "adverse_relative_change": _num(self.adverse_relative_change),
+            "adverse_target": f"<= -{ADVERSE_REDUCTION_TARGET:.0%}",
+            "efficacy_delta_pp": _num(self.efficacy_delta_pp), "efficacy_target": f">= -{EFFICACY_MARGIN_PP:g} pp",
+            "adverse_target_met": self.adverse_target_met, "efficacy_target_met": self.efficacy_target_met, "met": self.met,
+        }
+
+
+def check_targets(comparisons: list[Comparison], efficacy_metric: str, adverse_metric: str) -> TargetCheck:
+    """Apply the targets to the efficacy and adverse-event comparisons (named by ``pack.primary_metrics()``)."""
+    by_name = {c.metric: c for c in comparisons}
+    eff, adv = by_name[efficacy_metric], by_name[adverse_metric]
+    pp = percentage_points(efficacy_metric, eff.delta)
+    rel = adv.relative_change
+    return TargetCheck(
+        efficacy_metric=efficacy_metric, adverse_metric=adverse_metric, adverse_relative_change=rel, efficacy_delta_pp=pp,
+        adverse_target_met=rel is not None and rel <= -ADVERSE_REDUCTION_TARGET + 1e-12,
+        efficacy_target_met=pp >= -EFFICACY_MARGIN_PP - 1e-12,
+    )

@@ -1,0 +1,118 @@
+"""Guardrail machinery: hard limits as pure functions over a batch ``ClinicView``, turned into an action mask.
+
+A pack declares a tuple of ``Rule``s. Each rule says for which patients it fires and which actions it then forbids, with a
+message a clinician reads. The same ``evaluate`` is applied three times — as the action mask in training, as the mask before
+the argmax in inference, and in the gateway's final check — so what is unsafe is defined exactly once.
+
+Action 0 of every pack is its safest action (hold / no drug) and no rule forbids it unless the pack says so explicitly; if a
+rule set forbids everything for a patient, the gateway answers "hold and refer to the clinician".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
+
+Fires = Callable[[TherapyPack, ClinicView], np.ndarray]  # (n,) bool
+Forbids = Callable[[TherapyPack, ClinicView], np.ndarray]  # (n, A) bool: True = forbidden when the rule fires
+Message = Callable[[TherapyPack, ClinicView, int], str]  # the reason for patient i, in words a clinician reads
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    fires: Fires
+    forbids: Forbids
+    message: Message
+    source: str  # where the rule comes from (guideline, label, or "Dosewise product limit")
+
+
+def new_regimens(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """(n, A): the regimen each action would set, per patient."""
+    n = view.n
+    return np.stack([pack.apply_actions(view.current_dose, np.full(n, j, dtype=np.int64))[1] for j in range(pack.n_actions)],
+                    axis=1)
+
+
+def _unclipped_regimens(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    cur = view.current_dose[:, None]
+    out = np.empty((view.n, pack.n_actions))
+    for j, a in enumerate(pack.actions):
+        out[:, j] = cur[:, 0] + a.delta if a.kind == "change" else (a.delta if a.kind == "level" else cur[:, 0])
+    return out
+
+
+def is_hold(pack: TherapyPack) -> np.ndarray:
+    """(A,) True for actions that give no drug over the next interval."""
+    return np.array([a.kind == "hold" or (a.kind == "level" and a.delta == 0.0) for a in pack.actions])
+
+
+# --- reusable "forbids" ----------------------------------------------------------------------------------------------------
+def forbid_increase(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return _unclipped_regimens(pack, view) > view.current_dose[:, None] + 1e-9
+
+
+def forbid_all_but_hold(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return np.broadcast_to(~is_hold(pack), (view.n, pack.n_actions)).copy()
+
+
+def forbid_change(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """Only keep the regimen (or hold)."""
+    unchanged = np.abs(_unclipped_regimens(pack, view) - view.current_dose[:, None]) < 1e-9
+    return ~(unchanged | is_hold(pack)[None, :])
+
+
+def forbid_above(limit: float | Callable[[TherapyPack, ClinicView], np.ndarray]) -> Forbids:
+    """Forbid actions whose new regimen exceeds a limit (a constant or a per-patient array)."""
+
+    def f(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+        lim = limit(pack, view) if callable(limit) else np.full(view.n, limit)
+        return _unclipped_regimens(pack, view) > lim[:, None] + 1e-9
+
+    return f
+
+
+def forbid_step_above(max_step: float) -> Forbids:
+    """Forbid changing the regimen by more than ``max_step`` in one decision."""
+
+    def f(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+        return np.abs(_unclipped_regimens(pack, view) - view.current_dose[:, None]) > max_step + 1e-9
+
+    return f
+
+
+def forbid_below_zero(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return _unclipped_regimens(pack, view) < -1e-9
+
+
+def always(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return np.ones(view.n, dtype=bool)
+
+
+def evaluate(pack: TherapyPack, view: ClinicView, rules: Sequence[Rule]) -> GuardrailResult:
+    """Apply every rule; a rule that fires adds its forbidden actions to the mask and its message to the firings. The
+    always-on limits (max dose, no negative dose) only appear in the firings when they actually remove an action."""
+    n = view.n
+    mask = np.ones((n, pack.n_actions), dtype=bool)
+    firings: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+    for rule in rules:
+        fires = np.asarray(rule.fires(pack, view), dtype=bool)
+        if not fires.any():
+            continue
+        forbidden = np.asarray(rule.forbids(pack, view), dtype=bool) & fires[:, None]
+        removes = forbidden & mask
+        mask &= ~forbidden
+        report = fires if rule.fires is not always else removes.any(axis=1)
+        for i in np.flatnonzero(report):
+            firings[i].append((rule.id, rule.message(pack, view, int(i))))
+    return GuardrailResult(mask=mask, firings=firings)
+
+
+def violates(pack: TherapyPack, view: ClinicView, rules: Sequence[Rule], actions: np.ndarray) -> np.ndarray:
+    """(n,) True where the chosen action breaks a rule: the independent check used by property tests."""
+    mask = evaluate(pack, view, rules).mask
+    return ~mask[np.arange(view.n), actions]

@@ -1,0 +1,239 @@
+"""Every query of the system of record, grouped by table. Repositories take the caller's ``AsyncSession`` and never commit:
+the caller's ``db.transaction`` commits once, so a recommendation and its audit event (or an outcome and its outbox event) are
+written together or not at all. They flush where the database must check a constraint or assign an id before we go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import false, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dosewise.storage.models import AuditEvent, OutboxEvent, Outcome, Policy, QueueGroup, Recommendation, utcnow
+
+ACTIVE, RETIRED, REJECTED = "active", "retired", "rejected"
+GENESIS_HASH = "0" * 64  # prev_hash of the first audit event
+
+
+async def lock_for_write(session: AsyncSession, name: str) -> None:
+    """Serialize writers of ``name`` until this transaction ends (read-then-write sequences that must not interleave).
+
+    PostgreSQL: a transaction-scoped advisory lock keyed by ``name``. SQLite: its write lock is database-wide, so any write
+    takes it; a no-op UPDATE takes it *now* (the sqlite3 driver otherwise opens the transaction at the first write, after
+    our reads, and two writers could both read the same state). Other work waits up to the busy timeout.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+    elif dialect == "sqlite":
+        await session.execute(update(QueueGroup).where(false()).values(last_id=QueueGroup.last_id))
+
+
+class PolicyRepository:
+    """The policy registry. Invariant (a partial unique index): at most one ``active`` policy per therapy."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, policy: Policy) -> Policy:
+        self.session.add(policy)
+        await self.session.flush()
+        return policy
+
+    async def get(self, policy_id: str) -> Policy | None:
+        return await self.session.get(Policy, policy_id)
+
+    async def get_by_version(self, therapy: str, version: str) -> Policy | None:
+        result = await self.session.execute(select(Policy).where(Policy.therapy == therapy, Policy.version == version))
+        return result.scalar_one_or_none()
+
+    async def list(self, therapy: str | None = None) -> Sequence[Policy]:
+        """Newest first."""
+        query = select(Policy).order_by(Policy.created_at.desc(), Policy.version.desc())
+        if therapy is not None:
+            query = query.where(Policy.therapy == therapy)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def active(self, therapy: str) -> Policy | None:
+        result = await self.session.execute(select(Policy).where(Policy.therapy == therapy, Policy.status == ACTIVE))
+        return result.scalar_one_or_none()
+
+    async def activate(self, policy_id: str, by: str) -> Policy:
+        """Make ``policy_id`` the active policy of its therapy, retiring the current one in this same transaction.
+
+        Two concurrent activations serialize on a per-therapy lock; if one slips past anyway the unique index rejects it.
+        Raises ``LookupError`` for an unknown id and ``ValueError`` for a rejected policy (it failed its gate).
+        """
+        policy = await self.get(policy_id)
+        if policy is None:
+            raise LookupError(f"no policy {policy_id!r}")
+        await lock_for_write(self.session, f"policies:{policy.therapy}")
+        await self.session.refresh(policy)  # another activation may have changed it before we held the lock
+        if policy.status == REJECTED:
+            raise ValueError(f"policy {policy.therapy}/{policy.version} was rejected by its gate and cannot be activated")
+        result = await self.session.execute(
+            select(Policy)
+            .where(Policy.therapy == policy.therapy, Policy.status == ACTIVE)
+            .execution_options(populate_existing=True)
+        )
+        current = result.scalar_one_or_none()
+        if current is not None and current.id == policy.id:
+            return policy
+        if current is not None:
+            current.status = RETIRED
+            # Flush the retirement first: the unit of work orders UPDATEs by primary key, not by our intent, and the unique
+            # index must never see two active rows.
+            await self.session.flush()
+        policy.status = ACTIVE
+        policy.activated_at = utcnow()
+        policy.activated_by = by
+        await self.session.flush()
+        return policy
+
+    async def previous_active(self, therapy: str) -> Policy | None:
+        """The most recently activated policy that is no longer active: the target of a rollback."""
+        result = await self.session.execute(
+            select(Policy)
+            .where(Policy.therapy == therapy, Policy.status == RETIRED, Policy.activated_at.is_not(None))
+            .order_by(Policy.activated_at.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+
+class RecommendationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, recommendation: Recommendation) -> Recommendation:
+        self.session.add(recommendation)
+        await self.session.flush()
+        return recommendation
+
+    async def get(self, recommendation_id: uuid.UUID) -> Recommendation | None:
+        return await self.session.get(Recommendation, recommendation_id)
+
+
+class OutcomeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_idempotency_key(self, key: str) -> Outcome | None:
+        """The outcome already recorded under this key (a retried POST returns it instead of writing twice)."""
+        result = await self.session.execute(select(Outcome).where(Outcome.idempotency_key == key))
+        return result.scalar_one_or_none()
+
+    async def add(self, outcome: Outcome) -> Outcome:
+        """Flushes, so a duplicate key raises ``IntegrityError`` here, inside the caller's transaction."""
+        self.session.add(outcome)
+        await self.session.flush()
+        return outcome
+
+
+class OutboxRepository:
+    """Transactional outbox: events written with the rows they announce, relayed to the queue later (at least once)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, stream: str, payload: dict[str, Any]) -> OutboxEvent:
+        event = OutboxEvent(stream=stream, payload=payload)
+        self.session.add(event)
+        await self.session.flush()
+        return event
+
+    async def unsent(self, limit: int = 100) -> Sequence[OutboxEvent]:
+        """Oldest first, so the relay publishes in the order events were written."""
+        query = select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.id).limit(limit)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def mark_sent(self, ids: Sequence[int]) -> int:
+        """Returns how many were still unsent (a relay that lost a race marks nothing twice)."""
+        if not ids:
+            return 0
+        result = await self.session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(list(ids)), OutboxEvent.sent_at.is_(None))
+            .values(sent_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _utc_iso(moment: datetime) -> str:
+    """One spelling per instant: SQLite hands back naive UTC datetimes, PostgreSQL aware ones."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def audit_hash(event: AuditEvent, prev_hash: str) -> str:
+    """sha256 over the canonical JSON of the event's fields followed by the previous event's hash.
+
+    Canonical: sorted keys, no whitespace, UTF-8, timestamps as UTC ``…Z`` with microseconds — the same bytes whichever
+    database the event was read back from, so the chain can be re-verified anywhere.
+    """
+    fields = {
+        "occurred_at": _utc_iso(event.occurred_at),
+        "actor": event.actor,
+        "role": event.role,
+        "action": event.action,
+        "patient_ref": event.patient_ref,
+        "policy_version": event.policy_version,
+        "subject_id": event.subject_id,
+        "input_hash": event.input_hash,
+    }
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((canonical + prev_hash).encode("utf-8")).hexdigest()
+
+
+class AuditRepository:
+    """Append-only, hash-chained audit trail: altering or deleting any event breaks every later hash."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def last(self) -> AuditEvent | None:
+        result = await self.session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
+        return result.scalar_one_or_none()
+
+    async def append(
+        self,
+        *,
+        actor: str,
+        role: str,
+        action: str,
+        patient_ref: str | None = None,
+        policy_version: str | None = None,
+        subject_id: str | None = None,
+        input_hash: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> AuditEvent:
+        """Chain a new event to the last one. Appenders serialize on a lock held until the caller commits, so two
+        concurrent requests cannot both link to the same predecessor (which would fork the chain)."""
+        await lock_for_write(self.session, "audit_events")
+        previous = await self.last()
+        event = AuditEvent(
+            occurred_at=occurred_at or utcnow(),
+            actor=actor,
+            role=role,
+            action=action,
+            patient_ref=patient_ref,
+            policy_version=policy_version,
+            subject_id=subject_id,
+            input_hash=input_hash,
+            prev_hash=previous.hash if previous is not None else GENESIS_HASH,
+            hash="",
+        )
+        event.hash = audit_hash(event, event.prev_hash)
+        self.session.add(event)
+        await self.session.flush()
+        return event
+
+    async def count(self) -> int:
+        return int((await self.session.execute(select(func.count()).select_from(AuditEvent))).scalar_one())

@@ -1,0 +1,91 @@
+"""Warfarin hard limits. Each rule cites where it comes from; product limits say so.
+
+| rule | fires when | then |
+|------|-----------|------|
+| max_dose | always | no regimen above 15 mg/day (product limit, pack.max_dose) |
+| max_step | always | no change above 2 mg/day in one decision (product limit; the action set's largest step) |
+| inr_above_4_5 | latest INR > 4.5 | hold only (Aurora nomogram holds at INR ≥ 4.0; CHEST 2012 (Holbrook, Chest 141:e152S) omits doses for INR 4.5–10 without bleeding) |
+| inr_above_3 | latest INR > 3.0 | no increase (above the 2–3 target: an increase can only raise INR further) |
+| pregnancy | pregnant | hold only, refer (warfarin is contraindicated in pregnancy: FDA label, Coumadin 2011, section 4) |
+| amiodarone | takes amiodarone | no increase above 0.5 mg/day per decision (amiodarone inhibits CYP2C9 and raises INR; the label advises close INR monitoring and dose reduction; the 0.5 mg cap is a Dosewise product limit) |
+| no_recent_inr | day ≥ 7 and no INR in the last 14 days | keep or hold only (titrating without a recent INR is guessing) |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dosewise.guardrails import (
+    Rule,
+    always,
+    forbid_above,
+    forbid_all_but_hold,
+    forbid_change,
+    forbid_increase,
+    forbid_step_above,
+)
+from dosewise.therapies.base import ClinicView, TherapyPack
+
+HOLD_ABOVE_INR = 4.5  # issue #5; CHEST 2012 omits doses for INR 4.5–10 without bleeding
+NO_INCREASE_ABOVE_INR = 3.0  # upper end of the 2–3 target
+MAX_STEP_MG = 2.0  # product limit
+AMIODARONE_MAX_INCREASE_MG = 0.5  # product limit
+STALE_INR_DAYS = 14.0  # product limit: INR older than this does not support a dose change
+STALE_CHECK_FROM_DAY = 7.0  # the first week's IWPC dose is given before the first INRs are informative
+
+
+def _latest_inr(view: ClinicView) -> np.ndarray:
+    return view.obs["inr"][:, 0]
+
+
+def _inr_above(limit: float):  # type: ignore[no-untyped-def]
+    def fires(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+        inr = _latest_inr(view)
+        return ~np.isnan(inr) & (inr > limit)
+
+    return fires
+
+
+def _pregnant(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return view.covariates["pregnant"] > 0.5
+
+
+def _amiodarone(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return view.covariates["amiodarone"] > 0.5
+
+
+def _no_recent_inr(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    age = view.obs_age_days["inr"][:, 0]
+    return (view.day >= STALE_CHECK_FROM_DAY) & (np.isnan(age) | (age > STALE_INR_DAYS))
+
+
+def _amiodarone_forbids(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    deltas = np.array([a.delta if a.kind == "change" else 0.0 for a in pack.actions])
+    return np.broadcast_to(deltas > AMIODARONE_MAX_INCREASE_MG + 1e-9, (view.n, pack.n_actions)).copy()
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("max_dose", always, forbid_above(lambda p, v: np.full(v.n, p.max_dose)),
+         lambda p, v, i: f"Doses above {p.max_dose:g} mg/day need the clinician's explicit decision.",
+         "Dosewise product limit"),
+    Rule("max_step", always, forbid_step_above(MAX_STEP_MG),
+         lambda p, v, i: f"Changes larger than {MAX_STEP_MG:g} mg/day in one step are not recommended automatically.",
+         "Dosewise product limit"),
+    Rule("inr_above_4_5", _inr_above(HOLD_ABOVE_INR), forbid_all_but_hold,
+         lambda p, v, i: f"Latest INR {_latest_inr(v)[i]:.1f} is above {HOLD_ABOVE_INR:g}: hold warfarin and recheck INR; "
+                         "assess for bleeding.",
+         "Aurora anticoagulation nomogram (Ravvaz 2017); Holbrook et al., CHEST 2012;141:e152S"),
+    Rule("inr_above_3", _inr_above(NO_INCREASE_ABOVE_INR), forbid_increase,
+         lambda p, v, i: f"Latest INR {_latest_inr(v)[i]:.1f} is above the 2–3 target: no dose increase.",
+         "INR target 2.0–3.0 (CHEST 2012)"),
+    Rule("pregnancy", _pregnant, forbid_all_but_hold,
+         lambda p, v, i: "Warfarin is contraindicated in pregnancy: hold and refer to the treating clinician.",
+         "FDA Coumadin label (2011), Contraindications"),
+    Rule("amiodarone", _amiodarone, _amiodarone_forbids,
+         lambda p, v, i: "Co-medication amiodarone raises INR (CYP2C9 inhibition): increases limited to "
+                         f"{AMIODARONE_MAX_INCREASE_MG:g} mg/day per step; monitor INR closely.",
+         "FDA Coumadin label (2011), Drug interactions; step cap is a Dosewise product limit"),
+    Rule("no_recent_inr", _no_recent_inr, forbid_change,
+         lambda p, v, i: f"No INR in the last {STALE_INR_DAYS:g} days: measure INR before changing the dose.",
+         "Dosewise product limit"),
+)

@@ -1,0 +1,161 @@
+"""The walking skeleton's promises, checked against real processes: gateway → HTTP → inference → database."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from dosewise.schemas import DISCLAIMER, PATIENT_STATE_EXAMPLE
+from dosewise.settings import Settings
+from dosewise.storage import models
+from dosewise.storage.db import make_engine, make_sessionmaker
+from tests.e2e.conftest import Stack
+
+
+def example(**changes: object) -> dict:
+    body = copy.deepcopy(PATIENT_STATE_EXAMPLE)
+    body.update(changes)
+    return body
+
+
+async def _count_recommendations(db_url: str) -> int:
+    engine = make_engine(Settings(DATABASE_URL=db_url))
+    try:
+        async with make_sessionmaker(engine)() as s:
+            return int((await s.execute(select(func.count()).select_from(models.Recommendation))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def _stored(db_url: str, rec_id: str) -> models.Recommendation | None:
+    engine = make_engine(Settings(DATABASE_URL=db_url))
+    try:
+        async with make_sessionmaker(engine)() as s:
+            return await s.get(models.Recommendation, uuid.UUID(rec_id))
+    finally:
+        await engine.dispose()
+
+
+def count(db_url: str) -> int:
+    return asyncio.run(_count_recommendations(db_url))
+
+
+class TestRecommend:
+    def test_the_readme_example_returns_a_stored_recommendation(self, stack: Stack) -> None:
+        r = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10)
+        assert r.status_code == 200, r.text
+        rec = r.json()
+        assert rec["therapy"] == "warfarin"
+        assert rec["policy"]["version"] and rec["policy"]["status"] in {"untrained", "active"}
+        assert rec["current_dose"] == {"value": 5.0, "unit": "mg"}
+        assert rec["recommended_dose"]["unit"] == "mg"
+        assert len(rec["action_values"]) == 8 and {a["action"] for a in rec["action_values"]} >= {"hold", "keep"}
+        assert rec["disclaimer"] == DISCLAIMER
+        assert rec["patient_ref"] != PATIENT_STATE_EXAMPLE["patient_ref"], "the raw reference must never be stored"
+        row = asyncio.run(_stored(stack.db_url, rec["recommendation_id"]))
+        assert row is not None and row.response["recommendation_id"] == rec["recommendation_id"]
+        assert PATIENT_STATE_EXAMPLE["patient_ref"] not in str(row.state)
+        got = httpx.get(f"{stack.api}/v1/recommendations/{rec['recommendation_id']}", timeout=10)
+        assert got.status_code == 200 and got.json() == rec
+
+    def test_untrained_policy_is_flagged_in_every_response(self, stack: Stack) -> None:
+        rec = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10).json()
+        if rec["policy"]["status"] == "untrained":
+            assert any("UNTRAINED" in w for w in rec["warnings"])
+
+    def test_idempotency_key_returns_the_same_recommendation_and_stores_once(self, stack: Stack) -> None:
+        key = f"test-{uuid.uuid4()}"
+        before = count(stack.db_url)
+        first = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, headers={"Idempotency-Key": key})
+        second = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, headers={"Idempotency-Key": key})
+        assert first.status_code == second.status_code == 200
+        assert first.json()["recommendation_id"] == second.json()["recommendation_id"]
+        assert count(stack.db_url) == before + 1
+
+    def test_unknown_recommendation_is_a_404_problem(self, stack: Stack) -> None:
+        r = httpx.get(f"{stack.api}/v1/recommendations/{uuid.uuid4()}")
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            (example(observations=[{"kind": "inr", "value": 2.0, "unit": "mg/dL", "time": "2026-11-20T08:00:00Z"}]),
+             "observations.0.unit"),
+            (example(weight={"value": -70, "unit": "kg"}), "weight"),
+            ({k: v for k, v in PATIENT_STATE_EXAMPLE.items() if k != "age_years"}, "age_years"),
+            (example(observations=[{"kind": "inr", "value": 40, "unit": "{INR}", "time": "2026-11-20T08:00:00Z"}]),
+             "observations.0.value"),
+            (example(age_years="67"), "age_years"),
+            (example(current_dose={"value": 5, "unit": "U"}), "current_dose.unit"),
+        ],
+        ids=["bad-unit", "negative-weight", "missing-field", "impossible-inr", "string-number", "wrong-dose-unit"],
+    )
+    def test_bad_input_is_a_422_naming_the_field(self, stack: Stack, body: dict, field: str) -> None:
+        before = count(stack.db_url)
+        r = httpx.post(f"{stack.api}/v1/recommendations", json=body)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        problem = r.json()
+        assert problem["status"] == 422
+        assert field in [e["field"] for e in problem["errors"]], problem
+        assert all(e["message"] for e in problem["errors"])
+        assert count(stack.db_url) == before
+
+    def test_each_bad_field_gets_its_own_entry(self, stack: Stack) -> None:
+        body = example(weight={"value": -70, "unit": "kg"}, height={"value": 900, "unit": "cm"}, sex="x")
+        fields = {e["field"] for e in httpx.post(f"{stack.api}/v1/recommendations", json=body).json()["errors"]}
+        assert {"weight", "height", "sex"} <= fields
+
+    def test_oversized_body_is_a_413(self, stack: Stack) -> None:
+        body = example(comorbidities=["x" * 60] * 50, co_medications=["y" * 60] * 50)
+        body["padding"] = "z" * 2_000_000
+        r = httpx.post(f"{stack.api}/v1/recommendations", json=body)
+        assert r.status_code == 413 and r.json()["status"] == 413
+
+
+class TestDiscovery:
+    def test_therapies_list_actions_and_required_fields(self, stack: Stack) -> None:
+        data = httpx.get(f"{stack.api}/v1/therapies").json()["data"]
+        warfarin = next(t for t in data if t["id"] == "warfarin")
+        assert warfarin["dose_unit"] == "mg"
+        assert warfarin["actions"][0]["id"] == "hold"
+        assert all(f["unit"] for f in warfarin["features"])
+        assert "current_dose" in warfarin["required_state_fields"]
+
+    def test_openapi_has_a_complete_example_for_the_request_body(self, stack: Stack) -> None:
+        spec = httpx.get(f"{stack.api}/openapi.json").json()
+        body = spec["paths"]["/v1/recommendations"]["post"]["requestBody"]["content"]["application/json"]
+        examples = body.get("examples") or {}
+        assert examples["warfarin"]["value"] == PATIENT_STATE_EXAMPLE
+
+    def test_health_and_readiness(self, stack: Stack) -> None:
+        assert httpx.get(f"{stack.api}/healthz").json() == {"status": "alive"}
+        ready = httpx.get(f"{stack.api}/readyz").json()
+        assert ready["ready"] is True and ready["checks"] == {"database": "ok", "inference": "ok"}
+
+
+class TestInferenceDown:
+    """Runs last in this module: it stops inference, then starts it again."""
+
+    def test_recommendations_become_503_and_nothing_is_stored(self, stack: Stack) -> None:
+        stack.stop("inference")
+        try:
+            before = count(stack.db_url)
+            r = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=15)
+            assert r.status_code == 503
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "inference" in r.json()["detail"] and "nothing was stored" in r.json()["detail"]
+            assert "Traceback" not in r.text
+            assert count(stack.db_url) == before
+            assert httpx.get(f"{stack.api}/readyz").status_code == 503
+        finally:
+            stack.start("inference", "dosewise_inference")
+            stack.wait_ready(stack.inference + "/readyz")
+        assert httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10).status_code == 200

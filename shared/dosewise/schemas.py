@@ -327,7 +327,7 @@ PATIENT_STATE_EXAMPLE: dict = {
         {"kind": "inr", "value": 1.9, "unit": "{INR}", "time": "2026-11-19T08:00:00Z"},
         {"kind": "inr", "value": 2.4, "unit": "{INR}", "time": "2026-11-22T08:00:00Z"},
     ],
-    "doses": [{"amount": 5, "unit": "mg", "time": f"2026-11-{d:02d}T20:00:00Z"} for d in range(12, 23)],
+    "doses": [{"amount": 5, "unit": "mg", "time": f"2026-11-{d:02d}T20:00:00Z"} for d in range(16, 23)],
     "genotype": {"cyp2c9": "*1/*2", "vkorc1": "G/A"},
     "comorbidities": ["atrial fibrillation"],
     "pregnant": False,

@@ -23,7 +23,7 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
                503: {"description": "Inference or database unreachable; nothing stored", **_PROBLEM}},
 )
 async def create_recommendation(
-    state: Annotated[PatientState, Body(openapi_examples={"warfarin": {"summary": "Warfarin, day 11",
+    state: Annotated[PatientState, Body(openapi_examples={"warfarin": {"summary": "Warfarin, end of the first week",
                                                                         "value": PATIENT_STATE_EXAMPLE}})],
     client: InferenceDep,
     sessions: SessionsDep,

@@ -1,0 +1,13 @@
+# Dosewise api image: installs the shared library and this one service only (torch only in the trainer image).
+# Build from the repository root: docker build -f deploy/docker/api.Dockerfile -t dosewise-api .
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DOSEWISE_ENV=production
+WORKDIR /app
+COPY shared/ shared/
+COPY services/api/ services/api/
+COPY policies/ policies/
+RUN pip install --no-cache-dir ./shared ./services/api && useradd --uid 10001 dosewise
+USER 10001
+ENV DOSEWISE_POLICY_DIR=/app/policies DOSEWISE_API_HOST=0.0.0.0 DOSEWISE_INFERENCE_HOST=0.0.0.0
+EXPOSE 8000
+CMD ["python", "-m", "dosewise_api"]

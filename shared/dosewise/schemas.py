@@ -293,12 +293,27 @@ class Recommendation(BaseModel):
     disclaimer: str = DISCLAIMER
 
 
+MAX_BATCH = 1000  # patients per batch request: one onnxruntime run
+
+
+class BatchRecommendationRequest(BaseModel):
+    """Up to 1,000 patients (any mix of therapies) scored in one call."""
+
+    model_config = ConfigDict(extra="forbid")
+    patients: list[PatientState] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchRecommendationResponse(BaseModel):
+    data: list[Recommendation]
+    count: int
+
+
 class InferRequest(BaseModel):
     """Gateway → inference: feature vectors (units as in GET /v1/therapies) and optional action masks (True = allowed)."""
 
     model_config = ConfigDict(extra="forbid")
     therapy: str
-    features: list[list[float]] = Field(min_length=1, max_length=1000)
+    features: list[list[float]] = Field(min_length=1, max_length=MAX_BATCH)
     action_mask: list[list[bool]] | None = None
 
 

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     inference_host: str = Field("127.0.0.1", alias="DOSEWISE_INFERENCE_HOST", description="Inference bind address.")
     inference_port: int = Field(8001, alias="DOSEWISE_INFERENCE_PORT", description="Inference port.")
     max_body_bytes: int = Field(
-        1_048_576, alias="DOSEWISE_MAX_BODY_BYTES", description="Largest accepted request body, bytes; larger → 413."
+        4_194_304, alias="DOSEWISE_MAX_BODY_BYTES", description="Largest accepted request body, bytes; larger → 413."
     )
     log_level: str = Field("INFO", alias="DOSEWISE_LOG_LEVEL", description="Log level of every service (JSON logs).")
     queue_block_ms: int = Field(

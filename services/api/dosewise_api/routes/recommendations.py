@@ -5,7 +5,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, HTTPException
 
-from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState, Recommendation
+from dosewise.schemas import (
+    PATIENT_STATE_EXAMPLE,
+    BatchRecommendationRequest,
+    BatchRecommendationResponse,
+    PatientState,
+    Recommendation,
+)
 from dosewise_api import recommendations
 from dosewise_api.deps import InferenceDep, SessionsDep, SettingsDep
 
@@ -32,6 +38,28 @@ async def create_recommendation(
                                                   "same recommendation and stores nothing new")] = None,
 ) -> Recommendation:
     return await recommendations.recommend(state, client, sessions, settings.pseudonym_key, idempotency_key=idempotency_key)
+
+
+@router.post(
+    ":batch",
+    response_model=BatchRecommendationResponse,
+    summary="Recommend for up to 1,000 patients in one call (one batched policy run per therapy; all stored before answering)",
+    responses={422: {"description": "Invalid patient state, one entry per field (path starts with patients.<i>)", **_PROBLEM},
+               413: {"description": "Body too large", **_PROBLEM},
+               503: {"description": "Inference or database unreachable; nothing stored", **_PROBLEM}},
+)
+async def create_recommendations_batch(
+    body: Annotated[BatchRecommendationRequest, Body(openapi_examples={"two patients": {
+        "summary": "Two warfarin patients", "value": {"patients": [PATIENT_STATE_EXAMPLE,
+                                                                     PATIENT_STATE_EXAMPLE | {"patient_ref": "ward7-bed14-ep1"}]}}})],
+    client: InferenceDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=120, description="Retry-safe key for the whole batch")] = None,
+) -> BatchRecommendationResponse:
+    recs = await recommendations.recommend_many(body.patients, client, sessions, settings.pseudonym_key,
+                                                idempotency_key=idempotency_key)
+    return BatchRecommendationResponse(data=recs, count=len(recs))
 
 
 @router.get("/{recommendation_id}", response_model=Recommendation, summary="A stored recommendation",

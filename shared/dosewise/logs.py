@@ -40,5 +40,5 @@ def configure(service: str, level: str = "INFO") -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
-    logging.getLogger("uvicorn.access").setLevel("WARNING")
-    logging.getLogger("httpx").setLevel("WARNING")  # one line per gateway→inference call is noise  # access lines carry URLs; our middleware logs what matters
+    logging.getLogger("uvicorn.access").setLevel("WARNING")  # access lines carry URLs, which may carry identifiers
+    logging.getLogger("httpx").setLevel("WARNING")  # one line per gateway→inference call is noise

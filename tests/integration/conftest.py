@@ -53,14 +53,22 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["redis", "sqlite-table", "postgres-table"])
-async def queue(request: pytest.FixtureRequest, stream_prefix: str) -> AsyncIterator[Queue]:
+def queue_backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(kind, url) of each queue backend. A sync fixture on purpose: the server fixtures it pulls in (``pg_url``) call
+    ``asyncio.run`` and so must be set up outside the test's event loop."""
+    fixture = {"redis": "redis_url", "sqlite-table": "sqlite_url", "postgres-table": "pg_url"}[request.param]
+    return request.param, request.getfixturevalue(fixture)
+
+
+@pytest.fixture()
+async def queue(queue_backend: tuple[str, str], stream_prefix: str) -> AsyncIterator[Queue]:
     """Every Queue implementation, for one contract. Streams are named ``stream_prefix + …``; Redis keys are removed after."""
-    if request.param == "redis":
+    kind, url = queue_backend
+    if kind == "redis":
         from redis.asyncio import Redis
 
         from dosewise.queue.redis_streams import RedisStreamsQueue
 
-        url = request.getfixturevalue("redis_url")
         redis_queue = RedisStreamsQueue(url)
         yield redis_queue
         await redis_queue.close()
@@ -75,7 +83,6 @@ async def queue(request: pytest.FixtureRequest, stream_prefix: str) -> AsyncIter
 
     from dosewise.queue.sql import SqlTableQueue
 
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite-table" else "pg_url")
     engine = make_engine(Settings(DATABASE_URL=url))
     table_queue = SqlTableQueue(make_sessionmaker(engine))
     yield table_queue

@@ -4,6 +4,7 @@ therapy name, stream name or ids and never assumes a table is empty."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 
 import pytest
@@ -188,22 +189,35 @@ class TestRecommendationAndOutcomeRepositories:
             rec = await RecommendationRepository(session).add(_recommendation())
             repo = OutcomeRepository(session)
             assert await repo.get_by_idempotency_key(key) is None
-            await repo.add(Outcome(idempotency_key=key, recommendation_id=rec.id, therapy="warfarin",
-                                   patient_ref=rec.patient_ref, payload={"inr": 3.1}))
+            await repo.add(
+                Outcome(
+                    idempotency_key=key,
+                    recommendation_id=rec.id,
+                    therapy="warfarin",
+                    patient_ref=rec.patient_ref,
+                    payload={"inr": 3.1},
+                )
+            )
         async with transaction(sessions) as session:
             found = await OutcomeRepository(session).get_by_idempotency_key(key)
             assert found is not None and found.payload == {"inr": 3.1} and found.recommendation_id == rec.id
         with pytest.raises(IntegrityError):
             async with transaction(sessions) as session:
-                await OutcomeRepository(session).add(Outcome(idempotency_key=key, recommendation_id=rec.id,
-                                                             therapy="warfarin", patient_ref=rec.patient_ref))
+                await OutcomeRepository(session).add(
+                    Outcome(idempotency_key=key, recommendation_id=rec.id, therapy="warfarin", patient_ref=rec.patient_ref)
+                )
 
     async def test_outcome_must_reference_a_stored_recommendation(self, sessions: Sessions) -> None:
         with pytest.raises(IntegrityError):
             async with transaction(sessions) as session:
-                await OutcomeRepository(session).add(Outcome(idempotency_key="idem-" + uuid.uuid4().hex,
-                                                             recommendation_id=uuid.uuid4(), therapy="warfarin",
-                                                             patient_ref="p-x"))
+                await OutcomeRepository(session).add(
+                    Outcome(
+                        idempotency_key="idem-" + uuid.uuid4().hex,
+                        recommendation_id=uuid.uuid4(),
+                        therapy="warfarin",
+                        patient_ref="p-x",
+                    )
+                )
 
 
 class TestOutboxRepository:
@@ -252,8 +266,15 @@ class TestAuditRepository:
     async def test_each_event_chains_to_the_previous_and_rehashes_after_reading_back(self, sessions: Sessions) -> None:
         async with transaction(sessions) as session:
             repo = AuditRepository(session)
-            a = await repo.append(actor="alice", role="clinician", action="recommend", patient_ref="p-1",
-                                  policy_version="v1", subject_id="rec-1", input_hash="f" * 64)
+            a = await repo.append(
+                actor="alice",
+                role="clinician",
+                action="recommend",
+                patient_ref="p-1",
+                policy_version="v1",
+                subject_id="rec-1",
+                input_hash="f" * 64,
+            )
             b = await repo.append(actor="bob", role="admin", action="policy.activate", subject_id="v2")
             assert b.prev_hash == a.hash != b.hash
             assert (await repo.last()).id == b.id  # type: ignore[union-attr]
@@ -282,6 +303,6 @@ class TestAuditRepository:
             assert await repo.last() is not None
             # Walk back the links: each event's prev_hash is the hash of the event right before it.
             rows = (await session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(6))).scalars().all()
-        for newer, older in zip(rows, rows[1:], strict=False):
+        for newer, older in itertools.pairwise(rows):
             assert newer.prev_hash == older.hash
         assert len({r.prev_hash for r in rows}) == len(rows)

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dosewise.logs import configure
+from dosewise.queue.factory import make_queue
 from dosewise.schemas import DISCLAIMER
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker
 from dosewise_api import errors
 from dosewise_api.inference_client import InferenceClient
 from dosewise_api.middleware import BodySizeLimit
-from dosewise_api.routes import health, recommendations, therapies
+from dosewise_api.routes import health, policies, recommendations, therapies
 
 DESCRIPTION = f"""Dosewise recommends personalized dose adjustments learned with reinforcement learning on digital twins.
 
@@ -33,14 +34,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.inference = InferenceClient(settings.inference_url, settings.inference_timeout_s,
                                               settings.inference_connect_retries)
         app.state.settings = settings
+        app.state.queue = make_queue(settings, app.state.sessions)
         yield
+        await app.state.queue.close()
         await app.state.inference.aclose()
         await engine.dispose()
 
     app = FastAPI(title="Dosewise", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     errors.install(app)
-    for r in (health.router, therapies.router, recommendations.router):
+    for r in (health.router, therapies.router, recommendations.router, policies.router):
         app.include_router(r)
     return app
 

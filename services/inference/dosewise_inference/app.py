@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,11 +15,12 @@ from fastapi.responses import JSONResponse
 
 from dosewise import problems
 from dosewise.logs import configure
+from dosewise.queue.factory import make_queue
 from dosewise.schemas import InferRequest, InferResponse
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, ping
 from dosewise.therapies.registry import PACKS
-from dosewise_inference.policy_store import PolicyStore, PolicyUnavailable
+from dosewise_inference.policy_store import PolicyStore, PolicyUnavailable, follow_policy_events
 from dosewise_inference.scoring import behaviour_probability, masked_argmax
 
 log = logging.getLogger("dosewise.inference")
@@ -34,15 +36,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
-        store = PolicyStore(make_sessionmaker(engine), settings.policy_dir, list(PACKS))
+        sessions = make_sessionmaker(engine)
+        store = PolicyStore(sessions, settings.policy_dir, list(PACKS))
         try:
             await store.refresh()
         except Exception as e:  # start anyway; /readyz says why we cannot serve
             log.error("initial registry read failed", extra={"error": type(e).__name__})
-        task = asyncio.create_task(store.run_refresher(settings.policy_refresh_s))
+        queue = make_queue(settings, sessions)
+        replica = uuid.uuid4().hex[:12]
+        tasks = [asyncio.create_task(store.run_refresher(settings.policy_refresh_s)),
+                 asyncio.create_task(follow_policy_events(store, queue, f"inference-{replica}", replica,
+                                                          settings.queue_block_ms))]
         app.state.engine, app.state.store = engine, store
         yield
-        task.cancel()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await queue.close()
         await engine.dispose()
 
     app = FastAPI(title="Dosewise inference", version="0.1.0", lifespan=lifespan)

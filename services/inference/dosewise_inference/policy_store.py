@@ -18,6 +18,7 @@ import onnxruntime as ort
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.schemas import PolicyRef
 from dosewise.storage.models import Policy
 
@@ -127,3 +128,20 @@ class PolicyStore:
                 await self.refresh()
             except Exception as e:  # database blip: keep serving what is loaded
                 log.warning("registry refresh failed", extra={"error": type(e).__name__})
+
+
+async def follow_policy_events(store: PolicyStore, queue: Queue, group: str, consumer: str, block_ms: int) -> None:
+    """Refresh as soon as a "policy activated" event arrives. Each replica reads with its own group, so every replica sees
+    every event; the periodic refresh covers any event lost while a replica or the queue was down."""
+    await queue.ensure_group(POLICIES_STREAM, group)
+    while True:
+        try:
+            msgs = await queue.read(POLICIES_STREAM, group, consumer, count=100, block_ms=block_ms)
+            if msgs:
+                await store.refresh()
+                await queue.ack(POLICIES_STREAM, group, [m.id for m in msgs])
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # queue down: the periodic refresh keeps us current; retry shortly
+            log.warning("policy event stream unavailable", extra={"error": type(e).__name__})
+            await asyncio.sleep(1.0)

@@ -16,8 +16,15 @@ app = typer.Typer(name="dosewise", help="Dosewise: dosing decision support learn
 
 
 def _register_plugins() -> None:
+    """Each installed service adds its commands; a service that is not installed (a slim image) simply adds none."""
     for ep in sorted(entry_points(group="dosewise.cli"), key=lambda e: e.name):
-        ep.load()(app)
+        try:
+            register = ep.load()
+        except ModuleNotFoundError as e:
+            typer.secho(f"dosewise: commands of {ep.name!r} unavailable ({e.name} not installed)", err=True,
+                        fg=typer.colors.YELLOW)
+            continue
+        register(app)
 
 
 def _register_builtin() -> None:

@@ -119,7 +119,14 @@ class SqlTableQueue:
             await session.execute(
                 insert(QueuePending),
                 [
-                    {"stream": stream, "group": group, "message_id": r.id, "consumer": consumer, "delivered_at": now, "deliveries": 1}
+                    {
+                        "stream": stream,
+                        "group": group,
+                        "message_id": r.id,
+                        "consumer": consumer,
+                        "delivered_at": now,
+                        "deliveries": 1,
+                    }
                     for r in rows
                 ],
             )
@@ -150,10 +157,14 @@ class SqlTableQueue:
                 QueuePending.delivered_at <= cutoff,
             )
             candidates = (
-                await session.execute(
-                    select(QueuePending.message_id).where(*stale).order_by(QueuePending.message_id).limit(count)
+                (
+                    await session.execute(
+                        select(QueuePending.message_id).where(*stale).order_by(QueuePending.message_id).limit(count)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if not candidates:
                 return []
             # The idle condition is repeated in the UPDATE: a concurrent claimer that got there first has reset

@@ -99,25 +99,34 @@ def _lock(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _upgrade_on(conn: Connection, cfg: Config, revision: str) -> None:
-    _lock(conn)
-    cfg.attributes["connection"] = conn
-    command.upgrade(cfg, revision)
-
-
-def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Bring the database at ``url`` (default: the configured one) to ``revision``. Harmless when already there."""
+def _migrate(url: str | None, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run one Alembic command on a connection we own, under the migration lock, in one transaction."""
     cfg = alembic_config(url)
+
+    def on(conn: Connection) -> None:
+        _lock(conn)
+        cfg.attributes["connection"] = conn
+        step(cfg, revision)
 
     async def go() -> None:
         engine = _engine(cfg.attributes["url"])
         try:
             async with engine.begin() as conn:
-                await conn.run_sync(_upgrade_on, cfg, revision)
+                await conn.run_sync(on)
         finally:
             await engine.dispose()
 
     _run(go)
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    """Bring the database at ``url`` (default: the configured one) to ``revision``. Harmless when already there."""
+    _migrate(url, command.upgrade, revision)
+
+
+def downgrade(url: str | None, revision: str) -> None:
+    """Step the schema back to ``revision`` (``"base"``: drop every table — and its data). For operators and tests only."""
+    _migrate(url, command.downgrade, revision)
 
 
 def current(url: str | None = None) -> str | None:

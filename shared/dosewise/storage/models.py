@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -38,7 +38,12 @@ class Policy(SQLModel, table=True):
     """The registry: one row per policy version of a therapy. At most one ``active`` row per therapy."""
 
     __tablename__ = "policies"
-    __table_args__ = (UniqueConstraint("therapy", "version"),)
+    __table_args__ = (
+        UniqueConstraint("therapy", "version"),
+        # At most one active policy per therapy, enforced by the database itself (partial unique index on both dialects).
+        Index("uq_policies_one_active_per_therapy", "therapy", unique=True, sqlite_where=text("status = 'active'"),
+              postgresql_where=text("status = 'active'")),
+    )
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex, primary_key=True, max_length=32)
     therapy: str = Field(index=True, max_length=64)
@@ -120,6 +125,22 @@ class AuditEvent(SQLModel, table=True):
     input_hash: str | None = Field(default=None, max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key of one role. Only the sha256 of its secret is stored: a database dump does not let anyone call the API."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=16)  # public key id: the middle part of dwk_<id>_<secret>
+    name: str = Field(max_length=64)  # what the key is for ("epic-integration"); never a person's or patient's data
+    role: str = Field(max_length=32, index=True)  # clinician | integrator | auditor | admin
+    secret_sha256: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+    expires_at: datetime | None = _ts_null()
+    revoked_at: datetime | None = _ts_null()
+    revoked_by: str | None = Field(default=None, max_length=128)
 
 
 class QueueMessage(SQLModel, table=True):

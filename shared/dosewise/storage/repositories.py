@@ -5,20 +5,20 @@ written together or not at all. They flush where the database must check a const
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, select, text, update
+from sqlalchemy import delete, false, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dosewise.storage.models import AuditEvent, OutboxEvent, Outcome, Policy, QueueGroup, Recommendation, utcnow
+from dosewise import audit_chain
+from dosewise.audit_chain import GENESIS_HASH
+from dosewise.storage.models import ApiKey, AuditEvent, OutboxEvent, Outcome, Policy, QueueGroup, Recommendation, utcnow
 
 ACTIVE, RETIRED, REJECTED = "active", "retired", "rejected"
-GENESIS_HASH = "0" * 64  # prev_hash of the first audit event
+__all__ = ["GENESIS_HASH", "audit_hash"]  # re-exported: the chain's definitions live in dosewise.audit_chain
 
 
 async def lock_for_write(session: AsyncSession, name: str) -> None:
@@ -166,30 +166,9 @@ class OutboxRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _utc_iso(moment: datetime) -> str:
-    """One spelling per instant: SQLite hands back naive UTC datetimes, PostgreSQL aware ones."""
-    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def audit_hash(event: AuditEvent, prev_hash: str) -> str:
-    """sha256 over the canonical JSON of the event's fields followed by the previous event's hash.
-
-    Canonical: sorted keys, no whitespace, UTF-8, timestamps as UTC ``…Z`` with microseconds — the same bytes whichever
-    database the event was read back from, so the chain can be re-verified anywhere.
-    """
-    fields = {
-        "occurred_at": _utc_iso(event.occurred_at),
-        "actor": event.actor,
-        "role": event.role,
-        "action": event.action,
-        "patient_ref": event.patient_ref,
-        "policy_version": event.policy_version,
-        "subject_id": event.subject_id,
-        "input_hash": event.input_hash,
-    }
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((canonical + prev_hash).encode("utf-8")).hexdigest()
+    """sha256 over the canonical JSON of the event's fields followed by the previous event's hash (``audit_chain``)."""
+    return audit_chain.event_hash(event, prev_hash)
 
 
 class AuditRepository:
@@ -237,3 +216,90 @@ class AuditRepository:
 
     async def count(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(AuditEvent))).scalar_one())
+
+    async def chain(self, batch_size: int = 1000) -> AsyncIterator[AuditEvent]:
+        """Every event in chain (id) order, fetched in batches so verifying a long trail needs little memory."""
+        after = 0
+        while True:
+            query = select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(batch_size)
+            rows = (await self.session.execute(query)).scalars().all()
+            for row in rows:
+                yield row
+            if len(rows) < batch_size:
+                return
+            after = int(rows[-1].id)  # type: ignore[arg-type]
+            self.session.expunge_all()  # keep the identity map small on long trails
+
+    async def search(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        patient_ref: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> Sequence[AuditEvent]:
+        """Events matching every given filter, oldest first, ``limit`` at a time after ``after_id`` (keyset pagination)."""
+        query = select(AuditEvent).where(AuditEvent.id > after_id).order_by(AuditEvent.id).limit(limit)
+        if since is not None:
+            query = query.where(AuditEvent.occurred_at >= since)
+        if until is not None:
+            query = query.where(AuditEvent.occurred_at < until)
+        if patient_ref is not None:
+            query = query.where(AuditEvent.patient_ref == patient_ref)
+        if actor is not None:
+            query = query.where(AuditEvent.actor == actor)
+        if action is not None:
+            query = query.where(AuditEvent.action == action)
+        return (await self.session.execute(query)).scalars().all()
+
+
+class ApiKeyRepository:
+    """API keys: rows are never deleted, only revoked, so the audit trail's key ids always resolve."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        return await self.session.get(ApiKey, key_id)
+
+    async def list(self, include_revoked: bool = True) -> Sequence[ApiKey]:
+        query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+        if not include_revoked:
+            query = query.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        return (await self.session.execute(query)).scalars().all()
+
+    async def count_active(self, role: str) -> int:
+        query = select(func.count()).select_from(ApiKey).where(ApiKey.role == role, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        return int((await self.session.execute(query)).scalar_one())
+
+
+class PatientDataRepository:
+    """Erasure of one patient's clinical data (``dosewise patients erase``): outcomes go, recommendations become tombstones.
+
+    A tombstone keeps the row's id, pseudonymous reference, policy and timestamps (what the audit trail points at) and drops
+    the patient's state, features and the response body. Audit events are never touched: they hold only pseudonyms and
+    hashes, so the chain stays verifiable.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def erase(self, patient_ref: str, tombstone: dict[str, Any]) -> tuple[int, int]:
+        """Returns (recommendations tombstoned, outcomes deleted) for this pseudonymous reference."""
+        outcomes = await self.session.execute(
+            delete(Outcome).where(Outcome.patient_ref == patient_ref).execution_options(synchronize_session=False))
+        recs = await self.session.execute(
+            update(Recommendation)
+            .where(Recommendation.patient_ref == patient_ref)
+            .values(state=tombstone, response=tombstone, features=[])
+            .execution_options(synchronize_session=False)
+        )
+        return int(recs.rowcount), int(outcomes.rowcount)  # type: ignore[attr-defined]

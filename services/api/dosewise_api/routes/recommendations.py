@@ -50,8 +50,8 @@ async def create_recommendation(
 )
 async def create_recommendations_batch(
     body: Annotated[BatchRecommendationRequest, Body(openapi_examples={"two patients": {
-        "summary": "Two warfarin patients", "value": {"patients": [PATIENT_STATE_EXAMPLE,
-                                                                     PATIENT_STATE_EXAMPLE | {"patient_ref": "ward7-bed14-ep1"}]}}})],
+        "summary": "Two warfarin patients",
+        "value": {"patients": [PATIENT_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE | {"patient_ref": "ward7-bed14-ep1"}]}}})],
     client: InferenceDep,
     sessions: SessionsDep,
     settings: SettingsDep,

@@ -7,15 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-READY_TIMEOUT_S = 60.0
+from dosewise.devstack import LocalStack
 
 
 def free_port() -> int:
@@ -25,37 +23,17 @@ def free_port() -> int:
 
 
 @dataclass
-class Stack:
-    api: str
-    inference: str
-    env: dict[str, str]
-    db_url: str
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: dict[str, Path] = field(default_factory=dict)
+class Stack(LocalStack):
+    """The services of one test stack, their URLs and database; each process logs to ``<var>/<name>.log``."""
 
-    def start(self, name: str, module: str) -> None:
-        log = self.logs.setdefault(name, Path(self.env["DOSEWISE_VAR_DIR"]) / f"{name}.log")
-        with log.open("ab") as out:
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=self.env, stdout=out, stderr=out)
+    api: str = ""
+    inference: str = ""
+    db_url: str = ""
 
-    def stop(self, name: str) -> None:
-        p = self.procs.pop(name)
-        p.terminate()
-        p.wait(timeout=15)
-
-    def wait_ready(self, url: str) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            for name, p in self.procs.items():
-                if p.poll() is not None:
-                    raise RuntimeError(f"{name} exited: {self.logs[name].read_text()[-2000:]}")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"{url} not ready; logs: " + " | ".join(p.read_text()[-1500:] for p in self.logs.values()))
+    @property
+    def logs(self) -> dict[str, Path]:
+        assert self.log_dir is not None
+        return {p.stem: p for p in self.log_dir.glob("*.log")}
 
 
 def _stack(db_url: str, tmp: Path) -> Iterator[Stack]:
@@ -71,16 +49,16 @@ def _stack(db_url: str, tmp: Path) -> Iterator[Stack]:
     }
     env.pop("REDIS_URL", None)
     subprocess.run([sys.executable, "-m", "dosewise_trainer.bootstrap"], env=env, check=True, capture_output=True)
-    stack = Stack(api=f"http://127.0.0.1:{api_port}", inference=f"http://127.0.0.1:{inf_port}", env=env, db_url=db_url)
+    stack = Stack(env=env, log_dir=tmp, api=f"http://127.0.0.1:{api_port}", inference=f"http://127.0.0.1:{inf_port}",
+                  db_url=db_url)
     try:
-        stack.start("inference", "dosewise_inference")
-        stack.start("api", "dosewise_api")
+        stack.start("inference")
+        stack.start("api")
         stack.wait_ready(stack.inference + "/readyz")
         stack.wait_ready(stack.api + "/readyz")
         yield stack
     finally:
-        for name in list(stack.procs):
-            stack.stop(name)
+        stack.stop_all()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -180,6 +180,6 @@ class TestInferenceDown:
             assert count(stack.db_url) == before
             assert httpx.get(f"{stack.api}/readyz").status_code == 503
         finally:
-            stack.start("inference", "dosewise_inference")
+            stack.start("inference")
             stack.wait_ready(stack.inference + "/readyz")
         assert httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10).status_code == 200

@@ -1,8 +1,5 @@
 """`dosewise up` (what `make run` calls): migrate, make sure every therapy has a policy, then run the three services as
-separate processes until Ctrl-C, which stops all three cleanly.
-
-Services are started by module name (``python -m dosewise_api`` …), so this shared package never imports a service.
-"""
+separate processes until Ctrl-C, which stops all three cleanly."""
 
 from __future__ import annotations
 
@@ -14,43 +11,8 @@ import time
 
 import typer
 
+from dosewise.devstack import SERVICE_MODULES, LocalStack
 from dosewise.settings import get_settings
-
-SERVICES: tuple[tuple[str, str], ...] = (
-    ("inference", "dosewise_inference"),
-    ("api", "dosewise_api"),
-    ("trainer", "dosewise_trainer"),
-)
-STOP_GRACE_S = 10.0
-
-
-def _wait_ready(url: str, timeout_s: float, procs: dict[str, subprocess.Popen[bytes]]) -> bool:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs.values()):
-            return False
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
-
-
-def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    for p in procs.values():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for p in procs.values():
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def register(app: typer.Typer) -> None:
@@ -67,32 +29,31 @@ def register(app: typer.Typer) -> None:
                    f"queue: {'Redis Streams' if settings.redis_url else 'database table'}")
         upgrade(settings.db_url)
         typer.echo("migrations: at head")
+        subprocess.run([sys.executable, "-m", "dosewise.cli.main", "keys", "ensure-dev-admin"], check=True)  # prints it once
         if not skip_bootstrap:
             subprocess.run([sys.executable, "-m", "dosewise_trainer.bootstrap"], check=True)
-        env = os.environ.copy()
-        procs: dict[str, subprocess.Popen[bytes]] = {}
 
-        def on_signal(signum: int, _frame: object) -> None:
+        def on_sigterm(signum: int, _frame: object) -> None:
             raise KeyboardInterrupt
 
-        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGTERM, on_sigterm)
+        stack = LocalStack(env=os.environ.copy())
         try:
-            for name, module in SERVICES:
-                procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env)
+            for name in SERVICE_MODULES:
+                stack.start(name)
             api = f"http://{settings.api_host}:{settings.api_port}"
-            if _wait_ready(f"{api}/readyz", 60.0, procs):
-                typer.secho(f"Dosewise is serving on {api}  (API docs: {api}/docs)  — Ctrl-C stops all three services",
-                            fg=typer.colors.GREEN)
-            else:
-                typer.secho("services did not become ready; see the logs above", fg=typer.colors.RED)
-            while True:
-                for name, p in procs.items():
-                    if p.poll() is not None:
-                        typer.secho(f"{name} exited with code {p.returncode}; stopping the others", fg=typer.colors.RED)
-                        raise SystemExit(1)
+            stack.wait_ready(f"{api}/readyz")
+            typer.secho(f"Dosewise is serving on {api}  (API docs: {api}/docs)  — Ctrl-C stops all three services",
+                        fg=typer.colors.GREEN)
+            while not (dead := stack.exited()):
                 time.sleep(0.5)
+            typer.secho(f"exited: {dead}; stopping the others", fg=typer.colors.RED)
+            raise SystemExit(1)
         except KeyboardInterrupt:
             typer.echo("stopping…")
+        except (RuntimeError, TimeoutError) as e:
+            typer.secho(f"services did not become ready: {e}", fg=typer.colors.RED)
+            raise SystemExit(1) from None
         finally:
-            _stop(procs)
-            typer.echo("stopped: " + ", ".join(f"{n} ({p.returncode})" for n, p in procs.items()))
+            codes = stack.stop_all()
+            typer.echo("stopped: " + ", ".join(f"{n} (exit {c})" for n, c in codes.items()))

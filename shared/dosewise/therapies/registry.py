@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dosewise.therapies.base import TherapyPack
+from dosewise.therapies.insulin_t2d.pack import InsulinT2DPack
 from dosewise.therapies.warfarin.pack import WarfarinPack
 
-PACKS: dict[str, TherapyPack] = {p.id: p for p in (WarfarinPack(),)}
+PACKS: dict[str, TherapyPack] = {p.id: p for p in (WarfarinPack(), InsulinT2DPack())}
 
 
 def get_pack(therapy: str) -> TherapyPack:

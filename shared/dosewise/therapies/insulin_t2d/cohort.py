@@ -18,16 +18,19 @@ Hidden (simulator-only) parameters follow the public Aradóttir/Krishnamoorthy c
 Note on adherence: ``mainLS.m`` draws ``round(0.35 + 0.65*rand)``, which is 1 with probability 1 − 0.15/0.65 ≈ 0.77, not the
 0.65 its constants suggest. We use the intended 65 % (clinical.md §2) and make it configurable.
 
-With these ranges the untreated fasting glucose spans ≈ 9.6–16.8 mmol/L (173–302 mg/dL): all patients start hyperglycaemic,
-as in basal-insulin initiation trials (Riddle 2003 baseline fasting plasma glucose ≈ 11 mmol/L [unverified, recalled]).
+With these ranges the untreated fasting glucose spans ≈ 9.5–17 mmol/L (170–308 mg/dL, median 219): all patients start
+hyperglycaemic, as in basal-insulin initiation trials (Riddle 2003 baseline fasting plasma glucose ≈ 11 mmol/L
+[unverified, recalled]).
 
 Clinic-visible covariates — **assumptions**, chosen to resemble adults starting basal insulin, not fitted to a data set:
 age N(58, 10) years clipped 30–85 (Riddle 2003 Treat-to-Target: mean age 55.5 [unverified, recalled]); 45 % female;
 height N(176, 7) cm men / N(162, 6.5) cm women (typical adult norms); BMI N(32, 5) kg/m² clipped 22–50 (Riddle 2003 mean BMI
-≈ 32 [unverified, recalled]) → weight = BMI·height²; eGFR N(95 − 1.0·(age − 40), 22) clipped 8–130 mL/min/1.73 m², which
-gives ≈ 20 % below 60 and ≈ 2 % below 30 — in the range reported for US adults with diabetes (NHANES, Afkarian et al.
-JAMA 2016;316:602: reduced eGFR in roughly 14–20 % [unverified, recalled]). eGFR is known for every patient by default (ADA
-recommends yearly eGFR in type 2 diabetes); ``egfr_unknown_fraction`` hides it from the clinic for a share of patients.
+≈ 32 [unverified, recalled]) → weight = BMI·height² (mean ≈ 93 kg); eGFR N(100 − 1.0·(age − 40), 22) clipped 8–130
+mL/min/1.73 m² (the −1/year slope is the usual age-related decline, an assumption), which gives ≈ 18 % below 60, ≈ 1.5 %
+below 30 and ≈ 0.25 % below 15 — a little above the ≈ 14 % reduced-eGFR prevalence reported for all US adults with
+diabetes (NHANES 2009–2014, Afkarian et al. JAMA 2016;316:602 [unverified, recalled]), as patients starting insulin are older
+with longer diabetes. eGFR is known for every patient by default (ADA recommends yearly eGFR in type 2 diabetes);
+``egfr_unknown_fraction`` hides it from the clinic for a share of patients.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def sample_cohort(n: int, seed: int, config: CohortConfig | None = None) -> Coho
     height = np.where(female > 0, rng.normal(162.0, 6.5, n), rng.normal(176.0, 7.0, n))
     bmi = np.clip(rng.normal(32.0, 5.0, n), 22.0, 50.0)
     weight = bmi * (height / 100.0) ** 2
-    egfr = np.clip(rng.normal(95.0 - 1.0 * (age - 40.0), 22.0, n), 8.0, 130.0)
+    egfr = np.clip(rng.normal(100.0 - 1.0 * (age - 40.0), 22.0, n), 8.0, 130.0)
     egfr_seen = np.where(rng.random(n) < c.egfr_unknown_fraction, np.nan, egfr)
     cov = {k: np.zeros(n) for k in COVARIATES}
     cov.update(age_years=age, female=female, weight_kg=weight, height_cm=height, egfr_ml_min_1_73m2=egfr_seen)

@@ -1,0 +1,177 @@
+"""Serving speed, all figures from one run on this machine (loopback only):
+
+  (a) a raw onnxruntime ``run`` of the warfarin policy (batch 1, in process),
+  (b) the inference endpoint POST /v1/infer,
+  (c) the gateway's POST /v1/recommendations end to end (validation, features, guardrails, HTTP to inference, commit),
+  (d) an empty FastAPI endpoint on the same server stack: the framework's floor,
+  plus the batch endpoint POST /v1/recommendations:batch (1,000 patients per call) in decisions per second.
+
+For (b)–(d): closed-loop throughput with C concurrent clients, then p50/p99 latency at a fixed open-loop rate (default 200 req/s).
+The load generator is Python (httpx) on the same 2 cores as the servers, so absolute numbers are pessimistic; the ratios
+between rows are what this bench is for. Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from dosewise import decision
+from dosewise.devstack import LocalStack
+from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
+
+EMPTY_APP = "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/empty')\nasync def empty():\n    return {}\n"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs) * 1000, q)) if xs else float("nan")
+
+
+async def closed_loop(method: str, url: str, body: object, seconds: float, clients: int, headers: dict) -> tuple[float, int]:
+    """Requests per second with ``clients`` concurrent callers; returns (rps, errors)."""
+    done = errors = 0
+    stop = time.perf_counter() + seconds
+    async with httpx.AsyncClient(timeout=30, headers=headers, limits=httpx.Limits(max_connections=clients)) as c:
+
+        async def worker() -> None:
+            nonlocal done, errors
+            while time.perf_counter() < stop:
+                r = await c.request(method, url, json=body)
+                done += 1
+                errors += r.status_code != 200
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return done / (time.perf_counter() - t0), errors
+
+
+async def open_loop(method: str, url: str, body: object, seconds: float, rate: float, headers: dict) -> tuple[list[float], int]:
+    """Latencies at a fixed arrival rate (requests are sent on schedule whether or not earlier ones finished)."""
+    lat: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(timeout=30, headers=headers, limits=httpx.Limits(max_connections=256)) as c:
+
+        async def one() -> None:
+            nonlocal errors
+            t = time.perf_counter()
+            r = await c.request(method, url, json=body)
+            lat.append(time.perf_counter() - t)
+            errors += r.status_code != 200
+
+        tasks = []
+        t0 = time.perf_counter()
+        for i in range(int(seconds * rate)):
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return lat, errors
+
+
+def onnx_row(policy_path: Path, seconds: float) -> tuple[float, float, float]:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(policy_path), sess_options=opts)
+    x = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)]).features
+    lat = []
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        t = time.perf_counter()
+        sess.run(["q_values"], {"features": x})
+        lat.append(time.perf_counter() - t)
+    return len(lat) / seconds, pct(lat, 50), pct(lat, 99)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement, s")
+    ap.add_argument("--rate", type=float, default=200.0, help="open-loop arrival rate for the latency rows, req/s")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent clients for the throughput rows")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="dosewise-bench-"))
+    api_port, inf_port, empty_port = free_port(), free_port(), free_port()
+    env = os.environ.copy() | {
+        "DOSEWISE_VAR_DIR": str(tmp), "DOSEWISE_API_PORT": str(api_port), "DOSEWISE_INFERENCE_PORT": str(inf_port),
+        "DOSEWISE_INFERENCE_URL": f"http://127.0.0.1:{inf_port}", "DOSEWISE_LOG_LEVEL": "WARNING", "DOSEWISE_ENV": "test",
+    }
+    env.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{tmp / 'dosewise.db'}")
+    subprocess.run([sys.executable, "-m", "dosewise.cli.main", "db", "upgrade"], env=env, check=True, capture_output=True)
+    boot = subprocess.run([sys.executable, "-m", "dosewise_trainer.bootstrap"], env=env, check=True, capture_output=True,
+                          text=True)
+    (tmp / "empty_app.py").write_text(EMPTY_APP)
+    stack = LocalStack(env=env | {"PYTHONPATH": str(tmp)}, log_dir=tmp)
+    headers: dict[str, str] = {}
+    key_file = tmp / "bench-key"
+    try:
+        stack.start("inference")
+        stack.start("api")
+        stack.start("empty", module="uvicorn", args=["empty_app:app", "--port", str(empty_port), "--log-level", "warning"])
+        for url in (f"http://127.0.0.1:{inf_port}/readyz", f"http://127.0.0.1:{api_port}/readyz",
+                    f"http://127.0.0.1:{empty_port}/empty"):
+            stack.wait_ready(url)
+        made = subprocess.run([sys.executable, "-m", "dosewise.cli.main", "keys", "create", "--role", "clinician",
+                               "--name", "bench", "--quiet"], env=env, capture_output=True, text=True)
+        if made.returncode == 0 and made.stdout.strip():
+            key_file.write_text(made.stdout.strip().splitlines()[-1])
+            headers = {"Authorization": f"Bearer {key_file.read_text()}"}
+        api, inf = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{inf_port}"
+        features = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)]).features.tolist()
+        infer_body = {"therapy": "warfarin", "features": features}
+        policy = next(tmp.glob("policies/warfarin/*/policy.onnx"), None) or next(Path("policies").glob("warfarin/*/policy.onnx"))
+        print(f"policy: {boot.stdout.strip()}  |  load generator: httpx, {args.clients} clients, {args.seconds:g} s per row")
+        rows = []
+        rps, p50, p99 = onnx_row(policy, args.seconds)
+        rows.append(("(a) onnxruntime run, batch 1", rps, p50, p99, 0))
+        for name, method, url, body in (
+            ("(b) inference POST /v1/infer", "POST", f"{inf}/v1/infer", infer_body),
+            ("(c) gateway POST /v1/recommendations", "POST", f"{api}/v1/recommendations", PATIENT_STATE_EXAMPLE),
+            ("(d) empty FastAPI GET", "GET", f"http://127.0.0.1:{empty_port}/empty", None),
+        ):
+            thr, err1 = asyncio.run(closed_loop(method, url, body, args.seconds, args.clients, headers))
+            lat, err2 = asyncio.run(open_loop(method, url, body, args.seconds, args.rate, headers))
+            rows.append((name, thr, pct(lat, 50), pct(lat, 99), err1 + err2))
+        batch = {"patients": [PATIENT_STATE_EXAMPLE | {"patient_ref": f"bench-{i:05d}"} for i in range(1000)]}
+        times = []
+        with httpx.Client(timeout=120, headers=headers) as c:
+            for _ in range(5):
+                t = time.perf_counter()
+                r = c.post(f"{api}/v1/recommendations:batch", json=batch)
+                times.append(time.perf_counter() - t)
+                assert r.status_code == 200, r.text[:300]
+        med = statistics.median(times)
+
+        print(f"\n{'what':40s} {'throughput req/s':>17s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s}   "
+              f"(latency at {args.rate:g} req/s open loop)")
+        for name, thr, p50, p99, err in rows:
+            print(f"{name:40s} {thr:17.0f} {p50:8.2f} {p99:8.2f} {err:7d}")
+        gw, empty = rows[2][1], rows[3][1]
+        print(f"\ngateway / empty-endpoint throughput: {gw / empty:.0%}  (aim ≥ 40 %)")
+        print(f"gateway p99 at {args.rate:g} req/s: {rows[2][3]:.1f} ms  (aim ≤ 25 ms)")
+        print(f"batch endpoint: 1,000 patients per call, median {med * 1000:.0f} ms → {1000 / med:,.0f} decisions/s "
+              "(aim ≥ 50,000), persisted")
+    finally:
+        stack.stop_all()
+
+
+if __name__ == "__main__":
+    main()

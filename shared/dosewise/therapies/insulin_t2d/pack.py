@@ -1,0 +1,174 @@
+"""Basal insulin in type 2 diabetes: daily titration of the once-daily basal dose (U/day) to a fasting glucose of 80–130 mg/dL.
+
+Action space (6 discrete actions, U/day; "hold" skips today's injection and keeps the standing dose — index 0 is the safest
+action, as with every pack: a skipped basal dose cannot cause hypoglycaemia):
+
+| index | id    | effect on the daily dose |
+|-------|-------|--------------------------|
+| 0     | hold  | skip today's injection    |
+| 1     | -4U   | regimen − 4 U/day         |
+| 2     | -2U   | regimen − 2 U/day         |
+| 3     | keep  | regimen unchanged         |
+| 4     | +2U   | regimen + 2 U/day         |
+| 5     | +4U   | regimen + 4 U/day         |
+
+±2 U is the AT.LANTUS step (Davies 2005) and the smallest Treat-to-Target step; −4 U the largest Treat-to-Target decrease
+(Riddle 2003; clinical.md §2). Daily decisions make larger steps unnecessary (a dose change settles in ~3 days, clinical.md).
+
+Observation space: the features below (float32), each with its unit; computed from a ClinicView only — never the hidden
+simulator parameters. Observation kind ``glucose_fasting`` in mg/dL (canonical; 1 mmol/L = 18 mg/dL, units.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dosewise.therapies.base import (
+    ActionSpec,
+    ClinicView,
+    Cohort,
+    DosingPolicy,
+    FeatureSpec,
+    GuardrailResult,
+    RewardWeights,
+    TherapyPack,
+    Trajectory,
+    VectorSimulator,
+)
+from dosewise.therapies.insulin_t2d.cohort import sample_cohort
+from dosewise.therapies.insulin_t2d.guideline import (
+    T2T_NO_INCREASE_BELOW_MG_DL,
+    TreatToTargetPolicy,
+)
+from dosewise.therapies.insulin_t2d.metrics import PRIMARY, insulin_metrics
+from dosewise.therapies.insulin_t2d.model import renal_clearance_factor
+from dosewise.therapies.insulin_t2d.simulator import TARGET_MG_DL, InsulinT2DSimulator, SimConfig
+
+KIND = "glucose_fasting"
+EGFR_IMPUTE = 75.0  # mL/min/1.73 m²: about the cohort mean (cohort.py) when eGFR is unknown; flagged by egfr_unknown
+GLUCOSE_IMPUTE_MG_DL = TARGET_MG_DL[1]  # no reading yet: the top of the target band, neither alarming nor reassuring
+DAYS_SINCE_GLUCOSE_CAP = 14.0  # days; longer gaps look the same to the policy
+STALE_GLUCOSE_DAYS = 3.0  # guardrail: no increase without a fasting glucose in the last 3 days (Dosewise rule)
+DAY_CAP = 180.0
+
+
+class InsulinT2DPack(TherapyPack):
+    id = "insulin_t2d"
+    name = "Basal insulin, type 2 diabetes (fasting glucose 80–130 mg/dL)"
+    dose_unit = "U"
+    dose_quantity = "dose_units"
+    observation_kinds = (KIND,)
+    target_band = TARGET_MG_DL  # ADA fasting target
+    decision_interval_days = 1.0
+    dose_history_days = 14
+    obs_history = 7  # a week of daily readings: the guideline and the 7-day minimum need them
+    # Product safety limit, not a literature value: > 0.5 U/kg/day already signals overbasalization (clinical.md §2
+    # [secondary]); 100 U/day is 1 U/kg for a 100 kg patient. Higher doses must be a clinician's explicit decision.
+    max_dose = 100.0
+    reward_weights = RewardWeights(alpha=1.0, beta=1.0, gamma=0.1)
+    actions = (
+        ActionSpec("hold", "Skip today's injection", "hold"),
+        ActionSpec("-4U", "Decrease by 4 U/day", "change", -4.0),
+        ActionSpec("-2U", "Decrease by 2 U/day", "change", -2.0),
+        ActionSpec("keep", "Keep the current dose", "change", 0.0),
+        ActionSpec("+2U", "Increase by 2 U/day", "change", 2.0),
+        ActionSpec("+4U", "Increase by 4 U/day", "change", 4.0),
+    )
+    feature_specs = (
+        FeatureSpec("age_years", "years", "Age", 60.0, 12.0),
+        FeatureSpec("female", "0/1", "Sex is female"),
+        FeatureSpec("weight_kg", "kg", "Body weight", 90.0, 20.0),
+        FeatureSpec("height_cm", "cm", "Height", 170.0, 10.0),
+        FeatureSpec("bmi_kg_m2", "kg/m²", "Body-mass index from weight and height", 32.0, 6.0),
+        FeatureSpec("egfr_ml_min_1_73m2", "mL/min/1.73 m²", f"eGFR ({EGFR_IMPUTE:g} if unknown)", 75.0, 25.0),
+        FeatureSpec("egfr_unknown", "0/1", "eGFR not known (imputed)"),
+        FeatureSpec("renal_dose_fraction", "1", "Snyder & Berns 2004 insulin dose fraction for this eGFR (1 if unknown)",
+                    0.9, 0.1),
+        FeatureSpec("current_dose_u_per_day", "U/day", "Regimen in force before this decision", 30.0, 20.0),
+        FeatureSpec("dose_u_per_kg_per_day", "U/kg/day", "Current regimen per kg (> 0.5 suggests overbasalization)", 0.3, 0.2),
+        FeatureSpec("mean_dose_7d_u_per_day", "U/day", "Mean dose taken over the last 7 days (current dose if unknown)",
+                    30.0, 20.0),
+        FeatureSpec("days_without_dose_7d", "days", "Days with no insulin taken among the last 7 known days", 2.0, 2.0),
+        FeatureSpec("glucose_last_mg_dl", "mg/dL", f"Latest fasting glucose ({GLUCOSE_IMPUTE_MG_DL:g} if none)", 140.0, 50.0),
+        FeatureSpec("glucose_prev_mg_dl", "mg/dL", "Fasting glucose before the latest (= latest if none)", 140.0, 50.0),
+        FeatureSpec("glucose_prev2_mg_dl", "mg/dL", "Fasting glucose two before the latest (= previous if none)", 140.0, 50.0),
+        FeatureSpec("days_since_glucose", "days", f"Days since the latest reading (capped at {DAYS_SINCE_GLUCOSE_CAP:g})",
+                    1.0, 3.0),
+        FeatureSpec("glucose_measured", "0/1", "At least one fasting glucose is on record"),
+        FeatureSpec("glucose_min_7d_mg_dl", "mg/dL", "Lowest fasting glucose of the last 7 days (= latest if none)",
+                    120.0, 40.0),
+        FeatureSpec("day_of_therapy", "days", f"Days since the first recorded dose (capped at {DAY_CAP:g})", 45.0, 30.0),
+    )
+
+    # (low, high) of each feature in feature_specs order: the Gymnasium observation Box (gym_env.py). Loose physical limits
+    # (PatientState ranges, the meter's and the observation kind's 10–1000 mg/dL), not reference ranges.
+    feature_bounds = (
+        (0.0, 120.0), (0.0, 1.0), (0.0, 400.0), (0.0, 250.0), (0.0, 150.0),
+        (0.0, 200.0), (0.0, 1.0), (0.5, 1.0),
+        (0.0, max_dose), (0.0, 400.0), (0.0, max_dose), (0.0, 7.0),
+        (0.0, 1000.0), (0.0, 1000.0), (0.0, 1000.0), (0.0, DAYS_SINCE_GLUCOSE_CAP), (0.0, 1.0), (0.0, 1000.0), (0.0, DAY_CAP),
+    )
+
+    # --- decision ----------------------------------------------------------------------------------------------------------
+    def features(self, view: ClinicView) -> np.ndarray:
+        c = view.covariates
+        egfr = c["egfr_ml_min_1_73m2"]
+        egfr_unknown = np.isnan(egfr)
+        week = view.dose_history[:, :7]
+        known = ~np.isnan(week)
+        n_known = known.sum(axis=1)
+        mean7 = np.where(n_known > 0, np.nansum(week, axis=1) / np.maximum(n_known, 1), view.current_dose)
+        no_dose = (known & (np.nan_to_num(week, nan=1.0) <= 0.0)).sum(axis=1).astype(float)
+        g = view.obs[KIND]
+        age = view.obs_age_days[KIND]
+        last = np.where(np.isnan(g[:, 0]), GLUCOSE_IMPUTE_MG_DL, g[:, 0])
+        prev = np.where(np.isnan(g[:, 1]), last, g[:, 1])
+        prev2 = np.where(np.isnan(g[:, 2]), prev, g[:, 2])
+        in_week = ~np.isnan(g) & (age < 7.0)
+        min7 = np.where(in_week.any(axis=1), np.min(np.where(in_week, g, np.inf), axis=1), last)
+        since = np.where(np.isnan(age[:, 0]), DAYS_SINCE_GLUCOSE_CAP, np.minimum(age[:, 0], DAYS_SINCE_GLUCOSE_CAP))
+        weight = c["weight_kg"]
+        cols = [
+            c["age_years"], c["female"], weight, c["height_cm"], weight / (c["height_cm"] / 100.0) ** 2,
+            np.where(egfr_unknown, EGFR_IMPUTE, egfr), egfr_unknown.astype(float), renal_clearance_factor(egfr),
+            view.current_dose, view.current_dose / weight, mean7, no_dose,
+            last, prev, prev2, since, (~np.isnan(g[:, 0])).astype(float), min7, np.minimum(view.day, DAY_CAP),
+        ]
+        return np.stack(cols, axis=1).astype(np.float32)
+
+    def guardrails(self, view: ClinicView) -> GuardrailResult:
+        """Base limits (0 ≤ dose ≤ max_dose) plus two rules that block any increase:
+
+        - ``low_glucose_week``: a fasting glucose < 72 mg/dL in the last 7 days (Treat-to-Target, Riddle 2003).
+        - ``no_recent_glucose``: no fasting glucose in the last 3 days (Dosewise rule: never titrate up blind).
+        """
+        res = super().guardrails(view)
+        g, age = view.obs[KIND], view.obs_age_days[KIND]
+        low = (~np.isnan(g) & (age < 7.0) & (g < T2T_NO_INCREASE_BELOW_MG_DL)).any(axis=1)
+        stale = ~(~np.isnan(age) & (age < STALE_GLUCOSE_DAYS)).any(axis=1)
+        up = np.array([a.kind == "change" and a.delta > 0 for a in self.actions])
+        res.mask[np.ix_(low | stale, up)] = False
+        for i in np.flatnonzero(low):
+            res.firings[i].append(("low_glucose_week", "No dose increase: a fasting glucose below 72 mg/dL in the last 7 days "
+                                                       "(Treat-to-Target, Riddle 2003)."))
+        for i in np.flatnonzero(stale):
+            res.firings[i].append(("no_recent_glucose", "No dose increase without a fasting glucose in the last 3 days."))
+        return res
+
+    # --- digital twin ------------------------------------------------------------------------------------------------------
+    def sample_cohort(self, n: int, seed: int) -> Cohort:
+        return sample_cohort(n, seed)
+
+    def simulator(self, cohort: Cohort, seed: int) -> VectorSimulator:
+        return InsulinT2DSimulator(
+            cohort, seed, SimConfig(max_dose_u=self.max_dose), self.reward_weights, self.dose_history_days, self.obs_history,
+        )
+
+    def guideline_policy(self) -> DosingPolicy:
+        return TreatToTargetPolicy(self.max_dose)
+
+    def metrics(self, trajectory: Trajectory) -> dict[str, np.ndarray]:
+        return insulin_metrics(trajectory)
+
+    def primary_metrics(self) -> tuple[str, str]:
+        return PRIMARY

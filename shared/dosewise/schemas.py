@@ -11,7 +11,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from dosewise import units
@@ -33,7 +43,15 @@ def _not_future(t: datetime) -> datetime:
     return t
 
 
-PastDatetime = Annotated[datetime, AfterValidator(_not_future)]
+def require_iso_8601(v: object) -> object:
+    """Only ISO 8601 text (or a datetime, from Python callers): pydantic would otherwise read 1700000000 or "1700000000" as
+    Unix time, a silent number-to-date coercion."""
+    if isinstance(v, datetime) or (isinstance(v, str) and len(v) >= 10 and v[4] == "-" and v[7] == "-"):
+        return v
+    raise ValueError("expected an ISO 8601 date-time with time zone, e.g. 2026-11-20T08:00:00Z")
+
+
+PastDatetime = Annotated[datetime, BeforeValidator(require_iso_8601), AfterValidator(_not_future)]
 
 
 class ObservationKind(BaseModel):
@@ -168,7 +186,7 @@ class PatientState(BaseModel):
     doses: list[DoseEvent] = Field(default_factory=list, max_length=1000, description="Recent doses given.")
     genotype: Genotype | None = None
     comorbidities: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
-    pregnant: bool | None = None
+    pregnant: StrictBool | None = None  # true/false only: "yes", "0" or 1 are errors, not silently booleans
     co_medications: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=50, description="Generic names, lower case (e.g. amiodarone)."
     )
@@ -226,7 +244,12 @@ class PatientState(BaseModel):
                 bad(("doses", i, "unit"), str(e), d.unit)
             if d.time > as_of:
                 bad(("doses", i, "time"), "dose time lies after the decision time as_of", d.time.isoformat())
+        seen: dict[tuple[str, datetime], int] = {}
         for i, o in enumerate(self.observations):
+            if (o.kind, o.time) in seen:
+                bad(("observations", i, "time"), f"two {o.kind} results at the same time (entries {seen[(o.kind, o.time)]} "
+                    f"and {i}): send one value per sample", o.time.isoformat())
+            seen[(o.kind, o.time)] = i
             if o.kind not in pack.observation_kinds:
                 bad(("observations", i, "kind"), f"{self.therapy} uses observation kinds {', '.join(pack.observation_kinds)}",
                     o.kind)

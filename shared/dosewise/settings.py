@@ -17,15 +17,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = REPO_ROOT / "var"
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"  # placeholder: refused when DOSEWISE_ENV=production
+MIN_SECRET_CHARS = 32  # a real HMAC key: at least 32 random characters
+# Signature algorithms whose verification key is public: a JWKS can never be used to forge tokens with them.
+ASYMMETRIC_JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
 
 class Settings(BaseSettings):
     """Every setting of every Dosewise service; the README's table is generated from these fields' descriptions."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False,
+                                      hide_input_in_errors=True)  # a refused secret is never echoed
 
     environment: Literal["development", "test", "production"] = Field(
-        "development", alias="DOSEWISE_ENV", description="development | test | production; production refuses placeholder secrets."
+        "development", alias="DOSEWISE_ENV",
+        description="development | test | production; production refuses placeholder secrets.",
     )
     var_dir: Path = Field(DEFAULT_VAR_DIR, alias="DOSEWISE_VAR_DIR", description="Where embedded-mode files live (SQLite, logs).")
     database_url: str | None = Field(
@@ -71,13 +76,123 @@ class Settings(BaseSettings):
         description="Secret key of the HMAC that pseudonymizes patient references before storage. Required in production.",
     )
     policy_refresh_s: float = Field(
-        2.0, alias="DOSEWISE_POLICY_REFRESH_S", description="How often inference re-reads the registry for a new active policy, s."
+        2.0, alias="DOSEWISE_POLICY_REFRESH_S",
+        description="How often inference re-reads the registry for a new active policy, s.",
+    )
+
+    jwt_jwks_url: str | None = Field(
+        None,
+        alias="DOSEWISE_JWT_JWKS_URL",
+        description="JWKS of the identity provider whose bearer JWTs the gateway accepts: an https:// URL or a file path. "
+        "Unset: API keys only.",
+    )
+    jwt_issuer: str | None = Field(None, alias="DOSEWISE_JWT_ISSUER", description="Required `iss` of JWTs (set with the JWKS).")
+    jwt_audience: str | None = Field(
+        None, alias="DOSEWISE_JWT_AUDIENCE", description="Required `aud` of JWTs (set with the JWKS)."
+    )
+    jwt_role_claim: str = Field(
+        "roles",
+        alias="DOSEWISE_JWT_ROLE_CLAIM",
+        description="Claim holding the caller's Dosewise role(s), a string or a list; dots reach into objects "
+        "(realm_access.roles).",
+    )
+    jwt_algorithms: str = Field(
+        "RS256,PS256,ES256,EdDSA",
+        alias="DOSEWISE_JWT_ALGORITHMS",
+        description="Comma-separated JWT signature algorithms accepted; asymmetric only (HS*/none are refused).",
+    )
+    cors_origins: str = Field(
+        "",
+        alias="DOSEWISE_CORS_ORIGINS",
+        description="Comma-separated browser origins allowed to call the API cross-origin (exact, e.g. https://ehr.example). "
+        "Empty: none.",
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=1, alias="DOSEWISE_RATE_LIMIT_PER_MINUTE",
+        description="Sustained requests per minute per API key or JWT subject, per gateway replica; over it → 429.",
+    )
+    rate_limit_burst: int = Field(
+        60, ge=1, alias="DOSEWISE_RATE_LIMIT_BURST", description="Requests a caller may send at once before the rate applies."
+    )
+
+    # --- the learning loop (issue 6): exploration, outbox relay, trainer consumer, retraining ---------------------------
+    exploration: Literal["off", "epsilon", "softmax"] = Field(
+        "off", alias="DOSEWISE_EXPLORATION",
+        description="Inference exploration among ALLOWED actions, logged as the behaviour probability for off-policy "
+        "evaluation: off (greedy; production), epsilon or softmax.",
+    )
+    exploration_epsilon: float = Field(
+        0.1, ge=0.0, le=1.0, alias="DOSEWISE_EXPLORATION_EPSILON",
+        description="With DOSEWISE_EXPLORATION=epsilon: probability of a uniformly random allowed action instead of the best.",
+    )
+    exploration_temperature: float = Field(
+        0.5, gt=0.0, alias="DOSEWISE_EXPLORATION_TEMPERATURE",
+        description="With DOSEWISE_EXPLORATION=softmax: temperature of the softmax over allowed actions' Q-values.",
+    )
+    queue_prefix: str = Field(
+        "dosewise:", min_length=1, max_length=64, alias="DOSEWISE_QUEUE_PREFIX",
+        description="Prefix of the Redis stream keys the outbox relay and the trainer use (separates deployments sharing a "
+        "Redis).",
+    )
+    outbox_relay: bool = Field(
+        True, alias="DOSEWISE_OUTBOX_RELAY",
+        description="This trainer process also runs the outbox relay (outbox rows → queue). Several relays are safe.",
+    )
+    outbox_batch: int = Field(
+        500, ge=1, alias="DOSEWISE_OUTBOX_BATCH", description="Outbox rows the relay publishes per round."
+    )
+    outbox_poll_s: float = Field(
+        0.2, gt=0.0, alias="DOSEWISE_OUTBOX_POLL_S", description="How often an idle relay looks for unsent outbox rows, s."
+    )
+    outbox_redrive_s: float = Field(
+        60.0, gt=0.0, alias="DOSEWISE_OUTBOX_REDRIVE_S",
+        description="An outcome still without a transition this long after it was recorded, while the trainer is idle, "
+        "is announced again (a queue that lost messages, e.g. Redis restarted without persistence), s.",
+    )
+    trainer_claim_idle_ms: int = Field(
+        30_000, ge=1, alias="DOSEWISE_TRAINER_CLAIM_IDLE_MS",
+        description="A message pending this long belongs to a consumer presumed dead and is claimed by another, ms.",
+    )
+    retrain: bool = Field(
+        True, alias="DOSEWISE_RETRAIN",
+        description="This trainer process retrains and gates candidates (run one retraining replica; consumers scale out).",
+    )
+    retrain_min_transitions: int = Field(
+        5000, ge=0, alias="DOSEWISE_RETRAIN_MIN_TRANSITIONS",
+        description="Retrain a therapy once this many new transitions arrived since its last candidate (0: never by count).",
+    )
+    retrain_interval_s: float = Field(
+        86_400.0, ge=0.0, alias="DOSEWISE_RETRAIN_INTERVAL_S",
+        description="Also retrain on this schedule when any new transition arrived, s (0: no schedule).",
+    )
+    retrain_gradient_steps: int = Field(
+        3000, ge=1, alias="DOSEWISE_RETRAIN_GRADIENT_STEPS", description="Gradient steps of each conservative retraining run."
     )
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
-        if self.environment == "production" and self.pseudonym_key == DEV_PSEUDONYM_KEY:
-            raise ValueError("DOSEWISE_PSEUDONYM_KEY must be set to a real secret in production")
+        """Outside development and the test suite, refuse to start with a secret anyone can read in this repository, or
+        with a security setting that would silently accept more than intended."""
+        if self.environment in ("development", "test"):
+            return self
+        if self.pseudonym_key == DEV_PSEUDONYM_KEY or len(self.pseudonym_key) < MIN_SECRET_CHARS:
+            raise ValueError(f"DOSEWISE_PSEUDONYM_KEY must be set to a real secret (≥ {MIN_SECRET_CHARS} characters) in "
+                             f"{self.environment}")
+        if "*" in self.cors_origin_list:
+            raise ValueError(f"DOSEWISE_CORS_ORIGINS may not be '*' in {self.environment}: list the origins")
+        if self.jwt_jwks_url and self.jwt_jwks_url.startswith("http://"):
+            raise ValueError(f"DOSEWISE_JWT_JWKS_URL must be https:// (or a file) in {self.environment}")
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_is_complete(self) -> Settings:
+        """A JWKS without an issuer and an audience would accept any token the provider ever signed, for any app."""
+        if self.jwt_jwks_url and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError("DOSEWISE_JWT_JWKS_URL needs DOSEWISE_JWT_ISSUER and DOSEWISE_JWT_AUDIENCE")
+        bad = [a for a in self.jwt_algorithm_list if a not in ASYMMETRIC_JWT_ALGORITHMS]
+        if bad or not self.jwt_algorithm_list:
+            raise ValueError(f"DOSEWISE_JWT_ALGORITHMS: only asymmetric algorithms ({', '.join(ASYMMETRIC_JWT_ALGORITHMS)}); "
+                             f"refused: {', '.join(bad) or '(empty)'}")
         return self
 
     @model_validator(mode="after")
@@ -94,6 +209,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def jwt_algorithm_list(self) -> list[str]:
+        return [a.strip() for a in self.jwt_algorithms.split(",") if a.strip()]
 
 
 @lru_cache

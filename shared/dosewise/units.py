@@ -49,7 +49,7 @@ def allowed_units(quantity: str) -> list[str]:
 
 def to_canonical(value: float, unit: str, quantity: str) -> float:
     """Convert ``value`` in ``unit`` to the canonical unit of ``quantity``; raises UnitError for an unknown unit."""
-    canonical, table = QUANTITIES[quantity]
+    table = QUANTITIES[quantity][1]
     factor = table.get(unit.strip().lower())
     if factor is None:
         raise UnitError(f"unit {unit!r} is not a {quantity} unit; allowed: {', '.join(allowed_units(quantity))}")

@@ -7,12 +7,14 @@ Issue 4 asks, per metric: mean, SD, 95 % CI, a two-sided Welch t-test p-value, a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from scipy import stats as sps
 
 from dosewise_trainer.evaluation.statistics import (
+    TargetCheck,
     check_targets,
     compare,
     paired_test,
@@ -65,7 +67,9 @@ class TestSummary:
         (lambda rng, n: rng.normal(5.0, 2.0, n), 5.0),
         (lambda rng, n: rng.exponential(3.0, n), 3.0),  # skewed, like adverse-event days: CLT makes it nearly nominal at n=60
     ])
-    def test_95_ci_covers_the_true_mean_about_95_percent_of_the_time(self, draw, true_mean) -> None:  # noqa: ANN001
+    def test_95_ci_covers_the_true_mean_about_95_percent_of_the_time(
+        self, draw: Callable[[np.random.Generator, int], np.ndarray], true_mean: float
+    ) -> None:
         rng = np.random.default_rng(2024)
         trials = 2000
         covered = 0
@@ -128,6 +132,17 @@ class TestCompare:
         with pytest.raises(ValueError, match="same patients"):
             paired_test(np.ones(3), np.ones(4))
 
+    def test_undefined_values_are_left_out_and_counted(self) -> None:
+        # Rosendaal TTR is NaN for a patient with fewer than two INRs: that patient drops out, visibly (n).
+        nan = float("nan")
+        c = compare("time_in_range_pct", [50.0, nan, 70.0, 60.0], [40.0, 55.0, nan, 45.0])
+        assert (c.policy.n, c.guideline.n) == (3, 3)
+        assert c.policy.mean == pytest.approx(60.0) and c.guideline.mean == pytest.approx(140.0 / 3)
+        assert c.paired_p == pytest.approx(sps.ttest_rel([50.0, 60.0], [40.0, 45.0]).pvalue)  # patients 0 and 3 only
+        empty = compare("m", [nan, nan], [1.0, 2.0])  # undefined for everyone: no numbers, and never "significant"
+        assert empty.policy.n == 0 and math.isnan(empty.delta) and not empty.significant()
+        assert empty.to_dict()["welch_p"] is None
+
     def test_json_has_no_nan(self) -> None:
         d = compare("m", [1.0], [2.0]).to_dict()
         assert d["policy"]["sd"] is None and d["policy"]["ci95"] == [None, None]
@@ -137,7 +152,7 @@ class TestTargets:
     """Issue 4: ≥ 20 % fewer adverse-event days AND efficacy not worse by more than 2 percentage points."""
 
     @staticmethod
-    def _check(adverse_policy: float, ttr_policy: float, metric: str = "time_in_range_pct"):  # noqa: ANN205
+    def _check(adverse_policy: float, ttr_policy: float, metric: str = "time_in_range_pct") -> TargetCheck:
         n = 50
         ones = np.ones(n)
         scale = 1.0 if metric.endswith("_pct") else 0.01
@@ -168,5 +183,14 @@ class TestTargets:
 
     def test_unit_must_be_in_the_name(self) -> None:
         assert percentage_points("ttr_pct", 1.5) == 1.5
+        assert percentage_points("pct_days_in_range_80_130", 1.5) == 1.5  # insulin_t2d's efficacy metric
         with pytest.raises(ValueError, match="percent or a fraction"):
             percentage_points("ttr", 0.1)
+
+    def test_efficacy_that_is_not_a_share_cannot_meet_the_margin(self) -> None:
+        # immune's efficacy is "cleared" (0/1 per patient): the 2-percentage-point margin has no meaning there.
+        ones = np.ones(20)
+        t = check_targets([compare("cleared", ones, ones), compare("adverse_event_days", 5 * ones, 10 * ones)],
+                          "cleared", "adverse_event_days")
+        assert t.adverse_target_met and t.efficacy_target_met is None and t.efficacy_delta_pp is None
+        assert not t.met

@@ -107,9 +107,9 @@ class ToyPack(TherapyPack):
 
     def sample_cohort(self, n: int, seed: int) -> Cohort:
         rng = np.random.default_rng(seed)
-        sensitivity = rng.uniform(0.6, 2.5, n)
+        sensitivity = rng.uniform(0.6, 1.4, n)  # an integer dose of 2–4 puts everyone in band
         cov = {c: np.zeros(n) for c in COVARIATES}
-        cov["weight_kg"] = 80.0 + 20.0 * (sensitivity - 1.5) + rng.normal(0, 3, n)
+        cov["weight_kg"] = 80.0 + 40.0 * (sensitivity - 1.0) + rng.normal(0, 3, n)
         return Cohort(covariates=cov, hidden={"sensitivity": sensitivity}, seed=seed)
 
     def simulator(self, cohort: Cohort, seed: int) -> VectorSimulator:

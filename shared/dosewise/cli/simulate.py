@@ -87,6 +87,7 @@ def simulate(
 ) -> None:
     """Simulate a cohort under a policy; print each metric's mean, SD and 95 % CI (t-distribution)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -115,7 +116,8 @@ def simulate(
             table.add_column(col, justify="right", no_wrap=True)
         for r in rows:
             name = f"[bold]{r.name}[/]" if r.name in primary else r.name
-            table.add_row(name, f"{r.mean:.2f}", f"{r.sd:.2f}", f"[{r.ci_low:.2f}, {r.ci_high:.2f}]", str(r.n))
+            ci = escape(f"[{r.ci_low:.2f}, {r.ci_high:.2f}]")  # "[nan, nan]" would otherwise parse as a markup tag
+            table.add_row(name, f"{r.mean:.2f}", f"{r.sd:.2f}", ci, str(r.n))
         Console().print(table)
     if plot is not None:
         from dosewise.plots import pick_examples, plot_trajectories

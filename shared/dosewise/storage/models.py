@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, ForeignKey, Index, Integer, UniqueConstraint, Uuid, text
 from sqlmodel import Field, SQLModel
 
 
@@ -176,3 +176,51 @@ class QueuePending(SQLModel, table=True):
     consumer: str = Field(max_length=128)
     delivered_at: datetime = _ts()
     deliveries: int = 1
+
+
+class Transition(SQLModel, table=True):
+    """One logged decision as the learner sees it (issue 6): state features, the action actually taken, the behaviour
+    probability, the reward computed from the observed outcome, the next state. Built once per outcome by the trainer:
+    ``outcome_id`` is the unique key that makes at-least-once delivery produce exactly one row. Erasing the outcome (a
+    patient's erasure request) deletes its transition with it (ON DELETE CASCADE)."""
+
+    __tablename__ = "transitions"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    outcome_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("outcomes.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    recommendation_id: uuid.UUID = Field(index=True)
+    therapy: str = Field(max_length=64, index=True)
+    patient_ref: str = Field(max_length=128, index=True)  # pseudonymized, as on the outcome
+    policy_id: str = Field(max_length=32)  # the serving (behaviour) policy of the recommendation
+    policy_version: str = Field(max_length=64)
+    decision_time: datetime = _ts(index=True)  # orders a patient's transitions into a course
+    features: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    mask: list[bool] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # guardrails in the state
+    action_index: int  # the action actually taken (the clinician's dose mapped onto the pack's action set)
+    recommended_action_index: int
+    behaviour_probability: float | None = Field(default=None, sa_column=Column(Float, nullable=True))  # None: override
+    feedback: str = Field(max_length=16)  # accepted | overridden
+    reward: float
+    reward_terms: dict[str, Any] = _json()
+    next_features: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    next_mask: list[bool] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    terminated: bool = False
+    created_at: datetime = _ts()
+
+
+class GateReport(SQLModel, table=True):
+    """Why a retrained candidate was published or rejected: the gate's full decision report, kept for every candidate."""
+
+    __tablename__ = "gate_reports"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    policy_id: str = Field(foreign_key="policies.id", max_length=32, index=True)
+    therapy: str = Field(max_length=64, index=True)
+    version: str = Field(max_length=64)
+    decision: str = Field(max_length=16)  # published | rejected
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    report: dict[str, Any] = _json()
+    transitions_through_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    created_at: datetime = _ts(index=True)

@@ -15,7 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dosewise import audit_chain
 from dosewise.audit_chain import GENESIS_HASH
-from dosewise.storage.models import ApiKey, AuditEvent, OutboxEvent, Outcome, Policy, QueueGroup, Recommendation, utcnow
+from dosewise.storage.models import (
+    ApiKey,
+    AuditEvent,
+    GateReport,
+    OutboxEvent,
+    Outcome,
+    Policy,
+    QueueGroup,
+    Recommendation,
+    Transition,
+    utcnow,
+)
 
 ACTIVE, RETIRED, REJECTED = "active", "retired", "rejected"
 __all__ = ["GENESIS_HASH", "audit_hash"]  # re-exported: the chain's definitions live in dosewise.audit_chain
@@ -135,6 +146,33 @@ class OutcomeRepository:
         await self.session.flush()
         return outcome
 
+    async def get_many_by_keys(self, keys: Sequence[str]) -> dict[str, Outcome]:
+        """Outcomes already recorded under any of these idempotency keys, by key (a retried batch replays them)."""
+        if not keys:
+            return {}
+        rows = (await self.session.execute(select(Outcome).where(Outcome.idempotency_key.in_(list(keys))))).scalars()  # type: ignore[attr-defined]
+        return {o.idempotency_key: o for o in rows}
+
+    async def recommendations_with_outcome(self, recommendation_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these recommendations already have an outcome (one outcome answers one recommendation)."""
+        if not recommendation_ids:
+            return set()
+        query = select(Outcome.recommendation_id).where(Outcome.recommendation_id.in_(list(recommendation_ids)))  # type: ignore[attr-defined]
+        return set((await self.session.execute(query)).scalars())
+
+    async def add_many(self, outcomes: Sequence[Outcome]) -> None:
+        """Flushes, so a duplicate idempotency key raises ``IntegrityError`` inside the caller's transaction."""
+        self.session.add_all(list(outcomes))
+        await self.session.flush()
+
+    async def with_recommendations(self, outcome_ids: Sequence[uuid.UUID]) -> list[tuple[Outcome, Recommendation]]:
+        """Each outcome with the recommendation it answers (one query; outcomes erased meanwhile are simply absent)."""
+        if not outcome_ids:
+            return []
+        query = (select(Outcome, Recommendation).join(Recommendation, Recommendation.id == Outcome.recommendation_id)
+                 .where(Outcome.id.in_(list(outcome_ids))))  # type: ignore[attr-defined]
+        return [(o, r) for o, r in (await self.session.execute(query)).all()]
+
 
 class OutboxRepository:
     """Transactional outbox: events written with the rows they announce, relayed to the queue later (at least once)."""
@@ -195,24 +233,31 @@ class AuditRepository:
     ) -> AuditEvent:
         """Chain a new event to the last one. Appenders serialize on a lock held until the caller commits, so two
         concurrent requests cannot both link to the same predecessor (which would fork the chain)."""
+        fields = {"actor": actor, "role": role, "action": action, "patient_ref": patient_ref,
+                  "policy_version": policy_version, "subject_id": subject_id, "input_hash": input_hash}
+        return (await self.append_many([fields], occurred_at=occurred_at))[0]
+
+    async def append_many(self, events: Sequence[dict[str, Any]], occurred_at: datetime | None = None) -> list[AuditEvent]:
+        """Chain several events (each a dict of ``AuditEvent`` fields) in order, under one lock and one read of the head.
+
+        The lock (PostgreSQL: a transaction advisory lock; SQLite: the database write lock) is taken before the head is
+        read and held until the caller's transaction ends, so the next appender reads this batch's last hash.
+        """
         await lock_for_write(self.session, "audit_events")
         previous = await self.last()
-        event = AuditEvent(
-            occurred_at=occurred_at or utcnow(),
-            actor=actor,
-            role=role,
-            action=action,
-            patient_ref=patient_ref,
-            policy_version=policy_version,
-            subject_id=subject_id,
-            input_hash=input_hash,
-            prev_hash=previous.hash if previous is not None else GENESIS_HASH,
-            hash="",
-        )
-        event.hash = audit_hash(event, event.prev_hash)
-        self.session.add(event)
+        prev_hash = previous.hash if previous is not None else GENESIS_HASH
+        when = occurred_at or utcnow()
+        out = []
+        for fields in events:
+            event = AuditEvent(occurred_at=when, prev_hash=prev_hash, hash="", **fields)
+            event.hash = audit_hash(event, prev_hash)
+            self.session.add(event)
+            out.append(event)
+            prev_hash = event.hash
+        # One flush: the unit of work inserts in the order added, and SQLAlchemy's multi-row INSERT … RETURNING orders
+        # generated ids by parameter order, so ids follow the chain.
         await self.session.flush()
-        return event
+        return out
 
     async def count(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(AuditEvent))).scalar_one())
@@ -303,3 +348,78 @@ class PatientDataRepository:
             .execution_options(synchronize_session=False)
         )
         return int(recs.rowcount), int(outcomes.rowcount)  # type: ignore[attr-defined]
+
+
+class TransitionRepository:
+    """The learner's logged data: one transition per outcome (unique ``outcome_id``), written idempotently."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def existing(self, outcome_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        if not outcome_ids:
+            return set()
+        query = select(Transition.outcome_id).where(Transition.outcome_id.in_(list(outcome_ids)))  # type: ignore[attr-defined]
+        return set((await self.session.execute(query)).scalars())
+
+    async def insert_ignoring_duplicates(self, rows: Sequence[dict[str, Any]], chunk: int = 200) -> int:
+        """INSERT … ON CONFLICT (outcome_id) DO NOTHING: a redelivered outcome (or two trainers racing on one) adds nothing.
+        Returns how many rows were new."""
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        added = 0
+        for start in range(0, len(rows), chunk):
+            part = [dict(r) for r in rows[start:start + chunk]]
+            statement = (insert(Transition).values(part).on_conflict_do_nothing(index_elements=["outcome_id"])
+                         .returning(Transition.id))  # type: ignore[arg-type]
+            added += len((await self.session.execute(statement)).all())
+        return added
+
+    async def max_id(self, therapy: str) -> int:
+        query = select(func.max(Transition.id)).where(Transition.therapy == therapy)
+        return int((await self.session.execute(query)).scalar() or 0)
+
+    async def count_after(self, therapy: str, after_id: int) -> int:
+        query = select(func.count()).select_from(Transition).where(Transition.therapy == therapy, Transition.id > after_id)
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def load(self, therapy: str, through_id: int) -> Sequence[Transition]:
+        """Every transition of a therapy up to ``through_id``, in course order (patient, then decision time)."""
+        query = (select(Transition).where(Transition.therapy == therapy, Transition.id <= through_id)
+                 .order_by(Transition.patient_ref, Transition.decision_time, Transition.id))
+        return (await self.session.execute(query)).scalars().all()
+
+    async def outcomes_without_transition(self, created_before: datetime, limit: int) -> list[tuple[uuid.UUID, str]]:
+        """(outcome id, therapy) of outcomes recorded before ``created_before`` that never produced a transition."""
+        query = (select(Outcome.id, Outcome.therapy)
+                 .outerjoin(Transition, Transition.outcome_id == Outcome.id)
+                 .where(Transition.id.is_(None), Outcome.created_at < created_before)  # type: ignore[union-attr]
+                 .order_by(Outcome.created_at).limit(limit))
+        return [(r.id, r.therapy) for r in (await self.session.execute(query)).all()]
+
+
+class GateReportRepository:
+    """Every gate decision with its full report (published and rejected candidates alike)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, report: GateReport) -> GateReport:
+        self.session.add(report)
+        await self.session.flush()
+        return report
+
+    async def latest(self, therapy: str) -> GateReport | None:
+        query = (select(GateReport).where(GateReport.therapy == therapy)
+                 .order_by(GateReport.created_at.desc(), GateReport.id.desc()).limit(1))  # type: ignore[union-attr]
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def list(self, therapy: str | None = None, after_id: int = 0) -> Sequence[GateReport]:
+        """Oldest first."""
+        query = select(GateReport).where(GateReport.id > after_id).order_by(GateReport.id)  # type: ignore[operator]
+        if therapy is not None:
+            query = query.where(GateReport.therapy == therapy)
+        return (await self.session.execute(query)).scalars().all()

@@ -300,18 +300,13 @@ class TherapyPack(ABC):
         return given, regimen
 
     def guardrails(self, view: ClinicView) -> GuardrailResult:
-        """Hard limits as an action mask. Default: never exceed max_dose, never go below zero. Packs add their rules."""
-        n = view.n
-        mask = np.ones((n, self.n_actions), dtype=bool)
-        firings: list[list[tuple[str, str]]] = [[] for _ in range(n)]
-        for j in range(self.n_actions):
-            _, regimen = self.apply_actions(view.current_dose, np.full(n, j))
-            a = self.actions[j]
-            if a.kind == "change":
-                over = view.current_dose + a.delta > self.max_dose + 1e-9
-                under = view.current_dose + a.delta < -1e-9
-                mask[:, j] &= ~(over | under)
-        return GuardrailResult(mask=mask, firings=firings)
+        """Hard limits as an action mask. Default: no regimen above max_dose or below zero. Packs override this with their
+        rules (see dosewise.guardrails)."""
+        deltas = np.array([a.delta for a in self.actions])
+        kinds = np.array([a.kind for a in self.actions])
+        proposed = np.where(kinds == "change", view.current_dose[:, None] + deltas, np.where(kinds == "level", deltas, 0.0))
+        mask = (proposed <= self.max_dose + 1e-9) & (proposed >= -1e-9)
+        return GuardrailResult(mask=mask, firings=[[] for _ in range(view.n)])
 
     # --- digital twin (issue: digital twins) --------------------------------------------------------------------------
     def sample_cohort(self, n: int, seed: int) -> Cohort:

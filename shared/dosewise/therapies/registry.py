@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dosewise.therapies.base import TherapyPack
+from dosewise.therapies.immune.pack import ImmunePack
 from dosewise.therapies.insulin_t2d.pack import InsulinT2DPack
 from dosewise.therapies.warfarin.pack import WarfarinPack
 
-PACKS: dict[str, TherapyPack] = {p.id: p for p in (WarfarinPack(), InsulinT2DPack())}
+PACKS: dict[str, TherapyPack] = {p.id: p for p in (WarfarinPack(), InsulinT2DPack(), ImmunePack())}
 
 
 def get_pack(therapy: str) -> TherapyPack:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dosewise.guardrails import evaluate as evaluate_rules
 from dosewise.therapies.base import (
     ActionSpec,
     ClinicView,
@@ -36,8 +37,8 @@ from dosewise.therapies.base import (
     VectorSimulator,
 )
 from dosewise.therapies.insulin_t2d.cohort import sample_cohort
+from dosewise.therapies.insulin_t2d.guardrails import RULES
 from dosewise.therapies.insulin_t2d.guideline import (
-    T2T_NO_INCREASE_BELOW_MG_DL,
     TreatToTargetPolicy,
 )
 from dosewise.therapies.insulin_t2d.metrics import PRIMARY, insulin_metrics
@@ -137,23 +138,8 @@ class InsulinT2DPack(TherapyPack):
         return np.stack(cols, axis=1).astype(np.float32)
 
     def guardrails(self, view: ClinicView) -> GuardrailResult:
-        """Base limits (0 ≤ dose ≤ max_dose) plus two rules that block any increase:
-
-        - ``low_glucose_week``: a fasting glucose < 72 mg/dL in the last 7 days (Treat-to-Target, Riddle 2003).
-        - ``no_recent_glucose``: no fasting glucose in the last 3 days (Dosewise rule: never titrate up blind).
-        """
-        res = super().guardrails(view)
-        g, age = view.obs[KIND], view.obs_age_days[KIND]
-        low = (~np.isnan(g) & (age < 7.0) & (g < T2T_NO_INCREASE_BELOW_MG_DL)).any(axis=1)
-        stale = ~(~np.isnan(age) & (age < STALE_GLUCOSE_DAYS)).any(axis=1)
-        up = np.array([a.kind == "change" and a.delta > 0 for a in self.actions])
-        res.mask[np.ix_(low | stale, up)] = False
-        for i in np.flatnonzero(low):
-            res.firings[i].append(("low_glucose_week", "No dose increase: a fasting glucose below 72 mg/dL in the last 7 days "
-                                                       "(Treat-to-Target, Riddle 2003)."))
-        for i in np.flatnonzero(stale):
-            res.firings[i].append(("no_recent_glucose", "No dose increase without a fasting glucose in the last 3 days."))
-        return res
+        """The rules in guardrails.py (hypoglycaemia, renal, dose limits), applied by the shared machinery."""
+        return evaluate_rules(self, view, RULES)
 
     # --- digital twin ------------------------------------------------------------------------------------------------------
     def sample_cohort(self, n: int, seed: int) -> Cohort:

@@ -1,14 +1,14 @@
 """Warfarin hard limits. Each rule cites where it comes from; product limits say so.
 
-| rule | fires when | then |
-|------|-----------|------|
-| max_dose | always | no regimen above 15 mg/day (product limit, pack.max_dose) |
-| max_step | always | no change above 2 mg/day in one decision (product limit; the action set's largest step) |
-| inr_above_4_5 | latest INR > 4.5 | hold only (Aurora nomogram holds at INR ≥ 4.0; CHEST 2012 (Holbrook, Chest 141:e152S) omits doses for INR 4.5–10 without bleeding) |
-| inr_above_3 | latest INR > 3.0 | no increase (above the 2–3 target: an increase can only raise INR further) |
-| pregnancy | pregnant | hold only, refer (warfarin is contraindicated in pregnancy: FDA label, Coumadin 2011, section 4) |
-| amiodarone | takes amiodarone | no increase above 0.5 mg/day per decision (amiodarone inhibits CYP2C9 and raises INR; the label advises close INR monitoring and dose reduction; the 0.5 mg cap is a Dosewise product limit) |
-| no_recent_inr | day ≥ 7 and no INR in the last 14 days | keep or hold only (titrating without a recent INR is guessing) |
+- max_dose: no regimen above 15 mg/day (product limit, pack.max_dose).
+- max_step: no change above 2 mg/day in one decision (product limit; the action set's largest step).
+- inr_above_4_5: latest INR > 4.5 → hold only (the Aurora nomogram holds at INR ≥ 4.0; CHEST 2012, Holbrook et al.,
+  Chest 141:e152S, omits doses for INR 4.5–10 without bleeding).
+- inr_above_3: latest INR > 3.0 → no increase (above the 2–3 target an increase can only raise INR further).
+- pregnancy: pregnant → hold only, refer (warfarin is contraindicated in pregnancy: FDA Coumadin label 2011).
+- amiodarone: takes amiodarone → no increase above 0.5 mg/day per decision (amiodarone inhibits CYP2C9 and raises INR; the
+  label advises close INR monitoring and dose reduction; the 0.5 mg cap is a Dosewise product limit).
+- no_recent_inr: day ≥ 7 and no INR in the last 14 days → keep or hold only (titrating without a recent INR is guessing).
 """
 
 from __future__ import annotations

@@ -16,17 +16,20 @@ Decisions we took (each one is tested in tests/unit/test_warfarin_twin.py):
   MTT = n/k_tr for a chain of n identical compartments, as Hamberg 2010 (Clin Pharmacol Ther 87:727) is coded with
   k_tr = 3/MTT for its 3-compartment chains; (b) the fast chain stands for factor VII (half-life ≈ 6 h), so its total delay
   should be hours, not the 6 × 11.6 = 69.6 h that 1/MTT1 would give. Consequence (tested): the INR starts to rise within
-  the first two days; with 1/MTT1 the rise comes about a day later.
+  the first two days; with 1/MTT1 it stays flat until day 3.
 - **Dose**: half the racemic dose is S-warfarin (Hamberg modelled S-warfarin only, as ReiL does), with bioavailability 1:
   Hamberg's CL, V1, V2 are *apparent* oral values (CL/F, V/F), so multiplying by F again (ReiL uses F = 0.9) would count
   bioavailability twice.
 - **IIV**: the ω values are read as SDs of log-normal random effects (≈ CV), η truncated at ±3ω. ReiL takes √ω (reads ω
-  as a variance); that would give a log-SD of 0.85 for the dose requirement (CL·EC50), far wider than the residual spread
-  of real stable doses after the IWPC covariates (IWPC 2009 explains ~47 % of it).
-- **Amiodarone** (our assumption, the IWPC algorithm treats it as a dose covariate but Hamberg 2007 has no term):
-  CL × 0.65. Sanoski & Bauman 2002 (Chest 121:19) found a 44 % mean maximum dose reduction and recommend 25–40 % lower
-  warfarin doses at amiodarone 100–400 mg/day; Almog 1985 (Eur J Clin Pharmacol 28:257) measured warfarin clearance
-  1.4 vs 3.1 mL/min (−55 %). At steady state the dose requirement scales with CL, so −35 % sits mid-range.
+  as a variance); that would give a log-SD of 0.85 for the dose requirement (∝ CL·EC50) against 0.51 here — far wider
+  than real stable doses left unexplained by covariates (pharmacogenetic equations explain 53–54 % of the dose variance,
+  Gage et al. 2008, Clin Pharmacol Ther 84:326).
+- **Amiodarone** (our assumption: the IWPC algorithm treats it as a dose covariate, Hamberg 2007 has no term):
+  CL × 0.70. At steady state the dose requirement scales with CL, and published dose effects span −17 % to −55 %:
+  IWPC 2009 ≈ −17 % (−0.5503 on √weekly dose), Gage 2008 (Clin Pharmacol Ther 84:326) −22 %, Sanoski & Bauman 2002
+  (Chest 121:19) 25–40 % lower doses at amiodarone 100–400 mg/day (44 % mean maximum), Kerin 1988 (Arch Intern Med
+  148:1779) −35 % (25–50 %), Almog et al. 1985 (Eur J Clin Pharmacol, PMID 4007030) warfarin clearance 1.4 vs 3.1 mL/min. −30 % is
+  mid-range.
 - **Residual noise** on the INR (σ = 0.0325, log scale) is applied to *measured* INRs only (simulator.py); the state and the
   "true" INR are deterministic given the patient's parameters.
 
@@ -39,9 +42,11 @@ is that linear interpolation of u; short sub-steps follow each dose, where C cha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.integrate import solve_ivp
 from scipy.special import factorial, gammainc
 
 # --- Hamberg 2007 Table 2 (PK), as coded in ReiL hamberg_pkpd.py --------------------------------------------------------
@@ -69,7 +74,7 @@ INR_BASE = 1.0  # Hamberg fits BASE per patient; Ravvaz (and ReiL) fix it to 1
 SIGMA_INR = 0.0325  # residual error of log INR
 # --- our choices (see module docstring) --------------------------------------------------------------------------------
 S_FRACTION = 0.5  # racemic warfarin is 1:1 R/S; only S is modelled
-AMIODARONE_CL_FACTOR = 0.65  # our assumption: Sanoski & Bauman 2002, Almog 1985 (module docstring)
+AMIODARONE_CL_FACTOR = 0.70  # our assumption, mid-range of IWPC/Gage/Sanoski/Kerin/Almog (module docstring)
 ETA_TRUNCATION_SD = 3.0
 MIN_AGE_CL_FACTOR = 0.2  # keeps CL positive for implausible ages; never reached for ages 18–100
 
@@ -155,22 +160,51 @@ def inr_from_state(x: np.ndarray) -> np.ndarray:
     return INR_BASE + INR_MAX * np.power(np.clip(1.0 - x[A6] * x[A7], 0.0, 1.0), LAMBDA)
 
 
-def rhs(t: float, y: np.ndarray, p: HambergParams) -> np.ndarray:
-    """dy/dt (per hour) of the full model for ``solve_ivp``; ``y`` is (N_STATES,) and ``p`` holds one patient (n = 1)."""
-    k10 = p.cl_l_per_h[0] / p.v1_l[0]
-    k12 = p.q_l_per_h / p.v1_l[0]
-    k21 = p.q_l_per_h / p.v2_l[0]
-    u = inflow(np.array([y[CENTRAL]]), p)[0]
-    dy = np.empty_like(y)
-    dy[GUT] = -p.ka_per_h * y[GUT]
-    dy[CENTRAL] = p.ka_per_h * y[GUT] - (k10 + k12) * y[CENTRAL] + k21 * y[PERIPHERAL]
-    dy[PERIPHERAL] = k12 * y[CENTRAL] - k21 * y[PERIPHERAL]
-    k1 = p.ktr1_per_h[0]
-    chain = y[CHAIN1]
-    upstream = np.concatenate(([u], chain[:-1]))
-    dy[CHAIN1] = k1 * (upstream - chain)
-    dy[A7] = p.ktr2_per_h[0] * (u - y[A7])
-    return dy
+def make_rhs(p: HambergParams, i: int = 0) -> Callable[[float, np.ndarray], np.ndarray]:
+    """dy/dt (per hour) of patient ``i``'s full model for ``scipy.integrate.solve_ivp``; ``y`` is (N_STATES,).
+
+    Written for speed with scalar constants (the naive reference in tests and bench/sim_throughput.py should not be slow
+    because of Python overhead we could avoid).
+    """
+    k10 = float(p.cl_l_per_h[i] / p.v1_l[i])
+    k12 = float(p.q_l_per_h / p.v1_l[i])
+    k21 = float(p.q_l_per_h / p.v2_l[i])
+    ka, v1 = float(p.ka_per_h), float(p.v1_l[i])
+    ec50g = float(p.ec50_mg_per_l[i]) ** GAMMA
+    k1, k2 = float(p.ktr1_per_h[i]), float(p.ktr2_per_h[i])
+
+    def rhs(t: float, y: np.ndarray) -> np.ndarray:
+        c = y[CENTRAL] / v1
+        cg = c**GAMMA if c > 0.0 else 0.0
+        u = 1.0 - EMAX * cg / (ec50g + cg)
+        dy = np.empty(N_STATES)
+        dy[GUT] = -ka * y[GUT]
+        dy[CENTRAL] = ka * y[GUT] - (k10 + k12) * y[CENTRAL] + k21 * y[PERIPHERAL]
+        dy[PERIPHERAL] = k12 * y[CENTRAL] - k21 * y[PERIPHERAL]
+        dy[3] = k1 * (u - y[3])
+        dy[4:A7] = k1 * (y[3:A6] - y[4:A7])
+        dy[A7] = k2 * (u - y[A7])
+        return dy
+
+    return rhs
+
+
+def solve_ivp_inr(
+    p: HambergParams, daily_dose_s_mg: np.ndarray, method: str = "RK45", rtol: float = 1e-3, atol: float = 1e-6
+) -> np.ndarray:
+    """True INR at the end of each day (n, days), integrating each patient on its own with ``solve_ivp`` and restarting
+    at every morning dose (a bolus into the gut). The naive baseline; defaults are solve_ivp's own tolerances."""
+    n, days = daily_dose_s_mg.shape
+    out = np.empty((n, days))
+    for i in range(n):
+        rhs = make_rhs(p, i)
+        y = initial_state(1)[:, 0]
+        for d in range(days):
+            y = y.copy()
+            y[GUT] += daily_dose_s_mg[i, d]
+            y = solve_ivp(rhs, (0.0, 24.0), y, method=method, rtol=rtol, atol=atol).y[:, -1]
+            out[i, d] = inr_from_state(y)
+    return out
 
 
 @dataclass

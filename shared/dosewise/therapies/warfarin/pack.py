@@ -7,32 +7,49 @@ Action space (8 discrete actions, mg/day; "hold" gives no dose today and keeps t
 | 0     | hold   | skip today's dose         |
 | 1..7  | −2 … +2| regimen + delta mg/day    |
 
-Observation space: the features below (float32), each with its unit. The policy sees only what a clinic sees.
+Observation space: the features below (float32), each with its unit and the bounds in ``feature_bounds``. The policy
+sees only what a clinic sees.
+
+Digital twin (issue "Digital twins"): Ravvaz 2017 avatars (cohort.py) on the Hamberg 2007 PK/PD model (hamberg.py),
+stepped by simulator.py; guideline = IWPC start + Aurora nomogram (guideline.py); outcomes in metrics.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dosewise.guardrails import evaluate as evaluate_rules
 from dosewise.therapies.base import (
     CYP2C9_GENOTYPES,
     VKORC1_GENOTYPES,
     ActionSpec,
     ClinicView,
+    Cohort,
+    DosingPolicy,
     FeatureSpec,
+    FloatArray,
+    GuardrailResult,
+    RewardWeights,
     TherapyPack,
+    Trajectory,
 )
+from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
+from dosewise.therapies.warfarin.guardrails import RULES
+from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
+from dosewise.therapies.warfarin.metrics import warfarin_metrics
+from dosewise.therapies.warfarin.simulator import WarfarinSimulator
 
 INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
 INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
 DAYS_SINCE_INR_CAP = 28.0  # days; longer gaps look the same to the policy
 
-_GENO_FEATURES = tuple(
-    FeatureSpec(f"cyp2c9_{g}", "0/1", f"CYP2C9 {g} (one-hot)") for g in CYP2C9_GENOTYPES
-) + (FeatureSpec("cyp2c9_unknown", "0/1", "CYP2C9 not tested"),) + tuple(
-    FeatureSpec(f"vkorc1_{g}", "0/1", f"VKORC1 -1639 {g} (one-hot)") for g in VKORC1_GENOTYPES
-) + (FeatureSpec("vkorc1_unknown", "0/1", "VKORC1 not tested"),)
+_GENO_FEATURES = (
+    *(FeatureSpec(f"cyp2c9_{g}", "0/1", f"CYP2C9 {g} (one-hot)") for g in CYP2C9_GENOTYPES),
+    FeatureSpec("cyp2c9_unknown", "0/1", "CYP2C9 not tested"),
+    *(FeatureSpec(f"vkorc1_{g}", "0/1", f"VKORC1 -1639 {g} (one-hot)") for g in VKORC1_GENOTYPES),
+    FeatureSpec("vkorc1_unknown", "0/1", "VKORC1 not tested"),
+)
 
 
 class WarfarinPack(TherapyPack):
@@ -78,6 +95,20 @@ class WarfarinPack(TherapyPack):
         FeatureSpec("day_of_therapy", "days", "Days since the first recorded dose (capped at 180)", 45.0, 30.0),
     )
 
+    # (low, high) of each feature in feature_specs order: the Gymnasium observation Box (gym_env.py). Loose physical limits,
+    # not reference ranges. INR: BASE + INRmax = 21 (Hamberg 2007) times the measurement error leaves ample room below 50.
+    feature_bounds = (
+        (0.0, 120.0), (0.0, 1.0), (0.0, 400.0), (0.0, 250.0),
+        *((0.0, 1.0),) * len(_GENO_FEATURES),
+        (0.0, 1.0), (0.0, 1.0),
+        (0.0, 15.0), (0.0, 15.0), (0.0, 50.0),
+        (0.0, 50.0), (0.0, 50.0), (0.0, 50.0), (0.0, DAYS_SINCE_INR_CAP), (0.0, 1.0), (0.0, 180.0),
+    )
+    # HSDPO R = α·T − β·A − γ·H per day (simulator.py): +1 for a day in range, −1 for an adverse-event day, −0.1 per mg/day
+    # of regimen change. Our choice (the source gives no weights): an adverse day costs as much as a day in range earns;
+    # a 1-mg change costs a tenth of a day. Override per instance, e.g. ``pack.reward_weights = RewardWeights(...)``.
+    reward_weights = RewardWeights(alpha=1.0, beta=1.0, gamma=0.1)
+
     def features(self, view: ClinicView) -> np.ndarray:
         c = view.covariates
         n = view.n
@@ -100,3 +131,27 @@ class WarfarinPack(TherapyPack):
             (~np.isnan(inr[:, 0])).astype(float), np.minimum(view.day, 180.0),
         ]
         return np.stack(cols, axis=1).astype(np.float32)
+
+    def guardrails(self, view: ClinicView) -> GuardrailResult:
+        """The rules in guardrails.py (INR holds, pregnancy, amiodarone, stale INR, dose limits) by the shared machinery."""
+        return evaluate_rules(self, view, RULES)
+
+    # --- digital twin ---------------------------------------------------------------------------------------------------
+    def sample_cohort(self, n: int, seed: int, genotype_unknown_fraction: float = 0.0) -> Cohort:
+        """Ravvaz 2017 avatars; ``genotype_unknown_fraction`` of them were not genotyped."""
+        return sample_ravvaz_cohort(n, seed, genotype_unknown_fraction)
+
+    def simulator(self, cohort: Cohort, seed: int) -> WarfarinSimulator:
+        return WarfarinSimulator(
+            cohort, seed, self.reward_weights, self.max_dose, dose_history_days=self.dose_history_days,
+            obs_history=self.obs_history,
+        )
+
+    def guideline_policy(self) -> DosingPolicy:
+        return IwpcAuroraGuideline(self.max_dose)
+
+    def metrics(self, trajectory: Trajectory) -> dict[str, FloatArray]:
+        return warfarin_metrics(trajectory)
+
+    def primary_metrics(self) -> tuple[str, str]:
+        return ("time_in_range_pct", "adverse_event_days")

@@ -1,0 +1,436 @@
+"""Personalized twin forecast: fit one sensitivity parameter to THIS patient's history, then roll forward two dose plans.
+
+For each patient (a row of a ClinicView) and a grid of G candidate values of the pack's main sensitivity parameter, one
+vectorized simulator of n·2·G twins (2 plans × G candidates per patient) replays the patient's known doses, compares the
+predicted primary observation with the measured ones, and then runs ``horizon`` decision days under
+
+- **recommended**: the chosen action on the first day, then its new regimen every day;
+- **keep**: the current regimen every day.
+
+The fit is a MAP estimate on the grid: Gaussian residuals of log(observation) (``residual_log_sd``) and a log-normal prior
+on the scale (``prior_log_sd``, centred on the population-typical patient with these covariates). The posterior weights over
+the grid give the forecast (weighted mean) and an 80 % band (weighted 10th–90th percentiles) — so a patient with no
+measurements simply gets the population forecast with a wide band.
+
+Replay window: the view's dose history (``pack.dose_history_days``, most recent first). When the whole therapy lies inside it
+(``day`` ≤ the known span) the twin starts drug-naive at day 0, exactly like the simulator. Otherwise the twin starts at the
+continuous-infusion steady state of the mean dose of the first replayed week — an approximation (the earlier doses are
+unknown), which ``burn_in_days`` of daily dosing at that dose and the replayed days then correct. A pack whose response
+forgets old doses quickly (``memory_days``, insulin) replays only from that many days before its oldest observation.
+Observations older than the replay window are not used.
+
+The immune pack's state is an infection's course, not a function of the doses: its twins start at the state measured at the
+oldest replayed observation (pathogen load, organ damage; unmeasured immune states at their healthy values).
+
+Which pack parameter is "the" sensitivity lives here, in ``TWINS`` (forecast.py may not edit the packs): warfarin scales
+Hamberg's EC50 (absorbing the CL variability: at steady state the INR depends on dose/(CL·EC50)), insulin scales SI, immune
+scales the drug's kill efficacy. A pack can be added with ``register_twin``; the pack hook we propose instead is in the
+docstring of ``TwinSpec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dosewise.therapies.base import ClinicView, Cohort, FloatArray, IntArray, TherapyPack, VectorSimulator
+
+DEFAULT_GRID_SIZE = 21
+GRID_HALF_WIDTH_SD = 3.0  # the grid spans the prior's ±3 SD in log scale
+BAND_QUANTILES = (0.1, 0.9)
+
+
+@dataclass(frozen=True)
+class TwinSpec:
+    """How to personalize one pack's twin. The pack hook this stands in for (proposed for base.TherapyPack)::
+
+        sensitivity: ClassVar[SensitivitySpec]  # parameter, prior_log_sd, residual_log_sd, memory/burn-in days
+        def personal_twin(self, view: ClinicView, scale: FloatArray, start: Literal["naive", "steady", "observed"],
+                          start_dose: FloatArray, start_age_days: IntArray) -> VectorSimulator
+            # noise-free twins whose hidden parameters are population-typical for the view's covariates × scale, starting
+            # drug-naive, at the steady state of start_dose, or at the state observed start_age_days before the decision;
+            # StepResult.info carries the true primary observation under a documented key
+    """
+
+    parameter: str  # what the scale multiplies, e.g. "EC50"
+    description: str
+    unit: str  # of the primary observation
+    prior_log_sd: float
+    residual_log_sd: float
+    truth_key: str  # StepResult.info key of the noise-free primary observation
+    build: Callable[[TherapyPack, ClinicView, FloatArray], VectorSimulator]  # (pack, view of B rows, scale (B,)) → twins
+    set_steady_state: Callable[[VectorSimulator, np.ndarray, FloatArray], None] | None = None  # (sim, rows (B,), dose (B,))
+    memory_days: int | None = None  # doses this many days before the oldest observation no longer matter; None = all do
+    burn_in_days: int = 0  # days at the steady dose before a steady-state start's replay (see the module docstring)
+    # Packs whose state is not a function of the dose history (immune: the infection's course) start every twin at the
+    # state observed ``age`` days before the decision instead: (sim, view of B rows, age (B,)) → None.
+    set_observed_state: Callable[[VectorSimulator, ClinicView, IntArray], None] | None = None
+    score_transform: Callable[[FloatArray], FloatArray] | None = None  # e.g. log10 for a pathogen load; None = as is
+
+
+TWINS: dict[str, TwinSpec] = {}
+
+
+def register_twin(pack_id: str, spec: TwinSpec) -> None:
+    TWINS[pack_id] = spec
+
+
+def twin_spec(pack: TherapyPack) -> TwinSpec | None:
+    """The personalization recipe of a pack, or None when forecast.py knows none (then there is no forecast)."""
+    if not TWINS:
+        _register_builtin()
+    return TWINS.get(pack.id)
+
+
+@dataclass
+class Forecast:
+    """Forecasts for n patients over ``days`` (1 … horizon days after the decision), arrays (n, horizon) unless noted."""
+
+    observation: str
+    unit: str
+    target_band: tuple[float, float]
+    parameter: str
+    days: np.ndarray  # (horizon,)
+    recommended: FloatArray
+    keep: FloatArray
+    recommended_band: tuple[FloatArray, FloatArray]
+    keep_band: tuple[FloatArray, FloatArray]
+    sensitivity: FloatArray  # (n,) posterior mean of the scale (geometric)
+    sensitivity_log_sd: FloatArray  # (n,) posterior SD of ln(scale)
+    n_observations: IntArray  # (n,) measurements the fit used
+    transform: Callable[[FloatArray], FloatArray] | None = None
+
+    def for_scoring(self) -> tuple[FloatArray, FloatArray, tuple[float, float]]:
+        """(recommended, keep, target band) in the space the forecast sub-score measures distances in."""
+        f = self.transform
+        if f is None:
+            return self.recommended, self.keep, self.target_band
+        lo, hi = f(np.array(self.target_band, dtype=float))
+        return f(self.recommended), f(self.keep), (float(lo), float(hi))
+
+    def row(self, i: int) -> dict[str, Any]:
+        """JSON-able forecast of patient i (what an explanation shows)."""
+        r = 4
+        return {
+            "observation": self.observation, "unit": self.unit, "target_band": list(self.target_band),
+            "days_after_decision": self.days.tolist(),
+            "recommended": np.round(self.recommended[i], r).tolist(), "keep_dose": np.round(self.keep[i], r).tolist(),
+            "recommended_80pct": [np.round(b[i], r).tolist() for b in self.recommended_band],
+            "keep_dose_80pct": [np.round(b[i], r).tolist() for b in self.keep_band],
+            "personalization": {
+                "parameter": self.parameter, "scale": round(float(self.sensitivity[i]), 3),
+                "log_sd": round(float(self.sensitivity_log_sd[i]), 3),
+                "observations_used": int(self.n_observations[i]),
+            },
+        }
+
+
+def _known_span(dose_history: np.ndarray) -> IntArray:
+    """Leading run of known (non-NaN) entries per row: how many days back the doses are known without a gap."""
+    unknown = np.isnan(dose_history)
+    return np.where(unknown.any(axis=1), np.argmax(unknown, axis=1), dose_history.shape[1])
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
+    """Per row of (m, G) values with (m, G) weights summing to 1: the weighted q-quantile."""
+    order = np.argsort(values, axis=1)
+    v = np.take_along_axis(values, order, axis=1)
+    c = np.cumsum(np.take_along_axis(weights, order, axis=1), axis=1)
+    idx = np.minimum((c < q).sum(axis=1), values.shape[1] - 1)
+    return v[np.arange(values.shape[0]), idx]
+
+
+def _stack(parts: list[tuple[np.ndarray, Forecast]], n: int) -> Forecast:
+    """One Forecast of n rows from forecasts of disjoint row subsets (``idx``, part)."""
+    first = parts[0][1]
+
+    def put(get: Callable[[Forecast], np.ndarray]) -> np.ndarray:
+        sample = get(first)
+        out = np.empty((n, *sample.shape[1:]), dtype=sample.dtype)
+        for idx, f in parts:
+            out[idx] = get(f)
+        return out
+
+    return Forecast(
+        observation=first.observation, unit=first.unit, target_band=first.target_band, parameter=first.parameter,
+        days=first.days, recommended=put(lambda f: f.recommended), keep=put(lambda f: f.keep),
+        recommended_band=(put(lambda f: f.recommended_band[0]), put(lambda f: f.recommended_band[1])),
+        keep_band=(put(lambda f: f.keep_band[0]), put(lambda f: f.keep_band[1])),
+        sensitivity=put(lambda f: f.sensitivity), sensitivity_log_sd=put(lambda f: f.sensitivity_log_sd),
+        n_observations=put(lambda f: f.n_observations), transform=first.transform,
+    )
+
+
+def forecast(
+    pack: TherapyPack,
+    view: ClinicView,
+    recommended: IntArray,
+    horizon_days: int = 7,
+    grid_size: int = DEFAULT_GRID_SIZE,
+    spec: TwinSpec | None = None,
+) -> Forecast | None:
+    """Fit the sensitivity to each row's history and forecast the primary observation under the recommended action and
+    under keeping the dose. None when the pack has no TwinSpec."""
+    spec = spec or twin_spec(pack)
+    if spec is None:
+        return None
+    n = view.n
+    kind = pack.observation_kinds[0]
+    obs, age = view.obs[kind], np.round(view.obs_age_days[kind])
+    hist = view.dose_history
+    span = _known_span(hist)
+    day = np.round(view.day).astype(int)
+    naive = day <= span
+    replay = np.where(naive, day, span)  # days of known doses to replay
+    if spec.memory_days is not None:  # older doses no longer matter: start later, from a steady (or observed) state
+        seen = ~np.isnan(obs) & ~np.isnan(age)
+        need = np.where(seen.any(axis=1), np.nanmax(np.where(seen, age, -1.0), axis=1), 0.0).astype(int) + spec.memory_days
+        shorter = need < replay
+        replay, naive = np.where(shorter, need, replay), naive & ~shorter
+    observed = spec.set_observed_state is not None
+    if observed:
+        naive = np.zeros(n, dtype=bool)
+        groups = np.unique(replay)
+        if groups.size > 1:  # an observed start is not stationary: rows with different windows run apart
+            parts = []
+            for g in groups:
+                idx = np.flatnonzero(replay == g)
+                part = forecast(pack, view.take(idx), np.asarray(recommended)[idx], horizon_days, grid_size, spec)
+                assert part is not None
+                parts.append((idx, part))
+            return _stack(parts, n)
+    burn_in = 0 if observed else spec.burn_in_days
+    length = int((replay + np.where(naive, 0, burn_in)).max()) if n else 0
+
+    # Batch layout: patient-major, then plan (0 recommended, 1 keep), then grid candidate.
+    g_size = grid_size
+    log_grid = np.linspace(-GRID_HALF_WIDTH_SD, GRID_HALF_WIDTH_SD, g_size) * spec.prior_log_sd
+    rows = np.repeat(np.arange(n), 2 * g_size)
+    big = view.take(rows)
+    b = rows.shape[0]
+    sim = spec.build(pack, big, np.exp(np.tile(log_grid, 2 * n)))
+    sim.reset()
+    idx = np.arange(hist.shape[1])[None, :]
+    first_week = (idx >= (replay - 7)[:, None]) & (idx < replay[:, None])  # the oldest replayed week
+    week_sum = np.where(first_week, np.nan_to_num(hist), 0.0).sum(axis=1)
+    steady_dose = np.where(naive, 0.0, week_sum / np.maximum(first_week.sum(axis=1), 1))
+    if observed:
+        assert spec.set_observed_state is not None
+        spec.set_observed_state(sim, big, replay[rows])
+    elif (~naive).any():
+        assert spec.set_steady_state is not None, "a pack without set_steady_state needs memory_days=None and full histories"
+        spec.set_steady_state(sim, ~naive[rows], steady_dose[rows])
+
+    # Replay. Drug-naive and steady starts are stationary under their pad dose (0 / the steady dose), so step 0 just yields
+    # the value at age `length`; step s gives the dose of index length − s (index k = given k + 1 days before the
+    # decision), after which the value is at age length − s. An observed start begins at age `length` itself (no step 0).
+    pred = np.full((b, length + 1), np.nan)
+    for s in range(1 if observed else 0, length + 1):
+        k = length - s
+        if s == 0 or k >= hist.shape[1]:
+            dose = steady_dose
+        else:
+            dose = np.where(k < replay, np.nan_to_num(hist[:, min(k, hist.shape[1] - 1)]), steady_dose)
+        pred[:, s] = sim.step(dose[rows], dose[rows]).info[spec.truth_key]
+
+    # Fit: log-residuals at the measured ages, log-normal prior.
+    usable = ~np.isnan(obs) & ~np.isnan(age) & (age >= 0) & (age <= replay[:, None]) & (obs > 0)
+    if observed:
+        usable &= age < replay[:, None]  # the start state was set from that observation: fitting it is circular
+    col = np.clip(length - np.nan_to_num(age, nan=0.0), 0, length).astype(int)  # (n, K)
+    fit_pred = pred.reshape(n, 2, g_size, length + 1)[:, 0]  # plan 0; both plans are identical until the decision
+    at_obs = np.take_along_axis(fit_pred, np.broadcast_to(col[:, None, :], (n, g_size, col.shape[1])), axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_pred = np.log(np.maximum(at_obs, 1e-12))
+        resid = np.where(usable[:, None, :], np.log(np.where(usable, obs, 1.0))[:, None, :] - log_pred, 0.0)
+    nlp = (resid**2).sum(axis=2) / (2 * spec.residual_log_sd**2) + log_grid[None, :] ** 2 / (2 * spec.prior_log_sd**2)
+    w = np.exp(-(nlp - nlp.min(axis=1, keepdims=True)))
+    w /= w.sum(axis=1, keepdims=True)  # (n, G)
+    mean_log = (w * log_grid).sum(axis=1)
+    sd_log = np.sqrt(np.maximum((w * (log_grid - mean_log[:, None]) ** 2).sum(axis=1), 0.0))
+
+    # Roll forward under the two plans.
+    plan = np.tile(np.repeat([0, 1], g_size), n)
+    rec_given, rec_regimen = pack.apply_actions(view.current_dose, np.maximum(np.asarray(recommended), 0))
+    current = view.current_dose
+    traj = np.empty((b, horizon_days))
+    for t in range(horizon_days):
+        given_rec = rec_given if t == 0 else rec_regimen
+        given = np.where(plan == 0, given_rec[rows], current[rows])
+        regimen = np.where(plan == 0, rec_regimen[rows], current[rows])
+        traj[:, t] = sim.step(given, regimen).info[spec.truth_key]
+    traj = traj.reshape(n, 2, g_size, horizon_days)
+
+    def summarize(p: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        values = traj[:, p]  # (n, G, h)
+        mean = np.einsum("ng,ngh->nh", w, values)
+        flat = values.transpose(0, 2, 1).reshape(n * horizon_days, g_size)
+        ww = np.repeat(w, horizon_days, axis=0)
+        lo, hi = (_weighted_quantile(flat, ww, q).reshape(n, horizon_days) for q in BAND_QUANTILES)
+        return mean, lo, hi
+
+    rec_mean, rec_lo, rec_hi = summarize(0)
+    keep_mean, keep_lo, keep_hi = summarize(1)
+    return Forecast(
+        observation=kind, unit=spec.unit, target_band=pack.target_band, parameter=spec.parameter,
+        days=np.arange(1, horizon_days + 1) * pack.decision_interval_days,
+        recommended=rec_mean, keep=keep_mean, recommended_band=(rec_lo, rec_hi), keep_band=(keep_lo, keep_hi),
+        sensitivity=np.exp(mean_log), sensitivity_log_sd=sd_log, n_observations=usable.sum(axis=1),
+        transform=spec.score_transform,
+    )
+
+
+# --- built-in recipes (they know each pack's hidden parameter names) -----------------------------------------------------------
+def _cohort(view: ClinicView, hidden: dict[str, FloatArray]) -> Cohort:
+    return Cohort(covariates={k: np.asarray(v, dtype=float) for k, v in view.covariates.items()}, hidden=hidden, seed=0)
+
+
+def _warfarin_spec() -> TwinSpec:
+    from dosewise.therapies.warfarin import cohort as wc
+    from dosewise.therapies.warfarin import hamberg as hb
+    from dosewise.therapies.warfarin.simulator import WarfarinSimulator
+
+    # Two sub-steps per day instead of the simulator's six: 3× faster; true INR within 0.05 of the default over 30 days
+    # (tests/unit/test_forecast.py checks it), small next to what one fitted parameter can capture.
+    substeps_h = (2.0, 22.0)
+
+    def typical(values: np.ndarray, p: np.ndarray, code: np.ndarray) -> np.ndarray:
+        """Per row: the value of the known genotype, else the frequency-weighted geometric mean (Ravvaz 2017 frequencies)."""
+        geo = float(np.exp((p / p.sum()) @ np.log(values)))
+        return np.where(code >= 0, values[np.clip(code, 0, len(values) - 1).astype(int)], geo)
+
+    def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
+        c = view.covariates
+        n = view.n
+        cl_by_geno = np.stack([hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.full(n, float(g)), c["amiodarone"])
+                               for g in range(len(wc.CYP2C9_P))], axis=1)  # (n, 6)
+        cyp = c["cyp2c9"]
+        cl = np.where(cyp >= 0, cl_by_geno[np.arange(n), np.clip(cyp, 0, 5).astype(int)],
+                      np.exp(np.log(cl_by_geno) @ (wc.CYP2C9_P / wc.CYP2C9_P.sum())))
+        hidden = {
+            "cl_l_per_h": cl, "v1_l": np.full(n, hb.V1_L), "v2_l": np.full(n, hb.V2_L),
+            "ec50_mg_per_l": typical(hb.EC50_MG_PER_L, wc.VKORC1_P, c["vkorc1"]) * scale,
+            "mtt1_h": np.full(n, hb.MTT1_H), "mtt2_h": np.full(n, hb.MTT2_H),
+            "cyp2c9_true": np.maximum(cyp, 0.0), "vkorc1_true": np.maximum(c["vkorc1"], 0.0),
+        }
+        return WarfarinSimulator(_cohort(view, hidden), 0, pack.reward_weights, pack.max_dose,
+                                 dose_history_days=pack.dose_history_days, obs_history=pack.obs_history,
+                                 substeps_h=substeps_h)
+
+    def steady(sim: VectorSimulator, rows: np.ndarray, dose: FloatArray) -> None:
+        assert isinstance(sim, WarfarinSimulator)
+        p = sim.params
+        c_ss = hb.S_FRACTION * dose / 24.0 / p.cl_l_per_h  # mg/L: infusion rate / CL
+        u = hb.inflow(c_ss * p.v1_l, p)
+        x = sim.state
+        x[hb.GUT, rows] = 0.0
+        x[hb.CENTRAL, rows] = (c_ss * p.v1_l)[rows]
+        x[hb.PERIPHERAL, rows] = (c_ss * p.v2_l)[rows]  # Q·C1 = Q·C2 at steady state
+        x[hb.CHAIN1, rows] = u[rows]
+        x[hb.A7, rows] = u[rows]
+
+    return TwinSpec(
+        parameter="EC50", unit="INR",
+        description="scale on the Hamberg 2007 S-warfarin EC50 (VKORC1-typical value); absorbs CL variability too",
+        # Prior: √(ω_EC50² + ω_CL²) = √(0.409² + 0.310²) (Hamberg 2007 IIV, clinical.md §1), since the scale stands for both.
+        prior_log_sd=float(np.hypot(hb.OMEGA_EC50, hb.OMEGA_CL)),
+        # Residual: Hamberg's σ_INR = 0.0325 plus the misfit of a one-parameter twin (V, MTT fixed at typical values); 0.10
+        # is our assumption, wide enough that three INRs do not make the fit overconfident.
+        residual_log_sd=0.10, truth_key="inr_true", build=build, set_steady_state=steady,
+        # The continuous-infusion steady state overstates the effect of daily doses (E is concave in C): INR ≈ 6 % high at
+        # the start, ≈ 1 % after 7 days of daily dosing (tests/unit/test_forecast.py); so burn in a week first.
+        burn_in_days=7,
+    )
+
+
+def _insulin_spec() -> TwinSpec:
+    from dosewise.therapies.insulin_t2d import model as im
+    from dosewise.therapies.insulin_t2d.simulator import InsulinT2DSimulator, SimConfig
+
+    # 60-minute steps instead of 6: the one-hour injection is still one whole step; fasting glucose within ~1 mg/dL of
+    # the 6-minute integration (the drift update is exponential, so it stays stable), 6× faster.
+    dt_minutes = 60.0
+
+    def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
+        n = view.n
+        egfr = view.covariates["egfr_ml_min_1_73m2"]
+        hidden = {
+            "si": im.NOMINAL_SI * scale, "egp": np.full(n, im.NOMINAL_EGP), "b": np.full(n, im.NOMINAL_B),
+            "sigma": np.zeros(n), "adherence": np.ones(n),  # a twin replays doses actually taken, without noise
+            "si_step_day": np.full(n, np.inf), "si_step_fraction": np.zeros(n),
+            "egfr_true": egfr, "clearance": im.renal_clearance_factor(egfr),
+        }
+        cfg = SimConfig(dt_minutes=dt_minutes, process_noise=False, adherence=False, measurement_cv=0.0,
+                        max_dose_u=pack.max_dose)
+        return InsulinT2DSimulator(_cohort(view, hidden), 0, cfg, pack.reward_weights, pack.dose_history_days,
+                                   pack.obs_history)
+
+    def steady(sim: VectorSimulator, rows: np.ndarray, dose: FloatArray) -> None:
+        assert isinstance(sim, InsulinT2DSimulator)
+        sim.x[:, rows] = im.equilibrium(sim.params, dose)[:, rows]
+
+    return TwinSpec(
+        parameter="SI", unit="mg/dL",
+        description="scale on insulin sensitivity SI of the Aradóttir 2019 model (nominal 1.8 /U); EGP, B nominal",
+        # Prior: the cohort's SI range 1.0–2.4 around the nominal 1.8 spans ln 0.56 … ln 1.33; EGP and B variability
+        # (350–380, 1.1–1.5) is absorbed too. 0.3 is our assumption.
+        prior_log_sd=0.3,
+        # Residual: 5 % meter CV plus process noise (σ ≈ 2 mmol/L/√day) and the one-parameter misfit: our assumption.
+        residual_log_sd=0.10, truth_key="glucose_true_mg_dl", build=build, set_steady_state=steady,
+        memory_days=4,  # a dose change settles in about 3 days (clinical.md §2); one more day of margin
+    )
+
+
+def _immune_spec() -> TwinSpec:
+    from dosewise.therapies.immune import model as mm
+    from dosewise.therapies.immune.simulator import DETECTION_LIMIT, ImmuneSimulator, SimConfig
+
+    # RK4 step 0.1 instead of 0.02 model time units: 5× faster; the model's rates are O(1) per time unit.
+    dt = 0.1
+
+    def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
+        n = view.n
+        hidden = {k: np.full(n, mm.NOMINAL[k]) for k in ("a11", "a12", "a22", "a41", "a42")}
+        hidden |= {"kill_efficacy": np.asarray(scale, dtype=float), "x1_0": np.zeros(n)}
+        return ImmuneSimulator(_cohort(view, hidden), 0, SimConfig(dt=dt, measurement_noise=False, max_dose=pack.max_dose),
+                               pack.reward_weights, pack.decision_interval_days, pack.dose_history_days,
+                               pack.obs_history)
+
+    def observed(sim: VectorSimulator, view: ClinicView, age: IntArray) -> None:
+        """Start at the measured pathogen load and organ damage ``age`` days ago (the latest when none is on record then);
+        plasma cells and antibodies are not measured: their healthy equilibrium (Stengel 2002), our assumption."""
+        assert isinstance(sim, ImmuneSimulator)
+
+        def at_age(kind: str, fallback: float) -> np.ndarray:
+            values, ages = view.obs[kind], np.round(view.obs_age_days[kind])
+            hit = (ages == age[:, None]) & ~np.isnan(values)
+            latest = np.where(np.isnan(values[:, 0]), fallback, values[:, 0])
+            return np.where(hit.any(axis=1), values[np.arange(view.n), np.argmax(hit, axis=1)], latest)
+
+        x = sim.params.healthy_state()
+        x[0] = at_age("pathogen_load", 0.0)
+        x[3] = np.clip(at_age("organ_damage", 0.0), 0.0, mm.DEATH_DAMAGE - 1e-6)
+        sim.x = x
+        sim.below = (x[0] < DETECTION_LIMIT).astype(int)
+
+    return TwinSpec(
+        parameter="kill efficacy", unit="a.u.",
+        description="scale on the drug's pathogen kill rate b1 (Stengel 2002 control u1); other parameters nominal",
+        prior_log_sd=0.30,  # the cohort's ω of kill_efficacy (immune/cohort.py, our assumption there)
+        # Residual: the pathogen-load assay's 20 % log error (immune/simulator.py) plus the misfit of a twin whose immune
+        # state is assumed healthy at the start: 0.3, our assumption.
+        residual_log_sd=0.30, truth_key="pathogen_true", build=build, set_observed_state=observed, memory_days=0,
+        # Distances to the "undetectable" band are measured in log10(load + detection limit), the pack's feature scale.
+        score_transform=lambda y: np.log10(np.maximum(y, 0.0) + DETECTION_LIMIT),
+    )
+
+
+def _register_builtin() -> None:
+    for pack_id, make in (("warfarin", _warfarin_spec), ("insulin_t2d", _insulin_spec), ("immune", _immune_spec)):
+        try:
+            TWINS.setdefault(pack_id, make())
+        except ImportError:  # a pack not installed in this build
+            continue

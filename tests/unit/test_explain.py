@@ -1,0 +1,123 @@
+"""Explanations (services/inference/dosewise_inference/explain.py) against real ONNX policies (untrained exports: the facts
+checked hold for any weights): integrated gradients' completeness (Sundararajan et al. 2017: attributions sum to
+Q(x) − Q(baseline)), the rationale names the chosen action and the top feature, and the JSON the endpoint returns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dosewise import hyperscore as hs
+from dosewise.therapies.base import GuardrailResult
+from dosewise.therapies.warfarin.pack import WarfarinPack
+from dosewise_inference import explain
+from dosewise_trainer.export import export_untrained, load_onnx_session
+from dosewise_trainer.feature_stats import compute_feature_stats
+
+PACK = WarfarinPack()
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> object:
+    return load_onnx_session(export_untrained(PACK, tmp_path_factory.mktemp("policy"), seed=3))
+
+
+@pytest.fixture(scope="module")
+def stats() -> hs.FeatureStats:
+    return compute_feature_stats(PACK, n_patients=60, days=30)
+
+
+@pytest.fixture(scope="module")
+def states() -> tuple:
+    """Six avatars on day 18 of guideline dosing: their view, features and guardrails."""
+    sim = PACK.simulator(PACK.sample_cohort(6, 21), 4)
+    policy = PACK.guideline_policy()
+    policy.reset(6)
+    view = sim.reset()
+    for _ in range(18):
+        view = sim.step(*policy.act(view)).view
+    return view, PACK.features(view), PACK.guardrails(view)
+
+
+def run(session: object, stats: hs.FeatureStats | None, states: tuple, i: int, chosen: int | None = None) -> dict:
+    view, x, guard = states
+    q, heads = session.run(["q_values", "q_heads"], {"features": x[i : i + 1]})  # type: ignore[attr-defined]
+    mask = guard.mask[i]
+    if chosen is None:
+        chosen = int(np.argmax(np.where(mask, q[0], -np.inf)))
+    return explain.score_and_explain(
+        PACK, session, view.take(np.array([i])), x[i], mask, chosen, q[0], heads[0], hs.HyperScoreConfig(), stats,
+        guard=GuardrailResult(guard.mask[i : i + 1], guard.firings[i : i + 1]), policy_version="v-test",
+    )
+
+
+class TestIntegratedGradients:
+    @pytest.mark.parametrize("action", [0, 4, 7])
+    def test_attributions_sum_to_the_q_difference_from_the_baseline(self, session: object, states: tuple,
+                                                                    stats: hs.FeatureStats, action: int) -> None:
+        _, x, _ = states
+        q_fn = explain.as_q_fn(session)
+        scales = np.array([f.scale for f in PACK.feature_specs])
+        for i in range(len(x)):
+            attr = explain.integrated_gradients(q_fn, x[i], stats.mean, action, scales)
+            gap = float(q_fn(x[i : i + 1])[0, action] - q_fn(stats.mean[None].astype(np.float32))[0, action])
+            assert attr.sum() == pytest.approx(gap, rel=0.03, abs=0.01)
+
+    def test_features_equal_to_the_baseline_get_no_attribution(self, session: object, states: tuple) -> None:
+        _, x, _ = states
+        base = x[0].astype(float).copy()
+        base[[0, 19]] += (5.0, 0.5)  # only age and the latest INR differ
+        attr = explain.integrated_gradients(explain.as_q_fn(session), x[0], base, 4,
+                                            np.array([f.scale for f in PACK.feature_specs]))
+        assert set(np.flatnonzero(attr)) <= {0, 19}
+
+    def test_a_linear_q_function_gets_its_exact_contributions(self) -> None:
+        """For Q = w·x, IG gives w_j·(x_j − b_j) exactly."""
+        w = np.array([[1.0, -2.0, 0.5]]).T
+        attr = explain.integrated_gradients(lambda f: np.asarray(f, dtype=float) @ w, np.array([1.0, 2.0, 3.0]),
+                                            np.zeros(3), 0, np.ones(3))
+        np.testing.assert_allclose(attr, [1.0, -4.0, 1.5], atol=1e-4)
+
+
+class TestScoreAndExplain:
+    def test_returns_json_with_every_part(self, session: object, stats: hs.FeatureStats, states: tuple) -> None:
+        out = run(session, stats, states, 0)
+        json.dumps(out)  # JSON-able as is
+        assert set(out) >= {"hyperscore", "sub_scores", "needs_review", "attributions", "forecast", "rationale", "q_values"}
+        assert set(out["sub_scores"]) == set(hs.SUB_SCORES)
+        low, high = hs.HyperScoreConfig().score_range()
+        assert low <= out["hyperscore"] <= high
+        assert len(out["q_values"]) == PACK.n_actions and sum(a["chosen"] for a in out["q_values"]) == 1
+        assert out["forecast"]["target_band"] == [2.0, 3.0] and len(out["forecast"]["recommended"]) == 7
+        assert out["attributions"]["sum"] == pytest.approx(
+            out["attributions"]["q_at_features"] - out["attributions"]["q_at_baseline"], rel=0.03, abs=0.01)
+
+    def test_rationale_names_the_chosen_action_and_the_top_feature(self, session: object, stats: hs.FeatureStats,
+                                                                   states: tuple) -> None:
+        for chosen in (1, 6):
+            out = run(session, stats, states, 2, chosen=chosen)
+            label = PACK.actions[chosen].label.lower()
+            top = out["attributions"]["top"][0]
+            assert out["rationale"].startswith(f"Recommendation: {label}")
+            assert explain._fact(top) in out["rationale"]
+            assert f"HyperScore {out['hyperscore']:.0f}" in out["rationale"]
+
+    def test_nothing_allowed_means_hold_and_review(self, session: object, stats: hs.FeatureStats, states: tuple) -> None:
+        view, x, _ = states
+        none = GuardrailResult(np.zeros((1, PACK.n_actions), dtype=bool), [[("pregnancy", "Hold and refer.")]])
+        q, heads = session.run(["q_values", "q_heads"], {"features": x[:1]})  # type: ignore[attr-defined]
+        out = explain.score_and_explain(PACK, session, view.take(np.array([0])), x[0], none.mask[0], -1, q[0], heads[0],
+                                        hs.HyperScoreConfig(), stats, guard=none)
+        assert out["needs_review"] is True
+        assert out["sub_scores"]["consistency"] == 0.0
+        assert "a clinician must decide" in out["rationale"] and "Hold and refer." in out["rationale"]
+
+    def test_sidecars_are_read_next_to_the_policy(self, tmp_path: Path, stats: hs.FeatureStats) -> None:
+        assert explain.load_sidecars(tmp_path) == (hs.HyperScoreConfig(), None)
+        stats.save(tmp_path)
+        hs.HyperScoreConfig(review_below=140.0).save(tmp_path)
+        cfg, loaded = explain.load_sidecars(tmp_path / "policy.onnx")
+        assert cfg.review_below == 140.0 and loaded is not None and loaded.n_samples == stats.n_samples

@@ -1,0 +1,163 @@
+"""Safety by construction (property-based): for ANY valid patient state and ANY Q-values a network could output, the
+recommendation that leaves the gateway never breaks a guardrail.
+
+The invariants below are written out independently of the rule engine (shared/dosewise/guardrails.py): they restate each
+pack's documented limits on the recommended regimen itself, so a bug in the mask machinery cannot hide from them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dosewise import decision
+from dosewise.schemas import PatientState
+from dosewise.therapies.base import GuardrailResult
+from dosewise.therapies.registry import get_pack
+from dosewise_inference.scoring import masked_argmax
+
+AS_OF = datetime(2026, 11, 23, 8, tzinfo=UTC)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _series(draw: st.DrawFn, kind: str, unit: str, lo: float, hi: float) -> list[dict]:
+    n = draw(st.integers(0, 6))
+    minutes = sorted(draw(st.lists(st.integers(60, 40 * 24 * 60), min_size=n, max_size=n, unique=True)))
+    return [{"kind": kind, "unit": unit, "value": draw(st.floats(lo, hi)), "time": AS_OF - timedelta(minutes=m)}
+            for m in minutes]
+
+
+def _doses(draw: st.DrawFn, unit: str, hi: float) -> list[dict]:
+    days = draw(st.integers(0, 30))
+    return [{"amount": draw(st.floats(0, hi)), "unit": unit, "time": AS_OF - timedelta(days=d + 0.5)} for d in range(days)]
+
+
+@st.composite
+def patient(draw: st.DrawFn, therapy: str) -> PatientState:
+    base = {
+        "therapy": therapy, "patient_ref": "prop-test-0001", "age_years": draw(st.floats(18, 100)),
+        "sex": draw(st.sampled_from(["female", "male"])), "weight": {"value": draw(st.floats(35, 200)), "unit": "kg"},
+        "height": {"value": draw(st.floats(140, 210)), "unit": "cm"},
+        "egfr_ml_min_1_73m2": draw(st.one_of(st.none(), st.floats(5, 150))), "pregnant": draw(st.booleans()),
+        "co_medications": draw(st.lists(st.sampled_from(["amiodarone", "metoprolol", "rifampin"]), max_size=2)),
+        "as_of": AS_OF,
+    }
+    if therapy == "warfarin":
+        base |= {"current_dose": {"value": draw(st.floats(0, 15)), "unit": "mg"},
+                 "observations": _series(draw, "inr", "{INR}", 0.8, 9.0), "doses": _doses(draw, "mg", 15),
+                 "genotype": draw(st.one_of(st.none(), st.just({"cyp2c9": "*1/*3", "vkorc1": "A/A"})))}
+    else:
+        base |= {"current_dose": {"value": draw(st.floats(0, 100)), "unit": "U"},
+                 "observations": _series(draw, "glucose_fasting", "mg/dL", 40, 400), "doses": _doses(draw, "U", 100)}
+    return PatientState.model_validate(base)
+
+
+q_values = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=8, max_size=8)
+
+
+def recommend(state: PatientState, q: list[float]) -> tuple[decision.Decision, float]:
+    prep = decision.prepare([state])
+    qa = np.array([q[: prep.pack.n_actions]])
+    chosen = int(masked_argmax(qa, prep.guard.mask)[0])
+    return decision.decide(prep, 0, chosen), float(state.current_dose.value)
+
+
+def _latest(state: PatientState, kind: str) -> tuple[float | None, float | None]:
+    obs = sorted((o for o in state.observations if o.kind == kind), key=lambda o: o.time)
+    if not obs:
+        return None, None
+    return obs[-1].value, (AS_OF - obs[-1].time).total_seconds() / 86400
+
+
+@SETTINGS
+@given(state=patient("warfarin"), q=q_values)
+def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: list[float]) -> None:
+    d, current = recommend(state, q)
+    change = d.regimen_dose - current
+    inr, inr_age = _latest(state, "inr")
+    assert 0.0 <= d.regimen_dose <= 15.0 + 1e-9 and d.given_dose <= d.regimen_dose + 1e-9
+    assert abs(change) <= 2.0 + 1e-9 or d.action_id == "hold"
+    if inr is not None and inr > 4.5:
+        assert d.action_id == "hold", "INR above 4.5 must hold warfarin"
+    if inr is not None and inr > 3.0:
+        assert change <= 1e-9, "no increase above the INR target"
+    if state.pregnant:
+        assert d.action_id == "hold", "warfarin is contraindicated in pregnancy"
+    if "amiodarone" in state.co_medications:
+        assert change <= 0.5 + 1e-9
+    first_dose_days = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)
+    if first_dose_days >= 7 and (inr_age is None or inr_age > 14):
+        assert abs(change) <= 1e-9, "no titration without a recent INR"
+
+
+@SETTINGS
+@given(state=patient("insulin_t2d"), q=q_values)
+def test_insulin_recommendations_respect_every_limit(state: PatientState, q: list[float]) -> None:
+    d, current = recommend(state, q)
+    change = d.regimen_dose - current
+    weight = state.weight.value
+    assert 0.0 <= d.regimen_dose <= 100.0 + 1e-9
+    assert change <= 1e-9 or d.regimen_dose <= 1.0 * weight + 1e-9, "no increase past 1 U/kg/day"
+    week = [o.value for o in state.observations if (AS_OF - o.time) < timedelta(days=7)]
+    if any(g < 72 for g in week):
+        assert change <= 1e-9, "Treat-to-Target: no increase after a glucose < 72 mg/dL in the last week"
+    latest, age = _latest(state, "glucose_fasting")
+    if latest is not None and latest < 54:
+        assert change < 0 or d.action_id == "hold" or d.regimen_dose == 0.0, "level-2 hypoglycaemia: reduce or hold"
+    if state.egfr_ml_min_1_73m2 is not None and state.egfr_ml_min_1_73m2 < 30:
+        assert change <= 2.0 + 1e-9
+    if age is None or age >= 3:
+        assert change <= 1e-9, "no increase without a recent glucose"
+
+
+@SETTINGS
+@given(state=patient("warfarin"), bad=st.integers(0, 7))
+def test_a_forbidden_choice_from_inference_never_leaves_the_gateway(state: PatientState, bad: int) -> None:
+    """The gateway's final check: even if inference answers with a masked action, the response holds and refers."""
+    prep = decision.prepare([state])
+    d = decision.decide(prep, 0, bad)
+    if not prep.guard.mask[0, bad]:
+        assert d.action_id == "hold" and any("refer" in w for w in d.warnings)
+    else:
+        assert d.action_index == bad
+
+
+def test_no_safe_action_means_hold_and_refer_never_a_guess() -> None:
+    from dosewise.schemas import PATIENT_STATE_EXAMPLE
+
+    prep = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)])
+    nothing = decision.Prepared(prep.pack, prep.view, prep.features,
+                                GuardrailResult(mask=np.zeros_like(prep.guard.mask), firings=[[]]))
+    chosen = int(masked_argmax(np.array([[5.0] * 8]), nothing.guard.mask)[0])
+    assert chosen == -1
+    d = decision.decide(nothing, 0, chosen)
+    assert d.action_id == "hold" and d.given_dose == 0.0
+    assert any("refer to the clinician" in w for w in d.warnings)
+
+
+def test_random_network_weights_never_break_a_guardrail(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Real untrained networks (several seeds) over a cohort of simulated clinic states: never a masked action."""
+    import onnxruntime as ort
+
+    from dosewise_trainer.export import export_untrained
+
+    pack = get_pack("warfarin")
+    cohort = pack.sample_cohort(200, seed=3)
+    sim = pack.simulator(cohort, seed=3)
+    views = [sim.reset()]
+    guide = pack.guideline_policy()
+    guide.reset(cohort.n)
+    for _ in range(20):
+        views.append(sim.step(*guide.act(views[-1])).view)
+    for seed in range(3):
+        sess = ort.InferenceSession(str(export_untrained(pack, tmp_path / str(seed), seed=seed)))
+        for view in views:
+            q = sess.run(["q_values"], {"features": pack.features(view)})[0]
+            guard = pack.guardrails(view)
+            chosen = masked_argmax(q, guard.mask)
+            assert guard.mask[np.arange(view.n), chosen].all()
+            inr = view.obs["inr"][:, 0]
+            assert (chosen[~np.isnan(inr) & (inr > 4.5)] == 0).all()

@@ -106,16 +106,17 @@ class ClinicView:
         for i, s in enumerate(states):
             t = s.decision_time
             current[i] = s.current_dose.value
-            # Doses: bin into whole days before the decision; several doses on one day add up.
+            # Doses: bin into whole days before the decision, (0, 1] days → [:, 0] = "yesterday", as the simulators do (a dose
+            # given at the previous daily decision, exactly 24 h ago, is yesterday's); several doses in one bin add up.
             first_dose_days = 0.0
             for d in s.doses:
                 days_before = (t - d.time).total_seconds() / 86400.0
                 first_dose_days = max(first_dose_days, days_before)
-                b = int(np.floor(days_before))
+                b = max(0, int(np.ceil(days_before)) - 1)
                 if 0 <= b < H:
                     dose_hist[i, b] = (0.0 if np.isnan(dose_hist[i, b]) else dose_hist[i, b]) + d.amount
             if s.doses:  # days with no recorded dose inside the recorded span were days without a dose
-                span = min(H, int(np.floor(first_dose_days)) + 1)
+                span = min(H, max(1, int(np.ceil(first_dose_days))))
                 row = dose_hist[i, :span]
                 row[np.isnan(row)] = 0.0
             day[i] = first_dose_days

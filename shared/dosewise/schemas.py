@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -298,6 +298,30 @@ class DoseQuantity(BaseModel):
     unit: str
 
 
+class HyperScoreOut(BaseModel):
+    """How much to trust this recommendation (HSDPO HyperScore, calibrated on held-out twins; higher = better outcome)."""
+
+    hyperscore: float = Field(description="100·[1 + σ(β·ln V + γ)^κ]; see score_range.")
+    v: float = Field(description="Weighted fusion of the sub-scores, in [0, 1].")
+    needs_review: bool = Field(description="True below the configured review threshold (or when no action was safe).")
+    sub_scores: dict[str, float | None] = Field(
+        description="consistency, forecast, novelty, impact, reproducibility — each in [0, 1]; null when not computable."
+    )
+    score_range: list[float] | None = None
+    review_below: float | None = None
+
+
+class Explanation(BaseModel):
+    """Why: every action's value, the features that drove the choice, the personalized forecast, and a plain rationale."""
+
+    q_values: list[dict[str, Any]] = Field(description="Per action: Q, allowed, chosen, spread across ensemble heads.")
+    attributions: dict[str, Any] = Field(description="Integrated-gradient attributions of the chosen action's Q (top features).")
+    forecast: dict[str, Any] | None = Field(
+        description="The patient's twin rolled forward under the recommended dose and under keeping the dose, with the band."
+    )
+    rationale: str = Field(description="One paragraph built from the facts above (template; no free-text generation).")
+
+
 class Recommendation(BaseModel):
     """A stored dosing recommendation. Made by ``policy``; decided on by a clinician."""
 
@@ -312,6 +336,8 @@ class Recommendation(BaseModel):
     action_values: list[ActionValue]
     guardrails: list[GuardrailFiring] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    score: HyperScoreOut | None = None
+    explanation: Explanation | None = Field(None, description="Present for single recommendations; omitted in batches.")
     created_at: datetime
     disclaimer: str = DISCLAIMER
 
@@ -338,6 +364,30 @@ class InferRequest(BaseModel):
     therapy: str
     features: list[list[float]] = Field(min_length=1, max_length=MAX_BATCH)
     action_mask: list[list[bool]] | None = None
+
+
+class RecommendRequest(BaseModel):
+    """Gateway → inference: validated, pseudonymized patient states of one therapy (``as_of`` set by the gateway)."""
+
+    model_config = ConfigDict(extra="forbid")
+    therapy: str
+    states: list[PatientState] = Field(min_length=1, max_length=MAX_BATCH)
+    explain: bool = Field(True, description="Full explanation per row (attributions, forecast, rationale); costly for batches.")
+
+
+class RecommendItem(BaseModel):
+    q_values: list[float]
+    head_q_values: list[list[float]] | None = Field(None, description="[head][action] when the model has heads.")
+    action: int = Field(description="Chosen action index after the guardrail mask; −1 when nothing was allowed.")
+    behaviour_probability: float
+    action_mask: list[bool]
+    score: dict[str, Any] = Field(description="HyperScore, sub-scores and (when explained) the explanation.")
+
+
+class RecommendResponse(BaseModel):
+    therapy: str
+    policy: PolicyRef
+    items: list[RecommendItem]
 
 
 class InferResponse(BaseModel):

@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from dosewise import problems
+from dosewise.apikeys import Role
 from dosewise.logs import configure
 from dosewise.queue.factory import make_queue
 from dosewise.schemas import DISCLAIMER
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker
-from dosewise_api import errors
+from dosewise_api import auth, errors, openapi, security
 from dosewise_api.inference_client import InferenceClient
 from dosewise_api.middleware import BodySizeLimit
-from dosewise_api.routes import health, policies, recommendations, therapies
+from dosewise_api.recommendations import IdempotencyKeyReused, RecommendationErased
+from dosewise_api.routes import audit, health, keys, outcomes, policies, recommendations, therapies
 
 DESCRIPTION = f"""Dosewise recommends personalized dose adjustments learned with reinforcement learning on digital twins.
 
@@ -42,9 +46,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Dosewise", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    security.install(app, settings)  # after BodySizeLimit: access log and security headers wrap even a 413
     errors.install(app)
-    for r in (health.router, therapies.router, recommendations.router, policies.router):
+    auth.install(app, settings)
+    for r in (health.router, therapies.router, recommendations.router, outcomes.router, audit.router, keys.router):
         app.include_router(r)
+    app.include_router(policies.router, dependencies=[Depends(auth.requires(Role.ADMIN))])  # policy changes: admin only
+
+    @app.exception_handler(RecommendationErased)
+    async def _erased(_: Request, exc: RecommendationErased) -> JSONResponse:
+        body = problems.problem(410, "Erased", "this recommendation's clinical content was erased on the patient's request",
+                                "erased")
+        return JSONResponse(body, status_code=410, media_type=problems.PROBLEM_JSON)
+
+    @app.exception_handler(IdempotencyKeyReused)
+    async def _reused(_: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+        body = problems.problem(422, "Idempotency-Key reused", f"{exc}; send a new key", "idempotency-key-reused")
+        return JSONResponse(body, status_code=422, media_type=problems.PROBLEM_JSON)
+
+    auth.check_every_route_declares_roles(app.routes)
+    openapi.install(app)
     return app
 
 

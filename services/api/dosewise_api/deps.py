@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise.apikeys import Role
 from dosewise.settings import Settings
+from dosewise_api.auth import Caller, requires
 from dosewise_api.inference_client import InferenceClient
 
 
@@ -26,3 +28,10 @@ def _settings(request: Request) -> Settings:
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 InferenceDep = Annotated[InferenceClient, Depends(_client)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+# Who may call a route: declare one of these as a parameter (the app refuses to start with an API route that declares none).
+ClinicalCaller = Annotated[Caller, Depends(requires(Role.CLINICIAN, Role.INTEGRATOR))]  # recommendations, outcomes, feedback
+AuditorCaller = Annotated[Caller, Depends(requires(Role.AUDITOR))]  # the audit trail
+AdminCaller = Annotated[Caller, Depends(requires(Role.ADMIN))]  # policies, keys
+AnyCaller = Annotated[Caller, Depends(requires(*Role))]  # any authenticated role (discovery)
+CurrentCaller = AnyCaller

@@ -46,7 +46,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(problems.problem(exc.status_code, str(exc.detail), str(exc.detail), f"http-{exc.status_code}"))
+        return problem_response(problems.problem(exc.status_code, str(exc.detail), str(exc.detail), f"http-{exc.status_code}"),
+                                exc.headers)  # e.g. 405's Allow
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

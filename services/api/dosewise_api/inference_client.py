@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from dosewise.schemas import InferRequest, InferResponse
+from dosewise.schemas import InferRequest, InferResponse, RecommendRequest, RecommendResponse
 
 RETRY_BACKOFF_S = 0.05
 
@@ -24,10 +24,17 @@ class InferenceClient:
         self._retries = connect_retries
 
     async def infer(self, req: InferRequest) -> InferResponse:
-        payload = req.model_dump(mode="json")
+        """Q-values for feature vectors (POST /v1/infer)."""
+        return InferResponse.model_validate_json(await self._post("/v1/infer", req.model_dump(mode="json")))
+
+    async def recommend(self, req: RecommendRequest) -> RecommendResponse:
+        """Masked choices, HyperScores and explanations for patient states (POST /v1/recommend)."""
+        return RecommendResponse.model_validate_json(await self._post("/v1/recommend", req.model_dump(mode="json")))
+
+    async def _post(self, path: str, payload: dict) -> bytes:
         for attempt in range(self._retries + 1):
             try:
-                resp = await self._client.post("/v1/infer", json=payload)
+                resp = await self._client.post(path, json=payload)
                 break
             except httpx.ConnectError:  # nothing was sent: safe to retry
                 if attempt == self._retries:
@@ -42,7 +49,7 @@ class InferenceClient:
             raise InferenceUnavailable(f"inference cannot serve: {detail}")
         if resp.status_code != 200:
             raise InferenceUnavailable(f"inference answered HTTP {resp.status_code}")
-        return InferResponse.model_validate_json(resp.content)
+        return resp.content
 
     async def ready(self) -> bool:
         try:

@@ -8,6 +8,7 @@ under ``<key>:<i>``).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,20 +18,51 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dosewise import decision
+from dosewise.erasure import is_tombstone
 from dosewise.privacy import pseudonymize
-from dosewise.schemas import ActionValue, DoseQuantity, InferRequest, InferResponse, PatientState, Recommendation
+from dosewise.schemas import (
+    ActionValue,
+    DoseQuantity,
+    Explanation,
+    HyperScoreOut,
+    PatientState,
+    Recommendation,
+    RecommendRequest,
+    RecommendResponse,
+)
 from dosewise.storage import models
 from dosewise.storage.db import transaction
+from dosewise_api.audit import Action, AuditEntry, record_many
+from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
 
 UNTRAINED_WARNING = ("The serving policy is UNTRAINED (a network of the right shape, not yet trained): its output is not "
                      "evidence of anything. Do not act on it.")
 
 
-def _item_keys(key: str | None, n: int, batch: bool) -> list[str | None]:
+SYSTEM_CALLER = Caller(id="system", roles=frozenset())  # in-process callers (benchmarks); routes always pass the caller
+
+
+class RecommendationErased(LookupError):
+    """The recommendation's clinical content was erased on the patient's request (``dosewise patients erase``)."""
+
+
+class IdempotencyKeyReused(ValueError):
+    """The Idempotency-Key was already used for a different request (a batch of another size): neither can be replayed."""
+
+
+def _item_keys(key: str | None, n: int, batch: bool, caller_id: str) -> list[str | None]:
+    """Stored idempotency keys, scoped to the caller: another caller reusing a key never sees this caller's answer."""
     if not key:
         return [None] * n
+    key = hashlib.sha256(f"{caller_id}\n{key}".encode()).hexdigest()
     return [f"{key}:{i}" for i in range(n)] if batch else [key]
+
+
+def _public(row: models.Recommendation) -> Recommendation:
+    if is_tombstone(row.response):
+        raise RecommendationErased(str(row.id))
+    return Recommendation.model_validate(row.response)
 
 
 async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None]) -> list[Recommendation] | None:
@@ -40,44 +72,61 @@ async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str |
     async with sessions() as s:
         rows = (await s.execute(select(models.Recommendation).where(models.Recommendation.idempotency_key.in_(keys)))).scalars()  # type: ignore[union-attr]
         by_key = {r.idempotency_key: r for r in rows}
-    if len(by_key) != len(keys):
+    if not by_key:
         return None
-    return [Recommendation.model_validate(by_key[k].response) for k in keys]
+    if len(by_key) != len(keys):
+        raise IdempotencyKeyReused("this Idempotency-Key was already used for a batch of another size")
+    return [_public(by_key[k]) for k in keys]
 
 
-async def get(sessions: async_sessionmaker[AsyncSession], rec_id: uuid.UUID) -> Recommendation | None:
+async def get(
+    sessions: async_sessionmaker[AsyncSession], rec_id: uuid.UUID, caller_id: str | None = None
+) -> Recommendation | None:
+    """The stored recommendation; with ``caller_id`` only if that caller made it (a clinician's own history)."""
     async with sessions() as s:
         row = await s.get(models.Recommendation, rec_id)
-    return None if row is None else Recommendation.model_validate(row.response)
+    if row is None or (caller_id is not None and row.caller_id != caller_id):
+        return None
+    return _public(row)
 
 
-def _build(prep: decision.Prepared, i: int, state: PatientState, infer: InferResponse, pseudonym_key: str,
+def _build(prep: decision.Prepared, i: int, state: PatientState, answer: RecommendResponse, pseudonym: str,
            caller_id: str | None, key: str | None) -> tuple[Recommendation, models.Recommendation]:
     pack = prep.pack
-    d = decision.decide(prep, i, infer.actions[i])
-    warnings = ([UNTRAINED_WARNING] if infer.policy.status == "untrained" else []) + d.warnings
+    item = answer.items[i]
+    d = decision.decide(prep, i, item.action)  # the final guardrail check, with the gateway's own mask
+    warnings = ([UNTRAINED_WARNING] if answer.policy.status == "untrained" else []) + d.warnings
+    score = item.score
+    overridden = d.action_index != item.action
+    hyperscore = None if overridden else HyperScoreOut.model_validate(score)
+    if hyperscore is not None and hyperscore.needs_review:
+        warnings.append(f"HyperScore {hyperscore.hyperscore:.0f} is below the review threshold: review this recommendation "
+                        "with particular care.")
+    explanation = (Explanation.model_validate(score) if not overridden and "rationale" in score else None)
     rec = Recommendation(
         recommendation_id=uuid.uuid4(),
         therapy=state.therapy,
-        patient_ref=pseudonymize(state.patient_ref, pseudonym_key),
-        policy=infer.policy,
+        patient_ref=pseudonym,
+        policy=answer.policy,
         current_dose=DoseQuantity(value=state.current_dose.value, unit=pack.dose_unit),
         recommended_dose=DoseQuantity(value=d.given_dose, unit=pack.dose_unit),
         action=d.action_id,
         action_label=d.action_label,
         action_values=[ActionValue(action=a.id, label=a.label, q_value=float(q), allowed=bool(m))
-                       for a, q, m in zip(pack.actions, infer.q_values[i], prep.guard.mask[i], strict=True)],
+                       for a, q, m in zip(pack.actions, item.q_values, prep.guard.mask[i], strict=True)],
         guardrails=d.guardrails,
         warnings=warnings,
+        score=hyperscore,
+        explanation=explanation,
         created_at=datetime.now(UTC),
     )
     row = models.Recommendation(
         id=rec.recommendation_id, idempotency_key=key, caller_id=caller_id, therapy=rec.therapy,
-        patient_ref=rec.patient_ref, policy_id=infer.policy.id, policy_version=infer.policy.version,
-        policy_status=infer.policy.status, action_index=d.action_index, action_id=d.action_id,
+        patient_ref=rec.patient_ref, policy_id=answer.policy.id, policy_version=answer.policy.version,
+        policy_status=answer.policy.status, action_index=d.action_index, action_id=d.action_id,
         current_dose=rec.current_dose.value, recommended_dose=d.given_dose, dose_unit=pack.dose_unit,
         # The logged behaviour probability is the serving policy's, unless the gateway overrode its choice (then 0).
-        behaviour_probability=infer.behaviour_probability[i] if d.action_index == infer.actions[i] else 0.0,
+        behaviour_probability=0.0 if overridden else item.behaviour_probability,
         features=[float(x) for x in prep.features[i]],
         state=state.model_dump(mode="json") | {"patient_ref": rec.patient_ref},
         response=rec.model_dump(mode="json"), created_at=rec.created_at,
@@ -90,31 +139,47 @@ async def recommend_many(
     client: InferenceClient,
     sessions: async_sessionmaker[AsyncSession],
     pseudonym_key: str,
-    caller_id: str | None = None,
+    caller: Caller | None = None,
     idempotency_key: str | None = None,
     batch: bool = True,
 ) -> list[Recommendation]:
-    """Recommendations for patients of one or more therapies, in input order; one inference call per therapy."""
-    keys = _item_keys(idempotency_key, len(states), batch)
+    """Recommendations for patients of one or more therapies, in input order; one inference call per therapy.
+
+    Each stored row gets its audit event (``recommendation.create``: caller, pseudonym, policy version, sha256 of the stored
+    state) in the same transaction, so there is never a recommendation without its event or an event without its row.
+    """
+    caller = caller or SYSTEM_CALLER
+    caller_id = caller.id
+    keys = _item_keys(idempotency_key, len(states), batch, caller_id)
     if (existing := await _find(sessions, keys)) is not None:
         return existing
     out: list[tuple[Recommendation, models.Recommendation] | None] = [None] * len(states)
+    now = datetime.now(UTC)
+    # Inference never sees the caller's patient reference, and decides at the same instant the gateway checks.
+    pseudonyms = [pseudonymize(s.patient_ref, pseudonym_key) for s in states]
+    states = [s if s.as_of else s.model_copy(update={"as_of": now}) for s in states]
     for therapy in dict.fromkeys(s.therapy for s in states):
         idx = [i for i, s in enumerate(states) if s.therapy == therapy]
         prep = decision.prepare([states[i] for i in idx])
-        infer = await client.infer(InferRequest(therapy=therapy, features=prep.features.tolist(),
-                                                action_mask=prep.guard.mask.tolist()))
+        answer = await client.recommend(RecommendRequest(
+            therapy=therapy, states=[states[i].model_copy(update={"patient_ref": pseudonyms[i]}) for i in idx],
+            explain=not batch))
         for j, i in enumerate(idx):
-            out[i] = _build(prep, j, states[i], infer, pseudonym_key, caller_id, keys[i])
+            out[i] = _build(prep, j, states[i], answer, pseudonyms[i], caller_id, keys[i])
     built = [o for o in out if o is not None]
     try:
         async with transaction(sessions) as s:
             s.add_all([row for _, row in built])
+            await s.flush()  # a duplicate Idempotency-Key fails here, before the audit chain is locked
+            await record_many(s, caller, [
+                AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row.patient_ref,
+                           policy_version=row.policy_version, subject_id=str(row.id), payload=row.state)
+                for _, row in built])
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer with what it stored.
         if (existing := await _find(sessions, keys)) is not None:
             return existing
-        raise
+        raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request") from None
     return [rec for rec, _ in built]
 
 
@@ -123,7 +188,7 @@ async def recommend(
     client: InferenceClient,
     sessions: async_sessionmaker[AsyncSession],
     pseudonym_key: str,
-    caller_id: str | None = None,
+    caller: Caller | None = None,
     idempotency_key: str | None = None,
 ) -> Recommendation:
-    return (await recommend_many([state], client, sessions, pseudonym_key, caller_id, idempotency_key, batch=False))[0]
+    return (await recommend_many([state], client, sessions, pseudonym_key, caller, idempotency_key, batch=False))[0]

@@ -16,12 +16,13 @@ from fastapi.responses import JSONResponse
 from dosewise import problems
 from dosewise.logs import configure
 from dosewise.queue.factory import make_queue
-from dosewise.schemas import InferRequest, InferResponse
+from dosewise.schemas import InferRequest, InferResponse, RecommendItem, RecommendRequest, RecommendResponse
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, ping
 from dosewise.therapies.registry import PACKS
 from dosewise_inference.policy_store import PolicyStore, PolicyUnavailable, follow_policy_events
-from dosewise_inference.scoring import behaviour_probability, masked_argmax
+from dosewise_inference.recommend import recommend
+from dosewise_inference.scoring import choose
 
 log = logging.getLogger("dosewise.inference")
 
@@ -32,6 +33,8 @@ def _problem(status: int, body: dict) -> JSONResponse:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # Exploration (DOSEWISE_EXPLORATION, off by default): sampled among allowed actions, true probability logged.
+    explore_rng = np.random.default_rng()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,12 +113,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     [{"loc": ("action_mask",), "msg": f"expected {x.shape[0]}×{policy.n_actions} booleans", "type": "shape"}],
                     ()))
         q, heads = policy.q_values(x)
-        actions = masked_argmax(q, mask)
+        actions, probability = choose(q, mask, settings.exploration, explore_rng, settings.exploration_epsilon,
+                                      settings.exploration_temperature)
         return InferResponse(
             therapy=body.therapy, policy=policy.ref, q_values=q.tolist(),
             head_q_values=None if heads is None else np.transpose(heads, (1, 0, 2)).tolist(),
-            actions=actions.tolist(), behaviour_probability=behaviour_probability(actions).tolist(),
+            actions=actions.tolist(), behaviour_probability=probability.tolist(),
         )
+
+    @app.post("/v1/recommend", response_model=RecommendResponse)
+    async def recommend_states(body: RecommendRequest, request: Request) -> RecommendResponse | JSONResponse:
+        """Patient states → guardrail-masked choice, HyperScore and (single requests) explanation, all by ONE policy
+        version (held for the whole request, even if a swap happens meanwhile)."""
+        if body.therapy not in PACKS or any(s.therapy != body.therapy for s in body.states):
+            return _problem(422, problems.validation_problem(
+                [{"loc": ("therapy",), "msg": "unknown therapy, or states of another therapy", "type": "therapy"}], ()))
+        policy = request.app.state.store.get(body.therapy)
+        items = await asyncio.to_thread(recommend, policy, body.states, body.explain, settings.exploration, explore_rng,
+                                        settings.exploration_epsilon, settings.exploration_temperature)
+        return RecommendResponse(therapy=body.therapy, policy=policy.ref, items=[RecommendItem(**it) for it in items])
 
     return app
 

@@ -18,9 +18,11 @@ import onnxruntime as ort
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise.hyperscore import FeatureStats, HyperScoreConfig
 from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.schemas import PolicyRef
 from dosewise.storage.models import Policy
+from dosewise_inference.explain import load_sidecars
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +33,16 @@ class PolicyUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedPolicy:
+    """One policy version, ready to serve: the ONNX session plus its sidecars (HyperScore calibration, training feature
+    statistics for novelty). Swapped as a whole, so a request never mixes two versions."""
+
     ref: PolicyRef
     session: ort.InferenceSession
     n_features: int
     n_actions: int
     has_heads: bool
+    hyperscore: HyperScoreConfig
+    feature_stats: FeatureStats | None
 
     def q_values(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(batch, A) ensemble-mean Q-values and, when the model has heads, (batch, K, A)."""
@@ -68,8 +75,9 @@ def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
     shape_in = session.get_inputs()[0].shape
     q_out = next(o for o in session.get_outputs() if o.name == "q_values")
     ref = PolicyRef(id=row.id, therapy=row.therapy, version=row.version, status=row.status, sha256=row.sha256)  # type: ignore[arg-type]
+    hs_cfg, stats = load_sidecars(path.parent)
     return LoadedPolicy(ref=ref, session=session, n_features=int(shape_in[1]), n_actions=int(q_out.shape[1]),
-                        has_heads="q_heads" in out_names)
+                        has_heads="q_heads" in out_names, hyperscore=hs_cfg, feature_stats=stats)
 
 
 async def servable_row(session: AsyncSession, therapy: str) -> Policy | None:

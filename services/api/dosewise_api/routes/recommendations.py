@@ -13,7 +13,7 @@ from dosewise.schemas import (
     Recommendation,
 )
 from dosewise_api import recommendations
-from dosewise_api.deps import InferenceDep, SessionsDep, SettingsDep
+from dosewise_api.deps import ClinicalCaller, InferenceDep, SessionsDep, SettingsDep
 
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
 
@@ -31,13 +31,15 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
 async def create_recommendation(
     state: Annotated[PatientState, Body(openapi_examples={"warfarin": {"summary": "Warfarin, end of the first week",
                                                                         "value": PATIENT_STATE_EXAMPLE}})],
+    caller: ClinicalCaller,
     client: InferenceDep,
     sessions: SessionsDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, description="Retry-safe key: the same key returns the "
                                                   "same recommendation and stores nothing new")] = None,
 ) -> Recommendation:
-    return await recommendations.recommend(state, client, sessions, settings.pseudonym_key, idempotency_key=idempotency_key)
+    return await recommendations.recommend(state, client, sessions, settings.pseudonym_key, caller,
+                                           idempotency_key=idempotency_key)
 
 
 @router.post(
@@ -52,20 +54,22 @@ async def create_recommendations_batch(
     body: Annotated[BatchRecommendationRequest, Body(openapi_examples={"two patients": {
         "summary": "Two warfarin patients",
         "value": {"patients": [PATIENT_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE | {"patient_ref": "ward7-bed14-ep1"}]}}})],
+    caller: ClinicalCaller,
     client: InferenceDep,
     sessions: SessionsDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=120, description="Retry-safe key for the whole batch")] = None,
 ) -> BatchRecommendationResponse:
-    recs = await recommendations.recommend_many(body.patients, client, sessions, settings.pseudonym_key,
+    recs = await recommendations.recommend_many(body.patients, client, sessions, settings.pseudonym_key, caller,
                                                 idempotency_key=idempotency_key)
     return BatchRecommendationResponse(data=recs, count=len(recs))
 
 
-@router.get("/{recommendation_id}", response_model=Recommendation, summary="A stored recommendation",
-            responses={404: {"description": "Not found", **_PROBLEM}})
-async def get_recommendation(recommendation_id: uuid.UUID, sessions: SessionsDep) -> Recommendation:
-    rec = await recommendations.get(sessions, recommendation_id)
+@router.get("/{recommendation_id}", response_model=Recommendation, summary="One of the caller's stored recommendations",
+            responses={404: {"description": "Not found (or made by another caller)", **_PROBLEM},
+                       410: {"description": "Erased on the patient's request", **_PROBLEM}})
+async def get_recommendation(recommendation_id: uuid.UUID, caller: ClinicalCaller, sessions: SessionsDep) -> Recommendation:
+    rec = await recommendations.get(sessions, recommendation_id, caller_id=caller.id)  # erased: 410 (see app.py)
     if rec is None:
         raise HTTPException(404, "recommendation not found")
     return rec

@@ -1,0 +1,310 @@
+"""The outcome use case: what happened after a recommendation — the dose actually given (a clinician may override it, with a
+reason), the observations that followed, adverse events — recorded once, announced to the trainer through the outbox.
+
+- **One transaction**: the outcome rows, their outbox events and their audit events commit together or not at all. The request
+  never touches the queue, so outcomes are accepted while Redis is down; the relay (``dosewise.outbox``) catches up.
+- **Idempotent**: every outcome carries an idempotency key (header ``Idempotency-Key``, or ``idempotency_key`` per batch item),
+  scoped to the caller. The same key returns the stored result and writes nothing new; the same key with a different body is
+  refused (422, as the IETF Idempotency-Key draft asks), never silently answered with the old result.
+- **One outcome per recommendation**: a second outcome for a recommendation under another key is a 409.
+- **Validated like a PatientState**: observations go through ``schemas.Observation`` (known kind, unit of the kind's family,
+  physiologically possible value, not in the future) and then the therapy's rules: the pack's observation kinds, doses in
+  the pack's unit family, times after the decision they follow.
+- **Feedback is evidence**: ``accepted`` means the recommended dose was given (anything else must be reported as
+  ``overridden``, with a reason); the trainer learns from the dose actually given either way.
+
+Batch-first like recommendations: ``POST /v1/outcomes:batch`` records up to 1,000 outcomes in one transaction (the fast path
+for integrations that report a ward round at once); a single POST is a batch of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dosewise import units
+from dosewise.audit_chain import Action, sha256_json
+from dosewise.outbox import outcome_events
+from dosewise.schemas import DoseQuantity, Measure, Observation, PastDatetime
+from dosewise.storage import models
+from dosewise.storage.db import transaction
+from dosewise.storage.repositories import OutcomeRepository, lock_for_write
+from dosewise.therapies.registry import get_pack
+from dosewise_api import audit
+from dosewise_api.auth import Caller
+
+MAX_OUTCOME_BATCH = 1000
+DOSE_IMPLAUSIBLE_FACTOR = 4.0  # a given dose above 4 × the pack's max daily dose is a unit mix-up, not a clinical choice
+DOSE_MATCH_TOLERANCE = 1e-6  # "accepted" = the recommended dose, to rounding
+LOCK_BUCKETS = 64  # one-outcome-per-recommendation locks, hashed into a bounded set (PostgreSQL's lock table is finite)
+REASON_CODES = ("clinical_judgement", "patient_factors", "bleeding_risk", "thrombosis_risk", "hypoglycaemia_risk",
+                "lab_error", "adherence", "guideline", "other")
+
+
+class Feedback(BaseModel):
+    """The clinician's decision on the recommendation. Overrides are evidence: say why."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accepted", "overridden"]
+    reason_code: Literal[REASON_CODES] | None = Field(None, description="Why it was overridden, coded.")  # type: ignore[valid-type]
+    reason: str | None = Field(None, min_length=3, max_length=500, description="Why, in words (no patient identifiers).")
+
+    @model_validator(mode="after")
+    def _override_has_reason(self) -> Feedback:
+        if self.decision == "overridden" and not (self.reason or self.reason_code):
+            raise ValueError("an override needs a reason or a reason_code")
+        return self
+
+
+class AdverseEvent(BaseModel):
+    """A clinical adverse event observed after the dose (e.g. major_bleeding, thromboembolism, severe_hypoglycaemia)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["major_bleeding"])
+    severity: Literal["mild", "moderate", "severe", "life_threatening"]
+    time: PastDatetime
+
+
+class OutcomeCreate(BaseModel):
+    """What happened after one recommendation."""
+
+    model_config = ConfigDict(extra="forbid")
+    recommendation_id: uuid.UUID = Field(description="The recommendation this outcome answers.")
+    dose_given: Measure = Field(description="Daily dose actually given over the decision interval (0 when held); warfarin mg, "
+                                "insulin U.")
+    regimen: Measure | None = Field(None, description="The daily regimen now in force, when it differs from the dose given "
+                                    "(e.g. a held dose keeps the regimen). Default: the dose given.")
+    given_at: PastDatetime | None = Field(None, description="When the dose was given. Default: the decision time.")
+    feedback: Feedback
+    observations: list[Observation] = Field(default_factory=list, max_length=100,
+                                            description="Lab results that followed the dose (same rules as PatientState).")
+    adverse_events: list[AdverseEvent] = Field(default_factory=list, max_length=20)
+    course_ended: bool = Field(False, description="Therapy stopped after this interval (the course ends here).")
+
+
+class OutcomeBatchItem(OutcomeCreate):
+    idempotency_key: str = Field(min_length=1, max_length=100, description="Retry-safe key of this outcome.")
+
+
+class OutcomeBatchRequest(BaseModel):
+    """Up to 1,000 outcomes recorded in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcomes: list[OutcomeBatchItem] = Field(min_length=1, max_length=MAX_OUTCOME_BATCH)
+
+
+class OutcomeRecord(BaseModel):
+    """A stored outcome, as recorded (canonical units)."""
+
+    outcome_id: uuid.UUID
+    recommendation_id: uuid.UUID
+    therapy: str
+    patient_ref: str = Field(description="The pseudonymized reference, as stored.")
+    policy_version: str = Field(description="The policy that made the recommendation.")
+    recommended_dose: DoseQuantity
+    dose_given: DoseQuantity
+    regimen: DoseQuantity
+    given_at: datetime
+    feedback: Feedback
+    observations: list[Observation]
+    adverse_events: list[AdverseEvent]
+    course_ended: bool
+    created_at: datetime
+
+
+class OutcomeBatchResponse(BaseModel):
+    data: list[OutcomeRecord]
+    count: int
+
+
+class OutcomeError(Exception):
+    """A domain refusal with its HTTP status (404 unknown recommendation, 409 already answered, 422 key reuse)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class _ConcurrentReplay(Exception):
+    """Rolls our transaction back when a concurrent request with the same key got there first."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    record: OutcomeRecord
+    replayed: bool
+
+
+def scoped_key(caller_id: str, key: str) -> str:
+    """Keys are scoped to the caller: two integrations that pick the same key never see each other's outcomes."""
+    return "o1:" + hashlib.sha256(f"{caller_id}\n{key}".encode()).hexdigest()
+
+
+def _fingerprint(item: OutcomeCreate) -> str:
+    return sha256_json(item.model_dump(mode="json", exclude={"idempotency_key"}))
+
+
+def _record(row: models.Outcome) -> OutcomeRecord:
+    return OutcomeRecord.model_validate(row.payload["record"])
+
+
+def _decision_time(rec: models.Recommendation) -> datetime:
+    as_of = rec.state.get("as_of")
+    return datetime.fromisoformat(as_of) if as_of else rec.created_at
+
+
+def _canonical(item: OutcomeCreate, i: int, rec: models.Recommendation, errors: list[InitErrorDetails],
+               prefix: tuple[str | int, ...]) -> dict | None:
+    """The therapy's rules on one outcome; appends field errors and returns the canonical payload when it is valid."""
+    def bad(loc: tuple[str | int, ...], msg: str, value: object) -> None:
+        errors.append(InitErrorDetails(type=PydanticCustomError("outcome_rule", msg), loc=(*prefix, *loc), input=value))
+
+    pack = get_pack(rec.therapy)
+    n_errors = len(errors)
+    doses: dict[str, float] = {}
+    for name in ("dose_given", "regimen"):
+        m: Measure | None = getattr(item, name)
+        if m is None:
+            continue
+        try:
+            value = units.to_canonical(m.value, m.unit, pack.dose_quantity)
+        except units.UnitError as e:
+            bad((name, "unit"), str(e), m.unit)
+            continue
+        if value < 0:
+            bad((name, "value"), "dose cannot be negative", m.value)
+        elif value > DOSE_IMPLAUSIBLE_FACTOR * pack.max_dose:
+            bad((name, "value"), f"{value:g} {pack.dose_unit}/day is implausible (over {DOSE_IMPLAUSIBLE_FACTOR:g} × the "
+                f"{pack.max_dose:g} {pack.dose_unit}/day limit): check the unit", m.value)
+        doses[name] = value
+    decided = _decision_time(rec)
+    for j, o in enumerate(item.observations):
+        if o.kind not in pack.observation_kinds:
+            bad(("observations", j, "kind"), f"{rec.therapy} uses observation kinds {', '.join(pack.observation_kinds)}",
+                o.kind)
+        if o.time <= decided:
+            bad(("observations", j, "time"), "an outcome's observations follow the recommendation's decision time "
+                f"({decided.isoformat()})", o.time.isoformat())
+    for j, a in enumerate(item.adverse_events):
+        if a.time < decided:
+            bad(("adverse_events", j, "time"), "an adverse event of this outcome follows the decision time", a.time.isoformat())
+    if item.given_at is not None and item.given_at < decided:
+        bad(("given_at",), "the dose follows the decision it answers", item.given_at.isoformat())
+    if len(errors) > n_errors or "dose_given" not in doses:
+        return None
+    given = doses["dose_given"]
+    regimen = doses.get("regimen", given)
+    _, rec_regimen = pack.apply_actions(np.array([rec.current_dose]), np.array([rec.action_index]))
+    if item.feedback.decision == "accepted" and (abs(given - rec.recommended_dose) > DOSE_MATCH_TOLERANCE
+                                                 or abs(regimen - float(rec_regimen[0])) > DOSE_MATCH_TOLERANCE):
+        bad(("feedback", "decision"), f"accepted means the recommended {rec.recommended_dose:g} {pack.dose_unit}/day "
+            f"(regimen {float(rec_regimen[0]):g}) was given; report a different dose as overridden, with a reason",
+            item.feedback.decision)
+        return None
+    unit = pack.dose_unit
+    return {
+        "outcome_id": str(uuid.uuid4()), "recommendation_id": str(rec.id), "therapy": rec.therapy,
+        "patient_ref": rec.patient_ref, "policy_version": rec.policy_version,
+        "recommended_dose": {"value": rec.recommended_dose, "unit": unit}, "dose_given": {"value": given, "unit": unit},
+        "regimen": {"value": regimen, "unit": unit}, "given_at": (item.given_at or decided).isoformat(),
+        "feedback": item.feedback.model_dump(mode="json"),
+        "observations": [o.model_dump(mode="json") for o in item.observations],
+        "adverse_events": [a.model_dump(mode="json") for a in item.adverse_events],
+        "course_ended": item.course_ended,
+    }
+
+
+def _lock_names(recommendation_ids: Sequence[uuid.UUID]) -> list[str]:
+    """Sorted, so two transactions always take their locks in the same order (no deadlock)."""
+    return sorted({f"outcomes:{rid.int % LOCK_BUCKETS}" for rid in recommendation_ids})
+
+
+async def _replay(sessions: async_sessionmaker[AsyncSession], keys: list[str],
+                  prints: list[str]) -> tuple[dict[str, models.Outcome], list[int]]:
+    """Stored outcomes by key, and the indices whose key was used for a different request."""
+    async with sessions() as s:
+        stored = await OutcomeRepository(s).get_many_by_keys(keys)
+    mismatched = [i for i, (k, p) in enumerate(zip(keys, prints, strict=True))
+                  if k in stored and stored[k].payload.get("fingerprint") != p]
+    return stored, mismatched
+
+
+async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], caller: Caller,
+                          sessions: async_sessionmaker[AsyncSession], batch: bool = True) -> list[Recorded]:
+    """Record outcomes (new ones in one transaction), in input order; replays stored ones. ``keys``: the caller's raw keys."""
+    prefix_of = (lambda i: ("outcomes", i)) if batch else (lambda i: ())
+    scoped = [scoped_key(caller.id, k) for k in keys]
+    if len(set(scoped)) != len(scoped):
+        raise OutcomeError(422, "two outcomes in one batch share an idempotency key")
+    prints = [_fingerprint(it) for it in items]
+    stored, mismatched = await _replay(sessions, scoped, prints)
+    if mismatched:
+        raise OutcomeError(422, "Idempotency-Key reused with a different request (item "
+                           f"{', '.join(map(str, mismatched))}); use a new key for a new outcome")
+    new = [i for i, k in enumerate(scoped) if k not in stored]
+    fresh = set(new)
+    rec_ids = [items[i].recommendation_id for i in new]
+    if len(set(rec_ids)) != len(rec_ids):
+        raise OutcomeError(409, "two outcomes in one batch answer the same recommendation")
+    if new:
+        async with sessions() as s:
+            found = (await s.execute(select(models.Recommendation)
+                                     .where(models.Recommendation.id.in_(rec_ids)))).scalars()  # type: ignore[attr-defined]
+            recs = {r.id: r for r in found}
+        errors: list[InitErrorDetails] = []
+        rows: list[models.Outcome] = []
+        entries: list[audit.AuditEntry] = []
+        for i in new:
+            item, rec = items[i], recs.get(items[i].recommendation_id)
+            if rec is None:
+                if not batch:
+                    raise OutcomeError(404, f"recommendation {item.recommendation_id} not found")
+                errors.append(InitErrorDetails(type=PydanticCustomError("outcome_rule", "unknown recommendation"),
+                                               loc=(*prefix_of(i), "recommendation_id"), input=str(item.recommendation_id)))
+                continue
+            payload = _canonical(item, i, rec, errors, prefix_of(i))
+            if payload is None:
+                continue
+            record = OutcomeRecord.model_validate({**payload, "created_at": models.utcnow()})
+            rows.append(models.Outcome(id=record.outcome_id, idempotency_key=scoped[i], recommendation_id=rec.id,
+                                       therapy=rec.therapy, patient_ref=rec.patient_ref, created_at=record.created_at,
+                                       payload={"record": record.model_dump(mode="json"), "fingerprint": prints[i]}))
+            action = Action.OUTCOME_RECORD
+            entries.append(audit.AuditEntry(action, patient_ref=rec.patient_ref, policy_version=rec.policy_version,
+                                            subject_id=str(record.outcome_id), payload=record.model_dump(mode="json")))
+        if errors:
+            raise ValidationError.from_exception_data("OutcomeCreate", errors)
+        try:
+            async with transaction(sessions) as s:
+                for name in _lock_names(rec_ids):
+                    await lock_for_write(s, name)
+                repo = OutcomeRepository(s)
+                if await repo.get_many_by_keys([scoped[i] for i in new]):
+                    raise _ConcurrentReplay  # a retry of this request committed while we validated: answer with it
+                answered = await repo.recommendations_with_outcome(rec_ids)
+                if answered:
+                    raise OutcomeError(409, "already answered by another outcome: recommendation(s) "
+                                       + ", ".join(sorted(str(r) for r in answered)))
+                await repo.add_many(rows)
+                s.add_all(outcome_events((r.id, r.therapy) for r in rows))
+                await audit.record_many(s, caller, entries)
+        except (IntegrityError, _ConcurrentReplay):
+            # A concurrent request with the same key won the race: answer with what it stored (or refuse a mismatch).
+            stored, mismatched = await _replay(sessions, scoped, prints)
+            if mismatched or any(k not in stored for k in scoped):
+                raise
+            return [Recorded(_record(stored[k]), True) for k in scoped]
+        for row in rows:
+            stored[row.idempotency_key] = row
+    return [Recorded(_record(stored[k]), i not in fresh) for i, k in enumerate(scoped)]

@@ -1,0 +1,213 @@
+"""Explain and score one recommendation: the Q-value of every action, feature attributions against the ONNX model, the
+personalized twin's forecast, the HyperScore with its sub-scores, and a plain-language rationale built from those facts.
+
+Entry point: ``score_and_explain(...) -> dict`` (JSON-able). Attributions are integrated gradients (Sundararajan et al.
+2017, "Axiomatic Attribution for Deep Networks") of the chosen action's Q, with the gradient along the straight path from a
+baseline (the training mean from ``feature_stats.json``, else the features' normalization centres) taken by central finite
+differences in one batched model run — numpy only, no autodiff. Completeness (attributions sum to Q(x) − Q(baseline)) holds
+up to the Riemann sum's error; the response reports both numbers. The rationale is a fixed template filled with these facts:
+no free-text generation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dosewise import forecast as fc
+from dosewise import hyperscore as hs
+from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
+
+QFn = Callable[[np.ndarray], np.ndarray]
+IG_STEPS = 32  # midpoint Riemann sum over the path; the completeness gap is tested (tests/unit/test_explain.py)
+FD_RELATIVE_STEP = 1e-2  # central-difference step as a share of each feature's normalization scale (float32 model)
+HOLD_INDEX = 0  # every pack's action 0 is its safest action
+
+
+def as_q_fn(policy: Any) -> QFn:
+    """``features (n, F) → ensemble-mean Q (n, A)`` from an onnxruntime session, an object with ``q_values`` (the inference
+    service's LoadedPolicy), or a callable already."""
+    if hasattr(policy, "run") and hasattr(policy, "get_outputs"):
+        return lambda x: policy.run(["q_values"], {"features": np.asarray(x, dtype=np.float32)})[0]
+    if hasattr(policy, "q_values"):
+        return lambda x: policy.q_values(np.asarray(x, dtype=np.float32))[0]
+    if callable(policy):
+        return policy
+    raise TypeError(f"cannot get Q-values from {type(policy).__name__}")
+
+
+def load_sidecars(policy_dir: Path | str) -> tuple[hs.HyperScoreConfig, hs.FeatureStats | None]:
+    """``hyperscore.json`` (defaults when absent) and ``feature_stats.json`` (None when absent) next to ``policy.onnx``."""
+    d = Path(policy_dir)
+    d = d.parent if d.is_file() or d.suffix == ".onnx" else d
+    return hs.HyperScoreConfig.load(d), hs.FeatureStats.load(d)
+
+
+def baseline_features(pack: TherapyPack, stats: hs.FeatureStats | None) -> np.ndarray:
+    """The reference patient of the attributions: the training mean, else each feature's normalization centre."""
+    if stats is not None and len(stats.mean) == pack.n_features:
+        return np.asarray(stats.mean, dtype=float)
+    return np.array([f.loc for f in pack.feature_specs], dtype=float)
+
+
+def integrated_gradients(
+    q_fn: QFn, x: np.ndarray, baseline: np.ndarray, action: int, scales: np.ndarray, steps: int = IG_STEPS
+) -> np.ndarray:
+    """IG attributions (F,) of Q(·, action) at x against baseline: (x − b) · mean over the path of ∂Q/∂x, the gradient by
+    central differences (step FD_RELATIVE_STEP × scale) at the ``steps`` path midpoints, all in one call of ``q_fn``."""
+    x, baseline = np.asarray(x, dtype=float), np.asarray(baseline, dtype=float)
+    diff = x - baseline
+    active = np.flatnonzero(np.abs(diff) > 0)
+    attr = np.zeros_like(x)
+    if active.size == 0:
+        return attr
+    alphas = (np.arange(steps) + 0.5) / steps
+    path = baseline[None, :] + alphas[:, None] * diff[None, :]  # (m, F)
+    h = FD_RELATIVE_STEP * scales[active]
+    bump = np.zeros((active.size, x.shape[0]))
+    bump[np.arange(active.size), active] = h
+    batch = np.concatenate([path[:, None, :] + bump[None], path[:, None, :] - bump[None]], axis=1)  # (m, 2k, F)
+    q = np.asarray(q_fn(batch.reshape(-1, x.shape[0]).astype(np.float32)), dtype=float)[:, action]
+    q = q.reshape(steps, 2, active.size)
+    grads = (q[:, 0] - q[:, 1]) / (2.0 * h[None, :])  # (m, k)
+    attr[active] = diff[active] * grads.mean(axis=0)
+    return attr
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _fact(top: dict[str, Any]) -> str:
+    """"Latest INR 3.15 INR", "Takes amiodarone: yes": a feature's description (without its parenthesis) and value."""
+    name = re.sub(r"\s*\(.*?\)", "", top["description"]).strip()
+    if top["unit"] == "0/1":
+        return f"{name}: {'yes' if top['value'] >= 0.5 else 'no'}"
+    return f"{name} {_fmt(top['value'])} {top['unit']}"
+
+
+def rationale(
+    pack: TherapyPack, chosen: int, forced: bool, current: float, regimen: float, q: np.ndarray, mask: np.ndarray,
+    top: list[dict[str, Any]], forecast: dict[str, Any] | None, agree: float | None, n_heads: int, novelty: float | None,
+    firings: list[tuple[str, str]], score: float, review: bool, cfg: hs.HyperScoreConfig, policy_version: str | None,
+) -> str:
+    """One paragraph from a fixed template; every number in it is in the explanation's other fields."""
+    a = pack.actions[chosen]
+    unit = f"{pack.dose_unit}/day"
+    keep = next((j for j, s in enumerate(pack.actions) if s.kind == "change" and s.delta == 0.0), None)
+    parts = [f"Recommendation: {a.label.lower()} ({_fmt(current)} → {_fmt(regimen)} {unit}"
+             + (", no dose over the next interval)." if a.kind == "hold" else ").")]
+    who = f"policy {policy_version}" if policy_version else "the policy"
+    if forced:
+        parts.append("No action is safe to choose automatically, so the safest one (hold) is shown and a clinician must "
+                     "decide.")
+    else:
+        line = f"Of the {int(mask.sum())} actions the guardrails allow, {who} values this one highest (Q {q[chosen]:.2f}"
+        if keep is not None and keep != chosen:
+            line += f"; keeping the dose: {q[keep]:.2f}"
+        parts.append(line + ").")
+    if top:
+        drivers = "; ".join(f"{_fact(t)} ({'raises' if t['attribution'] > 0 else 'lowers'} it by "
+                            f"{abs(t['attribution']):.2f})" for t in top[:3])
+        parts.append(f"Compared with a typical training patient, the facts that change this action's value most: {drivers}.")
+    if forecast is not None:
+        p = forecast["personalization"]
+        lo, hi = forecast["target_band"]
+        days = forecast["days_after_decision"][-1]
+        parts.append(
+            f"The patient's twin ({p['parameter']} fitted at {p['scale']:.2f}× the typical value from "
+            f"{p['observations_used']} measurement{'s' if p['observations_used'] != 1 else ''}) predicts "
+            f"{forecast['observation'].replace('_', ' ')} {_fmt(forecast['recommended'][-1])} {forecast['unit']} after "
+            f"{_fmt(days)} days with this recommendation versus {_fmt(forecast['keep_dose'][-1])} if the dose is kept "
+            f"(target {_fmt(lo)}–{_fmt(hi)}).")
+    if agree is not None and n_heads:
+        parts.append(f"{round(agree * n_heads)} of {n_heads} ensemble heads choose the same action.")
+    if novelty is not None:
+        parts.append("The patient's data look like the training population." if novelty >= 0.1 else
+                     f"The patient's data are unusual for this policy: farther from the training population than "
+                     f"{100 * (1 - novelty):.0f} % of training states.")
+    parts.append("Guardrails: " + ("; ".join(m for _, m in firings) if firings else "none fired") + ".")
+    parts.append(f"HyperScore {score:.0f} (range {cfg.score_range()[0]:.0f}–{cfg.score_range()[1]:.0f})"
+                 + (f", below the review threshold {cfg.review_below:g}: a clinician should review it." if review else "."))
+    return " ".join(parts)
+
+
+def score_and_explain(
+    pack: TherapyPack,
+    policy: Any,
+    view: ClinicView,
+    features: np.ndarray,
+    mask: np.ndarray,
+    chosen: int,
+    q: np.ndarray,
+    q_heads: np.ndarray | None,
+    hyperscore_cfg: hs.HyperScoreConfig,
+    feature_stats: hs.FeatureStats | None,
+    guard: GuardrailResult | None = None,
+    top_k: int = 5,
+    policy_version: str | None = None,
+) -> dict[str, Any]:
+    """Score and explain ONE recommendation (a one-row ``view``). ``chosen`` = −1 means nothing was allowed (hold/refer).
+
+    Returns {hyperscore, v, needs_review, score_range, review_below, sub_scores, q_values, attributions, forecast,
+    rationale}; ``forecast`` is None for a pack without a twin recipe (forecast.py)."""
+    cfg = hyperscore_cfg
+    q_fn = as_q_fn(policy)
+    x = np.asarray(features, dtype=np.float32).reshape(1, -1)
+    q = np.asarray(q, dtype=float).reshape(-1)
+    mask = np.asarray(mask, dtype=bool).reshape(-1)
+    heads = None if q_heads is None else np.asarray(q_heads, dtype=float).reshape(1, -1, q.shape[0])
+    if guard is None:
+        guard = pack.guardrails(view)
+    guard = GuardrailResult(mask=mask[None, :], firings=guard.firings[:1])
+    forced = chosen < 0 or not mask.any()
+    action = HOLD_INDEX if forced else int(chosen)
+
+    forecast = fc.forecast(pack, view, np.array([action]), horizon_days=cfg.forecast_horizon_days)
+    sub = hs.sub_scores(
+        pack, view, x, guard, np.array([-1 if forced else action]), q[None, :], heads, cfg, feature_stats,
+        None if forecast is None else forecast.for_scoring(),
+    )
+    scored = hs.score_batch(sub, cfg)
+    if forced:
+        scored.needs_review[:] = True
+
+    base = baseline_features(pack, feature_stats)
+    scales = np.array([f.scale if f.scale else 1.0 for f in pack.feature_specs])
+    attr = integrated_gradients(q_fn, x[0], base, action, scales)
+    q_pair = np.asarray(q_fn(np.stack([x[0], base]).astype(np.float32)), dtype=float)[:, action]
+    order = np.argsort(-np.abs(attr))[:top_k]
+    top = [{"feature": pack.feature_specs[j].name, "description": pack.feature_specs[j].description,
+            "unit": pack.feature_specs[j].unit, "value": float(x[0, j]), "baseline": round(float(base[j]), 4),
+            "attribution": round(float(attr[j]), 4)} for j in order if attr[j] != 0.0]
+
+    row = scored.row(0)
+    fc_row = None if forecast is None else {**forecast.row(0), "score": row["sub_scores"]["forecast"]}
+    head_sd = heads[0].std(axis=0) if heads is not None else None
+    current = float(view.current_dose[0])
+    regimen = float(pack.apply_actions(view.current_dose[:1], np.array([action]))[1][0])
+    agree = row["sub_scores"]["reproducibility"]
+    text = rationale(pack, action, forced, current, regimen, q, mask, top, fc_row, agree,
+                     0 if heads is None else heads.shape[1], row["sub_scores"]["novelty"], guard.firings[0],
+                     row["hyperscore"], row["needs_review"], cfg, policy_version)
+    return {
+        **row,
+        "score_range": list(cfg.score_range()),
+        "review_below": cfg.review_below,
+        "q_values": [{"action": a.id, "label": a.label, "q": round(float(q[j]), 4), "allowed": bool(mask[j]),
+                      "chosen": j == action, "q_sd_across_heads": None if head_sd is None else round(float(head_sd[j]), 4)}
+                     for j, a in enumerate(pack.actions)],
+        "attributions": {
+            "method": f"integrated gradients, {IG_STEPS} path steps, central finite differences",
+            "target": f"Q({pack.actions[action].id})",
+            "baseline": "training mean (feature_stats.json)" if feature_stats is not None else "feature normalization centres",
+            "q_at_features": round(float(q_pair[0]), 4), "q_at_baseline": round(float(q_pair[1]), 4),
+            "sum": round(float(attr.sum()), 4), "top": top,
+        },
+        "forecast": fc_row,
+        "rationale": text,
+    }

@@ -1,0 +1,55 @@
+"""Inference's recommendation use case: patient states → features and guardrail masks (shared code) → one batched
+onnxruntime run → masked choice → HyperScore, and for single requests the full explanation.
+
+The gateway sends states already pseudonymized. The guardrail mask computed here is the second of its three applications
+(training, here before the argmax, and the gateway's final check).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dosewise import decision
+from dosewise import forecast as fc
+from dosewise import hyperscore as hs
+from dosewise.schemas import PatientState
+from dosewise_inference.explain import score_and_explain
+from dosewise_inference.policy_store import LoadedPolicy
+from dosewise_inference.scoring import choose
+
+
+def _batch_scores(prep: decision.Prepared, actions: np.ndarray, q: np.ndarray, heads: np.ndarray | None,
+                  policy: LoadedPolicy) -> list[dict[str, Any]]:
+    """HyperScore and sub-scores for every row at once (no attributions): the batch path."""
+    safe = np.where(actions >= 0, actions, decision.HOLD_INDEX)
+    forecast = fc.forecast(prep.pack, prep.view, safe, horizon_days=policy.hyperscore.forecast_horizon_days)
+    sub = hs.sub_scores(prep.pack, prep.view, prep.features, prep.guard, actions, q, heads, policy.hyperscore,
+                        policy.feature_stats, None if forecast is None else forecast.for_scoring())
+    scored = hs.score_batch(sub, policy.hyperscore)
+    scored.needs_review[actions < 0] = True
+    return [scored.row(i) for i in range(len(actions))]
+
+
+def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, exploration: str,
+              rng: np.random.Generator, epsilon: float, temperature: float) -> list[dict[str, Any]]:
+    prep = decision.prepare(states)
+    q, heads = policy.q_values(prep.features)
+    actions, probability = choose(q, prep.guard.mask, exploration, rng, epsilon, temperature)
+    if explain:
+        scores = [
+            score_and_explain(prep.pack, policy, prep.view.take(slice(i, i + 1)), prep.features[i], prep.guard.mask[i],
+                              int(actions[i]), q[i], None if heads is None else heads[i], policy.hyperscore,
+                              policy.feature_stats, guard=prep.guard.__class__(prep.guard.mask[i : i + 1],
+                                                                               prep.guard.firings[i : i + 1]),
+                              policy_version=policy.ref.version)
+            for i in range(len(states))
+        ]
+    else:
+        scores = _batch_scores(prep, actions, q, heads, policy)
+    return [
+        {"q_values": q[i].tolist(), "head_q_values": None if heads is None else heads[i].tolist(), "action": int(actions[i]),
+         "behaviour_probability": float(probability[i]), "action_mask": prep.guard.mask[i].tolist(), "score": scores[i]}
+        for i in range(len(states))
+    ]

@@ -1,7 +1,8 @@
 """Erase one patient's clinical data on request (``dosewise patients erase REF``) without breaking the audit trail.
 
-What goes: every outcome row of the patient, and the state, features and response body of every recommendation (the row stays
-as a tombstone: id, pseudonymous reference, policy, action and time, so the audit events that point at it still resolve).
+What goes: every outcome row of the patient and the learner's transitions built from them, and the state, features and
+response body of every recommendation (the row stays as a tombstone: id, pseudonymous reference, policy, action and time,
+so the audit events that point at it still resolve).
 What stays: audit events. They hold only the pseudonym, ids and hashes — no clinical content — so rewriting them is neither
 needed nor allowed; the chain verifies before and after. The erasure itself is audited (``patient.erase``), in the same
 transaction.

@@ -69,6 +69,9 @@ class TwinSpec:
     # state observed ``age`` days before the decision instead: (sim, view of B rows, age (B,)) → None.
     set_observed_state: Callable[[VectorSimulator, ClinicView, IntArray], None] | None = None
     score_transform: Callable[[FloatArray], FloatArray] | None = None  # e.g. log10 for a pathogen load; None = as is
+    # Packs whose patients miss doses at random (insulin: the view records the doses actually taken) forecast with the
+    # planned dose × the share of the last week's known days on which a dose was taken.
+    adherence_from_history: bool = False
 
 
 TWINS: dict[str, TwinSpec] = {}
@@ -256,6 +259,12 @@ def forecast(
     plan = np.tile(np.repeat([0, 1], g_size), n)
     rec_given, rec_regimen = pack.apply_actions(view.current_dose, np.maximum(np.asarray(recommended), 0))
     current = view.current_dose
+    if spec.adherence_from_history:
+        week = hist[:, :7]
+        known = ~np.isnan(week)
+        taken = np.where(known.any(axis=1), (known & (np.nan_to_num(week) > 0)).sum(axis=1) / np.maximum(known.sum(axis=1), 1),
+                         1.0)
+        rec_given, rec_regimen, current = rec_given * taken, rec_regimen * taken, current * taken
     traj = np.empty((b, horizon_days))
     for t in range(horizon_days):
         given_rec = rec_given if t == 0 else rec_regimen
@@ -381,6 +390,7 @@ def _insulin_spec() -> TwinSpec:
         # Residual: 5 % meter CV plus process noise (σ ≈ 2 mmol/L/√day) and the one-parameter misfit: our assumption.
         residual_log_sd=0.10, truth_key="glucose_true_mg_dl", build=build, set_steady_state=steady,
         memory_days=4,  # a dose change settles in about 3 days (clinical.md §2); one more day of margin
+        adherence_from_history=True,  # clinical.md §2: 65 % daily adherence in the reference code
     )
 
 

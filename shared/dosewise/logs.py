@@ -7,6 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "httpcore", "hpack", "multipart")
 _STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
 
@@ -42,3 +43,7 @@ def configure(service: str, level: str = "INFO") -> None:
         lg.propagate = True
     logging.getLogger("uvicorn.access").setLevel("WARNING")  # access lines carry URLs, which may carry identifiers
     logging.getLogger("httpx").setLevel("WARNING")  # one line per gateway→inference call is noise
+    # Whatever the level: drivers that log statements with their parameters (or HTTP traffic) at DEBUG/INFO would write
+    # request content, free text included, into the logs (found by tests/e2e/test_log_scan.py at DEBUG).
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel("WARNING")

@@ -41,13 +41,18 @@ async def _stored(db_url: str, rec_id: str) -> models.Recommendation | None:
         await engine.dispose()
 
 
+def clin(stack: Stack) -> dict[str, str]:
+    """A clinician's credential: every /v1 route needs one (403 for other roles, 401 without)."""
+    return stack.headers["clinician"]
+
+
 def count(db_url: str) -> int:
     return asyncio.run(_count_recommendations(db_url))
 
 
 class TestRecommend:
     def test_the_readme_example_returns_a_stored_recommendation(self, stack: Stack) -> None:
-        r = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10)
+        r = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10, headers=clin(stack))
         assert r.status_code == 200, r.text
         rec = r.json()
         assert rec["therapy"] == "warfarin"
@@ -60,25 +65,27 @@ class TestRecommend:
         row = asyncio.run(_stored(stack.db_url, rec["recommendation_id"]))
         assert row is not None and row.response["recommendation_id"] == rec["recommendation_id"]
         assert PATIENT_STATE_EXAMPLE["patient_ref"] not in str(row.state)
-        got = httpx.get(f"{stack.api}/v1/recommendations/{rec['recommendation_id']}", timeout=10)
+        got = httpx.get(f"{stack.api}/v1/recommendations/{rec['recommendation_id']}", timeout=10, headers=clin(stack))
         assert got.status_code == 200 and got.json() == rec
 
     def test_untrained_policy_is_flagged_in_every_response(self, stack: Stack) -> None:
-        rec = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10).json()
+        rec = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10, headers=clin(stack)).json()
         if rec["policy"]["status"] == "untrained":
             assert any("UNTRAINED" in w for w in rec["warnings"])
 
     def test_idempotency_key_returns_the_same_recommendation_and_stores_once(self, stack: Stack) -> None:
         key = f"test-{uuid.uuid4()}"
         before = count(stack.db_url)
-        first = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, headers={"Idempotency-Key": key})
-        second = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, headers={"Idempotency-Key": key})
+        first = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE,
+                           headers=clin(stack) | {"Idempotency-Key": key})
+        second = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE,
+                            headers=clin(stack) | {"Idempotency-Key": key})
         assert first.status_code == second.status_code == 200
         assert first.json()["recommendation_id"] == second.json()["recommendation_id"]
         assert count(stack.db_url) == before + 1
 
     def test_unknown_recommendation_is_a_404_problem(self, stack: Stack) -> None:
-        r = httpx.get(f"{stack.api}/v1/recommendations/{uuid.uuid4()}")
+        r = httpx.get(f"{stack.api}/v1/recommendations/{uuid.uuid4()}", headers=clin(stack))
         assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
 
 
@@ -86,7 +93,7 @@ class TestBatch:
     def test_batch_scores_every_patient_in_order_and_stores_them(self, stack: Stack) -> None:
         patients = [example(patient_ref=f"batch-{i:04d}", current_dose={"value": 2 + i, "unit": "mg"}) for i in range(25)]
         before = count(stack.db_url)
-        r = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": patients}, timeout=30)
+        r = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": patients}, timeout=30, headers=clin(stack))
         assert r.status_code == 200, r.text
         data = r.json()["data"]
         assert [d["current_dose"]["value"] for d in data] == [2.0 + i for i in range(25)]
@@ -95,14 +102,14 @@ class TestBatch:
 
     def test_batch_errors_name_the_patient_and_field(self, stack: Stack) -> None:
         patients = [example(), example(weight={"value": -1, "unit": "kg"})]
-        r = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": patients})
+        r = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": patients}, headers=clin(stack))
         assert r.status_code == 422 and "patients.1.weight" in [e["field"] for e in r.json()["errors"]]
 
     def test_batch_idempotency(self, stack: Stack) -> None:
         key = f"batch-{uuid.uuid4()}"
         body = {"patients": [example(), example(patient_ref="other-0001")]}
-        a = httpx.post(f"{stack.api}/v1/recommendations:batch", json=body, headers={"Idempotency-Key": key}).json()
-        b = httpx.post(f"{stack.api}/v1/recommendations:batch", json=body, headers={"Idempotency-Key": key}).json()
+        a = httpx.post(f"{stack.api}/v1/recommendations:batch", json=body, headers=clin(stack) | {"Idempotency-Key": key}).json()
+        b = httpx.post(f"{stack.api}/v1/recommendations:batch", json=body, headers=clin(stack) | {"Idempotency-Key": key}).json()
         assert [x["recommendation_id"] for x in a["data"]] == [x["recommendation_id"] for x in b["data"]]
 
 
@@ -123,7 +130,7 @@ class TestValidation:
     )
     def test_bad_input_is_a_422_naming_the_field(self, stack: Stack, body: dict, field: str) -> None:
         before = count(stack.db_url)
-        r = httpx.post(f"{stack.api}/v1/recommendations", json=body)
+        r = httpx.post(f"{stack.api}/v1/recommendations", json=body, headers=clin(stack))
         assert r.status_code == 422, r.text
         assert r.headers["content-type"] == "application/problem+json"
         problem = r.json()
@@ -134,19 +141,20 @@ class TestValidation:
 
     def test_each_bad_field_gets_its_own_entry(self, stack: Stack) -> None:
         body = example(weight={"value": -70, "unit": "kg"}, height={"value": 900, "unit": "cm"}, sex="x")
-        fields = {e["field"] for e in httpx.post(f"{stack.api}/v1/recommendations", json=body).json()["errors"]}
+        fields = {e["field"] for e in httpx.post(f"{stack.api}/v1/recommendations", json=body,
+                                                 headers=clin(stack)).json()["errors"]}
         assert {"weight", "height", "sex"} <= fields
 
     def test_oversized_body_is_a_413(self, stack: Stack) -> None:
         body = example(comorbidities=["x" * 60] * 50, co_medications=["y" * 60] * 50)
         body["padding"] = "z" * 5_000_000
-        r = httpx.post(f"{stack.api}/v1/recommendations", json=body)
+        r = httpx.post(f"{stack.api}/v1/recommendations", json=body, headers=clin(stack))
         assert r.status_code == 413 and r.json()["status"] == 413
 
 
 class TestDiscovery:
     def test_therapies_list_actions_and_required_fields(self, stack: Stack) -> None:
-        data = httpx.get(f"{stack.api}/v1/therapies").json()["data"]
+        data = httpx.get(f"{stack.api}/v1/therapies", headers=clin(stack)).json()["data"]
         warfarin = next(t for t in data if t["id"] == "warfarin")
         assert warfarin["dose_unit"] == "mg"
         assert warfarin["actions"][0]["id"] == "hold"
@@ -172,7 +180,7 @@ class TestInferenceDown:
         stack.stop("inference")
         try:
             before = count(stack.db_url)
-            r = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=15)
+            r = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=15, headers=clin(stack))
             assert r.status_code == 503
             assert r.headers["content-type"] == "application/problem+json"
             assert "inference" in r.json()["detail"] and "nothing was stored" in r.json()["detail"]
@@ -182,4 +190,5 @@ class TestInferenceDown:
         finally:
             stack.start("inference")
             stack.wait_ready(stack.inference + "/readyz")
-        assert httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10).status_code == 200
+        assert httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10,
+                          headers=clin(stack)).status_code == 200

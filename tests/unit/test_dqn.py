@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dosewise.therapies.base import ClinicView, GuardrailResult, StepResult
-from dosewise.therapies.registry import get_pack
+from dosewise.therapies.registry import PACKS
 from dosewise.therapies.rollout import ActionPolicy
 from dosewise_trainer.algorithms import dqn
 from dosewise_trainer.algorithms.common import allowed_actions, epsilon_greedy, held_out_means, masked_argmax
@@ -196,15 +196,18 @@ class TestNStepWindow:
         assert len(w.pop(np.ones((2, 2), np.float32), np.ones((2, 4), bool))["actions"]) == 1
 
 
-# --- the real warfarin twin, when it exists ----------------------------------------------------------------------------
+# --- the real twins, once their simulators exist -------------------------------------------------------------------------
 
 
-def test_warfarin_smoke() -> None:
-    pack = get_pack("warfarin")
+@pytest.mark.parametrize("therapy", sorted(PACKS))
+def test_registered_packs_smoke(therapy: str) -> None:
+    pack = PACKS[therapy]
     try:
         pack.simulator(pack.sample_cohort(2, 0), 0)
     except NotImplementedError:
-        pytest.skip("warfarin simulator not written yet")
-    args = dqn.Args(**{**TINY, "therapy": "warfarin", "episode_days": 14, "train_patients": 64})
+        pytest.skip(f"{therapy}: simulator not written yet")
+    args = dqn.Args(**{**TINY, "therapy": therapy, "episode_days": 14, "train_patients": 64})
     result = dqn.train(args, pack=pack)
     assert np.isfinite(result.curves.last("losses/td_loss") or np.nan)
+    q = torch_q_fn(result.q_network)(pack.features(pack.simulator(pack.sample_cohort(4, 1), 1).reset()))
+    assert q.shape == (4, pack.n_actions) and np.isfinite(q).all()

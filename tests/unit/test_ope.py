@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -54,7 +56,7 @@ class TestWeightedImportanceSampling:
         assert res.ess == pytest.approx((actions == 2).sum(), rel=1e-9)  # equal weights on the matches
 
     def test_on_policy_weights_are_one_and_the_estimate_is_the_sample_mean(self) -> None:
-        actions, rewards, mu, _ = _bandit(500, epsilon=0.2, seed=2)
+        _, rewards, mu, _ = _bandit(500, epsilon=0.2, seed=2)
         res = weighted_importance_sampling(rewards, mu, mu, n_boot=0)
         assert res.value == pytest.approx(rewards.mean())
         assert res.ess == pytest.approx(500.0)
@@ -92,7 +94,7 @@ def test_trajectory_weights_degenerate_with_the_horizon_while_decisions_keep_the
     traj = trajectory_wis(episodes, gamma=0.95, n_boot=0)
     per = weighted_importance_sampling(np.ones(6000), np.concatenate(flat_t), np.concatenate(flat_b), n_boot=0)
     assert traj.ess < 20 < 200
-    assert per.ess > 3000
+    assert per.ess > 1000  # (Σw)²/Σw² ≈ 6000 · 2.5² / 23.6 ≈ 1589
 
 
 class TestFittedQEvaluation:
@@ -108,12 +110,12 @@ class TestFittedQEvaluation:
                 "terminated": np.full(n, terminated, np.float32)}
 
     @staticmethod
-    def _always(action: int):  # noqa: ANN205 - a q_fn
+    def _always(action: int) -> Callable[[np.ndarray], np.ndarray]:
         return lambda f: np.tile(np.eye(4)[action], (len(f), 1))
 
     def test_one_step_value_is_the_expected_reward_of_the_policys_action(self) -> None:
         d = self._data(2000, terminated=1.0)
-        args = FQEArgs(iterations=3, steps_per_iteration=150, seed=1)
+        args = FQEArgs(iterations=2, steps_per_iteration=150, seed=1)
         good = fitted_q_evaluation(ToyPack(), self._always(2), gamma=0.9, args=args, **d)
         bad = fitted_q_evaluation(ToyPack(), self._always(0), gamma=0.9, args=args, **d)
         assert good.value == pytest.approx(1.0, abs=0.1)

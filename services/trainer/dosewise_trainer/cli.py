@@ -53,7 +53,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"trained {therapy} in {result.seconds:.0f} s; wrote {out / 'policy.onnx'}, model_card.json, "
                    "training_curves.csv/png")
         if holdout_patients > 0:
-            _print_holdout(pack, result.q_network, holdout_patients, args.episode_days)
+            from dosewise_trainer.algorithms.common import episode_days
+
+            _print_holdout(pack, result.q_network, holdout_patients, episode_days(pack, args.episode_days))
 
     try:
         from dosewise_trainer.evaluation import cli as eval_cli
@@ -62,6 +64,7 @@ def register(app: typer.Typer) -> None:
             raise
     else:
         eval_cli.register(app)
+    _register_optional(app, "dosewise_trainer.loop_demo")  # `dosewise loop demo` (issue 6)
 
 
 HOLDOUT_SEED = 2_024_001  # a cohort seed no training run draws from (training uses 100_000 + seed by default)
@@ -79,3 +82,16 @@ def _print_holdout(pack: TherapyPack, q_network: QNetwork, n_patients: int, days
     typer.echo(f"{'metric':40s} {'learned':>12s} {'guideline':>12s}")
     for name in guideline:
         typer.echo(f"{name:40s} {learned[name]:12.3f} {guideline[name]:12.3f}")
+
+
+def _register_optional(app: typer.Typer, module: str) -> None:
+    """``module.register(app)`` when the module is installed; a broken import inside it is not hidden."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return
+    mod.register(app)

@@ -338,7 +338,10 @@ class PatientDataRepository:
         self.session = session
 
     async def erase(self, patient_ref: str, tombstone: dict[str, Any]) -> tuple[int, int]:
-        """Returns (recommendations tombstoned, outcomes deleted) for this pseudonymous reference."""
+        """Returns (recommendations tombstoned, outcomes deleted) for this pseudonymous reference. The learner's transitions
+        built from those outcomes go too (explicitly, not only through ON DELETE CASCADE)."""
+        await self.session.execute(
+            delete(Transition).where(Transition.patient_ref == patient_ref).execution_options(synchronize_session=False))
         outcomes = await self.session.execute(
             delete(Outcome).where(Outcome.patient_ref == patient_ref).execution_options(synchronize_session=False))
         recs = await self.session.execute(

@@ -39,6 +39,7 @@ from dosewise_trainer.algorithms.common import (
     EpisodeSampler,
     allowed_actions,
     cohort_hash,
+    episode_days,
     epsilon_greedy,
     linear_schedule,
     steps_per_episode,
@@ -62,8 +63,9 @@ class Args:
     """patient-decisions to collect; one vectorized step of N patients counts N"""
     num_patients: int = 64
     """patients the simulator steps together (N); each vectorized step yields N transitions"""
-    episode_days: float = 90.0
-    """days per episode; then a fresh draw of patients and simulator seed (the end is a truncation, not a termination)"""
+    episode_days: float | None = None
+    """days per episode (None: the pack's ``episode_days`` if it declares one, else 90); then fresh patients and simulator
+    seed. The end is a truncation, not a termination: the last steps still bootstrap"""
     train_patients: int = 4000
     """size of the training population when train() gets no cohort (drawn with cohort_seed)"""
     cohort_seed: int | None = None
@@ -116,8 +118,15 @@ class Args:
 
 
 # Quick budgets: minutes on one shared core. Tuned per therapy against the guideline on a held-out cohort (see README).
+_QUICK_BASE: dict[str, Any] = {"total_steps": 150_000, "gradient_steps": 2, "learning_starts": 5_000,
+                               "exploration_fraction": 0.3, "buffer_size": 150_000}
 QUICK: dict[str, dict[str, Any]] = {
-    "default": {"total_steps": 150_000, "learning_starts": 5_000, "exploration_fraction": 0.3, "buffer_size": 150_000},
+    "default": _QUICK_BASE,
+    "warfarin": _QUICK_BASE,  # ~50 s of one core: the Hamberg twin steps 64 patients in ~1 ms, gradient steps dominate
+    # The T2D twin integrates 240 six-minute Euler steps per day: ~18 ms per vectorized day for 64 or 256 patients alike
+    # (measured; numpy call overhead dominates), so step 4× more patients at once and keep the replay ratio
+    # (gradient_steps · batch_size / num_patients) at 8.
+    "insulin_t2d": {**_QUICK_BASE, "num_patients": 256, "gradient_steps": 8},
 }
 
 
@@ -224,7 +233,7 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
     cohort_seed = args.cohort_seed if args.cohort_seed is not None else TRAIN_COHORT_SEED_OFFSET + args.seed
     population = training_cohort(pack, cohort, args.train_patients, cohort_seed)
     sampler = EpisodeSampler(pack, population, args.num_patients, rng)
-    horizon = steps_per_episode(pack, args.episode_days)
+    horizon = steps_per_episode(pack, episode_days(pack, args.episode_days))
 
     q_network = build_q_network(pack, args.hidden_sizes, args.n_heads, args.dueling)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate)
@@ -234,7 +243,7 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
     curves = Curves()
 
     start_time = time.time()
-    global_step, grad_steps, episode = 0, 0, 0
+    global_step, grad_steps = 0, 0
     bar = tqdm(total=args.total_steps, disable=not args.progress, unit="decisions", desc=f"dqn {pack.id}")
     while global_step < args.total_steps:
         # A fresh episode: new patients from the training population, new simulator seed, the guideline's starting regimen.
@@ -244,7 +253,7 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
         live = np.ones(args.num_patients, bool)
         episodic_return = np.zeros(args.num_patients)
         window = NStepWindow(args.n_step, args.gamma)
-        for _t in range(horizon):
+        for t in range(horizon):
             # ALGO LOGIC: ε-greedy over the actions the guardrails allow
             epsilon = linear_schedule(args.start_e, args.end_e, int(args.exploration_fraction * args.total_steps), global_step)
             with torch.no_grad():
@@ -259,7 +268,7 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
 
             # n-step transitions into the replay memory, each with its heads' bootstrap mask
             window.push(obs, actions, np.asarray(res.reward, np.float64), terminated, live.copy())
-            last_step = _t == horizon - 1 or bool(np.all(res.truncated)) or not np.any(live & ~terminated)
+            last_step = t == horizon - 1 or bool(np.all(res.truncated)) or not np.any(live & ~terminated)
             while window.ready or (last_step and window.steps):
                 batch = window.pop(next_obs, next_mask)
                 boot = (rng.random((len(batch["actions"]), args.n_heads)) < args.bootstrap_p).astype(np.float32)
@@ -295,7 +304,6 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
                         curves.log("charts/SPS", global_step / (time.time() - start_time), global_step)
             if last_step:
                 break
-        episode += 1
         curves.log("charts/episodic_return", float(episodic_return.mean()), global_step)
         bar.set_postfix(ret=f"{episodic_return.mean():.2f}", eps=f"{epsilon:.2f}")
     bar.close()
@@ -308,7 +316,8 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
 
         out = Path(args.out_dir)
         curves.write(out)
-        config = {"algorithm": "double_dqn_bootstrap_ensemble", **dataclasses.asdict(args), "cohort_seed": cohort_seed,
+        config = {"algorithm": "double_dqn_bootstrap_ensemble", **dataclasses.asdict(args),
+                  "cohort_seed": cohort_seed if cohort is None else None,
                   "training_patients": population.n, "train_seconds": round(result.seconds, 1)}
         export_policy(q_network, pack, out, config, result.cohort_hash)
         result.out_dir = out

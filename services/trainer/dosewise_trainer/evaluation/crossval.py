@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from dosewise.therapies.base import ClinicView, Cohort, DosingPolicy, TherapyPack, Trajectory
-from dosewise.therapies.rollout import ActionPolicy, rollout
 from rich.progress import Progress
 
+from dosewise.therapies.base import ClinicView, Cohort, DosingPolicy, TherapyPack, Trajectory
+from dosewise.therapies.rollout import ActionPolicy, rollout
 from dosewise_trainer.evaluation.statistics import Comparison, TargetCheck, check_targets, compare_metrics, summarize
 from dosewise_trainer.evaluation.subgroups import SubgroupResult, analyse
 
@@ -29,22 +29,25 @@ TrainerFn = Callable[[TherapyPack, Cohort, int], QFn]
 
 
 class RecordingPolicy:
-    """Wraps a DosingPolicy and keeps the latest measured primary observation each decision saw, (n, T), for plots."""
+    """Wraps a DosingPolicy and keeps the latest measured primary observation each decision saw, and how many days old it
+    was, (n, T) each, for trajectory plots."""
 
     def __init__(self, inner: DosingPolicy, kind: str) -> None:
         self.inner, self.kind, self.name = inner, kind, inner.name
         self.seen: list[np.ndarray] = []
+        self.age_days: list[np.ndarray] = []
 
     @property
     def last_actions(self) -> np.ndarray | None:
         return getattr(self.inner, "last_actions", None)
 
     def reset(self, n: int) -> None:
-        self.seen = []
+        self.seen, self.age_days = [], []
         self.inner.reset(n)
 
     def act(self, view: ClinicView) -> tuple[np.ndarray, np.ndarray]:
         self.seen.append(np.array(view.obs[self.kind][:, 0], dtype=float))
+        self.age_days.append(np.array(view.obs_age_days[self.kind][:, 0], dtype=float))
         return self.inner.act(view)
 
 
@@ -56,6 +59,7 @@ class Arm:
     trajectory: Trajectory
     metrics: dict[str, np.ndarray]
     observed: np.ndarray  # (n, T) latest measured primary observation at each decision (NaN before the first)
+    observed_age_days: np.ndarray  # (n, T) how long before the decision it was measured
 
 
 @dataclass
@@ -76,11 +80,12 @@ class EvaluationResult:
     guideline: Arm | None = None
     policy_metrics: dict[str, np.ndarray] = field(default_factory=dict)
     guideline_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. "the evaluation cohort is the training population"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "therapy": self.therapy, "policy": self.policy_name, "patients": self.n_patients, "days": self.days,
-            "steps": self.steps, "seed": self.seed,
+            "steps": self.steps, "seed": self.seed, "warnings": self.warnings,
             "metrics": [c.to_dict() for c in self.comparisons],
             "targets": self.targets.to_dict() if self.targets else None,
             "subgroups": [s.to_dict() for s in self.subgroups],
@@ -101,16 +106,17 @@ def steps_for(pack: TherapyPack, days: float) -> int:
 def _run_arm(pack: TherapyPack, cohort: Cohort, policy: DosingPolicy, steps: int, seed: int,
              progress: Progress | None, label: str) -> Arm:
     rec = RecordingPolicy(policy, pack.observation_kinds[0])
-    task = progress.add_task(label, total=steps) if progress is not None else None
-    traj = rollout(pack, cohort, rec, steps, seed,
-                   progress=(lambda t: progress.update(task, completed=t)) if progress is not None and task is not None else None)
-    if progress is not None and task is not None:
+    if progress is None:
+        traj = rollout(pack, cohort, rec, steps, seed)
+    else:
+        task = progress.add_task(label, total=steps)
+        traj = rollout(pack, cohort, rec, steps, seed, progress=lambda t: progress.update(task, completed=t))
         progress.remove_task(task)
     metrics = {k: np.asarray(v, dtype=np.float64) for k, v in pack.metrics(traj).items()}
-    return Arm(policy.name, traj, metrics, np.stack(rec.seen, axis=1))
+    return Arm(policy.name, traj, metrics, np.stack(rec.seen, axis=1), np.stack(rec.age_days, axis=1))
 
 
-def _targets(pack: TherapyPack, comparisons: list[Comparison]) -> TargetCheck | None:
+def _targets(pack: TherapyPack, comparisons: list[Comparison]) -> TargetCheck:
     eff, adv = pack.primary_metrics()
     return check_targets(comparisons, eff, adv)
 
@@ -123,8 +129,10 @@ def evaluate_on_cohort(
     seed: int,
     guideline: DosingPolicy | None = None,
     progress: Progress | None = None,
+    subgroups: bool = True,
 ) -> EvaluationResult:
-    """Run ``policy`` and the guideline on the same patients with the same rollout seed and compare every metric."""
+    """Run ``policy`` and the guideline on the same patients with the same rollout seed and compare every metric
+    (and, with ``subgroups``, inside every subgroup)."""
     guideline = guideline if guideline is not None else pack.guideline_policy()
     p = _run_arm(pack, cohort, policy, steps, seed, progress, f"{pack.id}: {policy.name}")
     g = _run_arm(pack, cohort, guideline, steps, seed, progress, f"{pack.id}: guideline")
@@ -133,7 +141,7 @@ def evaluate_on_cohort(
     return EvaluationResult(
         therapy=pack.id, policy_name=policy.name, n_patients=cohort.n, steps=steps,
         days=steps * pack.decision_interval_days, seed=seed, comparisons=comps, targets=_targets(pack, comps),
-        subgroups=analyse(cohort, p.metrics, g.metrics, eff, adv), cohort=cohort, policy=p, guideline=g,
+        subgroups=analyse(cohort, p.metrics, g.metrics, eff, adv) if subgroups else [], cohort=cohort, policy=p, guideline=g,
         policy_metrics=p.metrics, guideline_metrics=g.metrics,
     )
 
@@ -213,6 +221,21 @@ class CVResult:
         }
 
 
+    def card_summary(self) -> dict[str, Any]:
+        """The compact form for a model card's ``cross_validation``: per fold the targets, pooled every metric, and the
+        subgroups where the policy was significantly worse (the full per-subgroup numbers stay in ``to_dict``)."""
+        pooled = self.pooled.to_dict()
+        return {
+            "therapy": self.therapy, "patients": self.n_patients, "days": self.days, "seed": self.seed,
+            "n_folds": len(self.folds),
+            "folds": [{"fold": f.fold, "n_test": f.n_test, **(f.result.targets.to_dict() if f.result.targets else {})}
+                      for f in self.folds],
+            "pooled_metrics": pooled["metrics"], "pooled_targets": pooled["targets"],
+            "subgroup_flags": pooled["subgroup_flags"], "subgroup_tests": pooled["subgroup_tests"],
+            "targets_met": self.targets_met,
+        }
+
+
 def _jsonable(d: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {k: {kk: (None if vv is None or not np.isfinite(vv) else float(vv)) for kk, vv in v.items()} for k, v in d.items()}
 
@@ -241,7 +264,8 @@ def cross_validate(
         q_fn = trainer_fn(pack, cohort.take(train_idx), train_seed)
         train_seconds = time.perf_counter() - t0
         policy = ActionPolicy(pack, q_fn, name=policy_name)
-        res = evaluate_on_cohort(pack, cohort.take(test_idx), policy, steps, rollout_seed, progress=progress)
+        res = evaluate_on_cohort(pack, cohort.take(test_idx), policy, steps, rollout_seed, progress=progress,
+                                 subgroups=False)  # subgroups on the pooled set: 5× the patients
         results.append(FoldResult(k, train_idx.size, test_idx.size, train_seed, rollout_seed, train_seconds, res))
         if progress is not None and task is not None:
             progress.update(task, advance=1)
@@ -259,3 +283,27 @@ def cross_validate(
     )
     return CVResult(therapy=pack.id, n_patients=cohort.n, days=steps * pack.decision_interval_days, seed=seed,
                     folds=results, pooled=pooled)
+
+
+# --- the DQN learner as a trainer_fn --------------------------------------------------------------------------------------
+DQN_CONFIGS: tuple[str, ...] = ("quick", "full", "smoke")
+"""quick = ``Args.quick`` (the ``--quick`` budget); full = ``Args`` defaults; smoke = a few thousand steps to check the
+pipeline end to end (its policy means nothing)."""
+SMOKE_OVERRIDES: dict[str, Any] = {"total_steps": 4_000, "learning_starts": 1_000, "buffer_size": 10_000}
+
+
+def dqn_trainer_fn(config: str = "quick", **overrides: Any) -> TrainerFn:
+    """``trainer_fn`` that trains Double DQN (dosewise_trainer.algorithms.dqn) on the training patients only:
+    ``train(args, cohort=train_cohort)`` samples no patients of its own when given a cohort. ``overrides`` go to ``Args``.
+    torch is imported here, on first use, so evaluation without training never loads it."""
+    if config not in DQN_CONFIGS:
+        raise ValueError(f"unknown DQN config {config!r}; known: {', '.join(DQN_CONFIGS)}")
+    from dosewise_trainer.algorithms import dqn
+    from dosewise_trainer.algorithms.networks import torch_q_fn
+
+    def fn(pack: TherapyPack, cohort: Cohort, seed: int) -> QFn:
+        kw: dict[str, Any] = {"seed": seed, "progress": False, **(SMOKE_OVERRIDES if config == "smoke" else {}), **overrides}
+        args = dqn.Args(therapy=pack.id, **kw) if config == "full" else dqn.Args.quick(pack.id, **kw)
+        return torch_q_fn(dqn.train(args, cohort=cohort, pack=pack).q_network)
+
+    return fn

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from dosewise.therapies.base import TherapyPack, Trajectory
 from matplotlib.figure import Figure
 
+from dosewise.therapies.base import TherapyPack, Trajectory
 from dosewise_trainer.evaluation.crossval import CVResult, EvaluationResult
 from dosewise_trainer.evaluation.statistics import Comparison, Summary, TargetCheck
 
@@ -54,10 +54,14 @@ def targets_line(t: TargetCheck | None) -> str:
     if t is None:
         return "Targets: not applicable"
     verdict = "MET" if t.met else "NOT MET"
+    if t.efficacy_delta_pp is None:
+        efficacy = f"{t.efficacy_metric} is not a percentage: the −2 pp margin does not apply"
+    else:
+        efficacy = (f"{t.efficacy_metric} {t.efficacy_delta_pp:+.2f} pp "
+                    f"(target ≥ −2 pp: {'yes' if t.efficacy_target_met else 'no'})")
     return (
         f"Targets {verdict}: {t.adverse_metric} {fmt_rel(t.adverse_relative_change)} (target ≤ −20 %: "
-        f"{'yes' if t.adverse_target_met else 'no'}); {t.efficacy_metric} {t.efficacy_delta_pp:+.2f} pp "
-        f"(target ≥ −2 pp: {'yes' if t.efficacy_target_met else 'no'})"
+        f"{'yes' if t.adverse_target_met else 'no'}); {efficacy}"
     )
 
 
@@ -69,6 +73,11 @@ def payload(result: EvaluationResult | None, cv: CVResult | None) -> dict[str, A
     if cv is not None:
         out["cross_validation"] = cv.to_dict()
     return out
+
+
+def to_json(result: EvaluationResult | None, cv: CVResult | None) -> str:
+    """``payload`` as strict JSON (NaN is refused: undefined numbers are already null)."""
+    return json.dumps(payload(result, cv), indent=2, ensure_ascii=False, allow_nan=False)
 
 
 def _md_table(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> str:
@@ -104,6 +113,7 @@ def markdown(result: EvaluationResult | None, cv: CVResult | None) -> str:
             f"{result.days:g} days ({result.steps} decisions), seed {result.seed}; both arms on the same patients and simulator "
             "noise. Welch = two-sided Welch t-test; paired = paired t-test on the same patients.\n"
         )
+        parts += [f"> **Warning:** {w}\n" for w in result.warnings]
         parts.append(_md_table(COLUMNS, [row(c) for c in result.comparisons]))
         parts.append("\n" + targets_line(result.targets) + "\n")
         parts.append(_subgroup_md(result))
@@ -133,7 +143,10 @@ def plot_distributions(result: EvaluationResult, path: Path) -> Path:
     fig = Figure(figsize=(4.2 * cols, 3.6 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, c in zip(axes.ravel(), result.comparisons, strict=False):
-        data = [result.policy_metrics[c.metric], result.guideline_metrics[c.metric]]
+        data = [v[np.isfinite(v)] for v in (result.policy_metrics[c.metric], result.guideline_metrics[c.metric])]
+        if min(d.size for d in data) == 0:
+            ax.set_title(f"{c.metric}\n(undefined)", fontsize=9)
+            continue
         parts = ax.violinplot(data, showextrema=False)
         for body, color in zip(parts["bodies"], (POLICY_COLOR, GUIDELINE_COLOR), strict=True):  # type: ignore[arg-type]
             body.set_facecolor(color)
@@ -178,8 +191,11 @@ def plot_trajectories(pack: TherapyPack, result: EvaluationResult, path: Path, n
             series = true_series(pack, arm.trajectory)
             if series is not None:
                 ax.plot(day, series[i], color=color, lw=1.4, label=f"{who}: true {kind}")
-            ax.plot(day - pack.decision_interval_days, arm.observed[i], ".", color=color, ms=4,
-                    label=f"{who}: measured {kind}")
+            # A measurement is plotted once, on its own day: the decision right after it (age < one interval).
+            fresh = arm.observed_age_days[i] < pack.decision_interval_days
+            decision_day = day - pack.decision_interval_days
+            ax.plot((decision_day - arm.observed_age_days[i])[fresh], arm.observed[i][fresh], "o", color=color, ms=3.5,
+                    mfc="none" if who == "guideline" else color, label=f"{who}: measured {kind}")
         ax.set_ylabel(kind)
         ax2 = ax.twinx()
         twins.append(ax2)
@@ -232,7 +248,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "table.md", out_dir / "results.json"]
     written[0].write_text(markdown(result, cv), encoding="utf-8")
-    written[1].write_text(json.dumps(payload(result, cv), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    written[1].write_text(to_json(result, cv) + "\n", encoding="utf-8")
     if result is not None:
         written.append(plot_distributions(result, out_dir / "distributions.png"))
         if result.policy is not None:

@@ -12,6 +12,7 @@ constants give p = 1 (no difference observed), different constants give p = 0 (t
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,7 @@ def _num(x: float | None) -> float | None:
 def _as_sample(x: np.ndarray | list[float]) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64).ravel()
     if a.size == 0:
-        raise ValueError("empty sample")
+        raise ValueError("empty sample (no finite value)")
     if not np.all(np.isfinite(a)):
         raise ValueError("sample contains NaN or inf; metrics must be finite per patient")
     return a
@@ -112,7 +113,11 @@ def welch_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     if se2 == 0.0:  # both arms constant (or single values): no sampling noise to test against
         return (0.0 if diff == 0.0 else math.copysign(math.inf, diff)), math.nan, (1.0 if diff == 0.0 else 0.0)
     df = se2**2 / ((va**2 / (a.size - 1) if va else 0.0) + (vb**2 / (b.size - 1) if vb else 0.0))
-    res = sps.ttest_ind(a, b, equal_var=False)
+    with warnings.catch_warnings():
+        # One constant arm (e.g. no adverse days for anyone in a subgroup) is valid data: its variance is exactly 0 and
+        # Welch's formula stays exact, so scipy's "precision loss … nearly identical" alarm does not apply.
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        res = sps.ttest_ind(a, b, equal_var=False)
     return float(res.statistic), float(df), float(res.pvalue)
 
 
@@ -124,7 +129,14 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> float:
     d = a - b
     if a.size < 2 or np.all(d == d[0]):  # constant differences: p = 1 if all 0, else 0 (no noise around a shift)
         return 1.0 if np.all(d == 0.0) else 0.0
-    return float(sps.ttest_rel(a, b).pvalue)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)  # see welch_test
+        return float(sps.ttest_rel(a, b).pvalue)
+
+
+def _paired_defined(a: np.ndarray, b: np.ndarray) -> float:
+    both = np.isfinite(a) & np.isfinite(b)
+    return paired_test(a[both], b[both])
 
 
 def compare(
@@ -134,8 +146,19 @@ def compare(
     paired: bool = True,
     confidence: float = CONFIDENCE,
 ) -> Comparison:
-    """Compare one metric between arms. ``paired``: the i-th values belong to the same virtual patient."""
-    p, g = _as_sample(policy_values), _as_sample(guideline_values)
+    """Compare one metric between arms. ``paired``: the i-th values belong to the same virtual patient.
+
+    A metric can be undefined for a patient (NaN, e.g. a time in range with fewer than two measurements): such values are
+    left out of that arm's summary and Welch test, and the paired test uses the patients defined in both arms. Each
+    Summary's ``n`` says how many values were used."""
+    p_all, g_all = np.asarray(policy_values, dtype=np.float64).ravel(), np.asarray(guideline_values, dtype=np.float64).ravel()
+    if paired and p_all.shape != g_all.shape:
+        raise ValueError("paired samples need the same patients in the same order")
+    p, g = p_all[np.isfinite(p_all)], g_all[np.isfinite(g_all)]
+    if p.size == 0 or g.size == 0:  # undefined for everyone in an arm (e.g. a TTR over one day): nothing to compare
+        nan = math.nan
+        sp, sg = (summarize(a) if a.size else Summary(0, nan, nan, nan, nan) for a in (p, g))
+        return Comparison(metric, sp, sg, nan, nan, nan, None, nan, nan, nan, nan if paired else None)
     sp, sg = summarize(p, confidence), summarize(g, confidence)
     t, df, welch_p = welch_test(p, g)
     delta = sp.mean - sg.mean
@@ -150,7 +173,7 @@ def compare(
         rel = 0.0 if delta == 0.0 else None
     return Comparison(
         metric=metric, policy=sp, guideline=sg, delta=delta, delta_ci_low=delta - half, delta_ci_high=delta + half,
-        relative_change=rel, welch_t=t, welch_df=df, welch_p=welch_p, paired_p=paired_test(p, g) if paired else None,
+        relative_change=rel, welch_t=t, welch_df=df, welch_p=welch_p, paired_p=_paired_defined(p_all, g_all) if paired else None,
     )
 
 
@@ -171,11 +194,12 @@ EFFICACY_MARGIN_PP = 2.0  # efficacy (time in range) no worse than the guideline
 
 def percentage_points(metric: str, delta: float) -> float:
     """A difference of a share metric in percentage points. The unit is read from the metric's name (names carry units,
-    base.TherapyPack.metrics): ``*_pct``/``*_percent`` are already in percent, ``*_fraction``/``*_frac`` are 0–1."""
-    name = metric.lower()
-    if name.endswith(("_pct", "_percent")) or "_pct_" in name or "percent" in name:
+    base.TherapyPack.metrics): a ``pct``/``percent`` word means percent, a ``fraction``/``frac`` word means 0–1
+    (``time_in_range_pct``, ``pct_days_in_range_80_130``, ``time_in_range_fraction``)."""
+    words = set(metric.lower().split("_"))
+    if words & {"pct", "percent"}:
         return delta
-    if name.endswith(("_fraction", "_frac")) or "fraction" in name:
+    if words & {"fraction", "frac"}:
         return 100.0 * delta
     raise ValueError(f"cannot tell whether {metric!r} is a percent or a fraction; name it *_pct or *_fraction")
 
@@ -187,13 +211,14 @@ class TargetCheck:
     efficacy_metric: str
     adverse_metric: str
     adverse_relative_change: float | None
-    efficacy_delta_pp: float
+    efficacy_delta_pp: float | None  # None: the efficacy metric is not a share (e.g. 0/1 "cleared"), no pp margin applies
     adverse_target_met: bool
-    efficacy_target_met: bool
+    efficacy_target_met: bool | None  # None: not applicable (see efficacy_delta_pp)
 
     @property
     def met(self) -> bool:
-        return self.adverse_target_met and self.efficacy_target_met
+        """Both targets met; a target that cannot be applied is not met."""
+        return self.adverse_target_met and self.efficacy_target_met is True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -209,10 +234,13 @@ def check_targets(comparisons: list[Comparison], efficacy_metric: str, adverse_m
     """Apply the targets to the efficacy and adverse-event comparisons (named by ``pack.primary_metrics()``)."""
     by_name = {c.metric: c for c in comparisons}
     eff, adv = by_name[efficacy_metric], by_name[adverse_metric]
-    pp = percentage_points(efficacy_metric, eff.delta)
+    try:
+        pp: float | None = percentage_points(efficacy_metric, eff.delta)
+    except ValueError:
+        pp = None
     rel = adv.relative_change
     return TargetCheck(
         efficacy_metric=efficacy_metric, adverse_metric=adverse_metric, adverse_relative_change=rel, efficacy_delta_pp=pp,
-        adverse_target_met=rel is not None and rel <= -ADVERSE_REDUCTION_TARGET + 1e-12,
-        efficacy_target_met=pp >= -EFFICACY_MARGIN_PP - 1e-12,
+        adverse_target_met=bool(rel is not None and rel <= -ADVERSE_REDUCTION_TARGET + 1e-12),
+        efficacy_target_met=None if pp is None else bool(pp >= -EFFICACY_MARGIN_PP - 1e-12),
     )

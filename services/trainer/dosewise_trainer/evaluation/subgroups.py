@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from dosewise.therapies.base import Cohort
 
+from dosewise.therapies.base import Cohort
 from dosewise_trainer.evaluation.statistics import Comparison, compare_metrics
 
 # Age bands of the brief (<50, 50–64, 65–74, ≥75 years): the ≥65 and ≥75 cut-offs are the usual geriatric ones, and age

@@ -1,0 +1,270 @@
+"""Calibrate the HyperScore's weights on held-out twins so that a higher score means a better realized outcome.
+
+Protocol (issue 5; clinical.md §4 gives no weights):
+
+1. Simulate held-out patients (a cohort seed no training or evaluation uses) under the policy: masked argmax of its ONNX
+   Q-values, hold where nothing is allowed — exactly what serving does.
+2. At sampled decision points compute everything the HyperScore needs (guardrails, completeness, the personalized twin's
+   forecast, novelty against ``feature_stats.json``, Q-advantage, head agreement) and the **realized reward**: the sum of the
+   pack's reward over the next ``horizon`` decision days of that patient, the recommendation included.
+3. Split the *patients* in two halves. On the first, set the impact scale to the median advantage, then choose the fusion
+   (arithmetic / geometric) and the weights on a simplex grid (step 0.1) that maximize Spearman's ρ between V and the
+   realized reward (HyperScore is increasing in V, so the ρ are equal); the review threshold is the ``review_quantile`` of
+   the first half's scores.
+4. Report ρ between HyperScore and realized reward on the second half (patients the fit never saw), next to the equal-weight
+   score's and each sub-score's own ρ, and save ``hyperscore.json`` next to the policy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from scipy.stats import rankdata, spearmanr
+
+from dosewise import forecast as fc
+from dosewise import hyperscore as hs
+from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
+from dosewise.therapies.registry import get_pack
+from dosewise_trainer.export import POLICY_FILE, load_onnx_q_heads_fn, sha256_file
+from dosewise_trainer.feature_stats import compute_feature_stats
+
+CALIBRATION_COHORT_SEED = 300_000  # held out: training uses 100_000 + seed, feature stats 200_000, evaluation small seeds
+
+
+@dataclass
+class CalibrationArgs:
+    therapy: str = "warfarin"
+    """therapy pack id"""
+    policy: str = ""
+    """policy directory (or its policy.onnx); hyperscore.json is written next to it"""
+    patients: int = 400
+    """held-out patients simulated under the policy"""
+    days: int = 60
+    """simulated days per patient"""
+    decisions_per_patient: int = 4
+    """decision points sampled per patient (uniformly over days 1 … days − horizon)"""
+    horizon_days: int = 7
+    """realized reward = sum of the next horizon days' rewards; also the forecast horizon"""
+    seed: int = CALIBRATION_COHORT_SEED
+    """cohort, simulator and sampling seed"""
+    grid_step: float = 0.1
+    """simplex grid step of the weights"""
+    review_quantile: float = 0.2
+    """share of the fitting half's recommendations the review threshold flags"""
+    stats_patients: int = 500
+    """patients of the guideline rollout behind feature_stats.json when the policy has none"""
+    write: bool = True
+    """write hyperscore.json (and feature_stats.json when missing) next to the policy"""
+
+
+@dataclass
+class Samples:
+    """One row per sampled decision."""
+
+    patient: np.ndarray
+    day: np.ndarray
+    sub: dict[str, np.ndarray]
+    advantage: np.ndarray
+    realized: np.ndarray
+
+
+@dataclass
+class CalibrationReport:
+    therapy: str
+    policy_sha256: str
+    n_decisions: int
+    n_patients_fit: int
+    n_patients_test: int
+    spearman_test: float
+    spearman_test_p: float
+    spearman_fit: float
+    spearman_test_equal_weights: float
+    spearman_test_by_sub_score: dict[str, float]
+    review_below: float
+    test_flagged_share: float
+    test_mean_reward_flagged: float
+    test_mean_reward_not_flagged: float
+    config: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _concat(views: list[ClinicView]) -> ClinicView:
+    return ClinicView(
+        day=np.concatenate([v.day for v in views]), current_dose=np.concatenate([v.current_dose for v in views]),
+        dose_history=np.concatenate([v.dose_history for v in views]),
+        obs={k: np.concatenate([v.obs[k] for v in views]) for k in views[0].obs},
+        obs_age_days={k: np.concatenate([v.obs_age_days[k] for v in views]) for k in views[0].obs_age_days},
+        covariates={k: np.concatenate([np.asarray(v.covariates[k]) for v in views]) for k in views[0].covariates},
+    )
+
+
+def collect(pack: TherapyPack, policy_path: Path, stats: hs.FeatureStats | None, cfg: hs.HyperScoreConfig,
+            args: CalibrationArgs) -> Samples:
+    """Simulate the held-out cohort under the policy; sub-scores and realized reward at the sampled decision points."""
+    q_heads_fn = load_onnx_q_heads_fn(policy_path)
+    rng = np.random.default_rng(args.seed)
+    n, h = args.patients, args.horizon_days
+    cohort = pack.sample_cohort(n, args.seed)
+    sim = pack.simulator(cohort, args.seed)
+    sample_days = np.stack([rng.choice(np.arange(1, args.days - h + 1), args.decisions_per_patient, replace=False)
+                            for _ in range(n)])
+    rewards = np.zeros((n, args.days))
+    views: list[ClinicView] = []
+    feats, masks, firings, chosen, qs, heads, who, when = [], [], [], [], [], [], [], []
+    view = sim.reset()
+    ended = np.zeros(n, dtype=bool)  # courses that ended inside the model (immune: cleared or died) make no decisions
+    for t in range(args.days):
+        x = pack.features(view)
+        guard = pack.guardrails(view)
+        q, qh = q_heads_fn(x)
+        a = np.where(guard.mask.any(axis=1), np.argmax(np.where(guard.mask, q, -np.inf), axis=1), -1)
+        idx = np.flatnonzero((sample_days == t).any(axis=1) & ~ended)
+        if idx.size:
+            views.append(view.take(idx))
+            feats.append(x[idx]), masks.append(guard.mask[idx]), chosen.append(a[idx])
+            qs.append(q[idx]), heads.append(qh[idx]), who.append(idx), when.append(np.full(idx.size, t))
+            firings.extend(guard.firings[i] for i in idx)
+        given, regimen = pack.apply_actions(view.current_dose, np.maximum(a, 0))
+        res = sim.step(given, regimen)
+        rewards[:, t] = res.reward
+        ended |= np.asarray(res.terminated, dtype=bool)
+        view = res.view
+    v = _concat(views)
+    x, mask, a = np.concatenate(feats), np.concatenate(masks), np.concatenate(chosen)
+    q, qh, patient, day = np.concatenate(qs), np.concatenate(heads), np.concatenate(who), np.concatenate(when)
+    forecast = fc.forecast(pack, v, np.maximum(a, 0), horizon_days=h)
+    guard = GuardrailResult(mask=mask, firings=firings)
+    sub = hs.sub_scores(pack, v, x, guard, a, q, qh, cfg, stats, None if forecast is None else forecast.for_scoring())
+    realized = np.array([rewards[i, t : t + h].sum() for i, t in zip(patient, day, strict=True)])
+    return Samples(patient=patient, day=day, sub=sub, advantage=hs.advantage(q, mask, a), realized=realized)
+
+
+def _simplex(step: float, k: int) -> np.ndarray:
+    """All weight vectors on the k-simplex with coordinates in multiples of ``step`` (none all-zero)."""
+    m = round(1.0 / step)
+    rows = [c for c in itertools.product(range(m + 1), repeat=k) if sum(c) == m]
+    return np.array(rows, dtype=float) / m
+
+
+def _rank_rows(a: np.ndarray) -> np.ndarray:
+    return rankdata(a, axis=1)
+
+
+def _spearman_many(v: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman ρ of every row of v (c, m) with y (m,), average ranks for ties."""
+    rv = _rank_rows(v)
+    ry = rankdata(y)
+    rv -= rv.mean(axis=1, keepdims=True)
+    ry = ry - ry.mean()
+    denom = np.sqrt((rv**2).sum(axis=1) * (ry**2).sum())
+    return np.where(denom > 0, rv @ ry / np.where(denom > 0, denom, 1.0), 0.0)
+
+
+def fit_weights(sub: dict[str, np.ndarray], realized: np.ndarray, step: float) -> tuple[dict[str, float], str, float]:
+    """(weights, fusion, training ρ) maximizing Spearman(V, realized) over the simplex grid and both fusions."""
+    grid = _simplex(step, len(hs.SUB_SCORES))
+    best: tuple[float, dict[str, float], str] = (-2.0, {}, "arithmetic")
+    for fusion in ("arithmetic", "geometric"):
+        vs = np.stack([hs.fuse(sub, dict(zip(hs.SUB_SCORES, w, strict=True)), fusion) for w in grid])
+        rho = _spearman_many(vs, realized)
+        j = int(np.argmax(rho))
+        if rho[j] > best[0]:
+            best = (float(rho[j]), dict(zip(hs.SUB_SCORES, grid[j].tolist(), strict=True)), fusion)
+    return best[1], best[2], best[0]
+
+
+def calibrate(args: CalibrationArgs) -> CalibrationReport:
+    """Run the protocol in the module docstring; writes hyperscore.json when ``args.write``."""
+    import time
+
+    start = time.perf_counter()
+    pack = get_pack(args.therapy)
+    policy_dir = Path(args.policy)
+    policy_dir = policy_dir.parent if policy_dir.is_file() else policy_dir
+    stats = hs.FeatureStats.load(policy_dir)
+    if stats is None:
+        stats = compute_feature_stats(pack, n_patients=args.stats_patients)
+        if args.write:
+            stats.save(policy_dir)
+    cfg = hs.HyperScoreConfig(forecast_horizon_days=args.horizon_days)  # from the defaults: a re-run ignores an old fit
+    s = collect(pack, policy_dir / POLICY_FILE, stats, cfg, args)
+
+    perm = np.random.default_rng(args.seed + 1).permutation(args.patients)
+    fit_patients = set(perm[: args.patients // 2].tolist())
+    fit = np.array([p in fit_patients for p in s.patient])
+    test = ~fit
+    adv_fit = s.advantage[fit & ~np.isnan(s.advantage)]
+    scale = float(np.median(adv_fit[adv_fit > 0])) if (adv_fit > 0).any() else cfg.impact_scale
+    sub = {**s.sub, "impact": np.where(np.isnan(s.advantage), np.nan,
+                                       np.tanh(np.maximum(np.nan_to_num(s.advantage), 0.0) / scale))}
+
+    def part(mask: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[mask] for k, v in sub.items()}
+
+    weights, fusion, rho_fit = fit_weights(part(fit), s.realized[fit], args.grid_step)
+    fitted = cfg.with_weights(weights, fusion=fusion, impact_scale=scale)
+    _, hs_fit, _ = hs.score(part(fit), fitted)
+    fitted = fitted.with_weights(weights, review_below=float(np.quantile(hs_fit, args.review_quantile)))
+    _, hs_test, review = hs.score(part(test), fitted)
+    rho = spearmanr(hs_test, s.realized[test])
+    _, hs_equal, _ = hs.score(part(test), cfg.with_weights({k: 1.0 for k in hs.SUB_SCORES}, impact_scale=scale))
+    by_sub = {}
+    for k, v in part(test).items():
+        ok = ~np.isnan(v)
+        by_sub[k] = float(spearmanr(v[ok], s.realized[test][ok])[0]) if ok.sum() > 2 and np.ptp(v[ok]) > 0 else float("nan")
+    y = s.realized[test]
+    report = CalibrationReport(
+        therapy=pack.id, policy_sha256=sha256_file(policy_dir / POLICY_FILE), n_decisions=int(s.realized.size),
+        n_patients_fit=len(fit_patients), n_patients_test=args.patients - len(fit_patients),
+        spearman_test=float(rho[0]), spearman_test_p=float(rho[1]), spearman_fit=rho_fit,
+        spearman_test_equal_weights=float(spearmanr(hs_equal, y)[0]), spearman_test_by_sub_score=by_sub,
+        review_below=fitted.review_below, test_flagged_share=float(review.mean()),
+        test_mean_reward_flagged=float(y[review].mean()) if review.any() else float("nan"),
+        test_mean_reward_not_flagged=float(y[~review].mean()) if (~review).any() else float("nan"),
+    )
+    report.seconds = time.perf_counter() - start
+    fitted = fitted.with_weights(weights, calibration={
+        k: v for k, v in asdict(report).items() if k not in ("config",)} | {"args": asdict(args)})
+    report.config = json.loads(fitted.to_json())
+    if args.write:
+        fitted.save(policy_dir)
+    return report
+
+
+def print_report(r: CalibrationReport) -> None:
+    print(f"HyperScore calibration — {r.therapy}, policy sha256 {r.policy_sha256[:12]}, {r.n_decisions} decisions, "
+          f"{r.n_patients_fit} fit / {r.n_patients_test} test patients, {r.seconds:.0f} s")
+    print(f"  weights: {r.config['weights']}  fusion: {r.config['fusion']}  impact_scale: {r.config['impact_scale']:.3g}")
+    print(f"  Spearman(HyperScore, realized {r.config['forecast_horizon_days']}-day reward): test {r.spearman_test:.3f} "
+          f"(p = {r.spearman_test_p:.2g}); fit half {r.spearman_fit:.3f}; "
+          f"equal weights on test {r.spearman_test_equal_weights:.3f}")
+    print("  each sub-score alone on test: " + ", ".join(f"{k} {v:.3f}" for k, v in r.spearman_test_by_sub_score.items()))
+    print(f"  needs_review below {r.review_below:.1f}: {100 * r.test_flagged_share:.0f} % of test decisions flagged; "
+          f"mean realized reward flagged {r.test_mean_reward_flagged:.2f} vs not flagged {r.test_mean_reward_not_flagged:.2f}")
+
+
+def register(app: Any) -> None:
+    """Add ``dosewise hyperscore calibrate`` to a typer app (to be called from the trainer's cli.register)."""
+    import typer
+
+    hs_app = typer.Typer(help="HyperScore: calibrate the sub-score weights on held-out twins.", no_args_is_help=True)
+
+    @hs_app.command("calibrate")
+    def calibrate_command(
+        therapy: Annotated[str, typer.Option(help="Therapy pack id.")],
+        policy: Annotated[Path, typer.Option(help="Policy directory (holding policy.onnx); hyperscore.json goes there.")],
+        patients: Annotated[int, typer.Option(help="Held-out patients.")] = CalibrationArgs.patients,
+        days: Annotated[int, typer.Option(help="Simulated days per patient.")] = CalibrationArgs.days,
+        seed: Annotated[int, typer.Option(help="Held-out cohort seed.")] = CalibrationArgs.seed,
+        write: Annotated[bool, typer.Option(help="Write hyperscore.json next to the policy.")] = True,
+    ) -> None:
+        """Fit the weights on half the held-out patients; print Spearman(HyperScore, realized reward) on the other half."""
+        print_report(calibrate(CalibrationArgs(therapy=therapy, policy=str(policy), patients=patients, days=days,
+                                               seed=seed, write=write)))
+
+    app.add_typer(hs_app, name="hyperscore")

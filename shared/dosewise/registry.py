@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise.audit_chain import Action
 from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.storage.db import transaction
 from dosewise.storage.models import Policy
-from dosewise.storage.repositories import PolicyRepository
+from dosewise.storage.repositories import AuditRepository, PolicyRepository
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,13 @@ async def _announce(queue: Queue | None, p: Policy, by: str) -> None:
         log.warning("policy event not published", extra={"error": type(e).__name__, "therapy": p.therapy})
 
 
-async def activate(sessions: async_sessionmaker[AsyncSession], queue: Queue | None, policy_id: str, by: str) -> Policy:
+async def activate(sessions: async_sessionmaker[AsyncSession], queue: Queue | None, policy_id: str, by: str,
+                   role: str = "admin", action: Action = Action.POLICY_ACTIVATE) -> Policy:
+    """Activate and audit in one transaction (the audit event names who, the version and the policy id)."""
     try:
         async with transaction(sessions) as s:
             p = await PolicyRepository(s).activate(policy_id, by=by)
+            await AuditRepository(s).append(actor=by, role=role, action=action, policy_version=p.version, subject_id=p.id)
     except LookupError as e:
         raise RegistryError(str(e), 404) from None
     except ValueError as e:
@@ -64,10 +68,11 @@ async def activate(sessions: async_sessionmaker[AsyncSession], queue: Queue | No
     return p
 
 
-async def rollback(sessions: async_sessionmaker[AsyncSession], queue: Queue | None, therapy: str, by: str) -> Policy:
+async def rollback(sessions: async_sessionmaker[AsyncSession], queue: Queue | None, therapy: str, by: str,
+                   role: str = "admin") -> Policy:
     """Re-activate the most recently retired policy of a therapy."""
     async with sessions() as s:
         previous = await PolicyRepository(s).previous_active(therapy)
     if previous is None:
         raise RegistryError(f"{therapy} has no previously active policy to roll back to", 409)
-    return await activate(sessions, queue, previous.id, by)
+    return await activate(sessions, queue, previous.id, by, role, Action.POLICY_ROLLBACK)

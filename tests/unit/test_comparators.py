@@ -59,7 +59,7 @@ class TestTabularQLearning:
         pack = ToyPack()
         result = q_learning.train(q_learning.Args(**self.ARGS), pack=pack)
         learned = held_out_means(pack, result.policy(), 300, 30, seed=7)
-        assert learned["time_in_range_pct"] > 60.0
+        assert learned["time_in_range_pct"] > 80.0  # the toy guideline reaches ~90 %
         assert result.visited_states > 10 and np.isfinite(result.q_table).all()
 
     def test_same_seed_same_table(self) -> None:
@@ -89,14 +89,14 @@ class TestTabularQLearning:
 
 
 class TestPPO:
-    ARGS = {"therapy": "toy", "total_steps": 40_000, "num_patients": 64, "episode_days": 30, "train_patients": 300,
+    ARGS = {"therapy": "toy", "total_steps": 20_000, "num_patients": 64, "episode_days": 30, "train_patients": 300,
             "hidden_sizes": (32, 32), "progress": False}
 
     def test_learns_to_titrate_on_the_toy(self) -> None:
         pack = ToyPack()
         result = actor_critic.train(actor_critic.Args(**self.ARGS), pack=pack)
         learned = held_out_means(pack, ActionPolicy(pack, torch_q_fn(result.network)), 300, 30, seed=7)
-        assert learned["time_in_range_pct"] > 60.0
+        assert learned["time_in_range_pct"] > 80.0  # the toy guideline reaches ~90 %
         assert {"charts/episodic_return", "losses/policy_loss", "losses/value_loss"} <= set(result.curves.rows)
 
     def test_same_seed_same_weights(self) -> None:

@@ -182,13 +182,13 @@ class Authenticator:
 
     settings: Settings
     limiter: TokenBucketLimiter
-    jwt: JwtVerifier | None
+    jwt_verifier: JwtVerifier | None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
         return cls(settings=settings,
                    limiter=TokenBucketLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
-                   jwt=JwtVerifier(settings) if settings.jwt_jwks_url else None)
+                   jwt_verifier=JwtVerifier(settings) if settings.jwt_jwks_url else None)
 
 
 async def authenticate(
@@ -206,8 +206,8 @@ async def authenticate(
         if key is None:
             raise unauthorized("unknown, revoked or expired API key", invalid=True)
         caller = Caller(id=f"key:{key.id}", roles=frozenset({Role(key.role)}))
-    elif auth.jwt is not None:
-        caller = await auth.jwt.verify(token)
+    elif auth.jwt_verifier is not None:
+        caller = await auth.jwt_verifier.verify(token)
     else:
         raise unauthorized("not an API key, and this gateway accepts no JWTs (DOSEWISE_JWT_JWKS_URL is unset)", invalid=True)
     retry_after = auth.limiter.acquire(caller.id)

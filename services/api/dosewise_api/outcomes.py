@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -90,7 +90,7 @@ class OutcomeCreate(BaseModel):
     observations: list[Observation] = Field(default_factory=list, max_length=100,
                                             description="Lab results that followed the dose (same rules as PatientState).")
     adverse_events: list[AdverseEvent] = Field(default_factory=list, max_length=20)
-    course_ended: bool = Field(False, description="Therapy stopped after this interval (the course ends here).")
+    course_ended: StrictBool = Field(False, description="Therapy stopped after this interval (the course ends here).")
 
 
 class OutcomeBatchItem(OutcomeCreate):

@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
     def train_command(
         therapy: Annotated[str, typer.Option(help="Therapy pack id, e.g. warfarin, insulin_t2d, immune.")],
         out: Annotated[Path, typer.Option(help="Directory for policy.onnx, model_card.json and the training curves.")],
-        quick: Annotated[bool, typer.Option("--quick", help="The few-minute budget tuned per therapy (Args.quick).")] = False,
+        quick: Annotated[bool, typer.Option(
+            "--quick", help="About a minute of one core (Args.quick); default: the full budget (Args.for_therapy).")] = False,
         seed: Annotated[int, typer.Option(help="Seed of everything: same seed → identical policy weights.")] = 1,
         total_steps: Annotated[int | None, typer.Option(help="Override the budget (patient-decisions).")] = None,
         untrained: Annotated[bool, typer.Option("--untrained", help="Export a random network marked 'untrained'.")] = False,
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, object] = {"seed": seed, "out_dir": str(out), "progress": progress}
         if total_steps is not None:
             overrides["total_steps"] = total_steps
-        args = dqn.Args.quick(therapy, **overrides) if quick else dqn.Args(therapy=therapy, **overrides)  # type: ignore[arg-type]
+        args = dqn.Args.quick(therapy, **overrides) if quick else dqn.Args.for_therapy(therapy, **overrides)
         result = dqn.train(args, pack=pack)
         typer.echo(f"trained {therapy} in {result.seconds:.0f} s; wrote {out / 'policy.onnx'}, model_card.json, "
                    "training_curves.csv/png")

@@ -13,12 +13,13 @@ Three kinds of evidence (issue 6), each a list of named checks with status ``pas
     vs active (blocking: the candidate's FQE value may not fall below the active's by more than the tolerance — unless
     either policy rarely takes the logged action, where FQE only extrapolates: then ``inconclusive``), and
     per-decision weighted importance sampling of the candidate's immediate reward against what the behaviour policy
-    achieved, with its effective sample size (blocking only when ESS ≥ ``min_ess``; below it the check is
-    ``inconclusive`` and says so — Gottesman et al. 2019).
+    achieved, with its effective sample size and bootstrap 95 % interval (blocking only when ESS ≥ ``min_ess`` and the
+    whole interval lies below the behaviour's value; with a smaller ESS the check is ``inconclusive`` and says so —
+    Gottesman et al. 2019).
 (c) **Safety** — the adverse-event rate must not rise: on the twin cohort, the candidate's adverse-event days (the pack's
     second primary metric) vs the active policy's fail the gate when they rise significantly (paired p < α) or by more
-    than ``adverse_max_relative_rise``; on logged data, the WIS estimate of the adverse-event term fails it when it exceeds
-    the behaviour policy's observed rate by more than the tolerance (with enough ESS).
+    than ``adverse_max_relative_rise``; on logged data, the WIS estimate of the adverse-event term fails it when its whole
+    95 % interval exceeds the behaviour policy's observed rate by more than the tolerance (with enough ESS).
 
 A candidate with no ``fail`` is published: registry row, activation and a "policy activated" event (``retrain.py``). Any
 ``fail`` keeps it as ``rejected`` with this report.
@@ -227,12 +228,14 @@ def _ope_checks(pack: TherapyPack, candidate: QFn, active: QFn | None, data: Log
     target = greedy_probabilities(q, data.mask, data.actions)
     wis_r = weighted_importance_sampling(data.rewards, target, data.behaviour_prob)
     wis_a = weighted_importance_sampling(data.adverse, target, data.behaviour_prob, seed=1)
+    # Worse means the whole bootstrap interval is on the wrong side (Komorowski et al. 2018 rank by its bound), so a
+    # handful of heavy weights cannot reject a candidate on a point estimate alone.
     for name, kind, wis, worse in (
-        ("ope.wis_reward", "ope", wis_r, wis_r.value < wis_r.behaviour_value - config.wis_tolerance),
-        ("safety.adverse_events_logged", "safety", wis_a, wis_a.value > wis_a.behaviour_value + config.wis_tolerance),
+        ("ope.wis_reward", "ope", wis_r, wis_r.ci95[1] < wis_r.behaviour_value - config.wis_tolerance),
+        ("safety.adverse_events_logged", "safety", wis_a, wis_a.ci95[0] > wis_a.behaviour_value + config.wis_tolerance),
     ):
         what = "reward" if kind == "ope" else "adverse-event term"
-        text = (f"WIS {what} per decision: candidate {_fmt(wis.value)} (95 % CI {_fmt(wis.ci95[0])}–{_fmt(wis.ci95[1])}) vs "
+        text = (f"WIS {what} per decision: candidate {_fmt(wis.value)} (95 % CI {_fmt(wis.ci95[0])} to {_fmt(wis.ci95[1])}) vs "
                 f"behaviour {_fmt(wis.behaviour_value)}; ESS {wis.ess:.1f} of {wis.n_used} decisions with a known "
                 f"propensity ({wis.n_matched} agree with the candidate)")
         if wis.ess < config.min_ess or not math.isfinite(wis.value):

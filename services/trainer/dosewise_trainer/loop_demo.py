@@ -4,8 +4,9 @@ Simulated clinicians look after a cohort of digital twins, one decision per day:
 
 1. each morning they send every patient's state (covariates, doses given, lab results so far) to ``POST
    /v1/recommendations:batch`` — the serving policy explores (ε-greedy among allowed actions) and logs the probability;
-2. a clinician compares the recommendation with the pack's guideline: when they disagree by more than a dose step the
-   clinician usually overrides with the guideline's dose (saying why), sometimes accepts anyway;
+2. a clinician compares the recommendation with the pack's guideline: when it moves the dose another way (up, down, not
+   at all) or lands more than 1 dose unit/day away, the clinician usually overrides with the guideline's dose (saying
+   why), sometimes accepts anyway;
 3. the twin receives the dose actually given, and the next morning's lab result is reported with the dose and the feedback
    to ``POST /v1/outcomes:batch`` (warfarin patients self-test INR at home daily, so every outcome carries an INR);
 4. the trainer builds transitions, retrains once enough arrived, and the gate publishes or rejects the candidate — the demo
@@ -43,7 +44,8 @@ HOME_TEST_SIGMA = {"warfarin": 0.0325}  # log-SD of a home INR test: Hamberg 200
 DECISION_HOUR, MEASURE_HOUR, DOSE_HOUR = 8, 7, 20  # morning test, morning decision, evening dose (UTC)
 OVERRIDE_WHEN_DISAGREE = 0.7  # how often a clinician overrides a recommendation that differs from the guideline
 OVERRIDE_ANYWAY = 0.02  # and how often one that agrees (clinical judgement the guideline does not capture)
-DISAGREE_ABOVE = 0.5  # dose units/day between the recommended and the guideline's regimen that count as disagreement
+DISAGREE_ABOVE = 1.0  # dose units/day between the recommended and the guideline's regimen that count as disagreement
+SAME_DIRECTION_BELOW = 0.25  # dose units/day: a smaller regimen change counts as "no change" when comparing directions
 WAIT_FOR_GATE_S = 900.0
 
 
@@ -210,6 +212,12 @@ class Ledger:
         return out
 
 
+def _direction(regimen: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """−1, 0 or +1: which way a new regimen moves the dose (changes under SAME_DIRECTION_BELOW count as none)."""
+    change = regimen - current
+    return np.where(np.abs(change) < SAME_DIRECTION_BELOW, 0, np.sign(change))
+
+
 def _post(client: httpx.Client, path: str, body: dict[str, Any], attempts: int = 20) -> dict[str, Any]:
     """POST with the documented retry: 503 (and 429) carry Retry-After; anything else is a bug and stops the demo."""
     for _ in range(attempts):
@@ -274,7 +282,10 @@ def run_demo(pack: TherapyPack, target: Target, patients: int, days: int, seed: 
             action_ids = [a.id for a in pack.actions]
             rec_actions = np.array([action_ids.index(r["action"]) for r in recs])
             r_given, r_regimen = pack.apply_actions(clinic.current_dose, rec_actions)
-            disagree = np.abs(r_regimen - g_regimen) > DISAGREE_ABOVE + 1e-9
+            # A clinician disagrees when the recommendation moves the dose another way than the nomogram (up, down or
+            # not at all), or lands far from the nomogram's dose.
+            disagree = ((_direction(r_regimen, clinic.current_dose) != _direction(g_regimen, clinic.current_dose))
+                        | (np.abs(r_regimen - g_regimen) > DISAGREE_ABOVE))
             u = rng.random(patients)
             override = np.where(disagree, u < OVERRIDE_WHEN_DISAGREE, u < OVERRIDE_ANYWAY)
             given = np.where(override, g_given, r_given)

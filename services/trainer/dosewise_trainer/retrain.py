@@ -93,14 +93,18 @@ def _data_hash(data: cql.OfflineData, twins_seed: int) -> str:
 
 
 def train_and_gate(pack: TherapyPack, rows: list[Transition], active_path: Path | None, active_version: str | None,
-                   out_root: Path, args: cql.CQLArgs, config: GateConfig, through_id: int, reason: str) -> Candidate:
-    """The CPU-heavy part (runs in a worker thread): data → CQL → ONNX + weights + card → gate."""
+                   out_root: Path, args: cql.CQLArgs, config: GateConfig, through_id: int, reason: str,
+                   active_trained: bool = True) -> Candidate:
+    """The CPU-heavy part (runs in a worker thread): data → CQL → ONNX + weights + card → gate.
+
+    An ``untrained`` serving policy (random weights, bootstrap's placeholder) is still the gate's reference — it is what
+    patients get — but neither a warm start nor a source of twin rollouts: its weights and its behaviour are noise."""
     from dosewise_trainer.export import export_policy, load_onnx_q_fn, read_model_card, sha256_file
 
     data = split(pack, rows, config, args.override_weight)
     active_q = load_onnx_q_fn(active_path) if active_path is not None else None
-    warm = cql.load_warm_start(pack, active_path)
-    twins = cql.twin_mix(pack, args, active_q)
+    warm = cql.load_warm_start(pack, active_path) if active_trained else (None, "active policy untrained: from scratch")
+    twins = cql.twin_mix(pack, args, active_q if active_trained else None)
     result = cql.train(args, pack, data.train, twins, warm)
     version = f"cql-{utcnow():%Y%m%d-%H%M%S}-t{through_id}"
     out_dir = out_root / pack.id / version
@@ -202,7 +206,8 @@ class RetrainScheduler:
                                       "active": serving.version if serving else None})
         candidate = await asyncio.to_thread(
             train_and_gate, pack, rows, active_path, serving.version if serving else None,
-            self.settings.var_dir / "policies", self.cql_args(therapy, through), self.gate_config, through, reason)
+            self.settings.var_dir / "policies", self.cql_args(therapy, through), self.gate_config, through, reason,
+            serving is not None and serving.status != "untrained")
         report = await record_decision(self.sessions, self.events, therapy, candidate, through)
         log.info("gate decided", extra={"therapy": therapy, "version": candidate.version, "decision": report.decision,
                                         "report": format_report(report.report)})

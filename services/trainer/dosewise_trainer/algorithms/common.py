@@ -146,4 +146,4 @@ def held_out_means(pack: TherapyPack, policy: DosingPolicy, n_patients: int, day
     """
     cohort = pack.sample_cohort(n_patients, seed)
     traj = rollout(pack, cohort, policy, steps_per_episode(pack, days), seed=seed + 1)
-    return {k: float(np.mean(v)) for k, v in pack.metrics(traj).items()}
+    return {k: float(np.nanmean(v)) for k, v in pack.metrics(traj).items()}

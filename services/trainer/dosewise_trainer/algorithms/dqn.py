@@ -59,7 +59,7 @@ class Args:
     """seed of python, numpy, torch and every cohort/simulator draw: same seed → identical policy weights"""
     threads: int = 1
     """torch CPU threads (the machine is shared; one is enough for these small networks)"""
-    total_steps: int = 300_000
+    total_steps: int = 600_000
     """patient-decisions to collect; one vectorized step of N patients counts N"""
     num_patients: int = 64
     """patients the simulator steps together (N); each vectorized step yields N transitions"""
@@ -72,7 +72,7 @@ class Args:
     """seed of the training population; None → TRAIN_COHORT_SEED_OFFSET + seed"""
     learning_rate: float = 5e-4
     """Adam learning rate"""
-    buffer_size: int = 200_000
+    buffer_size: int = 300_000
     """replay memory size (transitions)"""
     gamma: float = 0.95
     """discount factor per decision step"""
@@ -84,13 +84,13 @@ class Args:
     """gradient steps between target network updates"""
     batch_size: int = 256
     """transitions per gradient step"""
-    gradient_steps: int = 1
+    gradient_steps: int = 2
     """gradient steps per vectorized environment step (replay ratio = gradient_steps·batch_size / num_patients)"""
     start_e: float = 1.0
     """starting exploration ε"""
     end_e: float = 0.05
     """final exploration ε"""
-    exploration_fraction: float = 0.4
+    exploration_fraction: float = 0.3
     """fraction of total_steps over which ε decays linearly from start_e to end_e"""
     learning_starts: int = 10_000
     """patient-decisions collected before learning starts"""
@@ -112,22 +112,25 @@ class Args:
     """if set: write training curves (CSV, PNG), policy.onnx and model_card.json here"""
 
     @classmethod
+    def for_therapy(cls, therapy: str, **overrides: Any) -> Args:
+        """The full budget with the therapy's simulator-specific settings (THERAPY_SETTINGS), then ``overrides``."""
+        return cls(therapy=therapy, **{**THERAPY_SETTINGS.get(therapy, {}), **overrides})
+
+    @classmethod
     def quick(cls, therapy: str, **overrides: Any) -> Args:
-        """The ``--quick`` budget for a therapy (a few minutes on one core), tuned against its guideline."""
-        return cls(therapy=therapy, **{**QUICK.get(therapy, QUICK["default"]), **overrides})
+        """The ``--quick`` budget (about a minute of one core), tuned against the guideline on held-out patients."""
+        return cls.for_therapy(therapy, **{**QUICK_BUDGET, **overrides})
 
 
-# Quick budgets: minutes on one shared core. Tuned per therapy against the guideline on a held-out cohort (see README).
-_QUICK_BASE: dict[str, Any] = {"total_steps": 150_000, "gradient_steps": 2, "learning_starts": 5_000,
-                               "exploration_fraction": 0.3, "buffer_size": 150_000}
-QUICK: dict[str, dict[str, Any]] = {
-    "default": _QUICK_BASE,
-    "warfarin": _QUICK_BASE,  # ~50 s of one core: the Hamberg twin steps 64 patients in ~1 ms, gradient steps dominate
-    # The T2D twin integrates 240 six-minute Euler steps per day: ~18 ms per vectorized day for 64 or 256 patients alike
-    # (measured; numpy call overhead dominates), so step 4× more patients at once and keep the replay ratio
-    # (gradient_steps · batch_size / num_patients) at 8.
-    "insulin_t2d": {**_QUICK_BASE, "num_patients": 256, "gradient_steps": 8},
+# Per-therapy settings that follow from the simulator's cost, not from the budget. The T2D twin integrates 240 six-minute
+# Euler steps per day: ~18 ms per vectorized day for 64 or 256 patients alike (measured; numpy call overhead dominates),
+# so it steps 4× more patients at once and keeps the replay ratio (gradient_steps · batch_size / num_patients) at 8.
+# The Hamberg warfarin twin steps 64 patients in ~1 ms: there the gradient steps dominate and the defaults fit.
+THERAPY_SETTINGS: dict[str, dict[str, Any]] = {
+    "insulin_t2d": {"num_patients": 256, "gradient_steps": 8},
 }
+# --quick: a quarter of the full budget (measured on warfarin and insulin_t2d: see the README for the held-out numbers).
+QUICK_BUDGET: dict[str, Any] = {"total_steps": 150_000, "learning_starts": 5_000, "buffer_size": 150_000}
 
 
 @dataclass

@@ -1,0 +1,35 @@
+"""The policies committed under policies/ (rebuilt by `make policies`) are exactly what their model cards say: same bytes
+(sha256), same therapy, and the same feature and action spec as the pack today — so a pack change that would silently feed a
+shipped network the wrong inputs fails here instead."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+
+from dosewise.therapies.registry import PACKS
+from dosewise_trainer.export import sha256_file
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+SHIPPED = sorted(p.parent for p in POLICY_DIR.glob("*/*/model_card.json"))
+
+
+def test_every_registered_therapy_ships_a_trained_policy() -> None:
+    shipped = {d.parent.name for d in SHIPPED if json.loads((d / "model_card.json").read_text())["status"] != "untrained"}
+    assert shipped >= {"warfarin", "insulin_t2d"}, f"run `make policies`; shipped: {sorted(shipped)}"
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=[f"{d.parent.name}/{d.name}" for d in SHIPPED])
+def test_artifact_matches_its_card_and_pack(folder: Path) -> None:
+    card = json.loads((folder / "model_card.json").read_text())
+    pack = PACKS[folder.parent.name]
+    assert card["therapy"] == pack.id
+    assert sha256_file(folder / "policy.onnx") == card["onnx"]["sha256"]
+    assert [f["name"] for f in card["features"]] == [f.name for f in pack.feature_specs]
+    assert [a["id"] for a in card["actions"]] == [a.id for a in pack.actions]
+    sess = ort.InferenceSession(str(folder / "policy.onnx"))
+    assert sess.get_inputs()[0].shape[1] == pack.n_features
+    assert {o.name for o in sess.get_outputs()} >= {"q_values", "q_heads"}

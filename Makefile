@@ -29,3 +29,7 @@ lint: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Rebuild the shipped policies (cross-validation, quick DQN, feature stats, HyperScore calibration): ~15 min on 2 cores.
+policies: install
+	$(BIN)/python -m dosewise_trainer.ship

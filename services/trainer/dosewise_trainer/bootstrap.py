@@ -2,7 +2,8 @@
 
 1. Every shipped artifact under ``policy_dir/<therapy>/<version>/`` (policy.onnx + model_card.json) is registered once, after
    its sha256 is checked against its card. Trained ones enter as ``candidate``; untrained ones as ``untrained``.
-2. A therapy with no active policy gets its newest shipped trained policy activated (by "bootstrap").
+2. A therapy with no active policy gets its newest shipped trained policy activated (by "bootstrap") — only if its model
+   card's cross-validation met the targets against the guideline; otherwise it stays a candidate for an admin to decide.
 3. A therapy with nothing servable at all gets an untrained network of the right shape (status ``untrained``), written under
    ``var/policies`` so the repository stays clean. Every response it makes says so.
 Idempotent: running it again changes nothing.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from dosewise import registry
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, transaction
 from dosewise.storage.models import Policy, utcnow
@@ -35,6 +37,11 @@ def shipped_artifacts(policy_dir: Path, therapy: str) -> list[tuple[str, Path, d
         card = json.loads(card_path.read_text())
         out.append((card_path.parent.name, card_path.parent, card))
     return sorted(out, key=lambda t: t[2].get("created_at", ""))
+
+
+def passed_cross_validation(card: dict) -> bool:
+    """The card's own evidence that the policy beat the guideline on held-out virtual patients."""
+    return bool((card.get("cross_validation") or {}).get("targets_met"))
 
 
 async def ensure_policies(settings: Settings) -> list[str]:
@@ -57,14 +64,14 @@ async def ensure_policies(settings: Settings) -> list[str]:
                     status = "untrained" if card.get("status") == "untrained" else "candidate"
                     await repo.add(Policy(therapy=therapy, version=version, status=status, sha256=digest,
                                           artifact_path=str(onnx.relative_to(settings.policy_dir)), model_card=card))
-            async with transaction(sessions) as s:
+            async with sessions() as s:
                 repo = PolicyRepository(s)
-                if await repo.active(therapy) is None:
-                    trained = [p for p in await repo.list(therapy) if p.status == "candidate" and p.artifact_path
-                               and not Path(p.artifact_path).is_absolute()]
-                    if trained:
-                        newest = max(trained, key=lambda p: p.created_at)
-                        await repo.activate(newest.id, by="bootstrap")
+                trained = [] if await repo.active(therapy) is not None else [
+                    p for p in await repo.list(therapy) if p.status == "candidate" and p.artifact_path
+                    and not Path(p.artifact_path).is_absolute() and passed_cross_validation(p.model_card)]
+            if trained:  # audited like any activation
+                await registry.activate(sessions, None, max(trained, key=lambda p: p.created_at).id, by="bootstrap",
+                                        role="system")
             async with transaction(sessions) as s:
                 rows = (await s.execute(select(Policy).where(Policy.therapy == therapy,
                                                              Policy.status.in_(("active", "untrained"))))).scalars().all()  # type: ignore[attr-defined]

@@ -395,7 +395,8 @@ class InferResponse(BaseModel):
     policy: PolicyRef
     q_values: list[list[float]] = Field(description="Mean over ensemble heads, one row per input, one column per action.")
     head_q_values: list[list[list[float]]] | None = Field(None, description="[head][row][action], when the model has heads.")
-    actions: list[int] = Field(description="Masked argmax per row; -1 when the mask allows nothing.")
+    actions: list[int] = Field(description="Chosen action per row among the allowed ones (the masked argmax; sampled when "
+                               "exploration is on); -1 when the mask allows nothing.")
     behaviour_probability: list[float] = Field(description="Probability the serving policy gave the chosen action.")
 
 

@@ -131,8 +131,7 @@ class Settings(BaseSettings):
     )
     queue_prefix: str = Field(
         "dosewise:", min_length=1, max_length=64, alias="DOSEWISE_QUEUE_PREFIX",
-        description="Prefix of the Redis stream keys the outbox relay and the trainer use (separates deployments sharing a "
-        "Redis).",
+        description="Prefix of every Redis stream key (separates deployments sharing a Redis).",
     )
     outbox_relay: bool = Field(
         True, alias="DOSEWISE_OUTBOX_RELAY",

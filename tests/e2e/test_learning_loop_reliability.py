@@ -157,12 +157,24 @@ def _trainer_summary(log: str) -> dict[str, int]:
     return dict(out)
 
 
+def _trainer_starts(stack: Stack) -> int:
+    log = Path(stack.env["DOSEWISE_VAR_DIR"]) / "trainer.log"
+    return log.read_text(errors="replace").count('"trainer worker started"') if log.exists() else 0
+
+
 def _kill_trainer(stack: Stack) -> int:
-    """SIGKILL: no shutdown handler runs, in-flight batches stay pending, nothing is flushed."""
+    """SIGKILL a running trainer (no shutdown handler runs, in-flight batches stay pending), restart it, and wait until the
+    new one is consuming, so the next kill hits a working trainer too."""
+    deadline = time.monotonic() + 60
+    while _trainer_starts(stack) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = _trainer_starts(stack)
     p = stack.procs.pop("trainer")
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=10)
     stack.start("trainer")
+    while _trainer_starts(stack) <= started and time.monotonic() < deadline:
+        time.sleep(0.1)
     return p.pid
 
 
@@ -192,12 +204,13 @@ async def _chaos(stack: Stack, tally: Tally, total: int, with_redis: bool, log: 
     for share, what in plan:
         while tally.posted < share * total:
             await asyncio.sleep(0.02)
+        at = tally.posted
         if what == "kill":
             pid = await asyncio.to_thread(_kill_trainer, stack)
-            log.append(f"{tally.posted:5d} posted: SIGKILL trainer (pid {pid}), restarted")
+            log.append(f"{at:5d} posted: SIGKILL trainer (pid {pid}); restarted and consuming at {tally.posted} posted")
         else:
             down = await asyncio.to_thread(_restart_redis)
-            log.append(f"{tally.posted:5d} posted: Redis shutdown nosave + restart ({down:.1f} s)")
+            log.append(f"{at:5d} posted: Redis shutdown nosave, restarted {down:.1f} s later")
 
 
 async def _db_counts(db_url: str) -> dict[str, int]:
@@ -239,6 +252,9 @@ async def _drain(db_url: str, expected: int) -> tuple[dict[str, int], float]:
 def _run_loop(stack: Stack, n: int, with_redis: bool) -> None:
     tag = uuid.uuid4().hex[:6]
     log: list[str] = []
+    deadline = time.monotonic() + 60
+    while _trainer_starts(stack) < 1 and time.monotonic() < deadline:  # consuming before the first outcome arrives
+        time.sleep(0.1)
     t0 = time.monotonic()
     recs = asyncio.run(_recommend(stack, n, tag))
     t_rec = time.monotonic() - t0
@@ -263,6 +279,7 @@ def _run_loop(stack: Stack, n: int, with_redis: bool) -> None:
     assert not tally.errors, tally.errors[:5]  # only 503 + Retry-After may have been seen, and it was retried
     assert set(tally.statuses) <= {200, 503}
     assert len(log) == (3 if with_redis else 2)  # the chaos really happened while posting
+    assert _trainer_summary(trainer_log)["starts"] == 3  # the first trainer and two restarted after SIGKILL
     assert len(tally.outcome_ids) == n
     assert counts["outcomes"] == counts["distinct_recommendations"] == n  # exactly once in the database
     assert counts["transitions"] == counts["distinct_transition_outcomes"] == n  # exactly one transition each

@@ -203,6 +203,20 @@ class TestOneOutcomePerRecommendation:
         r = await post(api, outcome(rec, recommendation_id=str(uuid.uuid4())))
         assert r.status_code == 404
 
+    async def test_an_erased_patients_recommendation_takes_no_outcome(self, api: Api) -> None:
+        """After `dosewise patients erase` the recommendation is a tombstone: nothing new is learned about the patient."""
+        from sqlalchemy import update
+
+        from dosewise.erasure import ERASED
+
+        [rec] = await make_recommendations(api.sessions, 1)
+        async with transaction(api.sessions) as s:
+            await s.execute(update(models.Recommendation).where(models.Recommendation.id == rec.id)
+                            .values(state={ERASED: True}, response={ERASED: True}, features=[]))
+        r = await post(api, outcome(rec))
+        assert r.status_code == 410
+        assert await api.counts() == (0, 0, 0)
+
 
 class TestValidation:
     """Observations follow the PatientState rules (schemas.Observation, then the pack's), one 422 entry per bad field."""

@@ -55,15 +55,17 @@ class TestPenalty:
         assert masked["cql_penalty"] == pytest.approx(float(torch.logsumexp(q[:3], 0) - q[1]), rel=1e-5)
 
 
-def test_override_transitions_weigh_more_in_the_penalty() -> None:
+def test_override_transitions_weigh_more_in_the_penalty_and_have_no_propensity() -> None:
     class Row:
         def __init__(self, feedback: str) -> None:
             self.features, self.next_features = [80.0, 2.5, 2.5, 2.0], [80.0, 2.5, 2.5, 2.0]
             self.action_index, self.reward, self.terminated, self.feedback = 2, 1.0, False, feedback
             self.mask = self.next_mask = [True] * 4
+            self.behaviour_probability = 0.9 if feedback == "accepted" else None  # an override's propensity is unknown
 
     data = cql.OfflineData.from_rows([Row("accepted"), Row("overridden")], override_weight=2.0)
     assert data.weight.tolist() == [1.0, 2.0]
+    assert data.behaviour_prob[0] == 0.9 and np.isnan(data.behaviour_prob[1])
 
 
 def test_twin_rollouts_only_take_allowed_actions_and_stop_at_termination() -> None:
@@ -72,6 +74,9 @@ def test_twin_rollouts_only_take_allowed_actions_and_stop_at_termination() -> No
     assert np.all(data.mask[np.arange(len(data)), data.actions])
     assert 0 < len(data) <= 32 * 25
     assert data.terminated.sum() <= 32  # a course that ended contributes nothing after its last step
+    # ε-greedy around the guideline: the logged probability is 1 − ε + ε/m for its choice, ε/m for any other allowed action
+    m = data.mask.sum(axis=1)
+    assert np.all(np.isclose(data.behaviour_prob, 0.5 / m) | np.isclose(data.behaviour_prob, 0.5 + 0.5 / m))
 
 
 def test_learns_to_titrate_from_offline_data_alone() -> None:

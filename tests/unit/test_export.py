@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,14 @@ class TestModelCard:
         assert len(card["training"]["cohort_hash"]) == 64
         assert card["cross_validation"] is None  # evaluation fills it
         assert card["onnx"]["opset"] == OPSET >= 17
-        assert "git_commit" in card and card["created_at"]
+        assert "git_commit" in card and "git_dirty" in card and card["created_at"]
+
+    def test_git_commit_is_this_checkouts_head(self, toy_trained: tuple[QNetwork, Path]) -> None:
+        _, out = toy_trained
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+        if head.returncode != 0:
+            pytest.skip("not a git checkout")
+        assert read_model_card(out)["git_commit"] == head.stdout.strip()
 
     def test_the_file_declares_opset_17_or_later(self, toy_trained: tuple[QNetwork, Path]) -> None:
         _, out = toy_trained

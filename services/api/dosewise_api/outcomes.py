@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dosewise import units
 from dosewise.audit_chain import Action, sha256_json
+from dosewise.erasure import is_tombstone
 from dosewise.outbox import outcome_events
 from dosewise.schemas import DoseQuantity, Measure, Observation, PastDatetime
 from dosewise.storage import models
@@ -129,7 +130,8 @@ class OutcomeBatchResponse(BaseModel):
 
 
 class OutcomeError(Exception):
-    """A domain refusal with its HTTP status (404 unknown recommendation, 409 already answered, 422 key reuse)."""
+    """A domain refusal with its HTTP status (404 unknown recommendation, 410 erased, 409 already answered, 422 key
+    reuse)."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
@@ -164,7 +166,7 @@ def _decision_time(rec: models.Recommendation) -> datetime:
     return datetime.fromisoformat(as_of) if as_of else rec.created_at
 
 
-def _canonical(item: OutcomeCreate, i: int, rec: models.Recommendation, errors: list[InitErrorDetails],
+def _canonical(item: OutcomeCreate, rec: models.Recommendation, errors: list[InitErrorDetails],
                prefix: tuple[str | int, ...]) -> dict | None:
     """The therapy's rules on one outcome; appends field errors and returns the canonical payload when it is valid."""
     def bad(loc: tuple[str | int, ...], msg: str, value: object) -> None:
@@ -267,13 +269,15 @@ async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], c
         entries: list[audit.AuditEntry] = []
         for i in new:
             item, rec = items[i], recs.get(items[i].recommendation_id)
-            if rec is None:
+            erased = rec is not None and is_tombstone(rec.state)
+            if rec is None or erased:
+                why = "its patient's data was erased" if erased else "unknown recommendation"
                 if not batch:
-                    raise OutcomeError(404, f"recommendation {item.recommendation_id} not found")
-                errors.append(InitErrorDetails(type=PydanticCustomError("outcome_rule", "unknown recommendation"),
+                    raise OutcomeError(410 if erased else 404, f"recommendation {item.recommendation_id}: {why}")
+                errors.append(InitErrorDetails(type=PydanticCustomError("outcome_rule", why),
                                                loc=(*prefix_of(i), "recommendation_id"), input=str(item.recommendation_id)))
                 continue
-            payload = _canonical(item, i, rec, errors, prefix_of(i))
+            payload = _canonical(item, rec, errors, prefix_of(i))
             if payload is None:
                 continue
             record = OutcomeRecord.model_validate({**payload, "created_at": models.utcnow()})

@@ -150,6 +150,12 @@ async def follow_policy_events(store: PolicyStore, queue: Queue, group: str, con
                 await queue.ack(POLICIES_STREAM, group, [m.id for m in msgs])
         except asyncio.CancelledError:
             raise
+        except LookupError:  # the group vanished (Redis restarted without persistence): recreate it, refresh meanwhile
+            await asyncio.sleep(1.0)
+            try:
+                await queue.ensure_group(POLICIES_STREAM, group)
+            except Exception as e:
+                log.warning("policy event group not recreated", extra={"error": type(e).__name__})
         except Exception as e:  # queue down: the periodic refresh keeps us current; retry shortly
             log.warning("policy event stream unavailable", extra={"error": type(e).__name__})
             await asyncio.sleep(1.0)

@@ -44,14 +44,24 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def git_commit(cwd: Path | None = None) -> str | None:
-    """HEAD of the checkout this code runs from, or None outside a git checkout (e.g. in a container image)."""
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5, check=True)
+        out = subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10,
+                             check=True)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+def git_commit() -> str | None:
+    """HEAD of the checkout this code runs from, or None outside a git checkout (e.g. in a container image)."""
+    return _git("rev-parse", "HEAD") or None
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from HEAD (then the commit alone does not reproduce the policy); None without git."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
 
 
 def _onnx_bytes(module: QNetwork) -> bytes:
@@ -104,6 +114,7 @@ def export_policy(
         "training": {"config": train_config, "seed": train_config.get("seed"), "cohort_hash": cohort_hash},
         "cross_validation": cv_results,
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
     }
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
     return onnx_path

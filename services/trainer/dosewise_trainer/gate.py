@@ -10,8 +10,9 @@ Three kinds of evidence (issue 6), each a list of named checks with status ``pas
     Candidate vs guideline is reported with issue 4's targets, not blocking: the gate guards against regressions of what
     patients get today; a candidate better than an active policy that itself trails the guideline is still progress.
 (b) **Off-policy evaluation on held-out logged data** (patients never used for training): fitted Q evaluation of candidate
-    vs active (blocking: the candidate's FQE value may not fall below the active's by more than the tolerance — unless
-    either policy rarely takes the logged action, where FQE only extrapolates: then ``inconclusive``), and
+    vs active (blocking: the candidate's FQE value may not fall below the active's by more than the tolerance or twice
+    the evaluator's own spread over refits, whichever is larger — unless either policy rarely takes the logged action,
+    where FQE only extrapolates: then ``inconclusive``), and
     per-decision weighted importance sampling of the candidate's immediate reward against what the behaviour policy
     achieved, with its effective sample size and bootstrap 95 % interval (blocking only when ESS ≥ ``min_ess`` and the
     whole interval lies below the behaviour's value; with a smaller ESS the check is ``inconclusive`` and says so —
@@ -27,6 +28,7 @@ A candidate with no ``fail`` is published: registry row, activation and a "polic
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import asdict, dataclass, field
@@ -68,6 +70,9 @@ class GateConfig:
     two separately fitted evaluators differ by a few percent on the same policy"""
     fqe_absolute_tolerance: float = 0.1
     """reward units; keeps the tolerance meaningful when V_active is near 0"""
+    fqe_noise_fits: int = 3
+    """fits of the active policy's FQE (different seeds): their SD is the evaluator's noise, and the candidate may trail
+    by up to 2 SD before the check fails — two fits of one policy on a few hundred transitions differ by more than 10 %"""
     fqe_min_support: float = 0.3
     """FQE blocks only when each policy takes the logged action in at least this share of the held-out decisions; below
     it the evaluator mostly extrapolates to actions the data rarely shows (the check is then inconclusive)"""
@@ -206,23 +211,32 @@ def _ope_checks(pack: TherapyPack, candidate: QFn, active: QFn | None, data: Log
     fqe_cand = fitted_q_evaluation(pack, candidate, *arrays, gamma=config.gamma, args=config.fqe, initial=data.initial)
     fqe_act = (fitted_q_evaluation(pack, active, *arrays, gamma=config.gamma, args=config.fqe, initial=data.initial)
                if active is not None else None)
+    # The evaluator's own noise on this data: the active policy fitted again with other seeds (same data, same policy).
+    refits = [fqe_act.value] + [
+        fitted_q_evaluation(pack, active, *arrays, gamma=config.gamma,
+                            args=dataclasses.replace(config.fqe, seed=config.fqe.seed + k)).value
+        for k in range(1, config.fqe_noise_fits)] if active is not None and fqe_act is not None else []
+    fqe_sd = float(np.std(refits, ddof=1)) if len(refits) > 1 else 0.0
     checks: list[Check] = []
     support = {"candidate": _support(candidate, data)} | ({"active": _support(active, data)} if active is not None else {})
     if fqe_act is None:
         checks.append(Check("ope.fqe_vs_active", "ope", "inconclusive", "no active policy to compare with",
                             {"candidate": fqe_cand.to_dict(), "support": support}))
     else:
-        floor = fqe_act.value - config.fqe_relative_tolerance * abs(fqe_act.value) - config.fqe_absolute_tolerance
-        text = (f"FQE value per logged state: candidate {fqe_cand.value:.3f} vs active {fqe_act.value:.3f} (floor "
-                f"{floor:.3f}); logged action taken by candidate {support['candidate']:.0%}, active {support['active']:.0%}")
+        v_act = float(np.mean(refits))
+        margin = max(config.fqe_relative_tolerance * abs(v_act) + config.fqe_absolute_tolerance, 2.0 * fqe_sd)
+        floor = v_act - margin
+        text = (f"FQE value per logged state: candidate {fqe_cand.value:.3f} vs active {v_act:.3f} (evaluator SD "
+                f"{fqe_sd:.3f} over {len(refits)} fits; floor {floor:.3f}); logged action taken by candidate "
+                f"{support['candidate']:.0%}, active {support['active']:.0%}")
         if min(support.values()) < config.fqe_min_support:
             status: Status = "inconclusive"
             text += f" — below {config.fqe_min_support:.0%}: FQE would extrapolate, not evidence either way"
         else:
             status = "pass" if fqe_cand.value >= floor else "fail"
         checks.append(Check("ope.fqe_vs_active", "ope", status, text,
-                            {"candidate": fqe_cand.to_dict(), "active": fqe_act.to_dict(), "floor": _num(floor),
-                             "support": support}))
+                            {"candidate": fqe_cand.to_dict(), "active": fqe_act.to_dict(), "active_refits": refits,
+                             "evaluator_sd": _num(fqe_sd), "floor": _num(floor), "support": support}))
 
     q = np.asarray(candidate(data.obs))
     target = greedy_probabilities(q, data.mask, data.actions)

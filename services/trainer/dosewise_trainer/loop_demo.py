@@ -7,8 +7,9 @@ Simulated clinicians look after a cohort of digital twins, one decision per day:
 2. a clinician compares the recommendation with the pack's guideline: when it moves the dose another way (up, down, not
    at all) or lands more than 1 dose unit/day away, the clinician usually overrides with the guideline's dose (saying
    why), sometimes accepts anyway;
-3. the twin receives the dose actually given, and the next morning's lab result is reported with the dose and the feedback
-   to ``POST /v1/outcomes:batch`` (warfarin patients self-test INR at home daily, so every outcome carries an INR);
+3. the twin receives the dose actually given, and the outcome — the dose, the feedback and the next morning's lab result
+   when the twin's clinic schedule measured one (warfarin: days 0–4, 7, 10, 14, then weekly; other days' outcomes carry
+   no lab value and teach only through the dose) — goes to ``POST /v1/outcomes:batch``;
 4. the trainer builds transitions, retrains once enough arrived, and the gate publishes or rejects the candidate — the demo
    pauses until it has decided, prints the gate's decision report, and continues with whatever inference now serves.
 
@@ -40,8 +41,8 @@ import typer
 
 from dosewise.therapies.base import CYP2C9_GENOTYPES, RACES, VKORC1_GENOTYPES, ClinicView, TherapyPack
 
-HOME_TEST_SIGMA = {"warfarin": 0.0325}  # log-SD of a home INR test: Hamberg 2007 residual error (../shared/clinical.md §1)
-DECISION_HOUR, MEASURE_HOUR, DOSE_HOUR = 8, 7, 20  # morning test, morning decision, evening dose (UTC)
+DECISION_HOUR = MEASURE_HOUR = 8  # the morning test is what the decision sees: taken "today" (age 0), as in the twins
+DOSE_HOUR = 20  # the dose is given in the evening (UTC)
 OVERRIDE_WHEN_DISAGREE = 0.7  # how often a clinician overrides a recommendation that differs from the guideline
 OVERRIDE_ANYWAY = 0.02  # and how often one that agrees (clinical judgement the guideline does not capture)
 DISAGREE_ABOVE = 1.0  # dose units/day between the recommended and the guideline's regimen that count as disagreement
@@ -242,13 +243,8 @@ def run_demo(pack: TherapyPack, target: Target, patients: int, days: int, seed: 
     sim = pack.simulator(cohort, seed + 1)
     view = sim.reset()
     truth_key = f"{kind}_true"
-    sigma = HOME_TEST_SIGMA.get(pack.id)
-    first = getattr(sim, truth_key, None)
-    obs = np.full((patients, days + 1), np.nan)
-    if first is not None and sigma is not None:
-        obs[:, 0] = np.asarray(first) * np.exp(rng.normal(0.0, sigma, patients))
-    elif np.isfinite(view.obs[kind][:, 0]).any():
-        obs[:, 0] = view.obs[kind][:, 0]
+    obs = np.full((patients, days + 1), np.nan)  # the lab values the clinic measured, each morning (NaN: no test)
+    obs[:, 0] = np.where(view.obs_age_days[kind][:, 0] == 0, view.obs[kind][:, 0], np.nan)
     doses = np.zeros((patients, 0))
     from dosewise.schemas import OBSERVATION_KINDS, PatientState
     from dosewise.units import canonical_unit
@@ -293,8 +289,6 @@ def run_demo(pack: TherapyPack, target: Target, patients: int, days: int, seed: 
             res = sim.step(given, regimen)
             truth = np.asarray(res.info[truth_key], float)
             measured = np.asarray(res.info.get(f"{kind}_measured", np.full(patients, np.nan)), float)
-            if sigma is not None:
-                measured = np.where(np.isfinite(measured), measured, truth * np.exp(rng.normal(0.0, sigma, patients)))
             obs[:, day + 1] = measured
             doses = np.concatenate([doses, given[:, None]], axis=1)
             measured_at = (t0 + timedelta(days=day + 1, hours=MEASURE_HOUR)).isoformat()

@@ -13,7 +13,7 @@ def make_queue(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -
     if settings.redis_url:
         from dosewise.queue.redis_streams import RedisStreamsQueue
 
-        return RedisStreamsQueue(settings.redis_url)
+        return RedisStreamsQueue(settings.redis_url, prefix=settings.queue_prefix)
     from dosewise.queue.sql import SqlTableQueue
 
     return SqlTableQueue(sessions)

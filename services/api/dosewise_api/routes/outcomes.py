@@ -17,6 +17,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _RESPONSES = {
     404: {"description": "Unknown recommendation", **_PROBLEM},
     409: {"description": "The recommendation already has an outcome (under another key)", **_PROBLEM},
+    410: {"description": "The recommendation's patient data was erased", **_PROBLEM},
     413: {"description": "Body too large", **_PROBLEM},
     422: {"description": "Invalid outcome (one entry per field), or an idempotency key reused with a different body",
           **_PROBLEM},
@@ -57,7 +58,7 @@ async def create_outcome(
     ":batch",
     response_model=OutcomeBatchResponse,
     summary="Record up to 1,000 outcomes in one transaction (each with its own idempotency_key)",
-    responses={k: v for k, v in _RESPONSES.items() if k != 404},
+    responses={k: v for k, v in _RESPONSES.items() if k not in (404, 410)},
 )
 async def create_outcomes_batch(body: OutcomeBatchRequest, caller: ClinicalCaller, sessions: SessionsDep,
                                 response: Response) -> OutcomeBatchResponse:

@@ -319,7 +319,9 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
 
         out = Path(args.out_dir)
         curves.write(out)
-        config = {"algorithm": "double_dqn_bootstrap_ensemble", **dataclasses.asdict(args),
+        run_only = ("out_dir", "progress")  # where and how this run printed, not what it learned
+        config = {"algorithm": "double_dqn_bootstrap_ensemble",
+                  **{k: v for k, v in dataclasses.asdict(args).items() if k not in run_only},
                   "cohort_seed": cohort_seed if cohort is None else None,
                   "training_patients": population.n, "train_seconds": round(result.seconds, 1)}
         export_policy(q_network, pack, out, config, result.cohort_hash)

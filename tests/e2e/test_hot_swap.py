@@ -80,6 +80,15 @@ def test_five_swaps_under_continuous_load(stack: Stack, tmp_path: Path) -> None:
             assert results and results[-1][1] == v, f"{v} not serving {SWAP_VISIBLE_WITHIN_S} s after activation"
             while sum(1 for _, w, _ in results[start:] if w == v) < RESPONSES_PER_VERSION:
                 time.sleep(0.05)  # let traffic flow on this version before the next swap
+        # Rollback brings back the previously active version everywhere within seconds (issue 6: ≤ 5 s).
+        previous = order[-2]
+        t0 = time.monotonic()
+        r = admin.post("/v1/therapies/warfarin/rollback")
+        assert r.status_code == 200 and r.json()["version"] == previous, r.text
+        start = len(results)
+        while time.monotonic() - t0 < SWAP_VISIBLE_WITHIN_S and not any(w == previous for _, w, _ in results[start:]):
+            time.sleep(0.05)
+        assert any(w == previous for _, w, _ in results[start:]), "rollback not served within 5 s"
     finally:
         stop.set()
         for t in threads:

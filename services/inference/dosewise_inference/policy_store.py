@@ -8,7 +8,6 @@ atomically (a dict assignment): a request holds a reference to one ``LoadedPolic
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import onnxruntime as ort
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise.artifacts import sha256_file
 from dosewise.hyperscore import FeatureStats, HyperScoreConfig
 from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.schemas import PolicyRef
@@ -50,13 +50,6 @@ class LoadedPolicy:
         res = self.session.run(outputs, {"features": features.astype(np.float32, copy=False)})
         return res[0], (res[1] if self.has_heads else None)
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:

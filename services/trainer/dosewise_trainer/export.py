@@ -14,7 +14,6 @@ file, opset, creation time and status ("candidate" after training, "untrained" f
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import subprocess
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dosewise.artifacts import sha256_file
 from dosewise.therapies.base import TherapyPack
 from dosewise_trainer.algorithms.networks import ExportedPolicy, QNetwork, build_q_network
 
@@ -35,13 +35,6 @@ POLICY_FILE = "policy.onnx"
 CARD_FILE = "model_card.json"
 CARD_SCHEMA_VERSION = 1
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _git(*args: str) -> str | None:

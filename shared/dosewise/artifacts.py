@@ -1,0 +1,16 @@
+"""Policy artifacts on disk: how a file is fingerprinted, the same way by the trainer (model card), the bootstrap and
+inference (verified on every load)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

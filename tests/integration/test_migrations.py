@@ -44,7 +44,7 @@ def _tables(conn: Connection) -> set[str]:
 
 
 def _diffs(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": migrate.include_object})
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
     return compare_metadata(context, SQLModel.metadata)
 
 

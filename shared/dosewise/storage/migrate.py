@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -30,7 +30,7 @@ from dosewise.storage.db import SQLITE_BUSY_TIMEOUT_MS
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-# At most one active policy per therapy: a partial unique index created by the initial revision (see ``include_object``).
+# At most one active policy per therapy: a partial unique index created by the initial revision (declared on models.Policy too).
 ONE_ACTIVE_POLICY_INDEX = "uq_policies_one_active_per_therapy"
 
 # Key of the PostgreSQL advisory lock that serializes concurrent migrations (any constant; "dosewise" in ASCII, truncated).
@@ -54,16 +54,6 @@ def alembic_config(url: str | None = None) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["url"] = resolve_url(url)
     return cfg
-
-
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Autogenerate/compare filter shared by ``env.py`` and the schema test.
-
-    The one-active-policy partial index is created by the migrations; until ``models.py`` declares it too, a comparison
-    would report the reflected index as "to be dropped". Skip it only in that case, so once the model declares it the index
-    is compared like any other.
-    """
-    return not (type_ == "index" and name == ONE_ACTIVE_POLICY_INDEX and reflected and compare_to is None)
 
 
 def _engine(url: str) -> AsyncEngine:

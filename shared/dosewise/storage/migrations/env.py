@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import dosewise.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from dosewise.storage.migrate import include_object, resolve_url
+from dosewise.storage.migrate import resolve_url
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -27,7 +27,6 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_object=include_object,
     )
 
 
@@ -38,7 +37,6 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
-        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

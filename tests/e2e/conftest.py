@@ -77,6 +77,10 @@ def _stack(db_url: str, tmp: Path, extra_env: dict[str, str] | None = None, trai
         "DOSEWISE_INFERENCE_URL": f"http://127.0.0.1:{inf_port}",
         "DOSEWISE_POLICY_REFRESH_S": "0.5",
         "DOSEWISE_ENV": "test",
+        # Load tests here (hot swap) send hundreds of requests per key; the rate limit has its own tests
+        # (tests/integration/test_auth_roles.py) and would otherwise answer them 429.
+        "DOSEWISE_RATE_LIMIT_PER_MINUTE": "1000000",
+        "DOSEWISE_RATE_LIMIT_BURST": "100000",
     }
     env.pop("REDIS_URL", None)  # the table queue, unless a test sets REDIS_URL in extra_env
     env |= extra_env or {}

@@ -15,7 +15,6 @@ import pytest
 
 from dosewise.therapies.base import (
     COVARIATES,
-    ActionSpec,
     ClinicView,
     Cohort,
     FeatureSpec,
@@ -26,6 +25,7 @@ from dosewise.therapies.base import (
 )
 from dosewise_trainer.evaluation.crossval import TrainerFn, cross_validate, evaluate_on_cohort, fold_indices
 from dosewise_trainer.evaluation.subgroups import split
+from tests.unit.trainer_toy_pack import ToyGuideline, ToyPack, guideline_actions
 
 
 # --- a fake therapy -----------------------------------------------------------------------------------------------------
@@ -56,40 +56,12 @@ class EvalToySimulator(VectorSimulator):
                           info={"level": self.level.copy(), "in_band": in_band, "adverse": adverse})
 
 
-class EvalToyGuideline:
-    name = "toy guideline"
+class EvalToyPack(ToyPack):
+    """The trainer tests' toy drug (same actions, limits and guideline rule), with a sex covariate for subgroup tests and
+    its own noisier, never-fatal simulator."""
 
-    def __init__(self, pack: TherapyPack) -> None:
-        self.pack = pack
-
-    def reset(self, n: int) -> None:
-        pass
-
-    def act(self, view: ClinicView) -> tuple[np.ndarray, np.ndarray]:
-        return self.pack.apply_actions(view.current_dose, guideline_actions(view.obs["level"][:, 0]))
-
-
-def guideline_actions(level: np.ndarray) -> np.ndarray:
-    """Below the band: +1; above: −1; inside: keep (action indices of EvalToyPack)."""
-    return np.where(level < 2.0, 3, np.where(level > 3.0, 1, 2))
-
-
-class EvalToyPack(TherapyPack):
     id = "evaltoy"
     name = "Evaluation toy (tests only)"
-    dose_unit = "U"
-    dose_quantity = "dose_units"
-    observation_kinds = ("level",)
-    target_band = (2.0, 3.0)
-    dose_history_days = 3
-    obs_history = 3
-    max_dose = 6.0
-    actions = (
-        ActionSpec("hold", "Hold", "hold"),
-        ActionSpec("-1", "Decrease by 1", "change", -1.0),
-        ActionSpec("keep", "Keep", "change", 0.0),
-        ActionSpec("+1", "Increase by 1", "change", 1.0),
-    )
     feature_specs = (
         FeatureSpec("level_last", "level", "Latest level"),
         FeatureSpec("current_dose", "U/day", "Regimen in force"),
@@ -113,8 +85,8 @@ class EvalToyPack(TherapyPack):
     def simulator(self, cohort: Cohort, seed: int) -> VectorSimulator:
         return EvalToySimulator(cohort, seed)
 
-    def guideline_policy(self) -> EvalToyGuideline:
-        return EvalToyGuideline(self)
+    def guideline_policy(self) -> ToyGuideline:
+        return ToyGuideline(self)
 
     def metrics(self, trajectory: Trajectory) -> dict[str, np.ndarray]:
         return {"time_in_range_pct": 100.0 * trajectory.info["in_band"].mean(axis=1),

@@ -71,9 +71,12 @@ class ToyGuideline:
         pass
 
     def act(self, view: ClinicView) -> tuple[np.ndarray, np.ndarray]:
-        level = view.obs["level"][:, 0]
-        action = np.where(level < 2.0, 3, np.where(level > 3.0, 1, 2))
-        return self.pack.apply_actions(view.current_dose, action)
+        return self.pack.apply_actions(view.current_dose, guideline_actions(view.obs["level"][:, 0]))
+
+
+def guideline_actions(level: np.ndarray) -> np.ndarray:
+    """Below the band: +1; above: −1; inside: keep (action indices of ToyPack)."""
+    return np.where(level < 2.0, 3, np.where(level > 3.0, 1, 2))
 
 
 class ToyPack(TherapyPack):

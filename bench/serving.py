@@ -7,8 +7,10 @@
   plus the batch endpoint POST /v1/recommendations:batch (1,000 patients per call) in decisions per second.
 
 For (b)–(d): closed-loop throughput with C concurrent clients, then p50/p99 latency at a fixed open-loop rate (default 200 req/s).
-The load generator is Python (httpx) on the same 2 cores as the servers, so absolute numbers are pessimistic; the ratios
-between rows are what this bench is for. Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200]
+Throughput is measured with wrk (C, one thread; ``apt-get install wrk``) when it is on PATH, else with Python httpx, which on
+these 2 shared cores costs more CPU than the empty endpoint itself and so understates the floor. The open-loop latency rows use
+httpx (wrk cannot hold a fixed rate). Every load generator shares the 2 cores with the servers, so absolute numbers are
+pessimistic. Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200]
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,6 +66,23 @@ async def closed_loop(method: str, url: str, body: object, seconds: float, clien
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         return done / (time.perf_counter() - t0), errors
+
+
+def wrk_closed_loop(method: str, url: str, body: object, seconds: float, clients: int, headers: dict,
+                    workdir: Path) -> tuple[float, int]:
+    """Requests per second from wrk (one thread, ``clients`` connections); returns (rps, non-2xx responses + socket errors)."""
+    script = workdir / "wrk_request.lua"
+    lines = [f'wrk.method = "{method}"', 'wrk.headers["Content-Type"] = "application/json"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    if body is not None:
+        lines.append(f"wrk.body = {json.dumps(json.dumps(body))}")
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    bad += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return rps, bad
 
 
 async def open_loop(method: str, url: str, body: object, seconds: float, rate: float, headers: dict) -> tuple[list[float], int]:
@@ -138,7 +159,9 @@ def main() -> None:
         features = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)]).features.tolist()
         infer_body = {"therapy": "warfarin", "features": features}
         policy = next(tmp.glob("policies/warfarin/*/policy.onnx"), None) or next(Path("policies").glob("warfarin/*/policy.onnx"))
-        print(f"policy: {boot.stdout.strip()}  |  load generator: httpx, {args.clients} clients, {args.seconds:g} s per row")
+        use_wrk = shutil.which("wrk") is not None
+        print(f"policy: {boot.stdout.strip()}  |  throughput load generator: {'wrk' if use_wrk else 'httpx'}, "
+              f"{args.clients} connections, {args.seconds:g} s per row")
         rows = []
         rps, p50, p99 = onnx_row(policy, args.seconds)
         rows.append(("(a) onnxruntime run, batch 1", rps, p50, p99, 0))
@@ -147,7 +170,10 @@ def main() -> None:
             ("(c) gateway POST /v1/recommendations", "POST", f"{api}/v1/recommendations", PATIENT_STATE_EXAMPLE),
             ("(d) empty FastAPI GET", "GET", f"http://127.0.0.1:{empty_port}/empty", None),
         ):
-            thr, err1 = asyncio.run(closed_loop(method, url, body, args.seconds, args.clients, headers))
+            if use_wrk:
+                thr, err1 = wrk_closed_loop(method, url, body, args.seconds, args.clients, headers, tmp)
+            else:
+                thr, err1 = asyncio.run(closed_loop(method, url, body, args.seconds, args.clients, headers))
             lat, err2 = asyncio.run(open_loop(method, url, body, args.seconds, args.rate, headers))
             rows.append((name, thr, pct(lat, 50), pct(lat, 99), err1 + err2))
         batch = {"patients": [PATIENT_STATE_EXAMPLE | {"patient_ref": f"bench-{i:05d}"} for i in range(1000)]}

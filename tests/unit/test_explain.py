@@ -121,3 +121,23 @@ class TestScoreAndExplain:
         hs.HyperScoreConfig(review_below=140.0).save(tmp_path)
         cfg, loaded = explain.load_sidecars(tmp_path / "policy.onnx")
         assert cfg.review_below == 140.0 and loaded is not None and loaded.n_samples == stats.n_samples
+
+
+class TestBatchedExplanations:
+    def test_a_batch_explains_each_row_exactly_as_alone(self, session: object, stats: hs.FeatureStats,
+                                                        states: tuple) -> None:
+        """The gateway coalesces concurrent requests into one batch: nobody's explanation may depend on who else was in it."""
+        view, x, guard = states
+        q, heads = session.run(["q_values", "q_heads"], {"features": x})  # type: ignore[attr-defined]
+        chosen = np.array([int(np.argmax(np.where(guard.mask[i], q[i], -np.inf))) for i in range(view.n)])
+        chosen[3] = -1  # one row with nothing allowed, among rows with choices
+        many = explain.score_and_explain_many(PACK, session, view, x, guard.mask, chosen, q, heads, hs.HyperScoreConfig(),
+                                              stats, guard=guard, policy_version="v-test")
+        assert len(many) == view.n
+        for i in range(view.n):
+            alone = explain.score_and_explain(PACK, session, view.take(np.array([i])), x[i], guard.mask[i], int(chosen[i]),
+                                              q[i], heads[i], hs.HyperScoreConfig(), stats,
+                                              guard=GuardrailResult(guard.mask[i : i + 1], guard.firings[i : i + 1]),
+                                              policy_version="v-test")
+            assert json.dumps(many[i], sort_keys=True) == json.dumps(alone, sort_keys=True)
+        assert many[3]["needs_review"] is True and "a clinician must decide" in many[3]["rationale"]

@@ -3,7 +3,7 @@ personalized twin's forecast, the HyperScore with its sub-scores, and a plain-la
 
 Entry point: ``score_and_explain(...) -> dict`` (JSON-able). Attributions are integrated gradients (Sundararajan et al.
 2017, "Axiomatic Attribution for Deep Networks") of the chosen action's Q, with the gradient along the straight path from a
-baseline (the training mean from ``feature_stats.json``, else the features' normalization centres) taken by central finite
+baseline (the training mean from ``feature_stats.json``, else the features' normalization centres) taken by forward finite
 differences in one batched model run — numpy only, no autodiff. Completeness (attributions sum to Q(x) − Q(baseline)) holds
 up to the Riemann sum's error; the response reports both numbers. The rationale is a fixed template filled with these facts:
 no free-text generation.
@@ -23,8 +23,8 @@ from dosewise import hyperscore as hs
 from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
 
 QFn = Callable[[np.ndarray], np.ndarray]
-IG_STEPS = 32  # midpoint Riemann sum over the path; the completeness gap is tested (tests/unit/test_explain.py)
-FD_RELATIVE_STEP = 1e-2  # central-difference step as a share of each feature's normalization scale (float32 model)
+IG_STEPS = 16  # midpoint Riemann sum over the path; the completeness gap is tested (tests/unit/test_explain.py)
+FD_RELATIVE_STEP = 1e-2  # finite-difference step as a share of each feature's normalization scale (float32 model)
 HOLD_INDEX = 0  # every pack's action 0 is its safest action
 
 
@@ -58,24 +58,9 @@ def integrated_gradients(
     q_fn: QFn, x: np.ndarray, baseline: np.ndarray, action: int, scales: np.ndarray, steps: int = IG_STEPS
 ) -> np.ndarray:
     """IG attributions (F,) of Q(·, action) at x against baseline: (x − b) · mean over the path of ∂Q/∂x, the gradient by
-    central differences (step FD_RELATIVE_STEP × scale) at the ``steps`` path midpoints, all in one call of ``q_fn``."""
-    x, baseline = np.asarray(x, dtype=float), np.asarray(baseline, dtype=float)
-    diff = x - baseline
-    active = np.flatnonzero(np.abs(diff) > 0)
-    attr = np.zeros_like(x)
-    if active.size == 0:
-        return attr
-    alphas = (np.arange(steps) + 0.5) / steps
-    path = baseline[None, :] + alphas[:, None] * diff[None, :]  # (m, F)
-    h = FD_RELATIVE_STEP * scales[active]
-    bump = np.zeros((active.size, x.shape[0]))
-    bump[np.arange(active.size), active] = h
-    batch = np.concatenate([path[:, None, :] + bump[None], path[:, None, :] - bump[None]], axis=1)  # (m, 2k, F)
-    q = np.asarray(q_fn(batch.reshape(-1, x.shape[0]).astype(np.float32)), dtype=float)[:, action]
-    q = q.reshape(steps, 2, active.size)
-    grads = (q[:, 0] - q[:, 1]) / (2.0 * h[None, :])  # (m, k)
-    attr[active] = diff[active] * grads.mean(axis=0)
-    return attr
+    forward differences (step FD_RELATIVE_STEP × scale, pointed toward x) at the ``steps`` path midpoints, in one call of
+    ``q_fn`` on steps·(F + 1) rows."""
+    return integrated_gradients_many(q_fn, np.asarray(x)[None, :], baseline, np.array([action]), scales, steps)[0]
 
 
 def _fmt(value: float) -> str:
@@ -136,6 +121,105 @@ def rationale(
     return " ".join(parts)
 
 
+def integrated_gradients_many(
+    q_fn: QFn, x: np.ndarray, baseline: np.ndarray, actions: np.ndarray, scales: np.ndarray, steps: int = IG_STEPS
+) -> np.ndarray:
+    """``integrated_gradients`` for n rows (n, F) and their actions (n,) in ONE call of ``q_fn`` (the same numbers)."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    n, f = x.shape
+    baseline = np.asarray(baseline, dtype=float)
+    diff = x - baseline[None, :]
+    alphas = (np.arange(steps) + 0.5) / steps
+    path = baseline[None, None, :] + alphas[None, :, None] * diff[:, None, :]  # (n, m, F)
+    sign = np.where(diff < 0, -1.0, 1.0)
+    h = FD_RELATIVE_STEP * scales[None, :] * sign  # (n, F), toward x as in integrated_gradients
+    bump = np.zeros((n, f + 1, f))
+    bump[:, 1 + np.arange(f), np.arange(f)] = h
+    batch = path[:, :, None, :] + bump[:, None, :, :]  # (n, m, 1 + F, F)
+    q = np.asarray(q_fn(batch.reshape(-1, f).astype(np.float32)), dtype=float)
+    q = q.reshape(n, steps, f + 1, -1)[np.arange(n), :, :, actions]  # (n, m, 1 + F)
+    grads = (q[:, :, 1:] - q[:, :, :1]) / h[:, None, :]
+    return np.where(np.abs(diff) > 0, diff * grads.mean(axis=1), 0.0)
+
+
+def score_and_explain_many(
+    pack: TherapyPack,
+    policy: Any,
+    view: ClinicView,
+    features: np.ndarray,
+    mask: np.ndarray,
+    chosen: np.ndarray,
+    q: np.ndarray,
+    q_heads: np.ndarray | None,
+    hyperscore_cfg: hs.HyperScoreConfig,
+    feature_stats: hs.FeatureStats | None,
+    guard: GuardrailResult | None = None,
+    top_k: int = 5,
+    policy_version: str | None = None,
+) -> list[dict[str, Any]]:
+    """Score and explain n recommendations at once: one twin forecast run, one sub-score pass and one model run for every
+    row's attributions (what the gateway's coalesced single requests cost together). Row i of the result equals
+    ``score_and_explain`` of row i alone. ``chosen[i]`` = −1 means nothing was allowed (hold/refer)."""
+    cfg = hyperscore_cfg
+    q_fn = as_q_fn(policy)
+    x = np.atleast_2d(np.asarray(features, dtype=np.float32))
+    n = x.shape[0]
+    q = np.asarray(q, dtype=float).reshape(n, -1)
+    mask = np.asarray(mask, dtype=bool).reshape(n, -1)
+    heads = None if q_heads is None else np.asarray(q_heads, dtype=float).reshape(n, -1, q.shape[1])
+    if guard is None:
+        guard = pack.guardrails(view)
+    guard = GuardrailResult(mask=mask, firings=guard.firings[:n])
+    chosen = np.asarray(chosen, dtype=int).reshape(n)
+    forced = (chosen < 0) | ~mask.any(axis=1)
+    action = np.where(forced, HOLD_INDEX, chosen)
+
+    forecast = fc.forecast(pack, view, action, horizon_days=cfg.forecast_horizon_days)
+    sub = hs.sub_scores(pack, view, x, guard, np.where(forced, -1, action), q, heads, cfg, feature_stats,
+                        None if forecast is None else forecast.for_scoring())
+    scored = hs.score_batch(sub, cfg)
+    scored.needs_review[forced] = True
+
+    base = baseline_features(pack, feature_stats)
+    scales = np.array([f.scale if f.scale else 1.0 for f in pack.feature_specs])
+    attr = integrated_gradients_many(q_fn, x, base, action, scales)
+    q_at = np.asarray(q_fn(np.concatenate([x, base[None, :].astype(np.float32)])), dtype=float)
+    regimen = pack.apply_actions(view.current_dose, action)[1]
+    out = []
+    for i in range(n):
+        a = int(action[i])
+        order = np.argsort(-np.abs(attr[i]))[:top_k]
+        top = [{"feature": pack.feature_specs[j].name, "description": pack.feature_specs[j].description,
+                "unit": pack.feature_specs[j].unit, "value": float(x[i, j]), "baseline": round(float(base[j]), 4),
+                "attribution": round(float(attr[i, j]), 4)} for j in order if attr[i, j] != 0.0]
+        row = scored.row(i)
+        fc_row = None if forecast is None else {**forecast.row(i), "score": row["sub_scores"]["forecast"]}
+        head_sd = heads[i].std(axis=0) if heads is not None else None
+        agree = row["sub_scores"]["reproducibility"]
+        text = rationale(pack, a, bool(forced[i]), float(view.current_dose[i]), float(regimen[i]), q[i], mask[i], top,
+                         fc_row, agree, 0 if heads is None else heads.shape[1], row["sub_scores"]["novelty"],
+                         guard.firings[i], row["hyperscore"], row["needs_review"], cfg, policy_version)
+        out.append({
+            **row,
+            "score_range": list(cfg.score_range()),
+            "review_below": cfg.review_below,
+            "q_values": [{"action": s.id, "label": s.label, "q": round(float(q[i, j]), 4), "allowed": bool(mask[i, j]),
+                          "chosen": j == a, "q_sd_across_heads": None if head_sd is None else round(float(head_sd[j]), 4)}
+                         for j, s in enumerate(pack.actions)],
+            "attributions": {
+                "method": f"integrated gradients, {IG_STEPS} path steps, forward finite differences",
+                "target": f"Q({pack.actions[a].id})",
+                "baseline": ("training mean (feature_stats.json)" if feature_stats is not None
+                             else "feature normalization centres"),
+                "q_at_features": round(float(q_at[i, a]), 4), "q_at_baseline": round(float(q_at[n, a]), 4),
+                "sum": round(float(attr[i].sum()), 4), "top": top,
+            },
+            "forecast": fc_row,
+            "rationale": text,
+        })
+    return out
+
+
 def score_and_explain(
     pack: TherapyPack,
     policy: Any,
@@ -155,59 +239,7 @@ def score_and_explain(
 
     Returns {hyperscore, v, needs_review, score_range, review_below, sub_scores, q_values, attributions, forecast,
     rationale}; ``forecast`` is None for a pack without a twin recipe (forecast.py)."""
-    cfg = hyperscore_cfg
-    q_fn = as_q_fn(policy)
-    x = np.asarray(features, dtype=np.float32).reshape(1, -1)
-    q = np.asarray(q, dtype=float).reshape(-1)
-    mask = np.asarray(mask, dtype=bool).reshape(-1)
-    heads = None if q_heads is None else np.asarray(q_heads, dtype=float).reshape(1, -1, q.shape[0])
-    if guard is None:
-        guard = pack.guardrails(view)
-    guard = GuardrailResult(mask=mask[None, :], firings=guard.firings[:1])
-    forced = chosen < 0 or not mask.any()
-    action = HOLD_INDEX if forced else int(chosen)
-
-    forecast = fc.forecast(pack, view, np.array([action]), horizon_days=cfg.forecast_horizon_days)
-    sub = hs.sub_scores(
-        pack, view, x, guard, np.array([-1 if forced else action]), q[None, :], heads, cfg, feature_stats,
-        None if forecast is None else forecast.for_scoring(),
-    )
-    scored = hs.score_batch(sub, cfg)
-    if forced:
-        scored.needs_review[:] = True
-
-    base = baseline_features(pack, feature_stats)
-    scales = np.array([f.scale if f.scale else 1.0 for f in pack.feature_specs])
-    attr = integrated_gradients(q_fn, x[0], base, action, scales)
-    q_pair = np.asarray(q_fn(np.stack([x[0], base]).astype(np.float32)), dtype=float)[:, action]
-    order = np.argsort(-np.abs(attr))[:top_k]
-    top = [{"feature": pack.feature_specs[j].name, "description": pack.feature_specs[j].description,
-            "unit": pack.feature_specs[j].unit, "value": float(x[0, j]), "baseline": round(float(base[j]), 4),
-            "attribution": round(float(attr[j]), 4)} for j in order if attr[j] != 0.0]
-
-    row = scored.row(0)
-    fc_row = None if forecast is None else {**forecast.row(0), "score": row["sub_scores"]["forecast"]}
-    head_sd = heads[0].std(axis=0) if heads is not None else None
-    current = float(view.current_dose[0])
-    regimen = float(pack.apply_actions(view.current_dose[:1], np.array([action]))[1][0])
-    agree = row["sub_scores"]["reproducibility"]
-    text = rationale(pack, action, forced, current, regimen, q, mask, top, fc_row, agree,
-                     0 if heads is None else heads.shape[1], row["sub_scores"]["novelty"], guard.firings[0],
-                     row["hyperscore"], row["needs_review"], cfg, policy_version)
-    return {
-        **row,
-        "score_range": list(cfg.score_range()),
-        "review_below": cfg.review_below,
-        "q_values": [{"action": a.id, "label": a.label, "q": round(float(q[j]), 4), "allowed": bool(mask[j]),
-                      "chosen": j == action, "q_sd_across_heads": None if head_sd is None else round(float(head_sd[j]), 4)}
-                     for j, a in enumerate(pack.actions)],
-        "attributions": {
-            "method": f"integrated gradients, {IG_STEPS} path steps, central finite differences",
-            "target": f"Q({pack.actions[action].id})",
-            "baseline": "training mean (feature_stats.json)" if feature_stats is not None else "feature normalization centres",
-            "q_at_features": round(float(q_pair[0]), 4), "q_at_baseline": round(float(q_pair[1]), 4),
-            "sum": round(float(attr.sum()), 4), "top": top,
-        },
-        "forecast": fc_row,
-        "rationale": text,
-    }
+    return score_and_explain_many(pack, policy, view, np.asarray(features).reshape(1, -1), np.asarray(mask).reshape(1, -1),
+                                  np.array([chosen]), np.asarray(q).reshape(1, -1),
+                                  None if q_heads is None else np.asarray(q_heads)[None], hyperscore_cfg, feature_stats,
+                                  guard, top_k, policy_version)[0]

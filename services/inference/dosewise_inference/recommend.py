@@ -15,7 +15,7 @@ from dosewise import decision
 from dosewise import forecast as fc
 from dosewise import hyperscore as hs
 from dosewise.schemas import PatientState
-from dosewise_inference.explain import score_and_explain
+from dosewise_inference.explain import score_and_explain_many
 from dosewise_inference.policy_store import LoadedPolicy
 from dosewise_inference.scoring import choose
 
@@ -38,14 +38,9 @@ def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, e
     q, heads = policy.q_values(prep.features)
     actions, probability = choose(q, prep.guard.mask, exploration, rng, epsilon, temperature)
     if explain:
-        scores = [
-            score_and_explain(prep.pack, policy, prep.view.take(slice(i, i + 1)), prep.features[i], prep.guard.mask[i],
-                              int(actions[i]), q[i], None if heads is None else heads[i], policy.hyperscore,
-                              policy.feature_stats, guard=prep.guard.__class__(prep.guard.mask[i : i + 1],
-                                                                               prep.guard.firings[i : i + 1]),
-                              policy_version=policy.ref.version)
-            for i in range(len(states))
-        ]
+        scores = score_and_explain_many(prep.pack, policy, prep.view, prep.features, prep.guard.mask, actions, q, heads,
+                                        policy.hyperscore, policy.feature_stats, guard=prep.guard,
+                                        policy_version=policy.ref.version)
     else:
         scores = _batch_scores(prep, actions, q, heads, policy)
     return [

@@ -214,6 +214,7 @@ class _StepCoefficients:
     gut_decay: float
     pk: np.ndarray  # (2, 3, n): rows central/peripheral; columns gut/central/peripheral
     chain1_toeplitz: np.ndarray  # (6, n): c_j = e^{-kh}(kh)^j / j!
+    chain1_matrix: np.ndarray  # (6, 6, n): M[i, k] = c_{i−k} for i ≥ k, else 0 (the same map as one product)
     chain1_w0: np.ndarray  # (6, n): weight of u at the sub-step start
     chain1_w1: np.ndarray  # (6, n): weight of u at the sub-step end
     chain2: np.ndarray  # (3, n): decay, w0, w1
@@ -265,8 +266,10 @@ def _step_coefficients(p: HambergParams, h: float) -> _StepCoefficients:
     w0, w1 = _chain_input_weights(kh1, N_TRANSIT1)
     kh2 = p.ktr2_per_h * h
     c0, c1 = _chain_input_weights(kh2, 1)
+    lag = np.arange(N_TRANSIT1)[:, None] - np.arange(N_TRANSIT1)[None, :]
+    matrix = np.where((lag >= 0)[:, :, None], toeplitz[np.clip(lag, 0, None)], 0.0)
     return _StepCoefficients(
-        gut_decay=float(np.exp(-p.ka_per_h * h)), pk=_pk_coefficients(p, h), chain1_toeplitz=toeplitz,
+        gut_decay=float(np.exp(-p.ka_per_h * h)), pk=_pk_coefficients(p, h), chain1_toeplitz=toeplitz, chain1_matrix=matrix,
         chain1_w0=w0, chain1_w1=w1, chain2=np.stack([np.exp(-kh2), c0[0], c1[0]]),
     )
 
@@ -301,11 +304,8 @@ class DayPropagator:
             x[GUT] = gut * c.gut_decay
             x[CENTRAL], x[PERIPHERAL] = new_cen, new_per
             u1 = self._inflow(new_cen)
-            chain = x[CHAIN1]
-            new_chain = c.chain1_w0 * u0 + c.chain1_w1 * u1
-            for lag in range(N_TRANSIT1):
-                new_chain[lag:] += c.chain1_toeplitz[lag] * chain[: N_TRANSIT1 - lag]
-            x[CHAIN1] = new_chain
+            # Each transit compartment i receives from every earlier one k the Poisson share c_{i−k} (one product).
+            x[CHAIN1] = c.chain1_w0 * u0 + c.chain1_w1 * u1 + np.einsum("ikn,kn->in", c.chain1_matrix, x[CHAIN1])
             x[A7] = c.chain2[0] * x[A7] + c.chain2[1] * u0 + c.chain2[2] * u1
             u0 = u1
         return x

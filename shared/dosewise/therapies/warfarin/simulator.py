@@ -72,7 +72,7 @@ class WarfarinSimulator(VectorSimulator):
         self.obs_history = obs_history
         self.sigma_inr = sigma_inr
         self.params = hb.HambergParams.from_hidden(cohort.hidden, transit1_per_mtt=transit1_per_mtt)
-        self._propagator = hb.DayPropagator(self.params, substeps_h)
+        self.propagator = hb.DayPropagator(self.params, substeps_h)
         self.reset()
 
     # --- state ----------------------------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ class WarfarinSimulator(VectorSimulator):
     def step(self, given: FloatArray, regimen: FloatArray) -> StepResult:
         given = np.clip(np.asarray(given, dtype=float).reshape(self.n), 0.0, self.max_dose_mg)
         regimen = np.clip(np.asarray(regimen, dtype=float).reshape(self.n), 0.0, self.max_dose_mg)
-        self._propagator.advance_day(self.state, hb.S_FRACTION * given)
+        self.propagator.advance_day(self.state, hb.S_FRACTION * given)
         self.day += 1
         self._dose_history = np.concatenate([given[:, None], self._dose_history[:, :-1]], axis=1)
         self.inr_true = hb.inr_from_state(self.state)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import json
+import os
 import re
 import shutil
 import statistics

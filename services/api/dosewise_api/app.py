@@ -16,6 +16,7 @@ from dosewise.schemas import DISCLAIMER
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker
 from dosewise_api import auth, errors, openapi, security
+from dosewise_api.coalescer import RecommendationCoalescer
 from dosewise_api.inference_client import InferenceClient
 from dosewise_api.middleware import BodySizeLimit
 from dosewise_api.recommendations import IdempotencyKeyReused, RecommendationErased
@@ -39,7 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                               settings.inference_connect_retries)
         app.state.settings = settings
         app.state.queue = make_queue(settings, app.state.sessions)
+        app.state.coalescer = RecommendationCoalescer(app.state.inference, app.state.sessions, settings.pseudonym_key)
         yield
+        await app.state.coalescer.aclose()
         await app.state.queue.close()
         await app.state.inference.aclose()
         await engine.dispose()

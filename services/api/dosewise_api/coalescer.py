@@ -12,7 +12,6 @@ TestConcurrentRequests).
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,8 +20,6 @@ from dosewise.schemas import PatientState, Recommendation
 from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
 from dosewise_api.recommendations import SingleRequest, recommend_singles
-
-log = logging.getLogger(__name__)
 
 MAX_BATCH = 64  # the largest coalesced batch: bounds one batch's latency when a burst arrives at once
 MAX_IN_FLIGHT = 2

@@ -67,18 +67,27 @@ def _public(row: models.Recommendation) -> Recommendation:
     return Recommendation.model_validate(row.response)
 
 
+async def _stored(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None]) -> dict[str, models.Recommendation]:
+    """The stored rows of those idempotency keys that exist, by key."""
+    wanted = [k for k in keys if k is not None]
+    if not wanted:
+        return {}
+    async with sessions() as s:
+        rows = (await s.execute(select(models.Recommendation).where(
+            models.Recommendation.idempotency_key.in_(wanted)))).scalars()  # type: ignore[union-attr]
+        return {str(r.idempotency_key): r for r in rows}
+
+
 async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None]) -> list[Recommendation] | None:
     """The stored recommendations for these idempotency keys, if all exist."""
     if not keys or keys[0] is None:
         return None
-    async with sessions() as s:
-        rows = (await s.execute(select(models.Recommendation).where(models.Recommendation.idempotency_key.in_(keys)))).scalars()  # type: ignore[union-attr]
-        by_key = {r.idempotency_key: r for r in rows}
+    by_key = await _stored(sessions, keys)
     if not by_key:
         return None
     if len(by_key) != len(keys):
         raise IdempotencyKeyReused("this Idempotency-Key was already used for a batch of another size")
-    return [_public(by_key[k]) for k in keys]
+    return [_public(by_key[str(k)]) for k in keys]
 
 
 async def get(
@@ -232,19 +241,15 @@ async def recommend_singles(
     rolled back and each request is redone alone, so only the duplicate is affected."""
     keys = [_item_keys(r.idempotency_key, 1, False, r.caller.id)[0] for r in requests]
     results: list[Recommendation | Exception | None] = [None] * len(requests)
-    stored: dict[str, models.Recommendation] = {}
-    if any(keys):
-        async with sessions() as s:
-            rows = (await s.execute(select(models.Recommendation).where(
-                models.Recommendation.idempotency_key.in_([k for k in keys if k])))).scalars()  # type: ignore[union-attr]
-            stored = {str(r.idempotency_key): r for r in rows}
+    stored = await _stored(sessions, keys)
     for i, k in enumerate(keys):
         if k is not None and k in stored:
             try:
                 results[i] = _public(stored[k])
             except RecommendationErased as e:
                 results[i] = e
-    todo = [i for i, r in enumerate(results) if r is None and (keys[i] is None or keys.index(keys[i]) == i)]
+    first = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}  # a key's first request in this batch
+    todo = [i for i, r in enumerate(results) if r is None and (keys[i] is None or first[keys[i]] == i)]
     if todo:
         try:
             made = await _make([requests[i].state for i in todo], [requests[i].caller for i in todo],
@@ -260,5 +265,5 @@ async def recommend_singles(
                     results[i] = e
     for i, r in enumerate(results):  # the same caller sent the same key twice in one batch: the second gets the first's
         if r is None:
-            results[i] = results[keys.index(keys[i])]
+            results[i] = results[first[str(keys[i])]]
     return [r for r in results if r is not None]

@@ -142,6 +142,21 @@ def integrated_gradients_many(
     return np.where(np.abs(diff) > 0, diff * grads.mean(axis=1), 0.0)
 
 
+def score_rows(
+    pack: TherapyPack, view: ClinicView, features: np.ndarray, guard: GuardrailResult, chosen: np.ndarray, q: np.ndarray,
+    q_heads: np.ndarray | None, cfg: hs.HyperScoreConfig, feature_stats: hs.FeatureStats | None,
+) -> tuple[hs.Scored, fc.Forecast | None]:
+    """HyperScores of n decisions (``chosen`` −1 = nothing allowed: forecast as a hold, always ``needs_review``) and the twin
+    forecast behind them: what the batch endpoint returns and what every explanation starts from."""
+    chosen = np.asarray(chosen, dtype=int)
+    forecast = fc.forecast(pack, view, np.where(chosen >= 0, chosen, HOLD_INDEX), horizon_days=cfg.forecast_horizon_days)
+    sub = hs.sub_scores(pack, view, features, guard, chosen, q, q_heads, cfg, feature_stats,
+                        None if forecast is None else forecast.for_scoring())
+    scored = hs.score_batch(sub, cfg)
+    scored.needs_review[chosen < 0] = True
+    return scored, forecast
+
+
 def score_and_explain_many(
     pack: TherapyPack,
     policy: Any,
@@ -173,12 +188,7 @@ def score_and_explain_many(
     chosen = np.asarray(chosen, dtype=int).reshape(n)
     forced = (chosen < 0) | ~mask.any(axis=1)
     action = np.where(forced, HOLD_INDEX, chosen)
-
-    forecast = fc.forecast(pack, view, action, horizon_days=cfg.forecast_horizon_days)
-    sub = hs.sub_scores(pack, view, x, guard, np.where(forced, -1, action), q, heads, cfg, feature_stats,
-                        None if forecast is None else forecast.for_scoring())
-    scored = hs.score_batch(sub, cfg)
-    scored.needs_review[forced] = True
+    scored, forecast = score_rows(pack, view, x, guard, np.where(forced, -1, action), q, heads, cfg, feature_stats)
 
     base = baseline_features(pack, feature_stats)
     scales = np.array([f.scale if f.scale else 1.0 for f in pack.feature_specs])

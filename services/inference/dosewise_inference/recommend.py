@@ -12,24 +12,10 @@ from typing import Any
 import numpy as np
 
 from dosewise import decision
-from dosewise import forecast as fc
-from dosewise import hyperscore as hs
 from dosewise.schemas import PatientState
-from dosewise_inference.explain import score_and_explain_many
+from dosewise_inference.explain import score_and_explain_many, score_rows
 from dosewise_inference.policy_store import LoadedPolicy
 from dosewise_inference.scoring import choose
-
-
-def _batch_scores(prep: decision.Prepared, actions: np.ndarray, q: np.ndarray, heads: np.ndarray | None,
-                  policy: LoadedPolicy) -> list[dict[str, Any]]:
-    """HyperScore and sub-scores for every row at once (no attributions): the batch path."""
-    safe = np.where(actions >= 0, actions, decision.HOLD_INDEX)
-    forecast = fc.forecast(prep.pack, prep.view, safe, horizon_days=policy.hyperscore.forecast_horizon_days)
-    sub = hs.sub_scores(prep.pack, prep.view, prep.features, prep.guard, actions, q, heads, policy.hyperscore,
-                        policy.feature_stats, None if forecast is None else forecast.for_scoring())
-    scored = hs.score_batch(sub, policy.hyperscore)
-    scored.needs_review[actions < 0] = True
-    return [scored.row(i) for i in range(len(actions))]
 
 
 def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, exploration: str,
@@ -41,8 +27,10 @@ def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, e
         scores = score_and_explain_many(prep.pack, policy, prep.view, prep.features, prep.guard.mask, actions, q, heads,
                                         policy.hyperscore, policy.feature_stats, guard=prep.guard,
                                         policy_version=policy.ref.version)
-    else:
-        scores = _batch_scores(prep, actions, q, heads, policy)
+    else:  # the batch path: HyperScore and sub-scores, no attributions or rationale
+        scored, _ = score_rows(prep.pack, prep.view, prep.features, prep.guard, actions, q, heads, policy.hyperscore,
+                               policy.feature_stats)
+        scores = [scored.row(i) for i in range(len(states))]
     return [
         {"q_values": q[i].tolist(), "head_q_values": None if heads is None else heads[i].tolist(), "action": int(actions[i]),
          "behaviour_probability": float(probability[i]), "action_mask": prep.guard.mask[i].tolist(), "score": scores[i]}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import http.client
+import time
 import uuid
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from dosewise.keepalive import CLIENT_KEEPALIVE_EXPIRY_S, SERVER_KEEP_ALIVE_S
 from dosewise.schemas import DISCLAIMER, PATIENT_STATE_EXAMPLE
 from dosewise.settings import Settings
 from dosewise.storage import models
@@ -221,6 +224,23 @@ class TestDiscovery:
         assert httpx.get(f"{stack.api}/healthz").json() == {"status": "alive"}
         ready = httpx.get(f"{stack.api}/readyz").json()
         assert ready["ready"] is True and ready["checks"] == {"database": "ok", "inference": "ok"}
+
+
+class TestKeepAlive:
+    def test_idle_connections_outlive_the_clients_expiry(self, stack: Stack) -> None:
+        """A server that closes an idle connection while a client reuses it resets a request it never read (keepalive.py):
+        both services keep idle connections past uvicorn's 5 s default and past our client's expiry."""
+        assert CLIENT_KEEPALIVE_EXPIRY_S < SERVER_KEEP_ALIVE_S
+        for base in (stack.api, stack.inference):
+            conn = http.client.HTTPConnection(*base.removeprefix("http://").split(":"), timeout=10)
+            try:
+                conn.request("GET", "/healthz")
+                assert conn.getresponse().read() and conn.sock is not None
+                time.sleep(6)
+                conn.request("GET", "/healthz")  # the same socket, idle for longer than uvicorn's default keeps it
+                assert conn.getresponse().status == 200
+            finally:
+                conn.close()
 
 
 class TestInferenceDown:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from dosewise import problems
 from dosewise.apikeys import Role
+from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
 from dosewise.queue.factory import make_queue
 from dosewise.schemas import DISCLAIMER
@@ -77,4 +78,5 @@ def main() -> None:
 
     settings = get_settings()
     configure("api", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None,
+                timeout_keep_alive=SERVER_KEEP_ALIVE_S)

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from dosewise.keepalive import CLIENT_KEEPALIVE_EXPIRY_S
 from dosewise.schemas import InferRequest, InferResponse, RecommendRequest, RecommendResponse
 
 RETRY_BACKOFF_S = 0.05
@@ -20,7 +21,8 @@ class InferenceClient:
     def __init__(self, base_url: str, timeout_s: float, connect_retries: int) -> None:
         self._client = httpx.AsyncClient(
             base_url=base_url, timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32,
+                               keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_S),  # below the server's (keepalive.py)
         )
         self._retries = connect_retries
 

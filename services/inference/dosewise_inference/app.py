@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from dosewise import problems
+from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
 from dosewise.queue.factory import make_queue
 from dosewise.schemas import InferRequest, InferResponse, RecommendItem, RecommendRequest, RecommendResponse
@@ -143,4 +144,5 @@ def main() -> None:
 
     settings = get_settings()
     configure("inference", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.inference_host, port=settings.inference_port, log_config=None)
+    uvicorn.run(create_app(settings), host=settings.inference_host, port=settings.inference_port, log_config=None,
+                timeout_keep_alive=SERVER_KEEP_ALIVE_S)

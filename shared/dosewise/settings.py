@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         60, ge=1, alias="DOSEWISE_RATE_LIMIT_BURST", description="Requests a caller may send at once before the rate applies."
     )
+    api_key_cache_s: float = Field(
+        5.0, ge=0.0, le=300.0, alias="DOSEWISE_API_KEY_CACHE_S",
+        description="How long a gateway replica reuses an API key's stored row (the secret is still checked on every "
+        "request): a revocation made elsewhere (the CLI, another replica) applies within this time; one made through this "
+        "replica at once. 0: read the key on every request.",
+    )
 
     # --- the learning loop (issue 6): exploration, outbox relay, trainer consumer, retraining ---------------------------
     exploration: Literal["off", "epsilon", "softmax"] = Field(

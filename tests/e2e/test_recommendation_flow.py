@@ -12,11 +12,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from dosewise.apikeys import Role
 from dosewise.keepalive import CLIENT_KEEPALIVE_EXPIRY_S, SERVER_KEEP_ALIVE_S
-from dosewise.schemas import DISCLAIMER, PATIENT_STATE_EXAMPLE
-from dosewise.settings import Settings
+from dosewise.schemas import DISCLAIMER, PATIENT_STATE_EXAMPLE, PatientState
+from dosewise.settings import DEV_PSEUDONYM_KEY, Settings
 from dosewise.storage import models
 from dosewise.storage.db import make_engine, make_sessionmaker
+from dosewise_api.auth import Caller
+from dosewise_api.inference_client import InferenceClient
+from dosewise_api.recommendations import SingleRequest, commit_singles, plan_singles
 from tests.e2e.conftest import Stack
 
 
@@ -140,6 +144,39 @@ class TestConcurrentRequests:
             key_id = stack.key_ids[role]
             assert key_id in str(callers[rec["recommendation_id"]]), "stored under another caller"
             assert key_id in actors[rec["recommendation_id"]], "audited as another caller's act"
+
+
+    def test_a_key_repeated_across_batches_committed_together_is_stored_once(self, stack: Stack) -> None:
+        """Group commit (coalescer.py): two batches computed apart, the same caller's Idempotency-Key in both, committed in
+        one transaction. The duplicate fails that transaction; each request is then redone alone: one row, one event, and
+        both callers get it."""
+        key = f"group-{uuid.uuid4()}"
+        caller = Caller(id=f"key:{stack.key_ids['clinician']}", roles=frozenset({Role.CLINICIAN}))
+        state = PatientState.model_validate(example(patient_ref="group-0001"))
+
+        async def go() -> tuple[list[list], int, int]:
+            engine = make_engine(Settings(DATABASE_URL=stack.db_url))
+            client = InferenceClient(stack.inference, timeout_s=30, connect_retries=0)
+            try:
+                sessions = make_sessionmaker(engine)
+                plans = [await plan_singles([SingleRequest(state, caller, key)], client, sessions, DEV_PSEUDONYM_KEY)
+                         for _ in range(2)]
+                assert all(len(p.built) == 1 for p in plans)  # neither saw the other's (uncommitted) key
+                answers = await commit_singles(plans, client, sessions, DEV_PSEUDONYM_KEY)
+                rec_id = answers[0][0].recommendation_id
+                async with sessions() as s:
+                    rows = (await s.execute(select(func.count()).select_from(models.Recommendation).where(
+                        models.Recommendation.id == rec_id))).scalar_one()
+                    events = (await s.execute(select(func.count()).select_from(models.AuditEvent).where(
+                        models.AuditEvent.subject_id == str(rec_id)))).scalar_one()
+                return answers, rows, events
+            finally:
+                await client.aclose()
+                await engine.dispose()
+
+        answers, rows, events = asyncio.run(go())
+        assert answers[0][0].recommendation_id == answers[1][0].recommendation_id
+        assert (rows, events) == (1, 1)
 
 
 class TestBatch:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -225,6 +226,35 @@ class TestApiKeys:
                                     headers=gateway.headers["auditor"]).json()["data"]
         mine_events = [(e["action"], e["role"]) for e in events if e["subject_id"] == created["id"]]
         assert mine_events == [("key.create", "admin"), ("key.revoke", "admin")]
+
+    @pytest.mark.parametrize("cache_s", [0.0, 0.5])
+    def test_a_key_revoked_elsewhere_is_refused_within_the_key_cache_time(self, gateway: Gateway, cache_s: float) -> None:
+        """The CLI (or another replica) revokes in the database; this replica re-reads a key it has cached within
+        DOSEWISE_API_KEY_CACHE_S (0: at once)."""
+        async def mint() -> apikeys.NewKey:
+            engine = make_engine(Settings(DATABASE_URL=gateway.db_url))
+            try:
+                return await apikeys.create(make_sessionmaker(engine), name=f"cached-{cache_s}", role=Role.CLINICIAN,
+                                            actor="test", actor_role="admin")
+            finally:
+                await engine.dispose()
+
+        async def revoke_as_the_cli(key_id: str) -> None:
+            engine = make_engine(Settings(DATABASE_URL=gateway.db_url))
+            try:
+                await apikeys.revoke(make_sessionmaker(engine), key_id, actor="cli", actor_role="admin")
+            finally:
+                await engine.dispose()
+
+        new = asyncio.run(mint())
+        mine = {"Authorization": f"Bearer {new.token}"}
+        settings = settings_for(gateway.db_url, gateway.issuer, DOSEWISE_API_KEY_CACHE_S=str(cache_s))
+        with TestClient(create_app(settings), raise_server_exceptions=False) as replica:
+            assert replica.get("/v1/therapies", headers=mine).status_code == 200  # read, and cached when cache_s > 0
+            asyncio.run(revoke_as_the_cli(new.key.id))
+            if cache_s:
+                time.sleep(cache_s)
+            assert replica.get("/v1/therapies", headers=mine).status_code == 401
 
     def test_an_admin_cannot_revoke_the_key_it_calls_with(self, gateway: Gateway) -> None:
         r = gateway.client.delete(f"/v1/keys/{gateway.key_ids['admin']}", headers=gateway.headers["admin"])

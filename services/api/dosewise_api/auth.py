@@ -178,17 +178,19 @@ class JwtVerifier:
 
 @dataclass
 class Authenticator:
-    """The per-process authentication state: sessions for key lookups, the JWT verifier, the rate limiter."""
+    """The per-process authentication state: recently read API keys, the JWT verifier, the rate limiter."""
 
     settings: Settings
     limiter: TokenBucketLimiter
     jwt_verifier: JwtVerifier | None
+    keys: apikeys.KeyCache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
         return cls(settings=settings,
                    limiter=TokenBucketLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
-                   jwt_verifier=JwtVerifier(settings) if settings.jwt_jwks_url else None)
+                   jwt_verifier=JwtVerifier(settings) if settings.jwt_jwks_url else None,
+                   keys=apikeys.KeyCache(settings.api_key_cache_s))
 
 
 async def authenticate(
@@ -202,7 +204,7 @@ async def authenticate(
         raise unauthorized("bearer token too long", invalid=True)
     auth: Authenticator = request.app.state.auth
     if token.startswith(apikeys.TOKEN_PREFIX):
-        key = await apikeys.lookup(request.app.state.sessions, token)
+        key = await apikeys.lookup(request.app.state.sessions, token, auth.keys)
         if key is None:
             raise unauthorized("unknown, revoked or expired API key", invalid=True)
         caller = Caller(id=f"key:{key.id}", roles=frozenset({Role(key.role)}))

@@ -1,12 +1,17 @@
-"""Coalesce concurrent single recommendations into batches (opportunistic batching, as model servers do).
+"""Coalesce concurrent single recommendations into batches (opportunistic batching, as model servers do), and their
+commits into group commits (as databases do with their logs).
 
-A request that arrives while fewer than ``MAX_IN_FLIGHT`` batches are running starts one at once: alone, it waits for
-nothing. Requests that arrive while the batches are busy queue up and leave together in the next one: one idempotency
-lookup, one inference call (one onnxruntime run, one twin-forecast run, one attribution run), one transaction and one
-audit-chain lock for all of them. So under load the per-request cost falls instead of the queue growing. Two batches in
-flight keep both processes busy: one batch's transaction commits while the next one is at inference. Each caller still gets
-exactly the answer ``recommendations.recommend`` would give it alone (tests/e2e/test_recommendation_flow.py,
-TestConcurrentRequests).
+Two stages, each batching whatever queued up while it was busy:
+
+1. **compute** (up to ``MAX_IN_FLIGHT`` batches at once): one idempotency lookup and one inference call (one onnxruntime
+   run, one twin-forecast run, one attribution run) for all requests that arrived meanwhile (``plan_singles``);
+2. **commit** (one at a time): every computed batch waiting is committed in ONE transaction under one audit-chain lock
+   (``commit_singles``). A transaction's cost is mostly round trips, not rows: measured at 16 concurrent callers, one
+   commit per computed batch held the SQLite writer lock ~12 ms each, 70 % of the time.
+
+A request that arrives when nothing is busy waits for nothing. Under load the per-request cost falls instead of the queue
+growing. Each caller still gets exactly the answer ``recommendations.recommend`` would give it alone, committed before it is
+answered (tests/e2e/test_recommendation_flow.py, TestConcurrentRequests).
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dosewise.schemas import PatientState, Recommendation
 from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
-from dosewise_api.recommendations import SingleRequest, recommend_singles
+from dosewise_api.recommendations import PlannedSingles, SingleRequest, commit_singles, plan_singles
 
-MAX_BATCH = 64  # the largest coalesced batch: bounds one batch's latency when a burst arrives at once
-MAX_IN_FLIGHT = 2
+MAX_BATCH = 64  # the largest computed batch: bounds one batch's latency when a burst arrives at once
+MAX_IN_FLIGHT = 2  # computed batches at once: the gateway prepares one while inference works on the other
 
 
 @dataclass
@@ -31,46 +36,73 @@ class _Waiting:
     answer: asyncio.Future[Recommendation] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+def _fail(waiting: list[_Waiting], error: Exception) -> None:
+    for w in waiting:
+        if not w.answer.done():
+            w.answer.set_exception(error)
+
+
 class RecommendationCoalescer:
     def __init__(self, client: InferenceClient, sessions: async_sessionmaker[AsyncSession], pseudonym_key: str,
                  max_batch: int = MAX_BATCH, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self._client, self._sessions, self._key = client, sessions, pseudonym_key
         self._max_batch, self._max_in_flight = max_batch, max_in_flight
         self._queue: list[_Waiting] = []
-        self._workers: set[asyncio.Task[None]] = set()
-        self.batches = 0  # how many batches ran, and their sizes: for tests and the bench's report
+        self._planned: list[tuple[PlannedSingles, list[_Waiting]]] = []
+        self._computing: set[asyncio.Task[None]] = set()
+        self._committing: asyncio.Task[None] | None = None
+        self.batches = 0  # computed batches and their requests, and transactions: for tests and the bench's report
         self.coalesced = 0
+        self.commits = 0
 
     async def recommend(self, state: PatientState, caller: Caller, idempotency_key: str | None = None) -> Recommendation:
         waiting = _Waiting(SingleRequest(state, caller, idempotency_key))
         self._queue.append(waiting)
-        if len(self._workers) < self._max_in_flight:
-            worker = asyncio.create_task(self._drain())
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
+        if len(self._computing) < self._max_in_flight:
+            worker = asyncio.create_task(self._compute())
+            self._computing.add(worker)
+            worker.add_done_callback(self._computing.discard)
         # A caller that hangs up does not cancel the batch (the others' answers, and its own row, still get committed).
         return await asyncio.shield(waiting.answer)
 
-    async def _drain(self) -> None:
+    async def _compute(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             self.batches += 1
             self.coalesced += len(batch)
             try:
-                results = await recommend_singles([w.request for w in batch], self._client, self._sessions, self._key)
+                plan = await plan_singles([w.request for w in batch], self._client, self._sessions, self._key)
             except Exception as e:  # inference or database down: every caller in the batch gets the same error
-                for w in batch:
-                    if not w.answer.done():
-                        w.answer.set_exception(e)
+                _fail(batch, e)
                 continue
-            for w, r in zip(batch, results, strict=True):
-                if w.answer.done():
+            self._planned.append((plan, batch))
+            if self._committing is None:
+                self._committing = asyncio.create_task(self._commit())
+
+    async def _commit(self) -> None:
+        try:
+            while self._planned:
+                group, self._planned = self._planned, []
+                self.commits += 1
+                try:
+                    answers = await commit_singles([p for p, _ in group], self._client, self._sessions, self._key)
+                except Exception as e:  # the database is down: nothing of the group was stored
+                    for _, batch in group:
+                        _fail(batch, e)
                     continue
-                if isinstance(r, Exception):
-                    w.answer.set_exception(r)
-                else:
-                    w.answer.set_result(r)
+                for (_, batch), results in zip(group, answers, strict=True):
+                    for w, r in zip(batch, results, strict=True):
+                        if w.answer.done():
+                            continue
+                        if isinstance(r, Exception):
+                            w.answer.set_exception(r)
+                        else:
+                            w.answer.set_result(r)
+        finally:
+            self._committing = None
 
     async def aclose(self) -> None:
-        """Let the running batch finish (its rows are being committed) before the process exits."""
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        """Let the running batches finish and commit (their answers are owed) before the process exits."""
+        while self._computing or self._committing is not None:
+            await asyncio.gather(*self._computing, *([self._committing] if self._committing else []),
+                                 return_exceptions=True)

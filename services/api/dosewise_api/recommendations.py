@@ -146,19 +146,19 @@ def _build(prep: decision.Prepared, i: int, state: PatientState, answer: Recomme
     return rec, row
 
 
-async def _make(
+Built = tuple[Recommendation, dict[str, Any]]  # an answer and its ``recommendations`` row, not yet stored
+
+
+async def _compute(
     states: Sequence[PatientState],
     callers: Sequence[Caller],
     keys: Sequence[str | None],
     client: InferenceClient,
-    sessions: async_sessionmaker[AsyncSession],
     pseudonym_key: str,
     explain: bool,
-) -> list[Recommendation]:
-    """New recommendations for ``states`` (one inference call per therapy), committed with their audit events in ONE
-    transaction: there is never a recommendation without its event or an event without its row. Raises IntegrityError
-    (nothing stored) when an idempotency key is already taken."""
-    out: list[tuple[Recommendation, dict[str, Any]] | None] = [None] * len(states)
+) -> list[Built]:
+    """New recommendations for ``states`` (one inference call per therapy), in input order, not yet stored."""
+    out: list[Built | None] = [None] * len(states)
     now = datetime.now(UTC)
     # Inference never sees the caller's patient reference, and decides at the same instant the gateway checks.
     pseudonyms = [pseudonymize(s.patient_ref, pseudonym_key) for s in states]
@@ -171,7 +171,13 @@ async def _make(
             explain=explain))
         for j, i in enumerate(idx):
             out[i] = _build(prep, j, states[i], answer, pseudonyms[i], callers[i].id, keys[i])
-    built = [o for o in out if o is not None]
+    return [o for o in out if o is not None]
+
+
+async def _persist(sessions: async_sessionmaker[AsyncSession], built: Sequence[Built], callers: Sequence[Caller]) -> None:
+    """Commit recommendations with their audit events (``callers[i]`` made ``built[i]``) in ONE transaction: there is never
+    a recommendation without its event or an event without its row. Raises IntegrityError (nothing stored) when an
+    idempotency key is already taken."""
     async with transaction(sessions) as s:
         # One Core INSERT (the ORM unit of work costs ~1 ms a row); a duplicate Idempotency-Key fails here, before the audit
         # chain is locked.
@@ -180,6 +186,20 @@ async def _make(
             AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row["patient_ref"], policy_version=row["policy_version"],
                        subject_id=str(row["id"]), payload=row["state"], caller=callers[i])
             for i, (_, row) in enumerate(built)])
+
+
+async def _make(
+    states: Sequence[PatientState],
+    callers: Sequence[Caller],
+    keys: Sequence[str | None],
+    client: InferenceClient,
+    sessions: async_sessionmaker[AsyncSession],
+    pseudonym_key: str,
+    explain: bool,
+) -> list[Recommendation]:
+    """New recommendations for ``states``, computed, then committed (``_persist``) before anyone sees them."""
+    built = await _compute(states, callers, keys, client, pseudonym_key, explain)
+    await _persist(sessions, built, callers)
     return [rec for rec, _ in built]
 
 
@@ -228,17 +248,25 @@ class SingleRequest:
     idempotency_key: str | None = None
 
 
-async def recommend_singles(
+@dataclass
+class PlannedSingles:
+    """Single requests answered (from their idempotency keys) or computed, but not yet committed (``commit_singles``)."""
+
+    requests: Sequence[SingleRequest]
+    keys: list[str | None]  # stored idempotency keys
+    results: list[Recommendation | Exception | None]  # answered already, else None
+    first: dict[str, int]  # a key's first request in this batch
+    todo: list[int]  # requests whose new recommendation is ``built[j]``
+    built: list[Built]
+
+
+async def plan_singles(
     requests: Sequence[SingleRequest],
     client: InferenceClient,
     sessions: async_sessionmaker[AsyncSession],
     pseudonym_key: str,
-) -> list[Recommendation | Exception]:
-    """Answer several callers' single requests together, each exactly as ``recommend`` would answer it alone (full
-    explanation; its own idempotency key, caller and audit event), at the cost of one batch: one key lookup, one inference
-    call per therapy, one transaction. A result is the caller's exception where only that request failed (an erased or
-    reused key); failures of inference or the database are raised for all. If a key was taken meanwhile, the batch is
-    rolled back and each request is redone alone, so only the duplicate is affected."""
+) -> PlannedSingles:
+    """Answer what the stored idempotency keys answer (one lookup) and compute the rest (one inference call per therapy)."""
     keys = [_item_keys(r.idempotency_key, 1, False, r.caller.id)[0] for r in requests]
     results: list[Recommendation | Exception | None] = [None] * len(requests)
     stored = await _stored(sessions, keys)
@@ -248,22 +276,44 @@ async def recommend_singles(
                 results[i] = _public(stored[k])
             except RecommendationErased as e:
                 results[i] = e
-    first = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}  # a key's first request in this batch
+    first = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}
     todo = [i for i, r in enumerate(results) if r is None and (keys[i] is None or first[keys[i]] == i)]
-    if todo:
-        try:
-            made = await _make([requests[i].state for i in todo], [requests[i].caller for i in todo],
-                               [keys[i] for i in todo], client, sessions, pseudonym_key, explain=True)
-            for i, rec in zip(todo, made, strict=True):
-                results[i] = rec
-        except IntegrityError:
-            for i in todo:
-                r = requests[i]
+    built = (await _compute([requests[i].state for i in todo], [requests[i].caller for i in todo], [keys[i] for i in todo],
+                            client, pseudonym_key, explain=True)) if todo else []
+    return PlannedSingles(requests, keys, results, first, todo, built)
+
+
+async def commit_singles(
+    plans: Sequence[PlannedSingles],
+    client: InferenceClient,
+    sessions: async_sessionmaker[AsyncSession],
+    pseudonym_key: str,
+) -> list[list[Recommendation | Exception]]:
+    """Commit the new recommendations of several plans in ONE transaction (group commit) and return each plan's answers
+    in request order. A result is the caller's exception where only that request failed (an erased or reused key);
+    database failures are raised for all. If a key was taken meanwhile, nothing is stored and each new request is redone
+    alone, so only the duplicate is affected."""
+    built = [b for p in plans for b in p.built]
+    callers = [p.requests[i].caller for p in plans for i in p.todo]
+    try:
+        if built:
+            await _persist(sessions, built, callers)
+        for p in plans:
+            for i, (rec, _) in zip(p.todo, p.built, strict=True):
+                p.results[i] = rec
+    except IntegrityError:
+        for p in plans:
+            for i in p.todo:
+                r = p.requests[i]
                 try:
-                    results[i] = await recommend(r.state, client, sessions, pseudonym_key, r.caller, r.idempotency_key)
+                    p.results[i] = await recommend(r.state, client, sessions, pseudonym_key, r.caller, r.idempotency_key)
                 except (IdempotencyKeyReused, RecommendationErased) as e:
-                    results[i] = e
-    for i, r in enumerate(results):  # the same caller sent the same key twice in one batch: the second gets the first's
-        if r is None:
-            results[i] = results[first[str(keys[i])]]
-    return [r for r in results if r is not None]
+                    p.results[i] = e
+    answers = []
+    for p in plans:
+        for i, r in enumerate(p.results):  # the same caller sent the same key twice in one batch: the second gets the first's
+            if r is None:
+                p.results[i] = p.results[p.first[str(p.keys[i])]]
+        answers.append([r for r in p.results if r is not None])
+    return answers
+

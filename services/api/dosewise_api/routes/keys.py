@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from dosewise import apikeys
@@ -85,11 +85,12 @@ async def list_keys(caller: AdminCaller, sessions: SessionsDep,
 @router.delete("/{key_id}", response_model=ApiKeyPublic, summary="Revoke an API key (admin)",
                responses={404: {"description": "No such key", **_PROBLEM},
                           409: {"description": "Already revoked, or the caller's own key", **_PROBLEM}})
-async def revoke_key(key_id: KeyId, caller: AdminCaller, sessions: SessionsDep) -> ApiKeyPublic:
+async def revoke_key(key_id: KeyId, caller: AdminCaller, sessions: SessionsDep, request: Request) -> ApiKeyPublic:
     if caller.id == f"key:{key_id}":
         raise HTTPException(409, "an admin cannot revoke the key they are calling with; use another admin key or the CLI")
     try:
         key = await apikeys.revoke(sessions, key_id, actor=caller.id, actor_role=str(caller.role))
     except apikeys.KeyAdminError as e:
         raise HTTPException(e.status, str(e)) from None
+    request.app.state.auth.keys.forget(key_id)  # refused from this request on here; other replicas: DOSEWISE_API_KEY_CACHE_S
     return ApiKeyPublic.model_validate(key)

@@ -8,11 +8,11 @@ import itertools
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dosewise.storage.db import transaction
+from dosewise.storage.db import run_transaction, transaction
 from dosewise.storage.models import AuditEvent, Outcome, Policy, Recommendation
 from dosewise.storage.repositories import (
     GENESIS_HASH,
@@ -21,6 +21,7 @@ from dosewise.storage.repositories import (
     OutcomeRepository,
     PolicyRepository,
     RecommendationRepository,
+    append_audit_events,
     audit_hash,
 )
 
@@ -306,3 +307,58 @@ class TestAuditRepository:
         for newer, older in itertools.pairwise(rows):
             assert newer.prev_hash == older.hash
         assert len({r.prev_hash for r in rows}) == len(rows)
+
+
+class TestRunTransaction:
+    """``db.run_transaction``: synchronous Core work as one transaction (on SQLite in a worker thread, on PostgreSQL on the
+    async connection), sharing the audit chain's lock with session-based writers."""
+
+    async def test_what_the_work_writes_is_committed_and_its_result_returned(self, sessions: Sessions) -> None:
+        row = _recommendation().model_dump()
+
+        def work(conn: Connection) -> str:
+            conn.execute(insert(Recommendation), [row])
+            return "done"
+
+        assert await run_transaction(sessions, work) == "done"
+        async with sessions() as session:
+            assert (await session.get(Recommendation, row["id"])) is not None
+
+    async def test_nothing_is_kept_when_the_work_raises(self, sessions: Sessions) -> None:
+        row = _recommendation().model_dump()
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(Recommendation), [row])
+            append_audit_events(conn, [{"actor": "t", "role": "service", "action": "test", "subject_id": str(row["id"])}])
+            raise RuntimeError("after both writes")
+
+        with pytest.raises(RuntimeError, match="after both writes"):
+            await run_transaction(sessions, work)
+        async with sessions() as session:
+            assert (await session.get(Recommendation, row["id"])) is None
+            events = (await session.execute(select(AuditEvent).where(AuditEvent.subject_id == str(row["id"])))).all()
+            assert events == []
+
+    async def test_a_duplicate_key_is_an_integrity_error_as_in_a_session(self, sessions: Sessions) -> None:
+        row = _recommendation().model_dump() | {"idempotency_key": f"dup-{uuid.uuid4()}"}
+        again = _recommendation().model_dump() | {"idempotency_key": row["idempotency_key"]}
+        await run_transaction(sessions, lambda conn: conn.execute(insert(Recommendation), [row]))
+        with pytest.raises(IntegrityError):
+            await run_transaction(sessions, lambda conn: conn.execute(insert(Recommendation), [again]))
+
+    async def test_writers_through_both_paths_at_once_do_not_fork_the_chain(self, sessions: Sessions) -> None:
+        async def in_session(n: int) -> None:
+            async with transaction(sessions) as session:
+                await AuditRepository(session).append(actor=f"session-{n}", role="service", action="test")
+
+        async def in_run_transaction(n: int) -> None:
+            await run_transaction(sessions, lambda conn: append_audit_events(
+                conn, [{"actor": f"thread-{n}-{i}", "role": "service", "action": "test"} for i in range(3)]))
+
+        await asyncio.gather(*(f(n) for n in range(6) for f in (in_session, in_run_transaction)))
+        async with sessions() as session:
+            rows = (await session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(24))).scalars().all()
+        assert {r.actor.split("-")[0] for r in rows} == {"session", "thread"}
+        for newer, older in itertools.pairwise(rows):
+            assert newer.prev_hash == older.hash
+            assert newer.hash == audit_hash(newer, newer.prev_hash)

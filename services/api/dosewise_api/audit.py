@@ -22,7 +22,7 @@ from dosewise.storage.models import AuditEvent
 from dosewise.storage.repositories import AuditRepository
 from dosewise_api.auth import Caller
 
-__all__ = ["Action", "AuditEntry", "record", "record_many"]
+__all__ = ["Action", "AuditEntry", "event_fields", "record", "record_many"]
 
 
 def _role(caller: Caller) -> str:
@@ -40,14 +40,16 @@ class AuditEntry:
         self.caller = caller
 
 
+def event_fields(caller: Caller, entries: Sequence[AuditEntry]) -> list[dict[str, Any]]:
+    """The ``AuditEvent`` fields of each entry (``repositories.append_audit_events`` chains and stores them)."""
+    return [{"actor": (e.caller or caller).id, "role": _role(e.caller or caller), "action": e.action.value,
+             "patient_ref": e.patient_ref, "policy_version": e.policy_version, "subject_id": e.subject_id,
+             "input_hash": e.input_hash} for e in entries]
+
+
 async def record_many(session: AsyncSession, caller: Caller, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     """Append events in order under one chain lock (a batch of 1,000 recommendations is one lock, not 1,000)."""
-    return await AuditRepository(session).append_many([
-        {"actor": (e.caller or caller).id, "role": _role(e.caller or caller), "action": e.action.value,
-         "patient_ref": e.patient_ref, "policy_version": e.policy_version, "subject_id": e.subject_id,
-         "input_hash": e.input_hash}
-        for e in entries
-    ])
+    return await AuditRepository(session).append_many(event_fields(caller, entries))
 
 
 async def record(session: AsyncSession, caller: Caller, action: Action, *, patient_ref: str | None = None,

@@ -3,11 +3,13 @@ commits into group commits (as databases do with their logs).
 
 Two stages, each batching whatever queued up while it was busy:
 
-1. **compute** (up to ``MAX_IN_FLIGHT`` batches at once): one idempotency lookup and one inference call (one onnxruntime
-   run, one twin-forecast run, one attribution run) for all requests that arrived meanwhile (``plan_singles``);
-2. **commit** (one at a time): every computed batch waiting is committed in ONE transaction under one audit-chain lock
-   (``commit_singles``). A transaction's cost is mostly round trips, not rows: measured at 16 concurrent callers, one
-   commit per computed batch held the SQLite writer lock ~12 ms each, 70 % of the time.
+1. **compute**: one idempotency lookup and one inference call (one onnxruntime run, one twin-forecast run, one
+   attribution run) for all requests that arrived meanwhile (``plan_singles``);
+2. **commit**: every computed batch waiting is committed in ONE transaction under one audit-chain lock
+   (``commit_singles``), while the next batch computes.
+
+Measured with bench/serving.py-style load (SQLite, 2 cores): two compute batches at once instead of one made smaller
+batches and more inference calls for the same work: 490 vs 547 requests/s at 16 connections, p50 25 vs 18 ms at 200/s.
 
 A request that arrives when nothing is busy waits for nothing. Under load the per-request cost falls instead of the queue
 growing. Each caller still gets exactly the answer ``recommendations.recommend`` would give it alone, committed before it is
@@ -27,7 +29,7 @@ from dosewise_api.inference_client import InferenceClient
 from dosewise_api.recommendations import PlannedSingles, SingleRequest, commit_singles, plan_singles
 
 MAX_BATCH = 64  # the largest computed batch: bounds one batch's latency when a burst arrives at once
-MAX_IN_FLIGHT = 2  # computed batches at once: the gateway prepares one while inference works on the other
+MAX_IN_FLIGHT = 1  # computed batches at once (see above); the commit stage runs beside it
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,8 +33,9 @@ from dosewise.schemas import (
     RecommendResponse,
 )
 from dosewise.storage import models
-from dosewise.storage.db import transaction
-from dosewise_api.audit import Action, AuditEntry, record_many
+from dosewise.storage.db import run_transaction
+from dosewise.storage.repositories import append_audit_events
+from dosewise_api.audit import Action, AuditEntry, event_fields
 from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
 
@@ -178,14 +179,19 @@ async def _persist(sessions: async_sessionmaker[AsyncSession], built: Sequence[B
     """Commit recommendations with their audit events (``callers[i]`` made ``built[i]``) in ONE transaction: there is never
     a recommendation without its event or an event without its row. Raises IntegrityError (nothing stored) when an
     idempotency key is already taken."""
-    async with transaction(sessions) as s:
+    rows = [row for _, row in built]
+    events = event_fields(callers[0], [
+        AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row["patient_ref"], policy_version=row["policy_version"],
+                   subject_id=str(row["id"]), payload=row["state"], caller=callers[i])
+        for i, row in enumerate(rows)])
+
+    def store(conn: Connection) -> None:
         # One Core INSERT (the ORM unit of work costs ~1 ms a row); a duplicate Idempotency-Key fails here, before the audit
         # chain is locked.
-        await s.execute(insert(models.Recommendation), [row for _, row in built])
-        await record_many(s, callers[0], [
-            AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row["patient_ref"], policy_version=row["policy_version"],
-                       subject_id=str(row["id"]), payload=row["state"], caller=callers[i])
-            for i, (_, row) in enumerate(built)])
+        conn.execute(insert(models.Recommendation), rows)
+        append_audit_events(conn, events)
+
+    await run_transaction(sessions, store)
 
 
 async def _make(

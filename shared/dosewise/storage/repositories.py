@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, false, func, insert, select, text, update
+from sqlalchemy import Connection, delete, false, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dosewise import audit_chain
@@ -36,18 +36,49 @@ __all__ = ["GENESIS_HASH", "audit_hash"]  # re-exported: the chain's definitions
 _SQLITE_TAKE_WRITE_LOCK = update(QueueGroup.__table__).where(false()).values(last_id=QueueGroup.__table__.c.last_id)
 
 
-async def lock_for_write(session: AsyncSession, name: str) -> None:
+def take_write_lock(conn: Connection, name: str) -> None:
     """Serialize writers of ``name`` until this transaction ends (read-then-write sequences that must not interleave).
 
     PostgreSQL: a transaction-scoped advisory lock keyed by ``name``. SQLite: its write lock is database-wide, so any write
     takes it; a no-op UPDATE takes it *now* (the sqlite3 driver otherwise opens the transaction at the first write, after
     our reads, and two writers could both read the same state). Other work waits up to the busy timeout.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
-    elif dialect == "sqlite":
-        await session.execute(_SQLITE_TAKE_WRITE_LOCK)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+    elif conn.dialect.name == "sqlite":
+        conn.execute(_SQLITE_TAKE_WRITE_LOCK)
+
+
+async def lock_for_write(session: AsyncSession, name: str) -> None:
+    """``take_write_lock`` in the session's transaction."""
+    await session.run_sync(lambda s: take_write_lock(s.connection(), name))
+
+
+def append_audit_events(conn: Connection, events: Sequence[dict[str, Any]], occurred_at: datetime | None = None
+                        ) -> list[AuditEvent]:
+    """Chain several events (each a dict of ``AuditEvent`` fields) in order, under one lock and one read of the head, in
+    ``conn``'s transaction (plain Core: ``db.run_transaction`` runs it in one hop; ``AuditRepository`` in a session).
+
+    The lock (PostgreSQL: a transaction advisory lock; SQLite: the database write lock) is taken before the head is read and
+    held until the transaction ends, so the next appender reads this batch's last hash.
+    """
+    take_write_lock(conn, "audit_events")
+    head = conn.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    prev_hash = head if head is not None else GENESIS_HASH
+    when = occurred_at or utcnow()
+    out = []
+    for fields in events:
+        event = AuditEvent(occurred_at=when, prev_hash=prev_hash, hash="", **fields)
+        event.hash = audit_hash(event, prev_hash)
+        out.append(event)
+        prev_hash = event.hash
+    # One Core INSERT for the batch (the ORM unit of work cost ~1.5 ms per event on the gateway's hot path); RETURNING sorted
+    # by parameter order gives each event its id, so ids follow the chain. The events are returned detached.
+    rows = [e.model_dump(exclude={"id"}) for e in out]
+    ids = conn.execute(insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows).scalars().all()
+    for event, event_id in zip(out, ids, strict=True):
+        event.id = event_id
+    return out
 
 
 class PolicyRepository:
@@ -242,29 +273,8 @@ class AuditRepository:
         return (await self.append_many([fields], occurred_at=occurred_at))[0]
 
     async def append_many(self, events: Sequence[dict[str, Any]], occurred_at: datetime | None = None) -> list[AuditEvent]:
-        """Chain several events (each a dict of ``AuditEvent`` fields) in order, under one lock and one read of the head.
-
-        The lock (PostgreSQL: a transaction advisory lock; SQLite: the database write lock) is taken before the head is
-        read and held until the caller's transaction ends, so the next appender reads this batch's last hash.
-        """
-        await lock_for_write(self.session, "audit_events")
-        head = (await self.session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))).scalar()
-        prev_hash = head if head is not None else GENESIS_HASH
-        when = occurred_at or utcnow()
-        out = []
-        for fields in events:
-            event = AuditEvent(occurred_at=when, prev_hash=prev_hash, hash="", **fields)
-            event.hash = audit_hash(event, prev_hash)
-            out.append(event)
-            prev_hash = event.hash
-        # One Core INSERT for the batch (the ORM unit of work cost ~1.5 ms per event on the gateway's hot path); RETURNING
-        # sorted by parameter order gives each event its id, so ids follow the chain. The events are returned detached.
-        rows = [e.model_dump(exclude={"id"}) for e in out]
-        ids = (await self.session.execute(
-            insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows)).scalars().all()
-        for event, event_id in zip(out, ids, strict=True):
-            event.id = event_id
-        return out
+        """``append_audit_events`` in the session's transaction."""
+        return await self.session.run_sync(lambda s: append_audit_events(s.connection(), events, occurred_at))
 
     async def count(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(AuditEvent))).scalar_one())

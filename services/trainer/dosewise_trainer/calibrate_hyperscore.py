@@ -13,6 +13,11 @@ Protocol (issue 5; clinical.md §4 gives no weights):
    the first half's scores.
 4. Report ρ between HyperScore and realized reward on the second half (patients the fit never saw), next to the equal-weight
    score's and each sub-score's own ρ, and save ``hyperscore.json`` next to the policy.
+5. Report how much of the realized reward is chance: each decision is replayed once more from the same state with fresh
+   noise (``VectorSimulator.fork``) under the same policy, and the two realized rewards are correlated (test–retest
+   reliability r). No score computed from the state can correlate with one realization better than √r (Pearson; the
+   state-conditional mean attains it); √ of the Spearman test–retest is the same bound on ranks, approximately, and the
+   ceiling the test ρ should be read against.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ class Samples:
     sub: dict[str, np.ndarray]
     advantage: np.ndarray
     realized: np.ndarray
+    retest: np.ndarray  # the realized reward once more, from the same state with fresh noise
 
 
 @dataclass
@@ -85,6 +91,10 @@ class CalibrationReport:
     spearman_fit: float
     spearman_test_equal_weights: float
     spearman_test_by_sub_score: dict[str, float]
+    retest_pearson_test: float  # r: realized reward vs its replay with fresh noise, test half
+    retest_spearman_test: float
+    ceiling_test: float  # √r: no state-based score correlates better with one realization (Pearson)
+    ceiling_rank_test: float  # the same on ranks, √(Spearman test–retest): the ceiling read against the Spearman ρ
     review_below: float
     test_flagged_share: float
     test_mean_reward_flagged: float
@@ -114,17 +124,31 @@ def collect(pack: TherapyPack, policy_path: Path, stats: hs.FeatureStats | None,
     sample_days = np.stack([rng.choice(np.arange(1, args.days - h + 1), args.decisions_per_patient, replace=False)
                             for _ in range(n)])
     rewards = np.zeros((n, args.days))
+    retest = np.full((n, args.days), np.nan)
     views: list[ClinicView] = []
     feats, masks, firings, chosen, qs, heads, who, when = [], [], [], [], [], [], [], []
     view = sim.reset()
     ended = np.zeros(n, dtype=bool)  # courses that ended inside the model (immune: cleared or died) make no decisions
-    for t in range(args.days):
-        x = pack.features(view)
-        guard = pack.guardrails(view)
+
+    def act(v: ClinicView) -> tuple[np.ndarray, GuardrailResult, np.ndarray, np.ndarray, np.ndarray]:
+        x = pack.features(v)
+        guard = pack.guardrails(v)
         q, qh = q_heads_fn(x)
-        a = np.where(guard.mask.any(axis=1), np.argmax(np.where(guard.mask, q, -np.inf), axis=1), -1)
+        return x, guard, q, qh, np.where(guard.mask.any(axis=1), np.argmax(np.where(guard.mask, q, -np.inf), axis=1), -1)
+
+    def replay(t: int, v: ClinicView) -> np.ndarray:
+        """The next h days' reward summed, once more from this state with fresh noise (step 5 of the protocol)."""
+        twin, total = sim.fork(args.seed + 1 + t), np.zeros(n)
+        for _ in range(h):
+            res = twin.step(*pack.apply_actions(v.current_dose, np.maximum(act(v)[4], 0)))
+            total, v = total + res.reward, res.view
+        return total
+
+    for t in range(args.days):
+        x, guard, q, qh, a = act(view)
         idx = np.flatnonzero((sample_days == t).any(axis=1) & ~ended)
         if idx.size:
+            retest[idx, t] = replay(t, view)[idx]
             views.append(view.take(idx))
             feats.append(x[idx]), masks.append(guard.mask[idx]), chosen.append(a[idx])
             qs.append(q[idx]), heads.append(qh[idx]), who.append(idx), when.append(np.full(idx.size, t))
@@ -141,7 +165,8 @@ def collect(pack: TherapyPack, policy_path: Path, stats: hs.FeatureStats | None,
     guard = GuardrailResult(mask=mask, firings=firings)
     sub = hs.sub_scores(pack, v, x, guard, a, q, qh, cfg, stats, None if forecast is None else forecast.for_scoring())
     realized = np.array([rewards[i, t : t + h].sum() for i, t in zip(patient, day, strict=True)])
-    return Samples(patient=patient, day=day, sub=sub, advantage=hs.advantage(q, mask, a), realized=realized)
+    return Samples(patient=patient, day=day, sub=sub, advantage=hs.advantage(q, mask, a), realized=realized,
+                   retest=retest[patient, day])
 
 
 def _simplex(step: float, k: int) -> np.ndarray:
@@ -218,11 +243,15 @@ def calibrate(args: CalibrationArgs) -> CalibrationReport:
         ok = ~np.isnan(v)
         by_sub[k] = float(spearmanr(v[ok], s.realized[test][ok])[0]) if ok.sum() > 2 and np.ptp(v[ok]) > 0 else float("nan")
     y = s.realized[test]
+    r_tt = float(np.corrcoef(y, s.retest[test])[0, 1])
     report = CalibrationReport(
         therapy=pack.id, policy_sha256=sha256_file(policy_dir / POLICY_FILE), n_decisions=int(s.realized.size),
         n_patients_fit=len(fit_patients), n_patients_test=args.patients - len(fit_patients),
         spearman_test=float(rho[0]), spearman_test_p=float(rho[1]), spearman_fit=rho_fit,
         spearman_test_equal_weights=float(spearmanr(hs_equal, y)[0]), spearman_test_by_sub_score=by_sub,
+        retest_pearson_test=r_tt, retest_spearman_test=float(spearmanr(y, s.retest[test])[0]),
+        ceiling_test=float(np.sqrt(max(r_tt, 0.0))),
+        ceiling_rank_test=float(np.sqrt(max(float(spearmanr(y, s.retest[test])[0]), 0.0))),
         review_below=fitted.review_below, test_flagged_share=float(review.mean()),
         test_mean_reward_flagged=float(y[review].mean()) if review.any() else float("nan"),
         test_mean_reward_not_flagged=float(y[~review].mean()) if (~review).any() else float("nan"),
@@ -244,6 +273,9 @@ def print_report(r: CalibrationReport) -> None:
           f"(p = {r.spearman_test_p:.2g}); fit half {r.spearman_fit:.3f}; "
           f"equal weights on test {r.spearman_test_equal_weights:.3f}")
     print("  each sub-score alone on test: " + ", ".join(f"{k} {v:.3f}" for k, v in r.spearman_test_by_sub_score.items()))
+    print(f"  chance in the outcome: realized reward vs its replay from the same state with fresh noise: r = "
+          f"{r.retest_pearson_test:.3f} (Spearman {r.retest_spearman_test:.3f}); no state-based score correlates with one "
+          f"realization better than about √r: {r.ceiling_test:.3f} (Pearson), {r.ceiling_rank_test:.3f} (on ranks)")
     print(f"  needs_review below {r.review_below:.1f}: {100 * r.test_flagged_share:.0f} % of test decisions flagged; "
           f"mean realized reward flagged {r.test_mean_reward_flagged:.2f} vs not flagged {r.test_mean_reward_not_flagged:.2f}")
 

@@ -12,10 +12,11 @@ feed the policy exactly the same numbers. Hidden simulator parameters never ente
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 
@@ -206,6 +207,16 @@ class VectorSimulator(ABC):
     @abstractmethod
     def step(self, given: FloatArray, regimen: FloatArray) -> StepResult:
         """Give ``given`` (dose per day over the next interval) and set the regimen to ``regimen``; advance one interval."""
+
+    def fork(self, seed: int) -> Self:
+        """An independent copy of these twins as they are now, whose future noise (every numpy Generator it holds) is drawn
+        from ``seed``: the same patients in the same state with fresh luck, e.g. to measure how much of an outcome is
+        chance (test–retest). A simulator keeping generators elsewhere must override this."""
+        twin = copy.deepcopy(self)
+        generators = sorted(k for k, v in vars(twin).items() if isinstance(v, np.random.Generator))
+        for k, child in zip(generators, np.random.SeedSequence(seed).spawn(len(generators)), strict=True):
+            setattr(twin, k, np.random.default_rng(child))
+        return twin
 
 
 @dataclass(frozen=True)

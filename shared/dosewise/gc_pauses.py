@@ -9,9 +9,18 @@ servers) moves what is alive now to a generation the collector never scans; obje
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
-def freeze_startup_heap() -> None:
-    """Collect once, then exempt every surviving object from future collections. Call when startup is done."""
+@contextmanager
+def startup_heap_frozen() -> Iterator[None]:
+    """Around a service's life after startup: collect once, exempt every surviving object from later collections, and
+    hand them back to the collector at shutdown (so a process that starts several apps, like the tests, can still free
+    the ones it is done with)."""
     gc.collect()
     gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from dosewise import problems
 from dosewise.apikeys import Role
-from dosewise.gc_pauses import freeze_startup_heap
+from dosewise.gc_pauses import startup_heap_frozen
 from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
 from dosewise.queue.factory import make_queue
@@ -43,8 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.queue = make_queue(settings, app.state.sessions)
         app.state.coalescer = RecommendationCoalescer(app.state.inference, app.state.sessions, settings.pseudonym_key)
-        freeze_startup_heap()
-        yield
+        with startup_heap_frozen():
+            yield
         await app.state.coalescer.aclose()
         await app.state.queue.close()
         await app.state.inference.aclose()

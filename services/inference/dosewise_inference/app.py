@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from dosewise import problems
-from dosewise.gc_pauses import freeze_startup_heap
+from dosewise.gc_pauses import startup_heap_frozen
 from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
 from dosewise.queue.factory import make_queue
@@ -53,8 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  asyncio.create_task(follow_policy_events(store, queue, f"inference-{replica}", replica,
                                                           settings.queue_block_ms))]
         app.state.engine, app.state.store = engine, store
-        freeze_startup_heap()
-        yield
+        with startup_heap_frozen():
+            yield
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -53,9 +53,6 @@ class RecommendationCoalescer:
         self._planned: list[tuple[PlannedSingles, list[_Waiting]]] = []
         self._computing: set[asyncio.Task[None]] = set()
         self._committing: asyncio.Task[None] | None = None
-        self.batches = 0  # computed batches and their requests, and transactions: for tests and the bench's report
-        self.coalesced = 0
-        self.commits = 0
 
     async def recommend(self, state: PatientState, caller: Caller, idempotency_key: str | None = None) -> Recommendation:
         waiting = _Waiting(SingleRequest(state, caller, idempotency_key))
@@ -70,8 +67,6 @@ class RecommendationCoalescer:
     async def _compute(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            self.batches += 1
-            self.coalesced += len(batch)
             try:
                 plan = await plan_singles([w.request for w in batch], self._client, self._sessions, self._key)
             except Exception as e:  # inference or database down: every caller in the batch gets the same error
@@ -85,7 +80,6 @@ class RecommendationCoalescer:
         try:
             while self._planned:
                 group, self._planned = self._planned, []
-                self.commits += 1
                 try:
                     answers = await commit_singles([p for p, _ in group], self._client, self._sessions, self._key)
                 except Exception as e:  # the database is down: nothing of the group was stored

@@ -18,8 +18,8 @@ from dosewise.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Connections kept open per process. Each aiosqlite connection is a thread plus an open file; with SQLAlchemy's default of 5,
-# every request beyond the fifth concurrent one opened (thread start, PRAGMAs) and closed an overflow connection: 15 % of the
-# gateway's CPU at 16 concurrent callers (py-spy). SQLite connections are cheap to keep, so keep enough for the load.
+# every request beyond the fifth concurrent one opened (thread start, PRAGMAs) and closed an overflow connection: ~5 % of the
+# gateway's main-thread samples at 16 concurrent callers (py-spy). SQLite connections are cheap to keep, so keep enough.
 SQLITE_POOL_SIZE = 32
 T = TypeVar("T")
 

@@ -244,14 +244,15 @@ def calibrate(args: CalibrationArgs) -> CalibrationReport:
         by_sub[k] = float(spearmanr(v[ok], s.realized[test][ok])[0]) if ok.sum() > 2 and np.ptp(v[ok]) > 0 else float("nan")
     y = s.realized[test]
     r_tt = float(np.corrcoef(y, s.retest[test])[0, 1])
+    r_tt_rank = float(spearmanr(y, s.retest[test])[0])
     report = CalibrationReport(
         therapy=pack.id, policy_sha256=sha256_file(policy_dir / POLICY_FILE), n_decisions=int(s.realized.size),
         n_patients_fit=len(fit_patients), n_patients_test=args.patients - len(fit_patients),
         spearman_test=float(rho[0]), spearman_test_p=float(rho[1]), spearman_fit=rho_fit,
         spearman_test_equal_weights=float(spearmanr(hs_equal, y)[0]), spearman_test_by_sub_score=by_sub,
-        retest_pearson_test=r_tt, retest_spearman_test=float(spearmanr(y, s.retest[test])[0]),
+        retest_pearson_test=r_tt, retest_spearman_test=r_tt_rank,
         ceiling_test=float(np.sqrt(max(r_tt, 0.0))),
-        ceiling_rank_test=float(np.sqrt(max(float(spearmanr(y, s.retest[test])[0]), 0.0))),
+        ceiling_rank_test=float(np.sqrt(max(r_tt_rank, 0.0))),
         review_below=fitted.review_below, test_flagged_share=float(review.mean()),
         test_mean_reward_flagged=float(y[review].mean()) if review.any() else float("nan"),
         test_mean_reward_not_flagged=float(y[~review].mean()) if (~review).any() else float("nan"),

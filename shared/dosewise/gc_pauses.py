@@ -1,7 +1,7 @@
 """Keep the cyclic garbage collector's pauses out of request latencies.
 
 A service's heap after startup (modules, classes, the ORM's and pydantic's schemas, the loaded policy) lives as long as the
-process, yet every full collection walks it again: full collections of up to 80 ms in the gateway and in inference (measured
+process, yet every full collection walks it again: up to 80 ms each in the gateway and in inference (measured
 with gc.callbacks), and at 200 requests/s a cluster of 100+ ms answers mid-run that went away with this. ``gc.freeze()``
 (CPython ≥ 3.7; what Instagram does for its Django servers) moves what is alive now to a generation the collector never
 scans; objects made later are collected as usual.

@@ -82,6 +82,23 @@ def test_daily_integration_matches_solve_ivp_within_0_005_inr() -> None:
     assert ref.max() > 1.5  # the doses really moved the INR, so the comparison is not trivial
 
 
+def test_patients_sharing_their_transit_rates_share_one_chain_map_with_the_same_result() -> None:
+    """When every patient has the same MTTs (the forecast's twins), the chain coefficients are computed once and applied as
+    one matrix product; each patient's INR is the one it gets on its own (per-patient path) to rounding."""
+    cohort = sample_ravvaz_cohort(6, seed=11)
+    hidden = dict(cohort.hidden)
+    hidden["mtt1_h"] = np.full(6, hidden["mtt1_h"][0])
+    hidden["mtt2_h"] = np.full(6, hidden["mtt2_h"][0])
+    p = hb.HambergParams.from_hidden(hidden)
+    assert hb.DayPropagator(p)._coef[2.0].chain1_matrix.shape == (hb.N_TRANSIT1, hb.N_TRANSIT1)  # shared
+    doses = np.random.default_rng(1).uniform(0.0, 10.0, size=(6, 14))
+    together = daily_inr(p, doses)
+    alone = np.vstack([daily_inr(p.take(np.array([i])), doses[i : i + 1]) for i in range(6)])
+    assert hb.DayPropagator(p.take(np.array([0])))._coef[2.0].chain1_matrix.ndim == 3  # one patient: the per-patient path
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-12)
+    assert together.max() > 1.5
+
+
 def test_ktr1_is_six_over_mtt1_so_the_inr_rises_within_two_days() -> None:
     """k_tr1 = 6/MTT1 (the chain's total mean transit time is MTT1 = 11.6 h): the fast chain stands for factor VII
     (half-life ≈ 6 h; Ansell et al., Chest 2008;133:160S), so the INR rises within 48 h of the first 10-mg doses. The

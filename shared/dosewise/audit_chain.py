@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -71,14 +71,23 @@ def sha256_json(value: Any) -> str:
 
 def event_fields(event: ChainedEvent) -> dict[str, Any]:
     """The hashed content of an event: everything but its id and its two hashes."""
-    fields: dict[str, Any] = {name: getattr(event, name) for name in CHAINED_FIELDS}
-    fields["occurred_at"] = utc_iso(event.occurred_at)
+    return _hashed({name: getattr(event, name) for name in CHAINED_FIELDS})
+
+
+def _hashed(values: Mapping[str, Any]) -> dict[str, Any]:
+    fields = {name: values.get(name) for name in CHAINED_FIELDS}
+    fields["occurred_at"] = utc_iso(values["occurred_at"])
     return fields
+
+
+def row_hash(row: Mapping[str, Any], prev_hash: str) -> str:
+    """``event_hash`` of an event given as its column values (a row about to be inserted; absent fields are None)."""
+    return hashlib.sha256((canonical_json(_hashed(row)) + prev_hash).encode("utf-8")).hexdigest()
 
 
 def event_hash(event: ChainedEvent, prev_hash: str) -> str:
     """sha256 over the canonical JSON of the event's fields followed by the previous event's hash."""
-    return hashlib.sha256((canonical_json(event_fields(event)) + prev_hash).encode("utf-8")).hexdigest()
+    return row_hash({name: getattr(event, name) for name in CHAINED_FIELDS}, prev_hash)
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,10 @@ async def lock_for_write(session: AsyncSession, name: str) -> None:
 
 
 def append_audit_events(conn: Connection, events: Sequence[dict[str, Any]], occurred_at: datetime | None = None
-                        ) -> list[AuditEvent]:
+                        ) -> list[dict[str, Any]]:
     """Chain several events (each a dict of ``AuditEvent`` fields) in order, under one lock and one read of the head, in
     ``conn``'s transaction (plain Core: ``db.run_transaction`` runs it in one hop; ``AuditRepository`` in a session).
+    Returns the stored rows (every column, ``id`` included) as dicts.
 
     The lock (PostgreSQL: a transaction advisory lock; SQLite: the database write lock) is taken before the head is read and
     held until the transaction ends, so the next appender reads this batch's last hash.
@@ -66,19 +67,18 @@ def append_audit_events(conn: Connection, events: Sequence[dict[str, Any]], occu
     head = conn.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
     prev_hash = head if head is not None else GENESIS_HASH
     when = occurred_at or utcnow()
-    out = []
+    rows = []
+    # Plain dicts, not AuditEvent objects: building the SQLModel instances cost 0.15 ms an event on the gateway's hot path.
     for fields in events:
-        event = AuditEvent(occurred_at=when, prev_hash=prev_hash, hash="", **fields)
-        event.hash = audit_hash(event, prev_hash)
-        out.append(event)
-        prev_hash = event.hash
-    # One Core INSERT for the batch (the ORM unit of work cost ~1.5 ms per event on the gateway's hot path); RETURNING sorted
-    # by parameter order gives each event its id, so ids follow the chain. The events are returned detached.
-    rows = [e.model_dump(exclude={"id"}) for e in out]
+        row = dict.fromkeys(audit_chain.CHAINED_FIELDS) | fields | {"occurred_at": when, "prev_hash": prev_hash}
+        row["hash"] = prev_hash = audit_chain.row_hash(row, prev_hash)
+        rows.append(row)
+    # One Core INSERT for the batch (the ORM unit of work cost ~1.5 ms per event); RETURNING sorted by parameter order gives
+    # each event its id, so ids follow the chain.
     ids = conn.execute(insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows).scalars().all()
-    for event, event_id in zip(out, ids, strict=True):
-        event.id = event_id
-    return out
+    for row, event_id in zip(rows, ids, strict=True):
+        row["id"] = event_id
+    return rows
 
 
 class PolicyRepository:
@@ -273,8 +273,9 @@ class AuditRepository:
         return (await self.append_many([fields], occurred_at=occurred_at))[0]
 
     async def append_many(self, events: Sequence[dict[str, Any]], occurred_at: datetime | None = None) -> list[AuditEvent]:
-        """``append_audit_events`` in the session's transaction."""
-        return await self.session.run_sync(lambda s: append_audit_events(s.connection(), events, occurred_at))
+        """``append_audit_events`` in the session's transaction; the events come back detached."""
+        rows = await self.session.run_sync(lambda s: append_audit_events(s.connection(), events, occurred_at))
+        return [AuditEvent(**row) for row in rows]
 
     async def count(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(AuditEvent))).scalar_one())

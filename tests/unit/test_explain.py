@@ -14,6 +14,7 @@ from dosewise import hyperscore as hs
 from dosewise.therapies.base import GuardrailResult
 from dosewise.therapies.warfarin.pack import WarfarinPack
 from dosewise_inference import explain
+from dosewise_inference.onnx_gradient import load_gradient
 from dosewise_trainer.export import export_untrained, load_onnx_session
 from dosewise_trainer.feature_stats import compute_feature_stats
 
@@ -65,6 +66,21 @@ class TestIntegratedGradients:
             attr = explain.integrated_gradients(q_fn, x[i], stats.mean, action, scales)
             gap = float(q_fn(x[i : i + 1])[0, action] - q_fn(stats.mean[None].astype(np.float32))[0, action])
             assert attr.sum() == pytest.approx(gap, rel=0.03, abs=0.01)
+
+    @pytest.mark.parametrize("action", [0, 4, 7])
+    def test_exact_gradients_keep_completeness_on_realistic_patients(self, tmp_path: Path, states: tuple,
+                                                                    stats: hs.FeatureStats, action: int) -> None:
+        """The inference service's path (onnx_gradient.py): the same 16-step completeness as finite differences."""
+        path = export_untrained(PACK, tmp_path, seed=3)
+        q_fn = explain.as_q_fn(load_onnx_session(path))
+        graph = load_gradient(path, load_onnx_session(path), PACK.n_features)
+        assert graph is not None
+        _, x, _ = states
+        scales = np.array([f.scale for f in PACK.feature_specs])
+        attr = explain.integrated_gradients_many(q_fn, x, stats.mean, np.full(len(x), action), scales,
+                                                 grad_fn=graph.action_gradient)
+        gap = q_fn(x)[:, action] - q_fn(stats.mean[None].astype(np.float32))[0, action]
+        np.testing.assert_allclose(attr.sum(axis=1), gap, rtol=0.03, atol=0.01)
 
     def test_features_equal_to_the_baseline_get_no_attribution(self, session: object, states: tuple) -> None:
         _, x, _ = states

@@ -3,8 +3,10 @@ personalized twin's forecast, the HyperScore with its sub-scores, and a plain-la
 
 Entry point: ``score_and_explain(...) -> dict`` (JSON-able). Attributions are integrated gradients (Sundararajan et al.
 2017, "Axiomatic Attribution for Deep Networks") of the chosen action's Q, with the gradient along the straight path from a
-baseline (the training mean from ``feature_stats.json``, else the features' normalization centres) taken by forward finite
-differences in one batched model run — numpy only, no autodiff. Completeness (attributions sum to Q(x) − Q(baseline)) holds
+baseline (the training mean from ``feature_stats.json``, else the features' normalization centres). The gradient is exact
+when the served policy carries a checked ``GraphGradient`` (onnx_gradient.py: the ONNX graph's own weights, chain rule in
+numpy); otherwise it is taken by forward finite differences in one batched onnxruntime run. No autodiff framework either
+way. Completeness (attributions sum to Q(x) − Q(baseline)) holds
 up to the Riemann sum's error; the response reports both numbers. The rationale is a fixed template filled with these facts:
 no free-text generation.
 """
@@ -21,6 +23,7 @@ import numpy as np
 from dosewise import forecast as fc
 from dosewise import hyperscore as hs
 from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
+from dosewise_inference.onnx_gradient import GradFn
 
 QFn = Callable[[np.ndarray], np.ndarray]
 IG_STEPS = 16  # midpoint Riemann sum over the path; the completeness gap is tested (tests/unit/test_explain.py)
@@ -38,6 +41,13 @@ def as_q_fn(policy: Any) -> QFn:
     if callable(policy):
         return policy
     raise TypeError(f"cannot get Q-values from {type(policy).__name__}")
+
+
+def as_grad_fn(policy: Any) -> GradFn | None:
+    """The exact-gradient function of a policy served with a checked ``GraphGradient`` (the inference service's
+    LoadedPolicy); None otherwise, and attributions use finite differences."""
+    gradient = getattr(policy, "gradient", None)
+    return None if gradient is None else gradient.action_gradient
 
 
 def load_sidecars(policy_dir: Path | str) -> tuple[hs.HyperScoreConfig, hs.FeatureStats | None]:
@@ -122,15 +132,20 @@ def rationale(
 
 
 def integrated_gradients_many(
-    q_fn: QFn, x: np.ndarray, baseline: np.ndarray, actions: np.ndarray, scales: np.ndarray, steps: int = IG_STEPS
+    q_fn: QFn, x: np.ndarray, baseline: np.ndarray, actions: np.ndarray, scales: np.ndarray, steps: int = IG_STEPS,
+    grad_fn: GradFn | None = None,
 ) -> np.ndarray:
-    """``integrated_gradients`` for n rows (n, F) and their actions (n,) in ONE call of ``q_fn`` (the same numbers)."""
+    """``integrated_gradients`` for n rows (n, F) and their actions (n,) in ONE call of ``q_fn`` (the same numbers), or —
+    with ``grad_fn`` (rows, actions) → ∂Q/∂x, the policy graph's exact gradient — in one forward and backward pass."""
     x = np.atleast_2d(np.asarray(x, dtype=float))
     n, f = x.shape
     baseline = np.asarray(baseline, dtype=float)
     diff = x - baseline[None, :]
     alphas = (np.arange(steps) + 0.5) / steps
     path = baseline[None, None, :] + alphas[None, :, None] * diff[:, None, :]  # (n, m, F)
+    if grad_fn is not None:
+        exact = grad_fn(path.reshape(-1, f), np.repeat(np.asarray(actions, dtype=int), steps)).reshape(n, steps, f)
+        return np.where(np.abs(diff) > 0, diff * exact.mean(axis=1), 0.0)
     sign = np.where(diff < 0, -1.0, 1.0)
     h = FD_RELATIVE_STEP * scales[None, :] * sign  # (n, F), toward x as in integrated_gradients
     bump = np.zeros((n, f + 1, f))
@@ -192,7 +207,8 @@ def score_and_explain_many(
 
     base = baseline_features(pack, feature_stats)
     scales = np.array([f.scale if f.scale else 1.0 for f in pack.feature_specs])
-    attr = integrated_gradients_many(q_fn, x, base, action, scales)
+    grad_fn = as_grad_fn(policy)
+    attr = integrated_gradients_many(q_fn, x, base, action, scales, grad_fn=grad_fn)
     q_at = np.asarray(q_fn(np.concatenate([x, base[None, :].astype(np.float32)])), dtype=float)
     regimen = pack.apply_actions(view.current_dose, action)[1]
     out = []
@@ -217,7 +233,8 @@ def score_and_explain_many(
                           "chosen": j == a, "q_sd_across_heads": None if head_sd is None else round(float(head_sd[j]), 4)}
                          for j, s in enumerate(pack.actions)],
             "attributions": {
-                "method": f"integrated gradients, {IG_STEPS} path steps, forward finite differences",
+                "method": f"integrated gradients, {IG_STEPS} path steps, " + (
+                    "exact gradients of the policy's ONNX graph" if grad_fn is not None else "forward finite differences"),
                 "target": f"Q({pack.actions[a].id})",
                 "baseline": ("training mean (feature_stats.json)" if feature_stats is not None
                              else "feature normalization centres"),

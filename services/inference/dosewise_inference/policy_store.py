@@ -23,6 +23,7 @@ from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.schemas import PolicyRef
 from dosewise.storage.models import Policy
 from dosewise_inference.explain import load_sidecars
+from dosewise_inference.onnx_gradient import GraphGradient, load_gradient
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class LoadedPolicy:
     has_heads: bool
     hyperscore: HyperScoreConfig
     feature_stats: FeatureStats | None
+    gradient: GraphGradient | None = None  # exact attributions' gradients; None: finite differences (explain.py)
 
     def q_values(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(batch, A) ensemble-mean Q-values and, when the model has heads, (batch, K, A)."""
@@ -70,7 +72,8 @@ def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
     ref = PolicyRef(id=row.id, therapy=row.therapy, version=row.version, status=row.status, sha256=row.sha256)  # type: ignore[arg-type]
     hs_cfg, stats = load_sidecars(path.parent)
     return LoadedPolicy(ref=ref, session=session, n_features=int(shape_in[1]), n_actions=int(q_out.shape[1]),
-                        has_heads="q_heads" in out_names, hyperscore=hs_cfg, feature_stats=stats)
+                        has_heads="q_heads" in out_names, hyperscore=hs_cfg, feature_stats=stats,
+                        gradient=load_gradient(path, session, int(shape_in[1])))
 
 
 async def servable_row(session: AsyncSession, therapy: str) -> Policy | None:

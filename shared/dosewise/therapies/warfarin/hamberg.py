@@ -317,12 +317,10 @@ class DayPropagator:
         u0 = self._inflow(x[CENTRAL])
         for h in self.substeps_h:
             c = self._coef[h]
-            gut, cen, per = x[GUT], x[CENTRAL], x[PERIPHERAL]
-            new_cen = c.pk[0, 0] * gut + c.pk[0, 1] * cen + c.pk[0, 2] * per
-            new_per = c.pk[1, 0] * gut + c.pk[1, 1] * cen + c.pk[1, 2] * per
-            x[GUT] = gut * c.gut_decay
-            x[CENTRAL], x[PERIPHERAL] = new_cen, new_per
-            u1 = self._inflow(new_cen)
+            # central and peripheral from gut/central/peripheral: one (2 × 3) map per patient, one call
+            x[CENTRAL : PERIPHERAL + 1] = np.einsum("ijn,jn->in", c.pk, x[GUT : PERIPHERAL + 1])
+            x[GUT] *= c.gut_decay
+            u1 = self._inflow(x[CENTRAL])
             # Each transit compartment i receives from every earlier one k the Poisson share c_{i−k} (one product).
             x[CHAIN1] = c.chain1_w0 * u0 + c.chain1_w1 * u1 + c.chain1_step(x[CHAIN1])
             x[A7] = c.chain2[0] * x[A7] + c.chain2[1] * u0 + c.chain2[2] * u1

@@ -1,3 +1,7 @@
-from dosewise_api.app import main
+from dosewise.blas_threads import use_one_blas_thread
+
+use_one_blas_thread()  # before anything imports numpy
+
+from dosewise_api.app import main  # noqa: E402
 
 main()

@@ -125,3 +125,36 @@ def test_a_graph_whose_numpy_evaluation_differs_from_onnxruntime_is_not_used(tmp
     b = export_untrained(WarfarinPack(), tmp_path / "b", seed=2)
     assert load_gradient(a, _session(b), WarfarinPack().n_features) is None  # another model's session: Q differs
     assert load_gradient(a, _session(a), WarfarinPack().n_features) is not None
+
+
+def test_the_other_ops_it_admits_are_evaluated_and_differentiated_exactly(tmp_path: Path) -> None:
+    """MatMul, Mul, Identity, Reshape with 0 and −1, and ReduceMean without keepdims (none of them in our exports today)."""
+    rng = np.random.default_rng(12)
+    w = rng.normal(size=(3, 4)).astype(np.float32)
+    c = rng.normal(size=(4,)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["features", "w"], ["h"]),
+        helper.make_node("Mul", ["h", "c"], ["hc"]),
+        helper.make_node("Identity", ["hc"], ["hi"]),
+        helper.make_node("Relu", ["hi"], ["hr"]),
+        helper.make_node("Reshape", ["hr", "shape"], ["h3"]),
+        helper.make_node("ReduceMean", ["h3"], ["q_values"], axes=[1], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("q_values", TensorProto.FLOAT, [None, 2])],
+        initializer=[onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(c, "c"),
+                     onnx.numpy_helper.from_array(np.array([0, -1, 2], dtype=np.int64), "shape")])
+    path = tmp_path / "ops.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    g = load_gradient(path, _session(path), 3)
+    assert g is not None
+    x = rng.normal(size=(7, 3))
+    actions = np.arange(7) % 2
+    grad = g.action_gradient(x, actions)
+    eps = 1e-6
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = eps
+        numeric = (g.q_values(x + e) - g.q_values(x - e))[np.arange(7), actions] / (2 * eps)
+        np.testing.assert_allclose(grad[:, j], numeric, rtol=1e-6, atol=1e-8)

@@ -152,11 +152,8 @@ class GraphGradient:
         raise ValueError(f"unsupported op {op}")  # from_onnx admits only SUPPORTED_OPS
 
     # --- reverse -------------------------------------------------------------------------------------------------------
-    def input_gradient(self, x: np.ndarray, output: str, cotangent: np.ndarray) -> np.ndarray:
-        """∂⟨cotangent, output(x)⟩/∂x per row: the vector–Jacobian product, (rows, features)."""
-        return self._backward(self.forward(x), output, cotangent)
-
     def _backward(self, values: dict[str, np.ndarray], output: str, cotangent: np.ndarray) -> np.ndarray:
+        """∂⟨cotangent, output⟩/∂input per row at the point ``values`` came from: the vector–Jacobian product."""
         grads: dict[str, np.ndarray] = {output: np.asarray(cotangent, dtype=np.float64)}
         for node in reversed(self.nodes):
             g = grads.pop(node.outputs[0], None)

@@ -212,7 +212,7 @@ class _StepCoefficients:
     """Exact one-sub-step maps for a sub-step of length h, each array (n,) or stacked as noted. When every patient has the
     same transit rates (the forecast's twins: MTT at its typical value) the chain arrays have one column, (·, 1), which
     broadcasts, and ``chain1_matrix`` is the single (6, 6) map: computed once instead of n times (build of 42,000 twins
-    99 → 10 ms) and applied as one matrix product."""
+    99 → 22 ms) and applied as one matrix product."""
 
     gut_decay: float
     pk: np.ndarray  # (2, 3, n): rows central/peripheral; columns gut/central/peripheral

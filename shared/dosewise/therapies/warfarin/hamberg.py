@@ -216,8 +216,7 @@ class _StepCoefficients:
 
     gut_decay: float
     pk: np.ndarray  # (2, 3, n): rows central/peripheral; columns gut/central/peripheral
-    chain1_toeplitz: np.ndarray  # (6, n) or (6, 1): c_j = e^{-kh}(kh)^j / j!
-    chain1_matrix: np.ndarray  # (6, 6, n) or (6, 6): M[i, k] = c_{i−k} for i ≥ k, else 0 (the same map as one product)
+    chain1_matrix: np.ndarray  # (6, 6, n) or (6, 6): M[i, k] = c_{i−k} for i ≥ k, else 0, c_j = e^{-kh}(kh)^j / j!
     chain1_w0: np.ndarray  # (6, n) or (6, 1): weight of u at the sub-step start
     chain1_w1: np.ndarray  # (6, n) or (6, 1): weight of u at the sub-step end
     chain2: np.ndarray  # (3, n) or (3, 1): decay, w0, w1
@@ -288,7 +287,7 @@ def _step_coefficients(p: HambergParams, h: float) -> _StepCoefficients:
     if kh1.size == 1 != p.n:
         matrix = matrix[:, :, 0]
     return _StepCoefficients(
-        gut_decay=float(np.exp(-p.ka_per_h * h)), pk=_pk_coefficients(p, h), chain1_toeplitz=toeplitz, chain1_matrix=matrix,
+        gut_decay=float(np.exp(-p.ka_per_h * h)), pk=_pk_coefficients(p, h), chain1_matrix=matrix,
         chain1_w0=w0, chain1_w1=w1, chain2=np.stack([np.exp(-kh2), c0[0], c1[0]]),
     )
 

@@ -58,23 +58,26 @@ class RecommendationCoalescer:
         waiting = _Waiting(SingleRequest(state, caller, idempotency_key))
         self._queue.append(waiting)
         if len(self._computing) < self._max_in_flight:
-            worker = asyncio.create_task(self._compute())
-            self._computing.add(worker)
-            worker.add_done_callback(self._computing.discard)
+            self._computing.add(asyncio.create_task(self._compute()))
         # A caller that hangs up does not cancel the batch (the others' answers, and its own row, still get committed).
         return await asyncio.shield(waiting.answer)
 
     async def _compute(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            try:
-                plan = await plan_singles([w.request for w in batch], self._client, self._sessions, self._key)
-            except Exception as e:  # inference or database down: every caller in the batch gets the same error
-                _fail(batch, e)
-                continue
-            self._planned.append((plan, batch))
-            if self._committing is None:
-                self._committing = asyncio.create_task(self._commit())
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                try:
+                    plan = await plan_singles([w.request for w in batch], self._client, self._sessions, self._key)
+                except Exception as e:  # inference or database down: every caller in the batch gets the same error
+                    _fail(batch, e)
+                    continue
+                self._planned.append((plan, batch))
+                if self._committing is None:
+                    self._committing = asyncio.create_task(self._commit())
+        finally:
+            # Leave the in-flight set in the same step that found the queue empty. (A done callback runs a loop iteration
+            # later: a request arriving in between saw this worker "in flight", started none, and waited forever.)
+            self._computing.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _commit(self) -> None:
         try:

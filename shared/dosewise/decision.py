@@ -7,6 +7,7 @@ tampered answer from inference can never turn into an unsafe recommendation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,25 +50,37 @@ def prepare(states: list[PatientState]) -> Prepared:
 
 def decide(prep: Prepared, row: int, chosen: int) -> Decision:
     """Apply the action inference chose for ``row``; fall back to hold-and-refer when it is not allowed or none is."""
+    return _decide(prep, np.array([row]), np.array([chosen]))[0]
+
+
+def decide_all(prep: Prepared, chosen: Sequence[int] | np.ndarray) -> list[Decision]:
+    """``decide`` for every row of ``prep`` at once (``chosen[i]`` for row i): one dose computation for a whole batch."""
+    return _decide(prep, np.arange(len(prep.guard.mask)), np.asarray(chosen, dtype=int))
+
+
+def _decide(prep: Prepared, rows: np.ndarray, chosen: np.ndarray) -> list[Decision]:
     pack = prep.pack
-    mask = prep.guard.mask[row]
-    firings = [GuardrailFiring(rule=r, message=m) for r, m in prep.guard.firings[row]]
-    warnings: list[str] = []
-    if chosen < 0 or not mask.any():
-        warnings.append("No dose change is safe to recommend automatically: hold and refer to the clinician.")
-        chosen = HOLD_INDEX
-    elif not mask[chosen]:
-        # Inference returned an action the guardrails forbid (should never happen): never pass it on.
-        warnings.append("The policy's choice broke a guardrail and was replaced by hold; refer to the clinician.")
-        firings.append(GuardrailFiring(rule="final_check", message="Policy output failed the gateway's final safety check."))
-        chosen = HOLD_INDEX
-    current = prep.view.current_dose[row : row + 1]
-    given, regimen = pack.apply_actions(current, np.array([chosen]))
-    action = pack.actions[chosen]
-    if action.kind == "hold":
-        warnings.append(f"Hold: give no dose for the next {pack.decision_interval_days:g} day(s); the regimen stays "
-                        f"{float(regimen[0]):g} {pack.dose_unit}/day.")
-    return Decision(
-        action_index=chosen, action_id=action.id, action_label=action.label, given_dose=float(given[0]),
-        regimen_dose=float(regimen[0]), guardrails=firings, warnings=warnings,
-    )
+    mask = prep.guard.mask[rows]
+    none_safe = (chosen < 0) | ~mask.any(axis=1)
+    # Inference returned an action the guardrails forbid (should never happen): never pass it on.
+    forbidden = ~none_safe & ~mask[np.arange(len(rows)), np.clip(chosen, 0, mask.shape[1] - 1)]
+    final = np.where(none_safe | forbidden, HOLD_INDEX, chosen)
+    given, regimen = pack.apply_actions(prep.view.current_dose[rows], final)
+    out = []
+    for j, row in enumerate(rows):
+        firings = [GuardrailFiring(rule=r, message=m) for r, m in prep.guard.firings[row]]
+        warnings: list[str] = []
+        if none_safe[j]:
+            warnings.append("No dose change is safe to recommend automatically: hold and refer to the clinician.")
+        elif forbidden[j]:
+            warnings.append("The policy's choice broke a guardrail and was replaced by hold; refer to the clinician.")
+            firings.append(GuardrailFiring(rule="final_check", message="Policy output failed the gateway's final safety check."))
+        action = pack.actions[int(final[j])]
+        if action.kind == "hold":
+            warnings.append(f"Hold: give no dose for the next {pack.decision_interval_days:g} day(s); the regimen stays "
+                            f"{float(regimen[j]):g} {pack.dose_unit}/day.")
+        out.append(Decision(
+            action_index=int(final[j]), action_id=action.id, action_label=action.label, given_dose=float(given[j]),
+            regimen_dose=float(regimen[j]), guardrails=firings, warnings=warnings,
+        ))
+    return out

@@ -161,3 +161,14 @@ def test_random_network_weights_never_break_a_guardrail(tmp_path) -> None:  # ty
             assert guard.mask[np.arange(view.n), chosen].all()
             inr = view.obs["inr"][:, 0]
             assert (chosen[~np.isnan(inr) & (inr > 4.5)] == 0).all()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states=st.lists(patient("warfarin"), min_size=1, max_size=5), data=st.data())
+def test_a_batch_is_decided_exactly_as_each_patient_alone(states: list[PatientState], data: st.DataObject) -> None:
+    """decide_all (the gateway's batch path) gives each row what decide gives that patient alone, forbidden and
+    nothing-allowed choices included."""
+    chosen = data.draw(st.lists(st.integers(-1, 7), min_size=len(states), max_size=len(states)))
+    batch = decision.decide_all(decision.prepare(states), chosen)
+    alone = [decision.decide(decision.prepare([s]), 0, c) for s, c in zip(states, chosen, strict=True)]
+    assert batch == alone

@@ -11,7 +11,9 @@ Throughput is measured with wrk (C, one thread; ``apt-get install wrk``) when it
 these 2 shared cores costs more CPU than the empty endpoint itself and so understates the floor. The open-loop latency rows use
 a small generator on raw asyncio streams (wrk cannot hold a fixed rate; httpx spent 2.3 ms of CPU per request, this 0.4 ms),
 timing each request from when it was due. Every load generator shares the 2 cores with the servers, so absolute numbers are
-pessimistic. Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200]
+pessimistic. The last line gives each server's CPU time per request of (c)'s open-loop run and per batch call (Linux /proc):
+steadier between runs than latency, so the figure to compare two versions by.
+Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200]
 """
 
 from __future__ import annotations
@@ -50,6 +52,23 @@ def free_port() -> int:
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000, q)) if xs else float("nan")
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU time each process has used so far (Linux /proc; NaN elsewhere). Differences over a run give CPU
+    per request, which varies far less between runs on a shared machine than latency does."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            out[name] = float("nan")
+    return out
+
+
+def cpu_ms_per(before: dict[str, float], after: dict[str, float], n: int, digits: int = 2) -> str:
+    return ", ".join(f"{name} {1000 * (after[name] - before[name]) / max(n, 1):.{digits}f} ms" for name in before)
 
 
 async def closed_loop(method: str, url: str, body: object, seconds: float, clients: int, headers: dict) -> tuple[float, int]:
@@ -208,6 +227,7 @@ def main() -> None:
                                "--name", "bench"], env=env, capture_output=True, text=True, check=True)
         headers = {"Authorization": f"Bearer {re.search(r'dwk_[A-Za-z0-9_-]+', made.stdout).group(0)}"}  # type: ignore[union-attr]
         api, inf = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{inf_port}"
+        servers = {"gateway": stack.procs["api"].pid, "inference": stack.procs["inference"].pid}
         features = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)]).features.tolist()
         infer_body = {"therapy": "warfarin", "features": features}
         policy = next(tmp.glob("policies/warfarin/*/policy.onnx"), None) or next(Path("policies").glob("warfarin/*/policy.onnx"))
@@ -226,7 +246,10 @@ def main() -> None:
                 thr, err1 = wrk_closed_loop(method, url, body, args.seconds, args.clients, headers, tmp)
             else:
                 thr, err1 = asyncio.run(closed_loop(method, url, body, args.seconds, args.clients, headers))
+            cpu0 = cpu_seconds(servers)
             lat, err2 = asyncio.run(open_loop(method, url, body, args.seconds, args.rate, headers))
+            if name.startswith("(c)"):
+                cpu_single = cpu_ms_per(cpu0, cpu_seconds(servers), len(lat))
             rows.append((name, thr, pct(lat, 50), pct(lat, 99), err1 + err2))
         sweep = []
         for rate in (25, 50, 100):  # the gateway's latency below the aim's rate: where it still keeps up
@@ -235,6 +258,7 @@ def main() -> None:
             sweep.append((rate, pct(lat, 50), pct(lat, 99), err))
         batch = {"patients": [PATIENT_STATE_EXAMPLE | {"patient_ref": f"bench-{i:05d}"} for i in range(1000)]}
         times = []
+        cpu0 = cpu_seconds(servers)
         with httpx.Client(timeout=120, headers=headers) as c:
             for _ in range(5):
                 t = time.perf_counter()
@@ -242,6 +266,7 @@ def main() -> None:
                 times.append(time.perf_counter() - t)
                 assert r.status_code == 200, r.text[:300]
         med = statistics.median(times)
+        cpu_batch = cpu_ms_per(cpu0, cpu_seconds(servers), len(times), digits=0)
 
         print(f"\n{'what':40s} {'throughput req/s':>17s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s}   "
               f"(latency at {args.rate:g} req/s open loop)")
@@ -252,8 +277,9 @@ def main() -> None:
         gw, empty = rows[2][1], rows[3][1]
         print(f"\ngateway / empty-endpoint throughput: {gw / empty:.0%}  (aim ≥ 40 %)")
         print(f"gateway p99 at {args.rate:g} req/s: {rows[2][3]:.1f} ms  (aim ≤ 25 ms)")
-        print(f"batch endpoint: 1,000 patients per call, median {med * 1000:.0f} ms → {1000 / med:,.0f} decisions/s "
-              "(aim ≥ 50,000), persisted")
+        print(f"batch endpoint: 1,000 patients per call, median {med * 1000:.0f} ms (of {len(times)}: "
+              f"{', '.join(f'{t * 1000:.0f}' for t in times)}) → {1000 / med:,.0f} decisions/s (aim ≥ 50,000), persisted")
+        print(f"\nCPU per request at {args.rate:g} req/s, (c): {cpu_single}; per 1,000-patient batch: {cpu_batch}")
     finally:
         stack.stop_all()
 

@@ -10,7 +10,8 @@ The young generation's threshold is raised too: at CPython's default (a collecti
 1,000-patient batch request ran ~220 collections; the gateway's CPU for one batch was 390–427 ms with them, 353 with the
 collector off and 359–382 at ``YOUNG_THRESHOLD`` (inference 222 / 213 / 207–213 ms; /proc CPU counters over 9 batches).
 Single requests at 200/s showed no difference. Request objects die by reference counting either way; only cyclic garbage
-waits longer (a collection still runs every ``YOUNG_THRESHOLD`` net allocations).
+waits longer (a collection still runs every ``YOUNG_THRESHOLD`` net allocations): resident memory after 15 batches was the
+same (gateway 234 vs 235 MB, inference 255 vs 269 MB at the default).
 """
 
 from __future__ import annotations

@@ -44,10 +44,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from math import factorial
 
 import numpy as np
 from scipy.integrate import solve_ivp
-from scipy.special import factorial, gammainc
+from scipy.special import gammainc
 
 # --- Hamberg 2007 Table 2 (PK), as coded in ReiL hamberg_pkpd.py --------------------------------------------------------
 CL_TYPICAL_L_PER_H = 0.314  # S-warfarin apparent oral clearance, CYP2C9 *1/*1, age 71
@@ -272,23 +274,44 @@ def _shared(values: np.ndarray) -> np.ndarray:
     return values[:1] if values.size and np.all(values == values[0]) else values
 
 
+_POWERS = np.arange(N_TRANSIT1)[:, None]  # j of c_j, as a column
+_FACTORIALS = np.array([factorial(j) for j in range(N_TRANSIT1)], dtype=float)[:, None]
+_LOWER = (_POWERS - _POWERS.T) >= 0  # i ≥ k
+_LAG = np.clip(_POWERS - _POWERS.T, 0, None)  # i − k where it is ≥ 0
+
+
+def _chain_maps(kh1: np.ndarray, kh2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The transit chains' sub-step maps for rates × sub-step ``kh1``, ``kh2`` (m,): the (6, 6, m) Poisson matrix, chain 1's
+    input weights w0, w1 (6, m), and chain 2's (decay, w0, w1) (3, m)."""
+    toeplitz = np.exp(-kh1)[None, :] * kh1[None, :] ** _POWERS / _FACTORIALS
+    w0, w1 = _chain_input_weights(kh1, N_TRANSIT1)
+    c0, c1 = _chain_input_weights(kh2, 1)
+    matrix = np.where(_LOWER[:, :, None], toeplitz[_LAG], 0.0)
+    return matrix, w0, w1, np.stack([np.exp(-kh2), c0[0], c1[0]])
+
+
+@lru_cache(maxsize=64)
+def _shared_chain_maps(kh1: float, kh2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_chain_maps`` of one shared pair of rates, the matrix as (6, 6): the forecast builds twins with the same typical
+    rates on every request, so the numbers are computed once per process (read-only arrays)."""
+    matrix, w0, w1, chain2 = _chain_maps(np.array([kh1]), np.array([kh2]))
+    out = (matrix[:, :, 0], w0, w1, chain2)
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
 def _step_coefficients(p: HambergParams, h: float) -> _StepCoefficients:
     ktr1, ktr2 = _shared(p.ktr1_per_h), _shared(p.ktr2_per_h)
     if ktr1.size != ktr2.size:  # one rate shared, the other not: per patient
         ktr1, ktr2 = np.broadcast_to(ktr1, (p.n,)), np.broadcast_to(ktr2, (p.n,))
-    kh1 = ktr1 * h
-    j = np.arange(N_TRANSIT1)[:, None]
-    toeplitz = np.exp(-kh1)[None, :] * kh1[None, :] ** j / factorial(j)
-    w0, w1 = _chain_input_weights(kh1, N_TRANSIT1)
-    kh2 = ktr2 * h
-    c0, c1 = _chain_input_weights(kh2, 1)
-    lag = np.arange(N_TRANSIT1)[:, None] - np.arange(N_TRANSIT1)[None, :]
-    matrix = np.where((lag >= 0)[:, :, None], toeplitz[np.clip(lag, 0, None)], 0.0)
-    if kh1.size == 1 != p.n:
-        matrix = matrix[:, :, 0]
+    if ktr1.size == 1 != p.n:
+        matrix, w0, w1, chain2 = _shared_chain_maps(float(ktr1[0] * h), float(ktr2[0] * h))
+    else:
+        matrix, w0, w1, chain2 = _chain_maps(ktr1 * h, ktr2 * h)
     return _StepCoefficients(
         gut_decay=float(np.exp(-p.ka_per_h * h)), pk=_pk_coefficients(p, h), chain1_matrix=matrix,
-        chain1_w0=w0, chain1_w1=w1, chain2=np.stack([np.exp(-kh2), c0[0], c1[0]]),
+        chain1_w0=w0, chain1_w1=w1, chain2=chain2,
     )
 
 

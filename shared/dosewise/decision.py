@@ -62,8 +62,9 @@ def _decide(prep: Prepared, rows: np.ndarray, chosen: np.ndarray) -> list[Decisi
     pack = prep.pack
     mask = prep.guard.mask[rows]
     none_safe = (chosen < 0) | ~mask.any(axis=1)
-    # Inference returned an action the guardrails forbid (should never happen): never pass it on.
-    forbidden = ~none_safe & ~mask[np.arange(len(rows)), np.clip(chosen, 0, mask.shape[1] - 1)]
+    # Inference returned an action the guardrails forbid, or no action at all (should never happen): never pass it on.
+    n_actions = mask.shape[1]
+    forbidden = ~none_safe & ((chosen >= n_actions) | ~mask[np.arange(len(rows)), np.clip(chosen, 0, n_actions - 1)])
     final = np.where(none_safe | forbidden, HOLD_INDEX, chosen)
     given, regimen = pack.apply_actions(prep.view.current_dose[rows], final)
     out = []

@@ -167,7 +167,9 @@ async def _compute(
     for therapy in dict.fromkeys(s.therapy for s in states):
         idx = [i for i, s in enumerate(states) if s.therapy == therapy]
         prep = decision.prepare([states[i] for i in idx])
-        answer = await client.recommend(RecommendRequest(
+        # model_construct: the states are validated already, and validating the request again re-ran every state's
+        # therapy-rule validator (15 ms per 1,000). Inference validates what it receives anyway.
+        answer = await client.recommend(RecommendRequest.model_construct(
             therapy=therapy, states=[states[i].model_copy(update={"patient_ref": pseudonyms[i]}) for i in idx],
             explain=explain))
         # The final guardrail check, with the gateway's own mask.

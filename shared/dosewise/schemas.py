@@ -305,7 +305,8 @@ class HyperScoreOut(BaseModel):
     v: float = Field(description="Weighted fusion of the sub-scores, in [0, 1].")
     needs_review: bool = Field(description="True below the configured review threshold (or when no action was safe).")
     sub_scores: dict[str, float | None] = Field(
-        description="consistency, forecast, novelty, impact, reproducibility — each in [0, 1]; null when not computable."
+        description="consistency, forecast, novelty, impact, reproducibility, value (the policy's expected outcome for this "
+                    "patient relative to its calibration cohort) — each in [0, 1]; null when not computable."
     )
     score_range: list[float] | None = None
     review_below: float | None = None

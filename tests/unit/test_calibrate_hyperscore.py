@@ -49,4 +49,23 @@ def test_small_end_to_end_run_writes_a_loadable_config(tmp_path: Path) -> None:
     cfg = hs.HyperScoreConfig.load(tmp_path)
     assert cfg.calibration is not None and cfg.calibration["spearman_test"] == pytest.approx(report.spearman_test)
     assert cfg.forecast_horizon_days == 5 and cfg.review_below == pytest.approx(report.review_below)
+    # The value sub-score is centred on the fit half's median Q(chosen), and so is calibrated with the rest.
+    assert cfg.value_center is not None and cfg.value_scale is not None and cfg.value_scale > 0
+    assert set(cfg.weights) == set(hs.SUB_SCORES) and "value" in report.spearman_test_by_sub_score
     assert hs.FeatureStats.load(tmp_path) is not None  # written because the policy had none
+
+
+def test_the_cli_command_calibrates_and_writes_next_to_the_policy(tmp_path: Path) -> None:
+    """`dosewise hyperscore calibrate` (the README's command) runs the protocol and writes hyperscore.json."""
+    import typer
+    from typer.testing import CliRunner
+
+    export_untrained(WarfarinPack(), tmp_path, seed=1)
+    app = typer.Typer()
+    cal.register(app)
+    result = CliRunner().invoke(app, ["hyperscore", "calibrate", "--therapy", "warfarin", "--policy", str(tmp_path),
+                                      "--patients", "12", "--days", "14"])
+    assert result.exit_code == 0, result.output
+    assert "Spearman(HyperScore, realized 7-day reward): test" in result.output
+    cfg = hs.HyperScoreConfig.load(tmp_path)
+    assert cfg.calibration is not None and cfg.calibration["n_patients_test"] == 6

@@ -5,6 +5,7 @@ Q(x) − Q(baseline)), the rationale names the chosen action and the top feature
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,20 @@ class TestScoreAndExplain:
             assert out["rationale"].startswith(f"Recommendation: {label}")
             assert explain._fact(top) in out["rationale"]
             assert f"HyperScore {out['hyperscore']:.0f}" in out["rationale"]
+
+    def test_a_calibrated_value_scale_gives_the_value_sub_score_and_its_sentence(self, session: object,
+                                                                                 stats: hs.FeatureStats,
+                                                                                 states: tuple) -> None:
+        view, x, guard = states
+        q, heads = session.run(["q_values", "q_heads"], {"features": x[:1]})  # type: ignore[attr-defined]
+        chosen = int(np.argmax(np.where(guard.mask[0], q[0], -np.inf)))
+        for center, expected in ((float(q[0, chosen]) - 1.0, "a better"), (float(q[0, chosen]) + 1.0, "a worse")):
+            cfg = hs.HyperScoreConfig(value_center=center, value_scale=1.0)
+            out = explain.score_and_explain(PACK, session, view.take(np.array([0])), x[0], guard.mask[0], chosen, q[0],
+                                            heads[0], cfg, stats, guard=GuardrailResult(guard.mask[:1], guard.firings[:1]))
+            assert out["sub_scores"]["value"] == pytest.approx(1 / (1 + math.exp(-1.0 if expected == "a better" else 1.0)),
+                                                               abs=1e-4)
+            assert f"The policy expects {expected} outcome for this patient" in out["rationale"]
 
     def test_nothing_allowed_means_hold_and_review(self, session: object, stats: hs.FeatureStats, states: tuple) -> None:
         view, x, _ = states

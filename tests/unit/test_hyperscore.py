@@ -108,6 +108,23 @@ class TestSubScores:
         only = np.array([[True, False, False, False]])
         assert np.isnan(hs.impact_score(q, only, np.array([0]), 1.0)[0])  # nothing to choose between
 
+    def test_value_is_the_chosen_q_relative_to_the_calibration_median_and_absent_until_calibrated(self) -> None:
+        q = np.array([[0.0, 5.0, 7.0], [1.0, 3.0, 2.0], [9.0, 9.0, 9.0]])
+        chosen = np.array([1, 2, -1])  # the last row: nothing was chosen
+        qc = hs.chosen_q(q, chosen)
+        assert qc[:2].tolist() == [5.0, 2.0] and np.isnan(qc[2])
+        v = hs.value_score(qc, center=5.0, scale=2.0)
+        assert v[0] == pytest.approx(0.5)  # the median patient
+        assert v[1] == pytest.approx(1 / (1 + math.exp(1.5)))  # 3 / 2 scales below it
+        assert np.isnan(v[2])
+        assert np.isnan(hs.value_score(qc, None, None)).all()  # an uncalibrated config has no value sub-score
+        higher = hs.value_score(np.linspace(-10, 10, 21), 0.0, 1.0)
+        assert (np.diff(higher) > 0).all() and ((higher > 0) & (higher < 1)).all()
+
+    def test_an_uncalibrated_value_is_dropped_from_v(self) -> None:
+        sub = {"forecast": np.array([0.8]), "value": hs.value_score(np.array([3.0]), None, None)}
+        assert hs.fuse(sub, {"forecast": 1.0, "value": 1.0})[0] == pytest.approx(0.8)
+
     def test_forecast_score_rewards_reaching_the_band_where_keeping_would_not(self) -> None:
         band = (2.0, 3.0)
         both_in = hs.forecast_score(np.full((1, 5), 2.5), np.full((1, 5), 2.5), band)

@@ -89,6 +89,7 @@ def rationale(
     pack: TherapyPack, chosen: int, forced: bool, current: float, regimen: float, q: np.ndarray, mask: np.ndarray,
     top: list[dict[str, Any]], forecast: dict[str, Any] | None, agree: float | None, n_heads: int, novelty: float | None,
     firings: list[tuple[str, str]], score: float, review: bool, cfg: hs.HyperScoreConfig, policy_version: str | None,
+    value: float | None = None,
 ) -> str:
     """One paragraph from a fixed template; every number in it is in the explanation's other fields."""
     a = pack.actions[chosen]
@@ -125,6 +126,9 @@ def rationale(
         parts.append("The patient's data look like the training population." if novelty >= 0.1 else
                      f"The patient's data are unusual for this policy: farther from the training population than "
                      f"{100 * (1 - novelty):.0f} % of training states.")
+    if value is not None:
+        parts.append(f"The policy expects {'a better' if value >= 0.5 else 'a worse'} outcome for this patient than for the "
+                     f"median patient of its calibration (value sub-score {value:.2f}).")
     parts.append("Guardrails: " + ("; ".join(m for _, m in firings) if firings else "none fired") + ".")
     parts.append(f"HyperScore {score:.0f} (range {cfg.score_range()[0]:.0f}–{cfg.score_range()[1]:.0f})"
                  + (f", below the review threshold {cfg.review_below:g}: a clinician should review it." if review else "."))
@@ -224,7 +228,8 @@ def score_and_explain_many(
         agree = row["sub_scores"]["reproducibility"]
         text = rationale(pack, a, bool(forced[i]), float(view.current_dose[i]), float(regimen[i]), q[i], mask[i], top,
                          fc_row, agree, 0 if heads is None else heads.shape[1], row["sub_scores"]["novelty"],
-                         guard.firings[i], row["hyperscore"], row["needs_review"], cfg, policy_version)
+                         guard.firings[i], row["hyperscore"], row["needs_review"], cfg, policy_version,
+                         value=row["sub_scores"]["value"])
         out.append({
             **row,
             "score_range": list(cfg.score_range()),

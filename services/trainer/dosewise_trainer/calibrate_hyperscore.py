@@ -5,9 +5,11 @@ Protocol (issue 5; clinical.md §4 gives no weights):
 1. Simulate held-out patients (a cohort seed no training or evaluation uses) under the policy: masked argmax of its ONNX
    Q-values, hold where nothing is allowed — exactly what serving does.
 2. At sampled decision points compute everything the HyperScore needs (guardrails, completeness, the personalized twin's
-   forecast, novelty against ``feature_stats.json``, Q-advantage, head agreement) and the **realized reward**: the sum of the
+   forecast, novelty against ``feature_stats.json``, Q-advantage, head agreement, Q of the chosen action) and the
+   **realized reward**: the sum of the
    pack's reward over the next ``horizon`` decision days of that patient, the recommendation included.
-3. Split the *patients* in two halves. On the first, set the impact scale to the median advantage, then choose the fusion
+3. Split the *patients* in two halves. On the first, set the impact scale to the median advantage and the value
+   sub-score's centre and scale to the median and robust SD of Q(chosen), then choose the fusion
    (arithmetic / geometric) and the weights on a simplex grid (step 0.1) that maximize Spearman's ρ between V and the
    realized reward (HyperScore is increasing in V, so the ρ are equal); the review threshold is the ``review_quantile`` of
    the first half's scores.
@@ -29,13 +31,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import typer
 from scipy.stats import rankdata, spearmanr
 
 from dosewise import forecast as fc
 from dosewise import hyperscore as hs
+from dosewise.artifacts import POLICY_FILE, sha256_file
 from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
 from dosewise.therapies.registry import get_pack
-from dosewise_trainer.export import POLICY_FILE, load_onnx_q_heads_fn, sha256_file
 from dosewise_trainer.feature_stats import compute_feature_stats
 
 CALIBRATION_COHORT_SEED = 300_000  # held out: training uses 100_000 + seed, feature stats 200_000, evaluation small seeds
@@ -75,6 +78,7 @@ class Samples:
     day: np.ndarray
     sub: dict[str, np.ndarray]
     advantage: np.ndarray
+    q_chosen: np.ndarray  # the policy's Q of the chosen action (NaN: none chosen), for the value sub-score
     realized: np.ndarray
     retest: np.ndarray  # the realized reward once more, from the same state with fresh noise
 
@@ -116,6 +120,8 @@ def _concat(views: list[ClinicView]) -> ClinicView:
 def collect(pack: TherapyPack, policy_path: Path, stats: hs.FeatureStats | None, cfg: hs.HyperScoreConfig,
             args: CalibrationArgs) -> Samples:
     """Simulate the held-out cohort under the policy; sub-scores and realized reward at the sampled decision points."""
+    from dosewise_trainer.export import load_onnx_q_heads_fn  # torch: only when calibrating (keeps the CLI fast)
+
     q_heads_fn = load_onnx_q_heads_fn(policy_path)
     rng = np.random.default_rng(args.seed)
     n, h = args.patients, args.horizon_days
@@ -165,8 +171,8 @@ def collect(pack: TherapyPack, policy_path: Path, stats: hs.FeatureStats | None,
     guard = GuardrailResult(mask=mask, firings=firings)
     sub = hs.sub_scores(pack, v, x, guard, a, q, qh, cfg, stats, None if forecast is None else forecast.for_scoring())
     realized = np.array([rewards[i, t : t + h].sum() for i, t in zip(patient, day, strict=True)])
-    return Samples(patient=patient, day=day, sub=sub, advantage=hs.advantage(q, mask, a), realized=realized,
-                   retest=retest[patient, day])
+    return Samples(patient=patient, day=day, sub=sub, advantage=hs.advantage(q, mask, a), q_chosen=hs.chosen_q(q, a),
+                   realized=realized, retest=retest[patient, day])
 
 
 def _simplex(step: float, k: int) -> np.ndarray:
@@ -225,14 +231,21 @@ def calibrate(args: CalibrationArgs) -> CalibrationReport:
     test = ~fit
     adv_fit = s.advantage[fit & ~np.isnan(s.advantage)]
     scale = float(np.median(adv_fit[adv_fit > 0])) if (adv_fit > 0).any() else cfg.impact_scale
+    # The value sub-score's centre and scale: the fit half's median and robust SD (IQR / 1.349) of Q(chosen).
+    q_fit = s.q_chosen[fit & ~np.isnan(s.q_chosen)]
+    value_center = float(np.median(q_fit)) if q_fit.size else None
+    spread = float(np.subtract(*np.percentile(q_fit, [75, 25]))) / 1.349 if q_fit.size else 0.0
+    value_scale = spread if spread > 0 else None
     sub = {**s.sub, "impact": np.where(np.isnan(s.advantage), np.nan,
-                                       np.tanh(np.maximum(np.nan_to_num(s.advantage), 0.0) / scale))}
+                                       np.tanh(np.maximum(np.nan_to_num(s.advantage), 0.0) / scale)),
+           "value": hs.value_score(s.q_chosen, value_center, value_scale)}
 
     def part(mask: np.ndarray) -> dict[str, np.ndarray]:
         return {k: v[mask] for k, v in sub.items()}
 
     weights, fusion, rho_fit = fit_weights(part(fit), s.realized[fit], args.grid_step)
-    fitted = cfg.with_weights(weights, fusion=fusion, impact_scale=scale)
+    fitted = cfg.with_weights(weights, fusion=fusion, impact_scale=scale, value_center=value_center,
+                              value_scale=value_scale)
     _, hs_fit, _ = hs.score(part(fit), fitted)
     fitted = fitted.with_weights(weights, review_below=float(np.quantile(hs_fit, args.review_quantile)))
     _, hs_test, review = hs.score(part(test), fitted)
@@ -281,10 +294,8 @@ def print_report(r: CalibrationReport) -> None:
           f"mean realized reward flagged {r.test_mean_reward_flagged:.2f} vs not flagged {r.test_mean_reward_not_flagged:.2f}")
 
 
-def register(app: Any) -> None:
-    """Add ``dosewise hyperscore calibrate`` to a typer app (to be called from the trainer's cli.register)."""
-    import typer
-
+def register(app: typer.Typer) -> None:
+    """Add ``dosewise hyperscore calibrate`` to a typer app (the trainer's cli.register calls it)."""
     hs_app = typer.Typer(help="HyperScore: calibrate the sub-score weights on held-out twins.", no_args_is_help=True)
 
     @hs_app.command("calibrate")

@@ -66,6 +66,9 @@ def register(app: typer.Typer) -> None:
     else:
         eval_cli.register(app)
     _register_optional(app, "dosewise_trainer.loop_demo")  # `dosewise loop demo` (issue 6)
+    from dosewise_trainer import calibrate_hyperscore
+
+    calibrate_hyperscore.register(app)  # `dosewise hyperscore calibrate`
 
 
 HOLDOUT_SEED = 2_024_001  # a cohort seed no training run draws from (training uses 100_000 + seed by default)

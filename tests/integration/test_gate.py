@@ -161,3 +161,22 @@ class TestSchedule:
         s.started = s.started.replace(year=s.started.year - 1)
         reason, _ = await s.due("warfarin")
         assert reason is not None and reason.startswith("schedule")
+
+
+def test_a_retrained_candidate_carries_its_calibrated_hyperscore_sidecars(tmp_path: Path) -> None:
+    """Like the shipped policies, a candidate of the learning loop comes with feature statistics (novelty) and a
+    hyperscore.json calibrated on held-out twins for its own Q-values, whatever the gate decides."""
+    from dosewise import hyperscore as hs
+    from dosewise_trainer.calibrate_hyperscore import CalibrationArgs
+
+    pack = ToyPack()
+    args = cql.CQLArgs(therapy="toy", gradient_steps=50, batch_size=32, twin_patients=20, twin_days=10, hidden_sizes=(16,),
+                       n_heads=2)
+    small = CalibrationArgs(patients=20, days=20, decisions_per_patient=2, horizon_days=5, stats_patients=30, grid_step=0.25)
+    c = retrain.train_and_gate(pack, [], None, None, tmp_path, args, FAST, 0, "test", active_trained=False,
+                               calibration=small)
+    folder = c.onnx_path.parent
+    cfg = hs.HyperScoreConfig.load(folder)
+    assert cfg.calibration is not None and cfg.calibration["policy_sha256"] == c.sha256
+    assert cfg.calibration["n_decisions"] == 40 and cfg.value_center is not None
+    assert hs.FeatureStats.load(folder) is not None

@@ -209,12 +209,13 @@ def fit_weights(sub: dict[str, np.ndarray], realized: np.ndarray, step: float) -
     return best[1], best[2], best[0]
 
 
-def calibrate(args: CalibrationArgs) -> CalibrationReport:
-    """Run the protocol in the module docstring; writes hyperscore.json when ``args.write``."""
+def calibrate(args: CalibrationArgs, pack: TherapyPack | None = None) -> CalibrationReport:
+    """Run the protocol in the module docstring; writes hyperscore.json when ``args.write``. ``pack``: the therapy pack
+    object, when it is not one registered under ``args.therapy``."""
     import time
 
     start = time.perf_counter()
-    pack = get_pack(args.therapy)
+    pack = pack or get_pack(args.therapy)
     policy_dir = Path(args.policy)
     policy_dir = policy_dir.parent if policy_dir.is_file() else policy_dir
     stats = hs.FeatureStats.load(policy_dir)

@@ -36,6 +36,7 @@ from dosewise.storage.repositories import AuditRepository, GateReportRepository,
 from dosewise.therapies.base import TherapyPack
 from dosewise.therapies.registry import PACKS, get_pack
 from dosewise_trainer.algorithms import cql
+from dosewise_trainer.calibrate_hyperscore import CalibrationArgs, calibrate
 from dosewise_trainer.gate import GateConfig, GateDecision, LoggedEval, evaluate, format_report, held_out
 
 log = logging.getLogger("dosewise.trainer.retrain")
@@ -94,8 +95,12 @@ def _data_hash(data: cql.OfflineData, twins_seed: int) -> str:
 
 def train_and_gate(pack: TherapyPack, rows: list[Transition], active_path: Path | None, active_version: str | None,
                    out_root: Path, args: cql.CQLArgs, config: GateConfig, through_id: int, reason: str,
-                   active_trained: bool = True) -> Candidate:
-    """The CPU-heavy part (runs in a worker thread): data → CQL → ONNX + weights + card → gate.
+                   active_trained: bool = True, calibration: CalibrationArgs | None = None) -> Candidate:
+    """The CPU-heavy part (runs in a worker thread): data → CQL → ONNX + weights + card → HyperScore sidecars → gate.
+
+    The sidecars are what `make policies` ships with every policy: ``feature_stats.json`` (novelty) and ``hyperscore.json``
+    calibrated on held-out twins (``calibration``: sizes; default CalibrationArgs' — a few seconds), so a published
+    candidate's HyperScore means what the shipped policies' does.
 
     An ``untrained`` serving policy (random weights, bootstrap's placeholder) is still the gate's reference — it is what
     patients get — but neither a warm start nor a source of twin rollouts: its weights and its behaviour are noise."""
@@ -115,6 +120,8 @@ def train_and_gate(pack: TherapyPack, rows: list[Transition], active_path: Path 
     onnx_path = export_policy(result.q_network, pack, out_dir, config_card, _data_hash(data.train, args.seed))
     cql.save_weights(result.q_network, out_dir)
     result.curves.write(out_dir)
+    cal = dataclasses.replace(calibration or CalibrationArgs(), therapy=pack.id, policy=str(out_dir), write=True)
+    calibrate(cal, pack=pack)
     context = {"version": version, "active": active_version or "none", "warm_start": result.warm_start,
                "logged_train": len(data.train), "twin_train": len(twins), "heldout_patients": data.heldout_patients,
                "trigger": reason}

@@ -6,8 +6,8 @@ Protocol (issue 5; clinical.md §4 gives no weights):
    Q-values, hold where nothing is allowed — exactly what serving does.
 2. At sampled decision points compute everything the HyperScore needs (guardrails, completeness, the personalized twin's
    forecast, novelty against ``feature_stats.json``, Q-advantage, head agreement, Q of the chosen action) and the
-   **realized reward**: the sum of the
-   pack's reward over the next ``horizon`` decision days of that patient, the recommendation included.
+   **realized reward**: the sum of the pack's reward over the next ``horizon`` decision days of that patient, the
+   recommendation included.
 3. Split the *patients* in two halves. On the first, set the impact scale to the median advantage and the value
    sub-score's centre and scale to the median and robust SD of Q(chosen), then choose the fusion
    (arithmetic / geometric) and the weights on a simplex grid (step 0.1) that maximize Spearman's ρ between V and the

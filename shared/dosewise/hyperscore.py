@@ -18,8 +18,12 @@ Sub-scores (each in [0, 1], higher = more trustworthy; NaN = not applicable, dro
 - **consistency**: the chosen action passed the guardrail mask (else 0), times data completeness (a primary observation is on
   record and recent, the last week's doses are known, no covariate the policy reads is flagged unknown), times
   ``firing_discount`` per guardrail that fired.
-- **forecast**: from forecast.py — the personalized twin's predicted primary observation under the recommendation: half for
-  how close it stays to the target band, half for how much better than keeping the dose it does (``forecast_score``).
+- **forecast**: from forecast.py — the personalized twin's forecast under the recommendation, scored by the pack's own
+  reward (the mean daily α·T − β·A − γ·H of the forecast, the recommendation's dose change included): the share of the
+  calibration's decisions with a lower forecast reward (uncalibrated: scaled between the reward's worst and best day;
+  ``forecast_reward_score``). Packs whose reward the forecast cannot compute (immune) use the band
+  distance instead: half for how close the forecast stays to the target band, half for how much better than keeping the
+  dose it does (``forecast_band_score``).
 - **novelty**: how typical the state's feature vector is of the training distribution — the share of training states that
   lie at least as far (Mahalanobis) from the training mean (``FeatureStats``). Far = low.
 - **impact**: the chosen action's Q-advantage over the mean of the allowed actions, ``tanh(adv / impact_scale)``; NaN when
@@ -29,9 +33,10 @@ Sub-scores (each in [0, 1], higher = more trustworthy; NaN = not applicable, dro
   Q(chosen action) — a DQN's Q is the expected discounted reward from here — squashed as σ((Q − center)/scale) with
   ``value_center`` / ``value_scale`` set by calibration (the median and robust SD of the calibration's Q values); NaN until
   calibrated, or when no action was chosen. Added because it measured as the strongest single predictor of the realized
-  reward on held-out twins (test Spearman warfarin 0.612, insulin 0.371; the best of the other five: forecast 0.466,
-  novelty 0.186), and with it the calibrated HyperScore's test Spearman rose from 0.563 to 0.707 (warfarin) and from 0.248
-  to 0.365 (insulin, whose rank ceiling is 0.421; `dosewise hyperscore calibrate`, 2026-11-28).
+  reward on held-out twins (test Spearman warfarin 0.612, insulin 0.371; the best of the other five then: the
+  band-distance forecast 0.466, novelty 0.186), and with it the calibrated HyperScore's test Spearman rose from 0.563 to
+  0.707 (warfarin) and from 0.248 to 0.365 (insulin, whose rank ceiling is 0.421; `dosewise hyperscore calibrate`,
+  2026-11-28). With the forecast scored by the reward (same day): warfarin 0.740, insulin 0.354 (fit half 0.360 vs 0.353).
 
 The weights are configurable and are calibrated on held-out twins (services/trainer/dosewise_trainer/calibrate_hyperscore.py)
 so that a higher score means a better realized outcome; the result is saved as ``hyperscore.json`` next to the policy.
@@ -44,7 +49,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -75,7 +80,10 @@ class HyperScoreConfig:
     impact_scale: float = 1.0  # Q units (≈ discounted reward); calibration sets it to the median advantage
     value_center: float | None = None  # Q units; calibration sets it to the median Q(chosen); None: no value sub-score
     value_scale: float | None = None  # Q units; calibration sets it to the robust SD (IQR / 1.349) of Q(chosen)
-    forecast_tolerance: float = 0.5  # target-band widths: the distance scale of the forecast sub-score
+    # The calibration's forecast rewards (fit half) at evenly spaced probabilities: the forecast sub-score is then the share
+    # of calibration decisions with a lower forecast reward. None: scaled between the reward's worst and best day.
+    forecast_reward_quantiles: list[float] | None = None
+    forecast_tolerance: float = 0.5  # target-band widths: the distance scale of forecast_band_score
     forecast_horizon_days: int = 7  # decision days rolled forward by the twin
     firing_discount: float = 0.75  # consistency × this per guardrail that fired
     calibration: dict[str, Any] | None = None  # what calibration measured (Spearman, sizes, policy hash); None = defaults
@@ -236,7 +244,49 @@ def band_distance(y: FloatArray, band: tuple[float, float]) -> FloatArray:
     return (np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0)) / (hi - lo)
 
 
+class ForecastInputs(NamedTuple):
+    """What the forecast sub-score reads of a twin forecast (``forecast.Forecast.for_scoring()``), arrays over n rows."""
+
+    recommended: FloatArray  # (n, days) primary observation under the recommendation, in the scoring space
+    keep: FloatArray  # (n, days) ... under keeping the dose
+    band: tuple[float, float]  # target band in the same space
+    reward: FloatArray | None = None  # (n,) the pack's mean daily reward of the recommended forecast; None: not known
+    reward_range: tuple[float, float] | None = None  # (worst, best) daily reward
+
+
 def forecast_score(
+    inputs: ForecastInputs, tolerance: float = 0.5, reward_quantiles: list[float] | None = None
+) -> FloatArray:
+    """The forecast sub-score: ``forecast_reward_score`` where the pack's reward of the forecast is known (warfarin,
+    insulin), else ``forecast_band_score`` (immune)."""
+    if inputs.reward is not None and inputs.reward_range is not None:
+        return forecast_reward_score(inputs.reward, inputs.reward_range, reward_quantiles)
+    return forecast_band_score(inputs.recommended, inputs.keep, inputs.band, tolerance)
+
+
+def forecast_reward_score(
+    reward: FloatArray, reward_range: tuple[float, float], quantiles: list[float] | None = None
+) -> FloatArray:
+    """How good the twin's forecast under the recommendation is, by the pack's own reward R: the mean daily
+    α·T − β·A − γ·H of the forecast, the recommendation's dose change included — the outcome the policy was trained on
+    and the calibration correlates with.
+
+    Calibrated (``quantiles``, the calibration's forecast rewards at evenly spaced probabilities): the share of
+    calibration decisions whose forecast reward is lower, ties counted half (0.5 = the median decision). Uncalibrated:
+    (R − worst) / (best − worst) with the reward's worst and best day, clipped to [0, 1].
+
+    Measured (Spearman with the realized 7-day reward, the 1,600 calibration decisions, 2026-11-28): warfarin 0.596,
+    insulin 0.266, where ``forecast_band_score`` reached 0.427 and 0.197. The calibrated HyperScore's fit-half ρ with
+    the CDF scaling vs the linear one: warfarin 0.683 vs 0.663, insulin 0.360 vs 0.359."""
+    r = np.asarray(reward, dtype=float)
+    if quantiles is not None and len(quantiles) > 1:
+        q = np.sort(np.asarray(quantiles, dtype=float))
+        return np.where(np.isnan(r), np.nan, np.searchsorted(q, r, side="right") / q.size)
+    worst, best = reward_range
+    return np.clip((r - worst) / (best - worst), 0.0, 1.0)
+
+
+def forecast_band_score(
     recommended: np.ndarray, keep: np.ndarray, band: tuple[float, float], tolerance: float = 0.5
 ) -> FloatArray:
     """From the twin's forecasts (n, days) of the primary observation under the recommendation and under keeping the dose:
@@ -353,13 +403,13 @@ class Scored:
 def sub_scores(
     pack: TherapyPack, view: ClinicView, features: np.ndarray, guard: GuardrailResult, chosen: IntArray, q: np.ndarray,
     q_heads: np.ndarray | None, cfg: HyperScoreConfig, stats: FeatureStats | None,
-    forecast: tuple[np.ndarray, np.ndarray, tuple[float, float]] | None,
+    forecast: ForecastInputs | None,
 ) -> dict[str, FloatArray]:
     """All six sub-scores for a batch; a missing input (no stats, no heads, no forecast, no calibrated value scale) makes
-    its sub-score NaN.
-    ``forecast`` = (recommended, keep, target band), e.g. ``forecast.Forecast.for_scoring()``."""
+    its sub-score NaN. ``forecast``: e.g. ``forecast.Forecast.for_scoring()``."""
     n = view.n
-    fc = forecast_score(*forecast, cfg.forecast_tolerance) if forecast is not None else np.full(n, np.nan)
+    fc = (forecast_score(forecast, cfg.forecast_tolerance, cfg.forecast_reward_quantiles) if forecast is not None
+          else np.full(n, np.nan))
     return {
         "consistency": consistency_score(pack, view, features, guard, chosen, cfg.firing_discount),
         "forecast": fc,

@@ -318,7 +318,9 @@ class Explanation(BaseModel):
     q_values: list[dict[str, Any]] = Field(description="Per action: Q, allowed, chosen, spread across ensemble heads.")
     attributions: dict[str, Any] = Field(description="Integrated-gradient attributions of the chosen action's Q (top features).")
     forecast: dict[str, Any] | None = Field(
-        description="The patient's twin rolled forward under the recommended dose and under keeping the dose, with the band."
+        description="The patient's twin rolled forward under the recommended dose and under keeping the dose, with the band; "
+                    "mean_daily_reward: the therapy's own reward of each forecast (the recommendation's dose change "
+                    "included), which the forecast sub-score scales between the worst and best day."
     )
     rationale: str = Field(description="One paragraph built from the facts above (template; no free-text generation).")
 

@@ -52,6 +52,9 @@ def test_small_end_to_end_run_writes_a_loadable_config(tmp_path: Path) -> None:
     # The value sub-score is centred on the fit half's median Q(chosen), and so is calibrated with the rest.
     assert cfg.value_center is not None and cfg.value_scale is not None and cfg.value_scale > 0
     assert set(cfg.weights) == set(hs.SUB_SCORES) and "value" in report.spearman_test_by_sub_score
+    # The forecast sub-score's scale: the fit half's forecast rewards, within the reward's worst and best day.
+    q = cfg.forecast_reward_quantiles
+    assert q is not None and len(q) == cal.REWARD_QUANTILES and np.all(np.diff(q) >= 0) and q[-1] <= 1.0  # α·T, a day in range
     assert hs.FeatureStats.load(tmp_path) is not None  # written because the policy had none
 
 

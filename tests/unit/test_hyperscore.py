@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dosewise import hyperscore as hs
 from dosewise.therapies.base import GuardrailResult
@@ -125,15 +127,38 @@ class TestSubScores:
         sub = {"forecast": np.array([0.8]), "value": hs.value_score(np.array([3.0]), None, None)}
         assert hs.fuse(sub, {"forecast": 1.0, "value": 1.0})[0] == pytest.approx(0.8)
 
-    def test_forecast_score_rewards_reaching_the_band_where_keeping_would_not(self) -> None:
+    def test_forecast_band_score_rewards_reaching_the_band_where_keeping_would_not(self) -> None:
         band = (2.0, 3.0)
-        both_in = hs.forecast_score(np.full((1, 5), 2.5), np.full((1, 5), 2.5), band)
-        rescue = hs.forecast_score(np.full((1, 5), 2.5), np.full((1, 5), 4.5), band)
-        harm = hs.forecast_score(np.full((1, 5), 4.5), np.full((1, 5), 2.5), band)
+        both_in = hs.forecast_band_score(np.full((1, 5), 2.5), np.full((1, 5), 2.5), band)
+        rescue = hs.forecast_band_score(np.full((1, 5), 2.5), np.full((1, 5), 4.5), band)
+        harm = hs.forecast_band_score(np.full((1, 5), 4.5), np.full((1, 5), 2.5), band)
         assert both_in[0] == pytest.approx(0.75)
         assert rescue[0] > 0.99 and harm[0] < 0.05
-        closer = hs.forecast_score(np.full((1, 5), 3.5), np.full((1, 5), 4.5), band)
+        closer = hs.forecast_band_score(np.full((1, 5), 3.5), np.full((1, 5), 4.5), band)
         assert harm[0] < closer[0] < rescue[0]  # moving toward the band beats moving away
+
+    def test_uncalibrated_forecast_reward_runs_from_the_worst_day_to_the_best(self) -> None:
+        score = hs.forecast_reward_score(np.array([1.0, 0.0, -1.0, -3.0, 0.95, np.nan]), (-1.0, 1.0))
+        assert score[:5] == pytest.approx([1.0, 0.5, 0.0, 0.0, 0.975])
+        assert np.isnan(score[5])
+
+    @given(st.lists(st.floats(-2.0, 1.0), min_size=2, max_size=50), st.lists(st.floats(-3.0, 2.0), min_size=1, max_size=20))
+    def test_calibrated_forecast_reward_is_the_share_of_calibration_rewards_no_better(
+        self, calibration: list[float], rewards: list[float],
+    ) -> None:
+        score = hs.forecast_reward_score(np.array(rewards), (-2.0, 1.0), calibration)
+        cal = np.array(calibration)
+        assert score == pytest.approx([(cal <= r).mean() for r in rewards])
+        order = np.argsort(rewards)
+        assert (np.diff(score[order]) >= 0).all()  # a better forecast never scores lower
+
+    def test_forecast_score_uses_the_reward_where_the_forecast_has_one_else_the_band(self) -> None:
+        rec, keep, band = np.full((2, 3), 4.5), np.full((2, 3), 2.5), (2.0, 3.0)
+        with_reward = hs.ForecastInputs(rec, keep, band, np.array([1.0, -1.0]), (-1.0, 1.0))
+        assert hs.forecast_score(with_reward) == pytest.approx([1.0, 0.0])
+        assert hs.forecast_score(with_reward, reward_quantiles=[-1.0, 0.0, 0.5, 1.0]) == pytest.approx([1.0, 0.25])
+        without = hs.ForecastInputs(rec, keep, band)
+        assert hs.forecast_score(without) == pytest.approx(hs.forecast_band_score(rec, keep, band))
 
     def test_consistency_is_zero_for_a_forbidden_choice_and_discounted_per_firing(self) -> None:
         view = PACK.simulator(PACK.sample_cohort(3, 1), 0).reset()

@@ -114,12 +114,18 @@ def rationale(
         p = forecast["personalization"]
         lo, hi = forecast["target_band"]
         days = forecast["days_after_decision"][-1]
+        reward = forecast.get("mean_daily_reward")
+        outcome = "."
+        if reward and reward.get("worst_best"):
+            outcome = (f"; the therapy's reward of these forecasts averages {reward['recommended']:.2f} a day with the "
+                       f"recommendation (its dose change included) versus {reward['keep_dose']:.2f} "
+                       f"(best day {reward['worst_best'][1]:g}, worst {reward['worst_best'][0]:g}).")
         parts.append(
             f"The patient's twin ({p['parameter']} fitted at {p['scale']:.2f}× the typical value from "
             f"{p['observations_used']} measurement{'s' if p['observations_used'] != 1 else ''}) predicts "
             f"{forecast['observation'].replace('_', ' ')} {_fmt(forecast['recommended'][-1])} {forecast['unit']} after "
             f"{_fmt(days)} days with this recommendation versus {_fmt(forecast['keep_dose'][-1])} if the dose is kept "
-            f"(target {_fmt(lo)}–{_fmt(hi)}).")
+            f"(target {_fmt(lo)}–{_fmt(hi)})" + outcome)
     if agree is not None and n_heads:
         parts.append(f"{round(agree * n_heads)} of {n_heads} ensemble heads choose the same action.")
     if novelty is not None:

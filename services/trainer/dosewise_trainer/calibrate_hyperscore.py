@@ -8,8 +8,9 @@ Protocol (issue 5; clinical.md §4 gives no weights):
    forecast, novelty against ``feature_stats.json``, Q-advantage, head agreement, Q of the chosen action) and the
    **realized reward**: the sum of the pack's reward over the next ``horizon`` decision days of that patient, the
    recommendation included.
-3. Split the *patients* in two halves. On the first, set the impact scale to the median advantage and the value
-   sub-score's centre and scale to the median and robust SD of Q(chosen), then choose the fusion
+3. Split the *patients* in two halves. On the first, set the impact scale to the median advantage, the value
+   sub-score's centre and scale to the median and robust SD of Q(chosen), and the forecast sub-score's scale to the
+   quantiles of the forecast reward (``REWARD_QUANTILES``), then choose the fusion
    (arithmetic / geometric) and the weights on a simplex grid (step 0.1) that maximize Spearman's ρ between V and the
    realized reward (HyperScore is increasing in V, so the ρ are equal); the review threshold is the ``review_quantile`` of
    the first half's scores.
@@ -41,6 +42,7 @@ from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
 from dosewise.therapies.registry import get_pack
 from dosewise_trainer.feature_stats import compute_feature_stats
 
+REWARD_QUANTILES = 101  # stored forecast-reward quantiles (hyperscore.json): the forecast sub-score's calibrated scale
 CALIBRATION_COHORT_SEED = 300_000  # held out: training uses 100_000 + seed, feature stats 200_000, evaluation small seeds
 
 
@@ -79,6 +81,7 @@ class Samples:
     sub: dict[str, np.ndarray]
     advantage: np.ndarray
     q_chosen: np.ndarray  # the policy's Q of the chosen action (NaN: none chosen), for the value sub-score
+    forecast: hs.ForecastInputs | None  # the twin forecast's inputs to the forecast sub-score (None: the pack has no twin)
     realized: np.ndarray
     retest: np.ndarray  # the realized reward once more, from the same state with fresh noise
 
@@ -169,10 +172,11 @@ def collect(pack: TherapyPack, policy_path: Path, stats: hs.FeatureStats | None,
     q, qh, patient, day = np.concatenate(qs), np.concatenate(heads), np.concatenate(who), np.concatenate(when)
     forecast = fc.forecast(pack, v, np.maximum(a, 0), horizon_days=h)
     guard = GuardrailResult(mask=mask, firings=firings)
-    sub = hs.sub_scores(pack, v, x, guard, a, q, qh, cfg, stats, None if forecast is None else forecast.for_scoring())
+    inputs = None if forecast is None else forecast.for_scoring()
+    sub = hs.sub_scores(pack, v, x, guard, a, q, qh, cfg, stats, inputs)
     realized = np.array([rewards[i, t : t + h].sum() for i, t in zip(patient, day, strict=True)])
     return Samples(patient=patient, day=day, sub=sub, advantage=hs.advantage(q, mask, a), q_chosen=hs.chosen_q(q, a),
-                   realized=realized, retest=retest[patient, day])
+                   forecast=inputs, realized=realized, retest=retest[patient, day])
 
 
 def _simplex(step: float, k: int) -> np.ndarray:
@@ -237,16 +241,24 @@ def calibrate(args: CalibrationArgs, pack: TherapyPack | None = None) -> Calibra
     value_center = float(np.median(q_fit)) if q_fit.size else None
     spread = float(np.subtract(*np.percentile(q_fit, [75, 25]))) / 1.349 if q_fit.size else 0.0
     value_scale = spread if spread > 0 else None
+    # The forecast sub-score's scale: the fit half's forecast rewards (packs whose forecast has a reward).
+    reward_quantiles = None
+    if s.forecast is not None and s.forecast.reward is not None:
+        r_fit = s.forecast.reward[fit & ~np.isnan(s.forecast.reward)]
+        if r_fit.size:
+            reward_quantiles = np.quantile(r_fit, np.linspace(0.0, 1.0, REWARD_QUANTILES)).tolist()
     sub = {**s.sub, "impact": np.where(np.isnan(s.advantage), np.nan,
                                        np.tanh(np.maximum(np.nan_to_num(s.advantage), 0.0) / scale)),
            "value": hs.value_score(s.q_chosen, value_center, value_scale)}
+    if reward_quantiles is not None and s.forecast is not None:
+        sub["forecast"] = hs.forecast_score(s.forecast, cfg.forecast_tolerance, reward_quantiles)
 
     def part(mask: np.ndarray) -> dict[str, np.ndarray]:
         return {k: v[mask] for k, v in sub.items()}
 
     weights, fusion, rho_fit = fit_weights(part(fit), s.realized[fit], args.grid_step)
     fitted = cfg.with_weights(weights, fusion=fusion, impact_scale=scale, value_center=value_center,
-                              value_scale=value_scale)
+                              value_scale=value_scale, forecast_reward_quantiles=reward_quantiles)
     _, hs_fit, _ = hs.score(part(fit), fitted)
     fitted = fitted.with_weights(weights, review_below=float(np.quantile(hs_fit, args.review_quantile)))
     _, hs_test, review = hs.score(part(test), fitted)

@@ -7,6 +7,7 @@ import copy
 import http.client
 import time
 import uuid
+import xml.etree.ElementTree as ET
 
 import httpx
 import pytest
@@ -90,6 +91,24 @@ class TestRecommend:
         assert first.status_code == second.status_code == 200
         assert first.json()["recommendation_id"] == second.json()["recommendation_id"]
         assert count(stack.db_url) == before + 1
+
+    def test_the_forecast_chart_is_an_svg_for_its_caller_only(self, stack: Stack) -> None:
+        rec = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10, headers=clin(stack)).json()
+        url = f"{stack.api}/v1/recommendations/{rec['recommendation_id']}/forecast.svg"
+        chart = httpx.get(url, timeout=30, headers=clin(stack))
+        assert chart.status_code == 200, chart.text
+        assert chart.headers["content-type"] == "image/svg+xml" and chart.headers["cache-control"] == "no-store"
+        words = " ".join(ET.fromstring(chart.content).itertext())
+        assert "target 2–3" in words and f"recommended ({rec['action_label']})" in words and "INR" in words
+        other = httpx.get(url, timeout=10, headers=stack.headers["integrator"])  # another caller's recommendation
+        assert other.status_code == 404 and other.headers["content-type"] == "application/problem+json"
+        assert httpx.get(url, timeout=10).status_code == 401
+
+    def test_a_batch_recommendation_has_no_forecast_chart(self, stack: Stack) -> None:
+        data = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": [example()]}, timeout=30,
+                          headers=clin(stack)).json()["data"]
+        r = httpx.get(f"{stack.api}/v1/recommendations/{data[0]['recommendation_id']}/forecast.svg", headers=clin(stack))
+        assert r.status_code == 404 and "no forecast" in r.json()["detail"]
 
     def test_unknown_recommendation_is_a_404_problem(self, stack: Stack) -> None:
         r = httpx.get(f"{stack.api}/v1/recommendations/{uuid.uuid4()}", headers=clin(stack))

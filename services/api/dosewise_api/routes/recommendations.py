@@ -4,7 +4,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, HTTPException, Response
+from fastapi.concurrency import run_in_threadpool
 
+from dosewise.forecast_chart import forecast_svg
 from dosewise.schemas import (
     PATIENT_STATE_EXAMPLE,
     BatchRecommendationRequest,
@@ -74,3 +76,21 @@ async def get_recommendation(recommendation_id: uuid.UUID, caller: ClinicalCalle
     if rec is None:
         raise HTTPException(404, "recommendation not found")
     return rec
+
+
+@router.get("/{recommendation_id}/forecast.svg", response_class=Response,
+            summary="The recommendation's twin forecast as a chart (recommended vs keeping the dose, target band)",
+            responses={200: {"content": {"image/svg+xml": {}}, "description": "An SVG chart"},
+                       404: {"description": "Not found, made by another caller, or without a forecast (batch "
+                                            "recommendations carry no explanation)", **_PROBLEM},
+                       410: {"description": "Erased on the patient's request", **_PROBLEM}})
+async def get_forecast_chart(recommendation_id: uuid.UUID, caller: ClinicalCaller, sessions: SessionsDep) -> Response:
+    rec = await recommendations.get(sessions, recommendation_id, caller_id=caller.id)
+    if rec is None:
+        raise HTTPException(404, "recommendation not found")
+    if rec.explanation is None or rec.explanation.forecast is None:
+        raise HTTPException(404, "this recommendation has no forecast (batch recommendations carry no explanation, and "
+                                 "a recommendation the final guardrail check overrode has none)")
+    # Rendering takes tens of milliseconds of CPU: off the event loop.
+    svg = await run_in_threadpool(forecast_svg, rec.explanation.forecast, rec.action_label)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})  # a patient's data

@@ -1,0 +1,68 @@
+"""The forecast chart (shared/dosewise/forecast_chart.py): a well-formed SVG that shows what the explanation says."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from dosewise import forecast as fc
+from dosewise.forecast_chart import DISCLAIMER_LINE, figure, forecast_svg
+from dosewise.therapies.base import TherapyPack
+from dosewise.therapies.registry import get_pack
+
+
+def forecast_row(pack: TherapyPack, action: int, days: int = 20) -> dict:
+    sim = pack.simulator(pack.sample_cohort(1, 1), 0)
+    view = sim.reset()
+    for _ in range(days):
+        view = sim.step(view.current_dose, view.current_dose).view
+    f = fc.forecast(pack, view, np.array([action]))
+    assert f is not None
+    return f.row(0)
+
+
+@pytest.fixture(scope="module")
+def insulin() -> tuple[TherapyPack, dict]:
+    pack = get_pack("insulin_t2d")
+    return pack, forecast_row(pack, 5)
+
+
+def texts(svg: bytes) -> str:
+    return " ".join(t.strip() for t in ET.fromstring(svg).itertext() if t.strip())
+
+
+def test_the_chart_is_svg_with_the_band_both_plans_and_the_disclaimer(insulin: tuple[TherapyPack, dict]) -> None:
+    pack, row = insulin
+    label = pack.actions[5].label
+    svg = forecast_svg(row, label)
+    assert ET.fromstring(svg).tag.endswith("svg")
+    words = texts(svg)
+    assert "target 80–130" in words and f"recommended ({label})" in words and "keep the current dose" in words
+    assert "glucose fasting (mg/dL)" in words and "days after the decision" in words
+    assert f"fitted to {row['personalization']['observations_used']} measurements" in words
+    assert "Decision support" in words and DISCLAIMER_LINE.split(":")[0] in words
+
+
+def test_the_same_forecast_gives_the_same_bytes(insulin: tuple[TherapyPack, dict]) -> None:
+    _, row = insulin
+    assert forecast_svg(row, "x") == forecast_svg(row, "x")  # no timestamp: cacheable, comparable
+
+
+def test_the_plotted_lines_are_the_forecast(insulin: tuple[TherapyPack, dict]) -> None:
+    _, row = insulin
+    ax = figure(row, "x").axes[0]
+    rec, keep = ax.get_lines()[:2]
+    np.testing.assert_allclose(rec.get_ydata()[1:], row["recommended"])
+    np.testing.assert_allclose(keep.get_ydata()[1:], row["keep_dose"])
+    assert list(rec.get_xdata()[1:]) == row["days_after_decision"]
+
+
+def test_inr_is_named_inr_and_a_load_spanning_decades_gets_a_log_axis() -> None:
+    warfarin = get_pack("warfarin")
+    assert figure(forecast_row(warfarin, 4), "Keep").axes[0].get_ylabel() == "INR"
+    row = forecast_row(warfarin, 4) | {"recommended": [1e-3, 1e-2, 1.0, 10.0], "keep_dose": [1.0] * 4,
+                                       "days_after_decision": [1, 2, 3, 4], "recommended_80pct": None,
+                                       "keep_dose_80pct": None}
+    assert figure(row, "x").axes[0].get_yscale() == "symlog"

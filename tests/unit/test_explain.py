@@ -121,6 +121,10 @@ class TestScoreAndExplain:
             assert out["rationale"].startswith(f"Recommendation: {label}")
             assert explain._fact(top) in out["rationale"]
             assert f"HyperScore {out['hyperscore']:.0f}" in out["rationale"]
+            fc_row, reward = out["forecast"], out["forecast"]["mean_daily_reward"]
+            assert f"predicts INR {explain._fmt(fc_row['recommended'][-1])} after 7 days" in out["rationale"]
+            assert (f"averages {reward['recommended']:.2f} a day with the recommendation (its dose change included) "
+                    f"versus {reward['keep_dose']:.2f}") in out["rationale"]
 
     def test_a_calibrated_value_scale_gives_the_value_sub_score_and_its_sentence(self, session: object,
                                                                                  stats: hs.FeatureStats,

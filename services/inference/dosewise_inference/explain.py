@@ -77,6 +77,12 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
+def _quantity(observation: str, value: float, unit: str) -> str:
+    """"INR 3.32" (the unit names the quantity), "glucose fasting 142 mg/dL"."""
+    name = observation.replace("_", " ")
+    return f"{unit} {_fmt(value)}" if name.lower() == unit.lower() else f"{name} {_fmt(value)} {unit}"
+
+
 def _fact(top: dict[str, Any]) -> str:
     """"Latest INR 3.15 INR", "Takes amiodarone: yes": a feature's description (without its parenthesis) and value."""
     name = re.sub(r"\s*\(.*?\)", "", top["description"]).strip()
@@ -123,7 +129,7 @@ def rationale(
         parts.append(
             f"The patient's twin ({p['parameter']} fitted at {p['scale']:.2f}× the typical value from "
             f"{p['observations_used']} measurement{'s' if p['observations_used'] != 1 else ''}) predicts "
-            f"{forecast['observation'].replace('_', ' ')} {_fmt(forecast['recommended'][-1])} {forecast['unit']} after "
+            f"{_quantity(forecast['observation'], forecast['recommended'][-1], forecast['unit'])} after "
             f"{_fmt(days)} days with this recommendation versus {_fmt(forecast['keep_dose'][-1])} if the dose is kept "
             f"(target {_fmt(lo)}–{_fmt(hi)})" + outcome)
     if agree is not None and n_heads:

@@ -14,8 +14,8 @@ measurements simply gets the population forecast with a wide band.
 
 Replay window: the view's dose history (``pack.dose_history_days``, most recent first). When the whole therapy lies inside it
 (``day`` ≤ the known span) the twin starts drug-naive at day 0, exactly like the simulator; so it does when the therapy
-began at most ``naive_impute_days`` before the recorded doses, the unrecorded first days dosed at the mean of the oldest
-recorded week. Otherwise the twin starts at the
+began at most ``naive_impute_days`` before the recorded doses and a whole week is on record, the unrecorded first days
+dosed at the mean of the oldest recorded week. Otherwise the twin starts at the
 continuous-infusion steady state of the mean dose of the first replayed week — an approximation (the earlier doses are
 unknown), which ``burn_in_days`` of daily dosing at that dose and the replayed days then correct. A pack whose response
 forgets old doses quickly (``memory_days``, insulin) replays only from that many days before its oldest observation.
@@ -217,15 +217,16 @@ def forecast(
     hist = view.dose_history
     span = _known_span(hist)
     day = np.round(view.day).astype(int)
-    naive = day <= span + spec.naive_impute_days
+    # A naive start imputes the unrecorded first days from the oldest recorded week: only with a whole week on record.
+    naive = (day <= span) | ((span >= 7) & (day <= span + spec.naive_impute_days))
     replay = np.where(naive, day, span)  # days to replay
-    known = np.minimum(replay, span)  # ... of which the dose is on record (the rest: the oldest recorded week's mean)
+    on_record = np.minimum(replay, span)  # ... of which the dose is on record (the rest: the oldest recorded week's mean)
     if spec.memory_days is not None:  # older doses no longer matter: start later, from a steady (or observed) state
         seen = ~np.isnan(obs) & ~np.isnan(age)
         need = np.where(seen.any(axis=1), np.nanmax(np.where(seen, age, -1.0), axis=1), 0.0).astype(int) + spec.memory_days
         shorter = need < replay
         replay, naive = np.where(shorter, need, replay), naive & ~shorter
-        known = np.minimum(known, replay)
+        on_record = np.minimum(on_record, replay)
     observed = spec.set_observed_state is not None
     if observed:
         naive = np.zeros(n, dtype=bool)
@@ -250,7 +251,7 @@ def forecast(
     sim = spec.build(pack, big, np.exp(np.tile(log_grid, 2 * n)))
     sim.reset()
     idx = np.arange(hist.shape[1])[None, :]
-    first_week = (idx >= (known - 7)[:, None]) & (idx < known[:, None])  # the oldest replayed week on record
+    first_week = (idx >= (on_record - 7)[:, None]) & (idx < on_record[:, None])  # the oldest replayed week on record
     week_sum = np.where(first_week, np.nan_to_num(hist), 0.0).sum(axis=1)
     week_mean = week_sum / np.maximum(first_week.sum(axis=1), 1)
     pad = np.where(naive, 0.0, week_mean)  # before the replay: no drug yet (naive) or the steady dose
@@ -263,15 +264,15 @@ def forecast(
 
     # Replay. Drug-naive and steady starts are stationary under their pad dose (0 / the steady dose), so step 0 just yields
     # the value at age `length`; step s gives the dose of index length − s (index k = given k + 1 days before the
-    # decision), after which the value is at age length − s: the recorded dose where k < known, the oldest recorded
-    # week's mean where known ≤ k < replay (a naive start's unrecorded first days), else the pad dose. An observed start
+    # decision), after which the value is at age length − s: the recorded dose where k < on_record, the oldest recorded
+    # week's mean where on_record ≤ k < replay (a naive start's unrecorded first days), else the pad dose. An observed start
     # begins at age `length` itself (no step 0).
     day_step = spec.advance or (lambda sim_, given_, regimen_: sim_.step(given_, regimen_).info[spec.truth_key])
     pred = np.full((b, length + 1), np.nan)
     for s in range(1 if observed else 0, length + 1):
         k = length - s
         recorded = np.nan_to_num(hist[:, min(k, hist.shape[1] - 1)])
-        dose = np.where(k < known, recorded, np.where(k < replay, week_mean, pad))
+        dose = np.where(k < on_record, recorded, np.where(k < replay, week_mean, pad))
         pred[:, s] = day_step(sim, dose[rows], dose[rows])
 
     # Fit: log-residuals at the measured ages, log-normal prior.

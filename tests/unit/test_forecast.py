@@ -8,6 +8,8 @@ noise, and for insulin process noise and missed doses — so the fit must see th
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,20 @@ class TestFitRecoversTheSensitivity:
         assert f is not None
         assert (f.n_observations >= 2).all()
         np.testing.assert_allclose(f.sensitivity, scale, rtol=0.15)
+
+    @pytest.mark.parametrize("recorded_days", [0, 5])
+    def test_without_a_recorded_week_nothing_is_imputed_and_the_old_observations_stay_unused(
+        self, recorded_days: int
+    ) -> None:
+        """Day 18 with fewer than 7 recorded doses: imputing the first days from them would fit the INRs to a guessed
+        course, so the twin starts from the steady state of what is on record and fits only what lies inside it."""
+        view = simulated_history(WARFARIN, 1.0, 18)
+        hist = view.dose_history.copy()
+        hist[:, recorded_days:] = np.nan
+        f = fc.forecast(WARFARIN, dataclasses.replace(view, dose_history=hist), np.full(view.n, action(WARFARIN, "keep")))
+        assert f is not None
+        ages = np.round(view.obs_age_days["inr"])
+        np.testing.assert_array_equal(f.n_observations, ((ages <= recorded_days) & ~np.isnan(view.obs["inr"])).sum(axis=1))
 
     @pytest.mark.parametrize("scale", [0.6, 1.4])
     @pytest.mark.parametrize("days", [10, 30])

@@ -61,6 +61,8 @@ ROLE_TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/v1/recommendations"): Row(CLINICAL, "/v1/recommendations", 422, {}),
     ("POST", "/v1/recommendations:batch"): Row(CLINICAL, "/v1/recommendations:batch", 422, {}),
     ("GET", "/v1/recommendations/{recommendation_id}"): Row(CLINICAL, f"/v1/recommendations/{uuid.uuid4()}", 404),
+    ("GET", "/v1/recommendations/{recommendation_id}/forecast.svg"): Row(
+        CLINICAL, f"/v1/recommendations/{uuid.uuid4()}/forecast.svg", 404),
     ("POST", "/v1/outcomes"): Row(CLINICAL, "/v1/outcomes", 422, {}),
     ("POST", "/v1/outcomes:batch"): Row(CLINICAL, "/v1/outcomes:batch", 422, {}),
     ("GET", "/v1/audit"): Row(AUDITOR, "/v1/audit", 200),

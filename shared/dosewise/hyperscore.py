@@ -275,8 +275,8 @@ def forecast_reward_score(
     calibration decisions whose forecast reward is lower, ties counted half (0.5 = the median decision). Uncalibrated:
     (R − worst) / (best − worst) with the reward's worst and best day, clipped to [0, 1].
 
-    Measured (Spearman with the realized 7-day reward, the 1,600 calibration decisions, 2026-11-28): warfarin 0.596,
-    insulin 0.266, where ``forecast_band_score`` reached 0.427 and 0.197. The calibrated HyperScore's fit-half ρ with
+    Measured (Spearman with the realized 7-day reward, the 1,600 calibration decisions, 2026-11-28): warfarin 0.607,
+    insulin 0.269, where ``forecast_band_score`` reached 0.427 and 0.197. The calibrated HyperScore's fit-half ρ with
     the CDF scaling vs the linear one: warfarin 0.683 vs 0.663, insulin 0.360 vs 0.359."""
     r = np.asarray(reward, dtype=float)
     if quantiles is not None and len(quantiles) > 1:

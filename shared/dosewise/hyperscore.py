@@ -20,7 +20,7 @@ Sub-scores (each in [0, 1], higher = more trustworthy; NaN = not applicable, dro
   ``firing_discount`` per guardrail that fired.
 - **forecast**: from forecast.py — the personalized twin's forecast under the recommendation, scored by the pack's own
   reward (the mean daily α·T − β·A − γ·H of the forecast, the recommendation's dose change included): the share of the
-  calibration's decisions with a lower forecast reward (uncalibrated: scaled between the reward's worst and best day;
+  calibration's decisions whose forecast reward is no higher (uncalibrated: scaled between the reward's worst and best day;
   ``forecast_reward_score``). Packs whose reward the forecast cannot compute (immune) use the band
   distance instead: half for how close the forecast stays to the target band, half for how much better than keeping the
   dose it does (``forecast_band_score``).
@@ -81,7 +81,7 @@ class HyperScoreConfig:
     value_center: float | None = None  # Q units; calibration sets it to the median Q(chosen); None: no value sub-score
     value_scale: float | None = None  # Q units; calibration sets it to the robust SD (IQR / 1.349) of Q(chosen)
     # The calibration's forecast rewards (fit half) at evenly spaced probabilities: the forecast sub-score is then the share
-    # of calibration decisions with a lower forecast reward. None: scaled between the reward's worst and best day.
+    # of calibration decisions whose forecast reward is no higher. None: scaled between the reward's worst and best day.
     forecast_reward_quantiles: list[float] | None = None
     forecast_tolerance: float = 0.5  # target-band widths: the distance scale of forecast_band_score
     forecast_horizon_days: int = 7  # decision days rolled forward by the twin
@@ -272,12 +272,14 @@ def forecast_reward_score(
     and the calibration correlates with.
 
     Calibrated (``quantiles``, the calibration's forecast rewards at evenly spaced probabilities): the share of
-    calibration decisions whose forecast reward is lower, ties counted half (0.5 = the median decision). Uncalibrated:
-    (R − worst) / (best − worst) with the reward's worst and best day, clipped to [0, 1].
+    calibration decisions whose forecast reward is no higher (a forecast as good as the best calibration decisions' scores
+    1, one worse than all of them 0). Uncalibrated: (R − worst) / (best − worst) with the reward's worst and best day,
+    clipped to [0, 1].
 
     Measured (Spearman with the realized 7-day reward, the 1,600 calibration decisions, 2026-11-28): warfarin 0.607,
     insulin 0.269, where ``forecast_band_score`` reached 0.427 and 0.197. The calibrated HyperScore's fit-half ρ with
-    the CDF scaling vs the linear one: warfarin 0.683 vs 0.663, insulin 0.360 vs 0.359."""
+    the CDF scaling (ties counted half) vs the linear one: warfarin 0.683 vs 0.663, insulin 0.360 vs 0.359; counting ties
+    whole, as here, the test ρ was the same to ±0.005 and the best forecasts score 1 instead of 0.71."""
     r = np.asarray(reward, dtype=float)
     if quantiles is not None and len(quantiles) > 1:
         q = np.sort(np.asarray(quantiles, dtype=float))

@@ -320,7 +320,7 @@ class Explanation(BaseModel):
     forecast: dict[str, Any] | None = Field(
         description="The patient's twin rolled forward under the recommended dose and under keeping the dose, with the band; "
                     "mean_daily_reward: the therapy's own reward of each forecast (the recommendation's dose change "
-                    "included), which the forecast sub-score scales between the worst and best day."
+                    "included), which the forecast sub-score ranks among the calibration's decisions."
     )
     rationale: str = Field(description="One paragraph built from the facts above (template; no free-text generation).")
 

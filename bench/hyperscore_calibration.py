@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +89,7 @@ def main() -> None:
         print(f"  score_and_explain per recommendation ({timing['n']:.0f} decisions): wall p50 {timing['wall_p50_ms']:.1f} ms, "
               f"p99 {timing['wall_p99_ms']:.1f} ms; CPU p50 {timing['cpu_p50_ms']:.1f} ms, p99 {timing['cpu_p99_ms']:.1f} ms")
     if a.json:
-        a.json.write_text(json.dumps({**asdict(report), "timing": timing}, indent=2) + "\n")
+        a.json.write_text(json.dumps({**report.summary(), "timing": timing}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 from dosewise import hyperscore as hs
 from dosewise.therapies.warfarin.pack import WarfarinPack
 from dosewise_trainer import calibrate_hyperscore as cal
+from dosewise_trainer.calibration_plot import reward_by_score
 from dosewise_trainer.export import export_untrained
 
 
@@ -67,8 +68,22 @@ def test_the_cli_command_calibrates_and_writes_next_to_the_policy(tmp_path: Path
     app = typer.Typer()
     cal.register(app)
     result = CliRunner().invoke(app, ["hyperscore", "calibrate", "--therapy", "warfarin", "--policy", str(tmp_path),
-                                      "--patients", "12", "--days", "14"])
+                                      "--patients", "12", "--days", "14", "--plot", str(tmp_path / "calibration.png")])
     assert result.exit_code == 0, result.output
     assert "Spearman(HyperScore, realized 7-day reward): test" in result.output
+    assert (tmp_path / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cfg = hs.HyperScoreConfig.load(tmp_path)
     assert cfg.calibration is not None and cfg.calibration["n_patients_test"] == 6
+
+
+def test_the_figure_bins_decisions_by_score_into_equal_groups() -> None:
+    scores = np.arange(100.0, 150.0)  # 50 decisions, already in order
+    realized = np.repeat([1.0, 2.0, 3.0, 4.0, 5.0], 10) + np.tile([-0.5, 0.5], 25)
+    b = reward_by_score(scores, realized, bins=5)
+    assert b.size.tolist() == [10] * 5
+    np.testing.assert_allclose(b.reward, [1.0, 2.0, 3.0, 4.0, 5.0])
+    np.testing.assert_allclose(b.score, [104.5, 114.5, 124.5, 134.5, 144.5])
+    np.testing.assert_allclose(b.half_width, 1.96 * realized[:10].std(ddof=1) / np.sqrt(10))
+    shuffled = np.random.default_rng(0).permutation(50)
+    again = reward_by_score(scores[shuffled], realized[shuffled], bins=5)  # the order the decisions come in is irrelevant
+    np.testing.assert_allclose(again.reward, b.reward)

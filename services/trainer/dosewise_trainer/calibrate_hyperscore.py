@@ -108,6 +108,13 @@ class CalibrationReport:
     test_mean_reward_not_flagged: float
     config: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    # The test half's HyperScores and realized rewards, for the figure (calibration_plot.py); not saved in hyperscore.json.
+    test_scores: np.ndarray | None = field(default=None, repr=False)
+    test_realized: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-able numbers (no per-decision arrays)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("test_scores", "test_realized")}
 
 
 def _concat(views: list[ClinicView]) -> ClinicView:
@@ -282,10 +289,11 @@ def calibrate(args: CalibrationArgs, pack: TherapyPack | None = None) -> Calibra
         review_below=fitted.review_below, test_flagged_share=float(review.mean()),
         test_mean_reward_flagged=float(y[review].mean()) if review.any() else float("nan"),
         test_mean_reward_not_flagged=float(y[~review].mean()) if (~review).any() else float("nan"),
+        test_scores=hs_test, test_realized=y,
     )
     report.seconds = time.perf_counter() - start
     fitted = fitted.with_weights(weights, calibration={
-        k: v for k, v in asdict(report).items() if k not in ("config",)} | {"args": asdict(args)})
+        k: v for k, v in report.summary().items() if k != "config"} | {"args": asdict(args)})
     report.config = json.loads(fitted.to_json())
     if args.write:
         fitted.save(policy_dir)
@@ -319,9 +327,16 @@ def register(app: typer.Typer) -> None:
         days: Annotated[int, typer.Option(help="Simulated days per patient.")] = CalibrationArgs.days,
         seed: Annotated[int, typer.Option(help="Held-out cohort seed.")] = CalibrationArgs.seed,
         write: Annotated[bool, typer.Option(help="Write hyperscore.json next to the policy.")] = True,
+        plot: Annotated[Path | None, typer.Option(help="Also draw the test half (PNG): realized reward by HyperScore, "
+                                                       "each sub-score's Spearman.")] = None,
     ) -> None:
         """Fit the weights on half the held-out patients; print Spearman(HyperScore, realized reward) on the other half."""
-        print_report(calibrate(CalibrationArgs(therapy=therapy, policy=str(policy), patients=patients, days=days,
-                                               seed=seed, write=write)))
+        report = calibrate(CalibrationArgs(therapy=therapy, policy=str(policy), patients=patients, days=days, seed=seed,
+                                           write=write))
+        print_report(report)
+        if plot is not None and report.test_scores is not None and report.test_realized is not None:
+            from dosewise_trainer.calibration_plot import plot_calibration
+
+            print(f"  figure: {plot_calibration(report, report.test_scores, report.test_realized, plot)}")
 
     app.add_typer(hs_app, name="hyperscore")

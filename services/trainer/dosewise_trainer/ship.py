@@ -18,6 +18,7 @@ from dosewise.settings import get_settings
 from dosewise.therapies.registry import get_pack
 from dosewise_trainer.algorithms import dqn
 from dosewise_trainer.calibrate_hyperscore import CalibrationArgs, calibrate, print_report
+from dosewise_trainer.calibration_plot import CALIBRATION_FIGURE, plot_calibration
 from dosewise_trainer.evaluation.crossval import cross_validate, dqn_trainer_fn
 from dosewise_trainer.feature_stats import write_feature_stats
 
@@ -43,7 +44,10 @@ def ship(therapy: str, root: Path, seed: int = 1, cv_folds: int = 5) -> Path:
     card["cross_validation"] = cv_summary  # the ONNX bytes (and their sha256) are unchanged by this
     card_path.write_text(json.dumps(card, indent=2, default=str) + "\n")
     write_feature_stats(pack, out)
-    print_report(calibrate(CalibrationArgs(therapy=therapy, policy=str(out))))
+    report = calibrate(CalibrationArgs(therapy=therapy, policy=str(out)))
+    print_report(report)
+    if report.test_scores is not None and report.test_realized is not None:
+        plot_calibration(report, report.test_scores, report.test_realized, out / CALIBRATION_FIGURE)
     print(f"{therapy}: shipped {out}")
     return out
 

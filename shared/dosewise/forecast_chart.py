@@ -13,6 +13,7 @@ import textwrap
 from typing import Any
 
 DISCLAIMER_LINE = "Decision support: a clinician decides."
+SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "dosewise"}
 LOG_SPAN = 100.0  # values spanning more than this factor (a pathogen load) get a symmetric-log axis
 
 
@@ -21,11 +22,12 @@ def forecast_svg(forecast: dict[str, Any], recommendation_label: str, title: str
     import matplotlib
 
     # Text as text (the viewer's sans-serif font), not glyph outlines: a third of the size, selectable, and faster. A fixed
-    # salt for the element ids: the same forecast gives the same bytes.
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "dosewise"}):
-        fig = figure(forecast, recommendation_label, title)
-        out = io.BytesIO()
-        fig.savefig(out, format="svg", metadata={"Date": None})  # no timestamp: the same forecast gives the same bytes
+    # salt for the element ids: the same forecast gives the same bytes. Set process-wide (SVG output only) rather than in an
+    # rc_context, which worker threads rendering at once would undo under each other; the values are always the same.
+    matplotlib.rcParams.update(SVG_SETTINGS)
+    fig = figure(forecast, recommendation_label, title)
+    out = io.BytesIO()
+    fig.savefig(out, format="svg", metadata={"Date": None})  # no timestamp: the same forecast gives the same bytes
     return out.getvalue()
 
 

@@ -66,3 +66,13 @@ def test_inr_is_named_inr_and_a_load_spanning_decades_gets_a_log_axis() -> None:
                                        "days_after_decision": [1, 2, 3, 4], "recommended_80pct": None,
                                        "keep_dose_80pct": None}
     assert figure(row, "x").axes[0].get_yscale() == "symlog"
+
+
+def test_charts_rendered_in_parallel_threads_are_the_same_as_alone(insulin: tuple[TherapyPack, dict]) -> None:
+    """The gateway renders in worker threads: concurrent charts must not change each other's output."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, row = insulin
+    alone = forecast_svg(row, "x")
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(lambda _: forecast_svg(row, "x"), range(8))) == {alone}

@@ -349,6 +349,11 @@ def _cohort(view: ClinicView, hidden: dict[str, FloatArray]) -> Cohort:
     return Cohort(covariates={k: np.asarray(v, dtype=float) for k, v in view.covariates.items()}, hidden=hidden, seed=0)
 
 
+def _terms(terms: dict[str, FloatArray]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(T, A, H) from a simulator's named reward terms."""
+    return terms["r_t"], terms["r_a"], terms["r_h"]
+
+
 def _warfarin_spec() -> TwinSpec:
     from dosewise.therapies.warfarin import cohort as wc
     from dosewise.therapies.warfarin import hamberg as hb
@@ -417,7 +422,7 @@ def _warfarin_spec() -> TwinSpec:
         # the steady start, 1.02 / 1.03 / 1.02 / 1.01 / 1.00 with this (tests/unit/test_forecast.py checks day 18).
         naive_impute_days=21,
         # T (INR 2–3), A (INR > 4, or < 1.5 after day 7), H (|Δ| mg/day): WarfarinSimulator.step's reward on the true INR
-        reward_terms=lambda inr, day, change: tuple(reward_terms(inr, day, change, np.zeros_like(change)).values()),
+        reward_terms=lambda inr, day, change: _terms(reward_terms(inr, day, change, np.zeros_like(change))),
         outcome_bounds=(1.0, 1.0),
     )
 

@@ -249,16 +249,15 @@ def calibrate(args: CalibrationArgs, pack: TherapyPack | None = None) -> Calibra
     spread = float(np.subtract(*np.percentile(q_fit, [75, 25]))) / 1.349 if q_fit.size else 0.0
     value_scale = spread if spread > 0 else None
     # The forecast sub-score's scale: the fit half's forecast rewards (packs whose forecast has a reward).
+    sub = {**s.sub, "impact": np.where(np.isnan(s.advantage), np.nan,
+                                       np.tanh(np.maximum(np.nan_to_num(s.advantage), 0.0) / scale)),
+           "value": hs.value_score(s.q_chosen, value_center, value_scale)}
     reward_quantiles = None
     if s.forecast is not None and s.forecast.reward is not None:
         r_fit = s.forecast.reward[fit & ~np.isnan(s.forecast.reward)]
         if r_fit.size:
             reward_quantiles = np.quantile(r_fit, np.linspace(0.0, 1.0, REWARD_QUANTILES)).tolist()
-    sub = {**s.sub, "impact": np.where(np.isnan(s.advantage), np.nan,
-                                       np.tanh(np.maximum(np.nan_to_num(s.advantage), 0.0) / scale)),
-           "value": hs.value_score(s.q_chosen, value_center, value_scale)}
-    if reward_quantiles is not None and s.forecast is not None:
-        sub["forecast"] = hs.forecast_score(s.forecast, cfg.forecast_tolerance, reward_quantiles)
+            sub["forecast"] = hs.forecast_score(s.forecast, cfg.forecast_tolerance, reward_quantiles)
 
     def part(mask: np.ndarray) -> dict[str, np.ndarray]:
         return {k: v[mask] for k, v in sub.items()}
@@ -334,9 +333,9 @@ def register(app: typer.Typer) -> None:
         report = calibrate(CalibrationArgs(therapy=therapy, policy=str(policy), patients=patients, days=days, seed=seed,
                                            write=write))
         print_report(report)
-        if plot is not None and report.test_scores is not None and report.test_realized is not None:
+        if plot is not None:
             from dosewise_trainer.calibration_plot import plot_calibration
 
-            print(f"  figure: {plot_calibration(report, report.test_scores, report.test_realized, plot)}")
+            print(f"  figure: {plot_calibration(report, plot)}")
 
     app.add_typer(hs_app, name="hyperscore")

@@ -40,11 +40,13 @@ def reward_by_score(scores: np.ndarray, realized: np.ndarray, bins: int = 10) ->
                 half_width=Z95 * sd / np.sqrt(size), size=size)
 
 
-def plot_calibration(report: CalibrationReport, scores: np.ndarray, realized: np.ndarray, path: Path | str) -> Path:
-    """Write the figure (PNG) for a calibration's test half; returns the path."""
+def plot_calibration(report: CalibrationReport, path: Path | str) -> Path:
+    """Write the figure (PNG) of a calibration's test half (``report.test_scores`` / ``test_realized``); returns the path."""
     from matplotlib.figure import Figure
 
-    b = reward_by_score(scores, realized)
+    if report.test_scores is None or report.test_realized is None:
+        raise ValueError("the report carries no test-half scores (it was not made by calibrate())")
+    b = reward_by_score(report.test_scores, report.test_realized)
     horizon = report.config.get("forecast_horizon_days", 7)
     fig = Figure(figsize=(11.0, 4.2), dpi=110)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1.0]})

@@ -46,8 +46,7 @@ def ship(therapy: str, root: Path, seed: int = 1, cv_folds: int = 5) -> Path:
     write_feature_stats(pack, out)
     report = calibrate(CalibrationArgs(therapy=therapy, policy=str(out)))
     print_report(report)
-    if report.test_scores is not None and report.test_realized is not None:
-        plot_calibration(report, report.test_scores, report.test_realized, out / CALIBRATION_FIGURE)
+    plot_calibration(report, out / CALIBRATION_FIGURE)
     print(f"{therapy}: shipped {out}")
     return out
 

@@ -160,6 +160,12 @@ class Forecast:
         }
 
 
+def observation_name(observation: str, unit: str) -> str:
+    """How a forecast's observation reads to a clinician: "INR" (the unit names the quantity), "glucose fasting"."""
+    name = observation.replace("_", " ")
+    return unit if name.lower() == unit.lower() else name
+
+
 def _known_span(dose_history: np.ndarray) -> IntArray:
     """Leading run of known (non-NaN) entries per row: how many days back the doses are known without a gap."""
     unknown = np.isnan(dose_history)

@@ -12,6 +12,8 @@ import io
 import textwrap
 from typing import Any
 
+from dosewise.forecast import observation_name
+
 DISCLAIMER_LINE = "Decision support: a clinician decides."
 SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "dosewise"}
 LOG_SPAN = 100.0  # values spanning more than this factor (a pathogen load) get a symmetric-log axis
@@ -38,8 +40,7 @@ def figure(forecast: dict[str, Any], recommendation_label: str, title: str = "")
     days = [0, *forecast["days_after_decision"]]
     lo, hi = forecast["target_band"]
     unit = forecast["unit"]
-    name = forecast["observation"].replace("_", " ")
-    name = unit if name.lower() == unit.lower() else name  # "INR", not "inr"
+    name = observation_name(forecast["observation"], unit)  # "INR", not "inr"
 
     def series(key: str) -> list[float]:
         return [float("nan"), *forecast[key]]  # day 0 is the decision: nothing forecast yet

@@ -79,8 +79,8 @@ def _fmt(value: float) -> str:
 
 def _quantity(observation: str, value: float, unit: str) -> str:
     """"INR 3.32" (the unit names the quantity), "glucose fasting 142 mg/dL"."""
-    name = observation.replace("_", " ")
-    return f"{unit} {_fmt(value)}" if name.lower() == unit.lower() else f"{name} {_fmt(value)} {unit}"
+    name = fc.observation_name(observation, unit)
+    return f"{name} {_fmt(value)}" if name == unit else f"{name} {_fmt(value)} {unit}"
 
 
 def _fact(top: dict[str, Any]) -> str:

@@ -139,7 +139,9 @@ class Observation(BaseModel):
 
     @model_validator(mode="after")
     def _canonical_unit(self) -> Observation:
-        self.unit = units.canonical_unit(OBSERVATION_KINDS[self.kind].quantity)
+        cu = units.canonical_unit(OBSERVATION_KINDS[self.kind].quantity)
+        if self.unit != cu:  # pydantic's __setattr__ costs ~2 µs, and most results arrive in the canonical unit
+            self.unit = cu
         return self
 
 
@@ -198,7 +200,7 @@ class PatientState(BaseModel):
         kg = _convert(m, "mass")
         if not 0.3 <= kg <= 400:
             raise ValueError(f"weight of {kg:g} kg is impossible; allowed 0.3–400 kg")
-        return Measure(value=kg, unit="kg")
+        return Measure.model_construct(value=kg, unit="kg")  # a float from a validated Measure: nothing to re-check
 
     @field_validator("height")
     @classmethod
@@ -206,7 +208,7 @@ class PatientState(BaseModel):
         cm = _convert(m, "length")
         if not 20 <= cm <= 250:
             raise ValueError(f"height of {cm:g} cm is impossible; allowed 20–250 cm")
-        return Measure(value=cm, unit="cm")
+        return Measure.model_construct(value=cm, unit="cm")
 
     @field_validator("co_medications", "comorbidities")
     @classmethod
@@ -228,20 +230,22 @@ class PatientState(BaseModel):
             bad(("therapy",), f"unknown therapy; allowed: {', '.join(registry.PACKS)}", self.therapy)
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         as_of = self.decision_time
-        try:
-            self.current_dose = Measure(
-                value=units.to_canonical(self.current_dose.value, self.current_dose.unit, pack.dose_quantity),
-                unit=pack.dose_unit,
-            )
-            if self.current_dose.value < 0:
-                bad(("current_dose", "value"), "dose cannot be negative", self.current_dose.value)
-        except units.UnitError as e:
-            bad(("current_dose", "unit"), str(e), self.current_dose.unit)
-        for i, d in enumerate(self.doses):
+        if self.current_dose.unit != pack.dose_unit:
             try:
-                d.amount, d.unit = units.to_canonical(d.amount, d.unit, pack.dose_quantity), pack.dose_unit
+                self.current_dose = Measure.model_construct(
+                    value=units.to_canonical(self.current_dose.value, self.current_dose.unit, pack.dose_quantity),
+                    unit=pack.dose_unit,
+                )
             except units.UnitError as e:
-                bad(("doses", i, "unit"), str(e), d.unit)
+                bad(("current_dose", "unit"), str(e), self.current_dose.unit)
+        if self.current_dose.value < 0:
+            bad(("current_dose", "value"), "dose cannot be negative", self.current_dose.value)
+        for i, d in enumerate(self.doses):
+            if d.unit != pack.dose_unit:  # most doses arrive in the canonical unit: no conversion, no pydantic __setattr__
+                try:
+                    d.amount, d.unit = units.to_canonical(d.amount, d.unit, pack.dose_quantity), pack.dose_unit
+                except units.UnitError as e:
+                    bad(("doses", i, "unit"), str(e), d.unit)
             if d.time > as_of:
                 bad(("doses", i, "time"), "dose time lies after the decision time as_of", d.time.isoformat())
         seen: dict[tuple[str, datetime], int] = {}

@@ -159,7 +159,8 @@ def inflow(central_mg: np.ndarray, p: HambergParams) -> np.ndarray:
 
 def inr_from_state(x: np.ndarray) -> np.ndarray:
     """The true INR (no residual error) of each patient; ``x`` is (N_STATES, n) or (N_STATES,)."""
-    return INR_BASE + INR_MAX * np.power(np.clip(1.0 - x[A6] * x[A7], 0.0, 1.0), LAMBDA)
+    # minimum(maximum(·)), not np.clip: the same values, without np.clip's Python wrapper (called every simulated day)
+    return INR_BASE + INR_MAX * np.power(np.minimum(np.maximum(1.0 - x[A6] * x[A7], 0.0), 1.0), LAMBDA)
 
 
 def make_rhs(p: HambergParams, i: int = 0) -> Callable[[float, np.ndarray], np.ndarray]:

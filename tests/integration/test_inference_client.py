@@ -1,0 +1,144 @@
+"""The gateway's inference client (services/api/dosewise_api/inference_client.py) against a real HTTP server on loopback that
+answers the way a failing inference service would: every failure becomes InferenceUnavailable with a message safe to show
+(the gateway turns it into 503 and stores nothing), and only a connection that never opened is retried."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from dosewise.schemas import InferRequest
+from dosewise_api.inference_client import InferenceClient, InferenceUnavailable
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST = InferRequest(therapy="warfarin", features=[[0.0, 1.0]])
+
+
+async def serve(handler: Handler) -> tuple[web.AppRunner, str]:
+    """An HTTP server on a free loopback port answering every /v1/infer and /readyz with ``handler``."""
+    app = web.Application()
+    app.router.add_post("/v1/infer", handler)
+    app.router.add_get("/readyz", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}/"  # a trailing slash, as an operator may write it
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler) -> str:
+        runner, url = await serve(handler)
+        runners.append(runner)
+        return url
+
+    yield start
+    for r in runners:
+        await r.cleanup()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def failure(url: str, timeout_s: float = 5.0, retries: int = 0) -> str:
+    client = InferenceClient(url, timeout_s=timeout_s, connect_retries=retries)
+    try:
+        with pytest.raises(InferenceUnavailable) as raised:
+            await client.infer(REQUEST)
+        return str(raised.value)
+    finally:
+        await client.aclose()
+
+
+async def test_a_200_answer_is_parsed_and_the_body_sent_is_the_request(served) -> None:
+    seen: list[dict] = []
+
+    async def ok(request: web.Request) -> web.Response:
+        if request.method == "GET":  # /readyz
+            return web.json_response({"ready": True})
+        seen.append(await request.json())
+        return web.json_response({"therapy": "warfarin", "q_values": [[1.0, 2.0]], "actions": [1],
+                                  "behaviour_probability": [1.0],
+                                  "policy": {"id": "p", "therapy": "warfarin", "version": "v1", "status": "active",
+                                             "sha256": "0" * 64}})
+
+    url = await served(ok)
+    client = InferenceClient(url, timeout_s=5, connect_retries=0)
+    try:
+        answer = await client.infer(REQUEST)
+        assert await client.ready()
+    finally:
+        await client.aclose()
+    assert seen == [REQUEST.model_dump(mode="json")]
+    assert (answer.q_values, answer.actions, answer.policy.version) == ([[1.0, 2.0]], [1], "v1")
+
+
+async def test_a_503_names_inference_s_reason(served) -> None:
+    async def no_policy(_: web.Request) -> web.Response:
+        return web.json_response({"detail": "no active policy for warfarin"}, status=503)
+
+    assert await failure(await served(no_policy)) == "inference cannot serve: no active policy for warfarin"
+
+
+async def test_a_503_without_a_json_body_still_gives_a_reason(served) -> None:
+    async def bare(_: web.Request) -> web.Response:
+        return web.Response(status=503, text="upstream overloaded")
+
+    assert await failure(await served(bare)) == "inference cannot serve: no policy available"
+
+
+async def test_another_status_is_reported_by_number(served) -> None:
+    async def broken(_: web.Request) -> web.Response:
+        return web.Response(status=500, text="Traceback (most recent call last): ...")
+
+    message = await failure(await served(broken))
+    assert message == "inference answered HTTP 500"  # never the server's own text
+
+
+async def test_a_slow_answer_times_out_and_is_not_retried(served) -> None:
+    calls = 0
+
+    async def slow(_: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(2)
+        return web.json_response({})
+
+    assert await failure(await served(slow), timeout_s=0.3, retries=2) == "the inference service did not answer in time"
+    assert calls == 1  # it may be working on it: a timeout is not retried
+
+
+async def test_nothing_listening_is_unreachable_after_the_retries() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert await failure(url, retries=2) == "the inference service is unreachable"
+    client = InferenceClient(url, timeout_s=1, connect_retries=0)
+    try:
+        assert not await client.ready()
+    finally:
+        await client.aclose()
+
+
+async def test_a_connection_dropped_mid_answer_is_a_failure_not_a_retry(served) -> None:
+    calls = 0
+
+    async def hang_up(request: web.Request) -> web.StreamResponse:
+        nonlocal calls
+        calls += 1
+        assert request.transport is not None
+        request.transport.close()  # the request was read, then the connection closed without an answer
+        return web.Response()
+
+    message = await failure(await served(hang_up), retries=2)
+    assert message.startswith("the inference service failed (")
+    assert calls == 1  # the request may have been acted on: not sent again

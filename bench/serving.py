@@ -53,6 +53,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def batch_body(prefix: str) -> dict:
+    """A 1,000-patient batch request; ``prefix`` keeps each caller's patient references its own."""
+    return {"patients": [PATIENT_STATE_EXAMPLE | {"patient_ref": f"{prefix}-{i:05d}"} for i in range(1000)]}
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000, q)) if xs else float("nan")
 
@@ -259,7 +264,7 @@ def main() -> None:
             lat, err = asyncio.run(open_loop("POST", f"{api}/v1/recommendations", PATIENT_STATE_EXAMPLE, args.seconds, rate,
                                              headers))
             sweep.append((rate, pct(lat, 50), pct(lat, 99), err))
-        batch = {"patients": [PATIENT_STATE_EXAMPLE | {"patient_ref": f"bench-{i:05d}"} for i in range(1000)]}
+        batch = batch_body("bench")
         times = []
         cpu0 = cpu_seconds(servers)
         with httpx.Client(timeout=120, headers=headers) as c:
@@ -272,8 +277,8 @@ def main() -> None:
         cpu_batch = cpu_ms_per(cpu0, cpu_seconds(servers), len(times), digits=0)
         # One call at a time leaves a core idle: the gateway validates while inference waits, then inference computes while
         # the gateway waits. Two callers keep both busy; their throughput is the endpoint's capacity on this machine.
-        def caller(refs: str) -> int:
-            body = {"patients": [PATIENT_STATE_EXAMPLE | {"patient_ref": f"{refs}-{i:05d}"} for i in range(1000)]}
+        def caller(prefix: str) -> int:
+            body = batch_body(prefix)
             with httpx.Client(timeout=120, headers=headers) as c:
                 for _ in range(BATCHES_PER_CALLER):
                     r = c.post(f"{api}/v1/recommendations:batch", json=body)

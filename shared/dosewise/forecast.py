@@ -258,7 +258,8 @@ def forecast(
     sim = spec.build(pack, big, np.exp(np.tile(log_grid, 2 * n)))  # reset already: a second reset cost ~3 % of a forecast
     idx = np.arange(hist.shape[1])[None, :]
     first_week = (idx >= (on_record - 7)[:, None]) & (idx < on_record[:, None])  # the oldest replayed week on record
-    week_sum = np.where(first_week, np.nan_to_num(hist), 0.0).sum(axis=1)
+    hist_known = np.nan_to_num(hist)  # unrecorded days as no dose
+    week_sum = np.where(first_week, hist_known, 0.0).sum(axis=1)
     week_mean = week_sum / np.maximum(first_week.sum(axis=1), 1)
     pad = np.where(naive, 0.0, week_mean)  # before the replay: no drug yet (naive) or the steady dose
     if observed:
@@ -275,7 +276,6 @@ def forecast(
     # begins at age `length` itself (no step 0).
     day_step = spec.advance or (lambda sim_, given_, regimen_: sim_.step(given_, regimen_).info[spec.truth_key])
     pred = np.full((b, length + 1), np.nan)
-    hist_known = np.nan_to_num(hist)
     for s in range(1 if observed else 0, length + 1):
         k = length - s
         recorded = hist_known[:, min(k, hist.shape[1] - 1)]

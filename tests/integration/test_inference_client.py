@@ -5,7 +5,6 @@ answers the way a failing inference service would: every failure becomes Inferen
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from dosewise.schemas import InferRequest
 from dosewise_api.inference_client import InferenceClient, InferenceUnavailable
+from tests.e2e.conftest import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST = InferRequest(therapy="warfarin", features=[[0.0, 1.0]])
@@ -43,12 +43,6 @@ async def served() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
     yield start
     for r in runners:
         await r.cleanup()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def failure(url: str, timeout_s: float = 5.0, retries: int = 0) -> str:

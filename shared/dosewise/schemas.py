@@ -7,8 +7,9 @@ values are rejected with a field-level error.
 
 from __future__ import annotations
 
+import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    TypeAdapter,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -35,10 +37,36 @@ DISCLAIMER = (
 )
 
 
+# pydantic-core parses every zero UTC offset ("Z", "+00:00") to this one shared tzinfo object. CPython compares and subtracts
+# two datetimes that share a tzinfo object field by field, and otherwise calls utcoffset() on both: 0.04 vs 0.87 µs a
+# comparison (timeit). "Now" in this tzinfo keeps the dozen timestamp checks of a patient state cheap.
+UTC_TZ = TypeAdapter(datetime).validate_python("2000-01-01T00:00:00Z").tzinfo
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in pydantic's UTC tzinfo (``UTC_TZ``)."""
+    return datetime.now(UTC_TZ)
+
+
+_latest: tuple[float, datetime] = (float("-inf"), datetime.min)  # (monotonic clock expiry, latest allowed timestamp)
+
+
+def _latest_allowed() -> datetime:
+    """Now plus the clock skew, read at most once a second (a state holds a dozen timestamps, a batch thousands): it can lag
+    the clock by up to 1 s, which makes the 5-minute allowance at most 1 s stricter."""
+    global _latest
+    expires, latest = _latest
+    tick = time.monotonic()
+    if tick >= expires:
+        latest = utc_now() + CLOCK_SKEW
+        _latest = (tick + 1.0, latest)
+    return latest
+
+
 def _not_future(t: datetime) -> datetime:
     if t.tzinfo is None:
         raise ValueError("timestamps need a time zone (e.g. 2026-11-20T08:00:00Z)")
-    if t > datetime.now(UTC) + CLOCK_SKEW:
+    if t > _latest_allowed():
         raise ValueError("time lies in the future")
     return t
 
@@ -200,7 +228,9 @@ class PatientState(BaseModel):
         kg = _convert(m, "mass")
         if not 0.3 <= kg <= 400:
             raise ValueError(f"weight of {kg:g} kg is impossible; allowed 0.3–400 kg")
-        return Measure.model_construct(value=kg, unit="kg")  # a float from a validated Measure: nothing to re-check
+        # Already in kg (the value is a float: strict float turns ints into floats), else a float from a validated Measure:
+        # nothing to re-check either way (model_construct costs ~3 µs).
+        return m if m.unit == "kg" else Measure.model_construct(value=kg, unit="kg")
 
     @field_validator("height")
     @classmethod
@@ -208,7 +238,7 @@ class PatientState(BaseModel):
         cm = _convert(m, "length")
         if not 20 <= cm <= 250:
             raise ValueError(f"height of {cm:g} cm is impossible; allowed 20–250 cm")
-        return Measure.model_construct(value=cm, unit="cm")
+        return m if m.unit == "cm" else Measure.model_construct(value=cm, unit="cm")
 
     @field_validator("co_medications", "comorbidities")
     @classmethod
@@ -265,7 +295,7 @@ class PatientState(BaseModel):
 
     @property
     def decision_time(self) -> datetime:
-        return self.as_of or datetime.now(UTC)
+        return self.as_of or utc_now()
 
 
 def _convert(m: Measure, quantity: str) -> float:

@@ -31,6 +31,7 @@ from dosewise.schemas import (
     Recommendation,
     RecommendRequest,
     RecommendResponse,
+    utc_now,
 )
 from dosewise.storage import models
 from dosewise.storage.db import run_transaction
@@ -160,7 +161,7 @@ async def _compute(
 ) -> list[Built]:
     """New recommendations for ``states`` (one inference call per therapy), in input order, not yet stored."""
     out: list[Built | None] = [None] * len(states)
-    now = datetime.now(UTC)
+    now = utc_now()  # in the tzinfo parsed timestamps share: the checks compare and subtract without utcoffset() calls
     # Inference never sees the caller's patient reference, and decides at the same instant the gateway checks.
     pseudonyms = [pseudonymize(s.patient_ref, pseudonym_key) for s in states]
     states = [s if s.as_of else s.model_copy(update={"as_of": now}) for s in states]

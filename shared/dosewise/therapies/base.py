@@ -13,6 +13,7 @@ feed the policy exactly the same numbers. Hidden simulator parameters never ente
 from __future__ import annotations
 
 import copy
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,11 +114,12 @@ class ClinicView:
             for d in s.doses:
                 days_before = (t - d.time).total_seconds() / 86400.0
                 first_dose_days = max(first_dose_days, days_before)
-                b = max(0, int(np.ceil(days_before)) - 1)
+                b = max(0, math.ceil(days_before) - 1)  # math, not numpy: a Python float each, 0.08 vs 0.6 µs
                 if 0 <= b < H:
-                    dose_hist[i, b] = (0.0 if np.isnan(dose_hist[i, b]) else dose_hist[i, b]) + d.amount
+                    held = dose_hist[i, b]
+                    dose_hist[i, b] = (0.0 if math.isnan(held) else held) + d.amount
             if s.doses:  # days with no recorded dose inside the recorded span were days without a dose
-                span = min(H, max(1, int(np.ceil(first_dose_days))))
+                span = min(H, max(1, math.ceil(first_dose_days)))
                 row = dose_hist[i, :span]
                 row[np.isnan(row)] = 0.0
             day[i] = first_dose_days

@@ -18,12 +18,12 @@ from dosewise.gc_pauses import startup_heap_frozen
 from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
 from dosewise.queue.factory import make_queue
-from dosewise.schemas import InferRequest, InferResponse, RecommendItem, RecommendRequest, RecommendResponse
+from dosewise.schemas import InferRequest, InferResponse, RecommendRequest, RecommendResponse
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, ping
 from dosewise.therapies.registry import PACKS
 from dosewise_inference.policy_store import PolicyStore, PolicyUnavailable, follow_policy_events
-from dosewise_inference.recommend import recommend
+from dosewise_inference.recommend import recommend, response_json
 from dosewise_inference.scoring import choose
 
 log = logging.getLogger("dosewise.inference")
@@ -134,9 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy = request.app.state.store.get(body.therapy)
         items = await asyncio.to_thread(recommend, policy, body.states, body.explain, settings.exploration, explore_rng,
                                         settings.exploration_epsilon, settings.exploration_temperature)
-        answer = RecommendResponse(therapy=body.therapy, policy=policy.ref, items=[RecommendItem(**it) for it in items])
-        # Built and validated just now: serialize once (FastAPI would validate all the items again first).
-        return Response(answer.model_dump_json(), media_type="application/json")
+        # The RecommendResponse schema, serialized straight from the dicts recommend() built (validating them into models
+        # first cost ~4 % of a 1,000-patient batch); ``response_json`` is byte for byte what the models would serialize to.
+        return Response(response_json(body.therapy, policy.ref, items), media_type="application/json")
 
     return app
 

@@ -228,13 +228,14 @@ def score_and_explain_many(
     q_at = np.asarray(q_fn(np.concatenate([x, base[None, :].astype(np.float32)])), dtype=float)
     regimen = pack.apply_actions(view.current_dose, action)[1]
     out = []
+    rows = scored.rows()
     for i in range(n):
         a = int(action[i])
         order = np.argsort(-np.abs(attr[i]))[:top_k]
         top = [{"feature": pack.feature_specs[j].name, "description": pack.feature_specs[j].description,
                 "unit": pack.feature_specs[j].unit, "value": float(x[i, j]), "baseline": round(float(base[j]), 4),
                 "attribution": round(float(attr[i, j]), 4)} for j in order if attr[i, j] != 0.0]
-        row = scored.row(i)
+        row = rows[i]
         fc_row = None if forecast is None else {**forecast.row(i), "score": row["sub_scores"]["forecast"]}
         head_sd = heads[i].std(axis=0) if heads is not None else None
         agree = row["sub_scores"]["reproducibility"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic_core import to_json
 
 from dosewise import decision
-from dosewise.schemas import PatientState
+from dosewise.schemas import PatientState, PolicyRef
 from dosewise_inference.explain import score_and_explain_many, score_rows
 from dosewise_inference.policy_store import LoadedPolicy
 from dosewise_inference.scoring import choose
@@ -30,9 +31,18 @@ def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, e
     else:  # the batch path: HyperScore and sub-scores, no attributions or rationale
         scored, _ = score_rows(prep.pack, prep.view, prep.features, prep.guard, actions, q, heads, policy.hyperscore,
                                policy.feature_stats)
-        scores = [scored.row(i) for i in range(len(states))]
+        scores = scored.rows()
+    # Whole arrays to Python lists once: indexing numpy row by row costs more than the conversion itself.
+    q_l, mask_l, action_l, prob_l = q.tolist(), prep.guard.mask.tolist(), actions.tolist(), probability.tolist()
+    heads_l = None if heads is None else heads.tolist()
     return [
-        {"q_values": q[i].tolist(), "head_q_values": None if heads is None else heads[i].tolist(), "action": int(actions[i]),
-         "behaviour_probability": float(probability[i]), "action_mask": prep.guard.mask[i].tolist(), "score": scores[i]}
+        {"q_values": q_l[i], "head_q_values": None if heads_l is None else heads_l[i], "action": int(action_l[i]),
+         "behaviour_probability": float(prob_l[i]), "action_mask": mask_l[i], "score": scores[i]}
         for i in range(len(states))
     ]
+
+
+def response_json(therapy: str, policy: PolicyRef, items: list[dict[str, Any]]) -> bytes:
+    """A ``RecommendResponse`` as JSON, from ``recommend``'s items without building models of them (NaN and infinities as
+    null, as the models serialize them)."""
+    return to_json({"therapy": therapy, "policy": policy, "items": items}, inf_nan_mode="null")

@@ -34,7 +34,7 @@ VKORC1_GENOTYPES: tuple[str, ...] = ("G/G", "G/A", "A/A")
 RACES: tuple[str, ...] = ("white", "black", "asian", "other")
 ENZYME_INDUCERS: frozenset[str] = frozenset({"carbamazepine", "phenytoin", "rifampin", "rifampicin"})  # IWPC 2009
 
-# Covariates every ClinicView carries (shape (n,)). Units in the names.
+# Covariates every ClinicView carries (shape (n,)), in the order _covariate_row lists them. Units in the names.
 COVARIATES: tuple[str, ...] = (
     "age_years", "female", "weight_kg", "height_cm", "egfr_ml_min_1_73m2",  # egfr NaN when unknown
     "race", "cyp2c9", "vkorc1",  # integer codes into the tuples above; -1 unknown
@@ -62,6 +62,26 @@ class ActionSpec:
     label: str
     kind: Literal["hold", "change", "level"]
     delta: float = 0.0
+
+
+def _obs_time(o: Any) -> Any:
+    return o.time
+
+
+def _covariate_row(s: PatientState) -> tuple[float, ...]:
+    """One state's COVARIATES in order, then its current dose."""
+    g = s.genotype
+    return (
+        s.age_years, 1.0 if s.sex == "female" else 0.0, s.weight.value, s.height.value,
+        np.nan if s.egfr_ml_min_1_73m2 is None else s.egfr_ml_min_1_73m2,
+        RACES.index(s.race) if s.race in RACES else -1,
+        CYP2C9_GENOTYPES.index(g.cyp2c9) if g and g.cyp2c9 else -1,
+        VKORC1_GENOTYPES.index(g.vkorc1) if g and g.vkorc1 else -1,
+        1.0 if "amiodarone" in s.co_medications else 0.0,
+        1.0 if ENZYME_INDUCERS.intersection(s.co_medications) else 0.0,
+        1.0 if s.pregnant else 0.0,
+        s.current_dose.value,
+    )
 
 
 @dataclass
@@ -97,50 +117,48 @@ class ClinicView:
 
     @classmethod
     def from_states(cls, pack: TherapyPack, states: Sequence[PatientState]) -> ClinicView:
-        """Build the batch view of validated PatientStates (already in canonical units) at each one's decision time."""
-        n, H, K = len(states), pack.dose_history_days, pack.obs_history
-        dose_hist = np.full((n, H), np.nan)
-        obs = {k: np.full((n, K), np.nan) for k in pack.observation_kinds}
-        age = {k: np.full((n, K), np.nan) for k in pack.observation_kinds}
-        cov = {c: np.zeros(n) for c in COVARIATES}
-        day = np.zeros(n)
-        current = np.zeros(n)
-        for i, s in enumerate(states):
-            t = s.decision_time
-            current[i] = s.current_dose.value
-            # Doses: bin into whole days before the decision, (0, 1] days → [:, 0] = "yesterday", as the simulators do (a dose
+        """Build the batch view of validated PatientStates (already in canonical units) at each one's decision time.
+
+        Built in Python lists and turned into arrays once: reading or writing one numpy element costs ~0.3 µs, and a state
+        has dozens (timeit: 30 µs a state that way in a batch of 1,000 and 27 µs for one; 16 and 23 µs this way).
+        Whole-array numpy (``np.add.at`` and masks) made 12 µs of the batch's but 82 µs of the single state's, the common
+        request."""
+        H, K, kinds = pack.dose_history_days, pack.obs_history, pack.observation_kinds
+        times = [s.decision_time for s in states]
+        dose_rows, first_dose = [], []
+        obs_rows: dict[str, list[list[float]]] = {k: [] for k in kinds}
+        age_rows: dict[str, list[list[float]]] = {k: [] for k in kinds}
+        for t, s in zip(times, states, strict=True):
+            # Doses: bin into whole days before the decision, (0, 1] days → [0] = "yesterday", as the simulators do (a dose
             # given at the previous daily decision, exactly 24 h ago, is yesterday's); several doses in one bin add up.
-            first_dose_days = 0.0
+            row = [math.nan] * H
+            first = 0.0
             for d in s.doses:
                 days_before = (t - d.time).total_seconds() / 86400.0
-                first_dose_days = max(first_dose_days, days_before)
-                b = max(0, math.ceil(days_before) - 1)  # math, not numpy: a Python float each, 0.08 vs 0.6 µs
-                if 0 <= b < H:
-                    held = dose_hist[i, b]
-                    dose_hist[i, b] = (0.0 if math.isnan(held) else held) + d.amount
+                first = max(first, days_before)
+                b = max(0, math.ceil(days_before) - 1)
+                if b < H:
+                    row[b] = (0.0 if math.isnan(row[b]) else row[b]) + d.amount
             if s.doses:  # days with no recorded dose inside the recorded span were days without a dose
-                span = min(H, max(1, math.ceil(first_dose_days)))
-                row = dose_hist[i, :span]
-                row[np.isnan(row)] = 0.0
-            day[i] = first_dose_days
-            for kind in pack.observation_kinds:
-                rows = sorted((o for o in s.observations if o.kind == kind), key=lambda o: o.time, reverse=True)[:K]
-                for j, o in enumerate(rows):
-                    obs[kind][i, j] = o.value
-                    age[kind][i, j] = (t - o.time).total_seconds() / 86400.0
-            cov["age_years"][i] = s.age_years
-            cov["female"][i] = 1.0 if s.sex == "female" else 0.0
-            cov["weight_kg"][i] = s.weight.value
-            cov["height_cm"][i] = s.height.value
-            cov["egfr_ml_min_1_73m2"][i] = np.nan if s.egfr_ml_min_1_73m2 is None else s.egfr_ml_min_1_73m2
-            cov["race"][i] = RACES.index(s.race) if s.race in RACES else -1
-            g = s.genotype
-            cov["cyp2c9"][i] = CYP2C9_GENOTYPES.index(g.cyp2c9) if g and g.cyp2c9 else -1
-            cov["vkorc1"][i] = VKORC1_GENOTYPES.index(g.vkorc1) if g and g.vkorc1 else -1
-            cov["amiodarone"][i] = 1.0 if "amiodarone" in s.co_medications else 0.0
-            cov["enzyme_inducer"][i] = 1.0 if ENZYME_INDUCERS & set(s.co_medications) else 0.0
-            cov["pregnant"][i] = 1.0 if s.pregnant else 0.0
-        return cls(day=day, current_dose=current, dose_history=dose_hist, obs=obs, obs_age_days=age, covariates=cov)
+                for j in range(min(H, max(1, math.ceil(first)))):
+                    if math.isnan(row[j]):
+                        row[j] = 0.0
+            dose_rows.append(row)
+            first_dose.append(first)
+            for kind in kinds:
+                recent = sorted((o for o in s.observations if o.kind == kind), key=_obs_time, reverse=True)[:K]
+                pad = [math.nan] * (K - len(recent))
+                obs_rows[kind].append([o.value for o in recent] + pad)
+                age_rows[kind].append([(t - o.time).total_seconds() / 86400.0 for o in recent] + pad)
+        n = len(states)
+        cov = np.array([_covariate_row(s) for s in states], dtype=float).reshape(n, len(COVARIATES) + 1).T.copy()
+        return cls(
+            day=np.array(first_dose, dtype=float).reshape(n), current_dose=cov[-1],
+            dose_history=np.array(dose_rows, dtype=float).reshape(n, H),
+            obs={k: np.array(v, dtype=float).reshape(n, K) for k, v in obs_rows.items()},
+            obs_age_days={k: np.array(v, dtype=float).reshape(n, K) for k, v in age_rows.items()},
+            covariates={c: cov[j] for j, c in enumerate(COVARIATES)},
+        )
 
 
 @dataclass

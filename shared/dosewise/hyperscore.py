@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -65,6 +66,13 @@ V_FLOOR = 1e-12  # ln V needs V > 0; V = 0 scores the floor (100) anyway
 FRESH_OBS_DAYS = 7.0  # a primary observation up to a week old counts as recent (warfarin INRs are weekly once stable)
 STALE_OBS_DAYS = 28.0  # ... and one four weeks old or older as no information about today
 DOSE_WEEK_DAYS = 7
+
+
+@lru_cache(maxsize=16)
+def _score_range(beta: float, gamma: float, kappa: float) -> tuple[float, float]:
+    """Cached: every explained recommendation quotes the range three times, and a dozen numpy calls cost ~25 µs."""
+    ends = hyperscore(np.array([V_FLOOR, 1.0]), beta, gamma, kappa)
+    return float(ends.min()), float(ends.max())
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,7 @@ class HyperScoreConfig:
 
     def score_range(self) -> tuple[float, float]:
         """(lowest, highest) HyperScore over V ∈ (0, 1]; for β > 0 the lowest is approached as V → 0."""
-        ends = hyperscore(np.array([V_FLOOR, 1.0]), self.beta, self.gamma, self.kappa)
-        return float(ends.min()), float(ends.max())
+        return _score_range(self.beta, self.gamma, self.kappa)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"

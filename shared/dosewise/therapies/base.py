@@ -17,6 +17,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
@@ -62,10 +63,6 @@ class ActionSpec:
     label: str
     kind: Literal["hold", "change", "level"]
     delta: float = 0.0
-
-
-def _obs_time(o: Any) -> Any:
-    return o.time
 
 
 def _covariate_row(s: PatientState) -> tuple[float, ...]:
@@ -146,7 +143,7 @@ class ClinicView:
             dose_rows.append(row)
             first_dose.append(first)
             for kind in kinds:
-                recent = sorted((o for o in s.observations if o.kind == kind), key=_obs_time, reverse=True)[:K]
+                recent = sorted((o for o in s.observations if o.kind == kind), key=attrgetter("time"), reverse=True)[:K]
                 pad = [math.nan] * (K - len(recent))
                 obs_rows[kind].append([o.value for o in recent] + pad)
                 age_rows[kind].append([(t - o.time).total_seconds() / 86400.0 for o in recent] + pad)

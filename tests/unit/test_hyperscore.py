@@ -221,3 +221,24 @@ class TestFeatureStats:
         assert back is not None and back.feature_names == stats.feature_names
         np.testing.assert_allclose(back.novelty_score(held_out[:50]), stats.novelty_score(held_out[:50]))
         assert hs.FeatureStats.load(tmp_path / "none") is None
+
+
+class TestScoredRows:
+    def test_rows_are_rounded_python_values_with_missing_sub_scores_as_null(self) -> None:
+        scored = hs.Scored(sub_scores={"forecast": np.array([0.123456, np.nan]), "novelty": np.array([1.0, 0.5])},
+                           v=np.array([0.654321, 0.1]), hyperscore=np.array([150.126, 101.0]),
+                           needs_review=np.array([False, True]))
+        assert scored.rows() == [
+            {"hyperscore": 150.13, "v": 0.6543, "needs_review": False, "sub_scores": {"forecast": 0.1235, "novelty": 1.0}},
+            {"hyperscore": 101.0, "v": 0.1, "needs_review": True, "sub_scores": {"forecast": None, "novelty": 0.5}},
+        ]
+        assert [scored.row(i) for i in range(2)] == scored.rows()
+        assert all(type(r["hyperscore"]) is float and type(r["needs_review"]) is bool for r in scored.rows())
+
+    def test_the_score_range_follows_the_configured_parameters(self) -> None:
+        """Cached per (β, γ, κ): another configuration gets its own range, not the first one's."""
+        for beta in (5.0, 2.0):
+            cfg = hs.HyperScoreConfig(beta=beta, gamma=beta * math.log(2))
+            ends = hs.hyperscore(np.array([hs.V_FLOOR, 1.0]), cfg.beta, cfg.gamma, cfg.kappa)
+            assert cfg.score_range() == (float(ends.min()), float(ends.max()))
+        assert hs.HyperScoreConfig(beta=2.0, gamma=2 * math.log(2)).score_range() != hs.HyperScoreConfig().score_range()

@@ -36,8 +36,8 @@ def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, e
     q_l, mask_l, action_l, prob_l = q.tolist(), prep.guard.mask.tolist(), actions.tolist(), probability.tolist()
     heads_l = None if heads is None else heads.tolist()
     return [
-        {"q_values": q_l[i], "head_q_values": None if heads_l is None else heads_l[i], "action": int(action_l[i]),
-         "behaviour_probability": float(prob_l[i]), "action_mask": mask_l[i], "score": scores[i]}
+        {"q_values": q_l[i], "head_q_values": None if heads_l is None else heads_l[i], "action": action_l[i],
+         "behaviour_probability": prob_l[i], "action_mask": mask_l[i], "score": scores[i]}
         for i in range(len(states))
     ]
 

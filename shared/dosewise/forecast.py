@@ -84,6 +84,12 @@ class TwinSpec:
     # regimen (B,)) → the noise-free primary observation (B,), the same numbers ``step(...).info[truth_key]`` gives (tested).
     # Most of a forecast's time is those per-day extras (bench: warfarin 7 → 4 ms per single-patient forecast). None = step.
     advance: Callable[[VectorSimulator, FloatArray, FloatArray], FloatArray] | None = None
+    # The whole path at once, for packs whose noise-free primary observation follows from the start and the doses alone
+    # (a forecast's doses are all known before it runs; nothing feeds back): (pack, view of n rows, scales (G,), start
+    # dose (n,): 0 = drug-naive, else the steady state ``set_steady_state`` would set, doses given (n, P, L)) → the
+    # observation after each day (n, P, G, L), what ``advance`` gives day by day (tested). Warfarin's single-patient
+    # forecast 1.4 → 0.5 ms. None = build the simulator and step it. Not used for observed starts.
+    path: Callable[[TherapyPack, ClinicView, FloatArray, FloatArray, FloatArray], FloatArray] | None = None
     # The pack's own reward terms of one forecast day where they depend only on the primary observation, the day and the
     # regimen change: (observation, day number the reward is booked on, |regimen change|) → (T, A, H) as the simulator
     # books them, broadcasting. Lets the forecast carry the reward the policy is trained and the HyperScore calibrated on.
@@ -173,13 +179,13 @@ def _known_span(dose_history: np.ndarray) -> IntArray:
     return np.where(unknown.any(axis=1), np.argmax(unknown, axis=1), dose_history.shape[1])
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
-    """Per row of (m, G) values with (m, G) weights summing to 1: the weighted q-quantile."""
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Per row of (m, G) values with (m, G) weights summing to 1: the weighted q-quantile for each q (one sort)."""
     order = np.argsort(values, axis=1)
     v = np.take_along_axis(values, order, axis=1)
     c = np.cumsum(np.take_along_axis(weights, order, axis=1), axis=1)
-    idx = np.minimum((c < q).sum(axis=1), values.shape[1] - 1)
-    return v[np.arange(values.shape[0]), idx]
+    rows = np.arange(values.shape[0])
+    return [v[rows, np.minimum((c < q).sum(axis=1), values.shape[1] - 1)] for q in qs]
 
 
 def _stack(parts: list[tuple[np.ndarray, Forecast]], n: int) -> Forecast:
@@ -249,45 +255,54 @@ def forecast(
     burn_in = 0 if observed else spec.burn_in_days
     length = int((replay + np.where(naive, 0, burn_in)).max()) if n else 0
 
-    # Batch layout: patient-major, then plan (0 recommended, 1 keep), then grid candidate.
     g_size = grid_size
     log_grid = np.linspace(-GRID_HALF_WIDTH_SD, GRID_HALF_WIDTH_SD, g_size) * spec.prior_log_sd
-    rows = np.repeat(np.arange(n), 2 * g_size)
-    big = view.take(rows)
-    b = rows.shape[0]
-    sim = spec.build(pack, big, np.exp(np.tile(log_grid, 2 * n)))  # reset already: a second reset cost ~3 % of a forecast
     idx = np.arange(hist.shape[1])[None, :]
     first_week = (idx >= (on_record - 7)[:, None]) & (idx < on_record[:, None])  # the oldest replayed week on record
     hist_known = np.nan_to_num(hist)  # unrecorded days as no dose
     week_sum = np.where(first_week, hist_known, 0.0).sum(axis=1)
     week_mean = week_sum / np.maximum(first_week.sum(axis=1), 1)
     pad = np.where(naive, 0.0, week_mean)  # before the replay: no drug yet (naive) or the steady dose
-    if observed:
-        assert spec.set_observed_state is not None
-        spec.set_observed_state(sim, big, replay[rows])
-    elif (~naive).any():
-        assert spec.set_steady_state is not None, "a pack without set_steady_state needs memory_days=None and full histories"
-        spec.set_steady_state(sim, ~naive[rows], week_mean[rows])
 
-    # Replay. Drug-naive and steady starts are stationary under their pad dose (0 / the steady dose), so step 0 just yields
-    # the value at age `length`; step s gives the dose of index length − s (index k = given k + 1 days before the
-    # decision), after which the value is at age length − s: the recorded dose where k < on_record, the oldest recorded
-    # week's mean where on_record ≤ k < replay (a naive start's unrecorded first days), else the pad dose. An observed start
-    # begins at age `length` itself (no step 0).
-    day_step = spec.advance or (lambda sim_, given_, regimen_: sim_.step(given_, regimen_).info[spec.truth_key])
-    pred = np.full((b, length + 1), np.nan)
-    for s in range(1 if observed else 0, length + 1):
-        k = length - s
-        recorded = hist_known[:, min(k, hist.shape[1] - 1)]
-        dose = np.where(k < on_record, recorded, np.where(k < replay, week_mean, pad))
-        pred[:, s] = day_step(sim, dose[rows], dose[rows])
+    # Replay doses. Drug-naive and steady starts are stationary under their pad dose (0 / the steady dose), so step 0 just
+    # yields the value at age `length`; step s gives the dose of index k = length − s (index k = given k + 1 days before
+    # the decision), after which the value is at age length − s: the recorded dose where k < on_record, the oldest
+    # recorded week's mean where on_record ≤ k < replay (a naive start's unrecorded first days), else the pad dose. An
+    # observed start begins at age `length` itself (its step 0 is never run).
+    k = length - np.arange(length + 1)
+    replay_dose = np.where(k < on_record[:, None], hist_known[:, np.minimum(k, hist.shape[1] - 1)],
+                           np.where(k < replay[:, None], week_mean[:, None], pad[:, None]))  # (n, length + 1)
+
+    # The two plans' days: 0 the recommended action on the first day, then its new regimen; 1 keep the current regimen.
+    rec_given, rec_regimen = pack.apply_actions(view.current_dose, np.maximum(np.asarray(recommended), 0))
+    current = view.current_dose
+    change = np.abs(rec_regimen - current)  # the prescription's change, before any adherence scaling
+    if spec.adherence_from_history:
+        week = hist[:, :7]
+        known = ~np.isnan(week)
+        taken = np.where(known.any(axis=1), (known & (np.nan_to_num(week) > 0)).sum(axis=1) / np.maximum(known.sum(axis=1), 1),
+                         1.0)
+        rec_given, rec_regimen, current = rec_given * taken, rec_regimen * taken, current * taken
+    plan_given = np.empty((n, 2, horizon_days))
+    plan_given[:, 0], plan_given[:, 1] = rec_regimen[:, None], current[:, None]
+    if horizon_days:
+        plan_given[:, 0, 0] = rec_given
+    plan_regimen = np.stack([np.repeat(rec_regimen[:, None], horizon_days, 1), np.repeat(current[:, None], horizon_days, 1)],
+                            axis=1)
+
+    if spec.path is not None and not observed:
+        doses = np.concatenate([np.repeat(replay_dose[:, None, :], 2, axis=1), plan_given], axis=2)
+        whole = spec.path(pack, view, np.exp(log_grid), np.where(naive, 0.0, week_mean), doses)  # (n, 2, G, L)
+        fit_pred, traj = whole[:, 0, :, : length + 1], whole[:, :, :, length + 1 :]
+    else:
+        fit_pred, traj = _step_twins(pack, view, spec, log_grid, observed, naive, replay, week_mean, replay_dose,
+                                     plan_given, plan_regimen)
 
     # Fit: log-residuals at the measured ages, log-normal prior.
     usable = ~np.isnan(obs) & ~np.isnan(age) & (age >= 0) & (age <= replay[:, None]) & (obs > 0)
     if observed:
         usable &= age < replay[:, None]  # the start state was set from that observation: fitting it is circular
     col = np.clip(length - np.nan_to_num(age, nan=0.0), 0, length).astype(int)  # (n, K)
-    fit_pred = pred.reshape(n, 2, g_size, length + 1)[:, 0]  # plan 0; both plans are identical until the decision
     at_obs = np.take_along_axis(fit_pred, np.broadcast_to(col[:, None, :], (n, g_size, col.shape[1])), axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_pred = np.log(np.maximum(at_obs, 1e-12))
@@ -298,35 +313,12 @@ def forecast(
     mean_log = (w * log_grid).sum(axis=1)
     sd_log = np.sqrt(np.maximum((w * (log_grid - mean_log[:, None]) ** 2).sum(axis=1), 0.0))
 
-    # Roll forward under the two plans.
-    plan = np.tile(np.repeat([0, 1], g_size), n)
-    rec_given, rec_regimen = pack.apply_actions(view.current_dose, np.maximum(np.asarray(recommended), 0))
-    current = view.current_dose
-    change = np.abs(rec_regimen - current)  # the prescription's change, before any adherence scaling
-    if spec.adherence_from_history:
-        week = hist[:, :7]
-        known = ~np.isnan(week)
-        taken = np.where(known.any(axis=1), (known & (np.nan_to_num(week) > 0)).sum(axis=1) / np.maximum(known.sum(axis=1), 1),
-                         1.0)
-        rec_given, rec_regimen, current = rec_given * taken, rec_regimen * taken, current * taken
-    traj = np.empty((b, horizon_days))
-    for t in range(horizon_days):
-        given_rec = rec_given if t == 0 else rec_regimen
-        given = np.where(plan == 0, given_rec[rows], current[rows])
-        regimen = np.where(plan == 0, rec_regimen[rows], current[rows])
-        traj[:, t] = day_step(sim, given, regimen)
-    traj = traj.reshape(n, 2, g_size, horizon_days)
-
-    def summarize(p: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-        values = traj[:, p]  # (n, G, h)
-        mean = np.einsum("ng,ngh->nh", w, values)
-        flat = values.transpose(0, 2, 1).reshape(n * horizon_days, g_size)
-        ww = np.repeat(w, horizon_days, axis=0)
-        lo, hi = (_weighted_quantile(flat, ww, q).reshape(n, horizon_days) for q in BAND_QUANTILES)
-        return mean, lo, hi
-
-    rec_mean, rec_lo, rec_hi = summarize(0)
-    keep_mean, keep_lo, keep_hi = summarize(1)
+    # Posterior mean and 80 % band of each plan's trajectory (the band: one sort for both plans and both quantiles).
+    rec_mean, keep_mean = (np.einsum("ng,ngh->nh", w, traj[:, p]) for p in (0, 1))
+    flat = traj.transpose(0, 1, 3, 2).reshape(n * 2 * horizon_days, g_size)
+    (rec_lo, keep_lo), (rec_hi, keep_hi) = (
+        band.reshape(n, 2, horizon_days).transpose(1, 0, 2)
+        for band in _weighted_quantiles(flat, np.repeat(w, 2 * horizon_days, axis=0), BAND_QUANTILES))
     reward, reward_range = None, None
     if spec.reward_terms is not None:
         # The reward of the forecast shown (the posterior-mean trajectory). The posterior-weighted reward of each
@@ -349,6 +341,35 @@ def forecast(
         recommended_reward=None if reward is None else reward[:, 0], keep_reward=None if reward is None else reward[:, 1],
         reward_range=reward_range,
     )
+
+
+def _step_twins(pack: TherapyPack, view: ClinicView, spec: TwinSpec, log_grid: FloatArray, observed: bool,
+                naive: np.ndarray, replay: IntArray, week_mean: FloatArray, replay_dose: FloatArray,
+                plan_given: FloatArray, plan_regimen: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``forecast``'s twins simulated day by day: the replay's prediction under plan 0 (n, G, length + 1) and both plans'
+    horizon (n, 2, G, h). One vectorized simulator of n·2·G twins, patient-major, then plan, then grid candidate."""
+    n, g_size = view.n, log_grid.size
+    length, horizon_days = replay_dose.shape[1] - 1, plan_given.shape[2]
+    rows = np.repeat(np.arange(n), 2 * g_size)
+    big = view.take(rows)
+    b = rows.shape[0]
+    sim = spec.build(pack, big, np.exp(np.tile(log_grid, 2 * n)))  # reset already: a second reset cost ~3 % of a forecast
+    if observed:
+        assert spec.set_observed_state is not None
+        spec.set_observed_state(sim, big, replay[rows])
+    elif (~naive).any():
+        assert spec.set_steady_state is not None, "a pack without set_steady_state needs memory_days=None and full histories"
+        spec.set_steady_state(sim, ~naive[rows], week_mean[rows])
+    day_step = spec.advance or (lambda sim_, given_, regimen_: sim_.step(given_, regimen_).info[spec.truth_key])
+    pred = np.full((b, length + 1), np.nan)
+    for s in range(1 if observed else 0, length + 1):
+        dose = replay_dose[rows, s]
+        pred[:, s] = day_step(sim, dose, dose)
+    traj = np.empty((b, horizon_days))
+    for t in range(horizon_days):
+        traj[:, t] = day_step(sim, np.repeat(plan_given[:, :, t], g_size, axis=1).ravel(),
+                              np.repeat(plan_regimen[:, :, t], g_size, axis=1).ravel())
+    return pred.reshape(n, 2, g_size, length + 1)[:, 0], traj.reshape(n, 2, g_size, horizon_days)
 
 
 # --- built-in recipes (they know each pack's hidden parameter names) -----------------------------------------------------------
@@ -375,7 +396,8 @@ def _warfarin_spec() -> TwinSpec:
         geo = float(np.exp((p / p.sum()) @ np.log(values)))
         return np.where(code >= 0, values[np.clip(code, 0, len(values) - 1).astype(int)], geo)
 
-    def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
+    def hidden(view: ClinicView, scale: FloatArray | float) -> dict[str, np.ndarray]:
+        """Population-typical Hamberg parameters for the view's covariates, EC50 × ``scale``."""
         c = view.covariates
         n = view.n
         cl_by_geno = np.stack([hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.full(n, float(g)), c["amiodarone"])
@@ -383,15 +405,25 @@ def _warfarin_spec() -> TwinSpec:
         cyp = c["cyp2c9"]
         cl = np.where(cyp >= 0, cl_by_geno[np.arange(n), np.clip(cyp, 0, 5).astype(int)],
                       np.exp(np.log(cl_by_geno) @ (wc.CYP2C9_P / wc.CYP2C9_P.sum())))
-        hidden = {
+        return {
             "cl_l_per_h": cl, "v1_l": np.full(n, hb.V1_L), "v2_l": np.full(n, hb.V2_L),
             "ec50_mg_per_l": typical(hb.EC50_MG_PER_L, wc.VKORC1_P, c["vkorc1"]) * scale,
             "mtt1_h": np.full(n, hb.MTT1_H), "mtt2_h": np.full(n, hb.MTT2_H),
             "cyp2c9_true": np.maximum(cyp, 0.0), "vkorc1_true": np.maximum(c["vkorc1"], 0.0),
         }
-        return WarfarinSimulator(_cohort(view, hidden), 0, pack.reward_weights, pack.max_dose,
+
+    def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
+        return WarfarinSimulator(_cohort(view, hidden(view, scale)), 0, pack.reward_weights, pack.max_dose,
                                  dose_history_days=pack.dose_history_days, obs_history=pack.obs_history,
                                  substeps_h=substeps_h)
+
+    def path(pack: TherapyPack, view: ClinicView, scale: FloatArray, start_dose: FloatArray,
+             given: FloatArray) -> FloatArray:
+        """``advance`` for every day at once (hamberg.inr_paths): the same clipped doses, start and sub-steps."""
+        p = hb.HambergParams.from_hidden(hidden(view, 1.0))
+        dose = np.minimum(np.maximum(given, 0.0), pack.max_dose)
+        return hb.inr_paths(p, p.ec50_mg_per_l[:, None] * scale[None, :], hb.S_FRACTION * dose,
+                            hb.S_FRACTION * start_dose, substeps_h)
 
     def steady(sim: VectorSimulator, rows: np.ndarray, dose: FloatArray) -> None:
         assert isinstance(sim, WarfarinSimulator)
@@ -424,7 +456,7 @@ def _warfarin_spec() -> TwinSpec:
         residual_log_sd=0.10, truth_key="inr_true", build=build, set_steady_state=steady,
         # The continuous-infusion steady state overstates the effect of daily doses (E is concave in C): INR ≈ 6 % high at
         # the start, ≈ 1 % after 7 days of daily dosing (tests/unit/test_forecast.py); so burn in a week first.
-        burn_in_days=7, advance=advance,
+        burn_in_days=7, advance=advance, path=path,
         # Course ≤ 3 weeks older than the 14 recorded days: naive start. Guideline-dosed twins of true scale 1.0 (16 per
         # day, geometric mean of the fitted scale) at days 15 / 18 / 21 / 28 / 35: 1.53 / 1.56 / 1.27 / 1.12 / 1.04 with
         # the steady start, 1.02 / 1.03 / 1.02 / 1.01 / 1.00 with this (tests/unit/test_forecast.py checks day 18).

@@ -206,6 +206,22 @@ class TestImmuneTwin:
         assert (rec <= keep + 1e-12).all()
 
 
+@pytest.mark.parametrize("days", [3, 12, 40])  # naive start with the whole course on record, imputed, steady start
+def test_warfarin_whole_path_forecast_equals_the_day_by_day_twins(days: int) -> None:
+    """The warfarin recipe's ``path`` (every day at once) gives the forecast its day-by-day twins give, to rounding."""
+    spec = fc.twin_spec(WARFARIN)
+    assert spec is not None and spec.path is not None
+    view = simulated_history(WARFARIN, 1.3, days, n=6)
+    chosen = np.arange(6) % len(WARFARIN.actions)
+    fast = fc.forecast(WARFARIN, view, chosen, spec=spec)
+    stepped = fc.forecast(WARFARIN, view, chosen, spec=dataclasses.replace(spec, path=None))
+    assert fast is not None and stepped is not None
+    for name in ("recommended", "keep", "recommended_band", "keep_band", "sensitivity", "sensitivity_log_sd",
+                 "recommended_reward", "keep_reward"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(stepped, name), rtol=1e-12, atol=1e-12, err_msg=name)
+    assert (fast.recommended != fast.keep).any()  # the plans differ, so both were compared
+
+
 def test_warfarin_twin_substeps_stay_close_to_the_simulator() -> None:
     """The twin integrates a day in two sub-steps instead of six (speed); over 30 days of fixed doses on 50 Ravvaz avatars
     its true INR stays within 0.05 of the simulator's (hamberg.py: uniform 2-h steps err 0.016; a 2-h step then one of

@@ -47,6 +47,15 @@ def daily_inr(params: hb.HambergParams, dose_mg: np.ndarray) -> np.ndarray:
     return out
 
 
+def steady_state(params: hb.HambergParams, rate_s_mg_per_day: np.ndarray) -> np.ndarray:
+    """The forecast's steady start: the continuous-infusion steady state of an S-warfarin rate (0 = drug-naive)."""
+    c_ss = rate_s_mg_per_day / 24.0 / params.cl_l_per_h
+    x = hb.initial_state(params.n)
+    x[hb.CENTRAL], x[hb.PERIPHERAL] = c_ss * params.v1_l, c_ss * params.v2_l
+    x[hb.CHAIN1] = x[hb.A7] = hb.inflow(c_ss * params.v1_l, params)
+    return x
+
+
 @pytest.fixture(scope="module")
 def guideline_run() -> tuple[Cohort, Trajectory, dict[str, np.ndarray]]:
     cohort = PACK.sample_cohort(1500, seed=21)
@@ -97,6 +106,40 @@ def test_patients_sharing_their_transit_rates_share_one_chain_map_with_the_same_
     assert hb.DayPropagator(p.take(np.array([0])))._coef[2.0].chain1_matrix.ndim == 3  # one patient: the per-patient path
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-12)
     assert together.max() > 1.5
+
+
+@pytest.mark.parametrize("substeps_h", [(2.0, 22.0), hb.DEFAULT_SUBSTEPS_H])
+def test_whole_paths_at_once_equal_the_day_by_day_propagator(substeps_h: tuple[float, ...]) -> None:
+    """``inr_paths`` (superposition of bolus responses, linear chain responses: the forecast's fast path) gives each twin
+    the INR DayPropagator gives it day by day, to rounding: 5 avatars × 2 dose plans × 4 EC50 values, 30 days of random
+    doses with a day off, drug-naive and steady starts."""
+    rng = np.random.default_rng(2)
+    cohort = sample_ravvaz_cohort(5, seed=13)
+    hidden = dict(cohort.hidden) | {"mtt1_h": np.full(5, hb.MTT1_H), "mtt2_h": np.full(5, hb.MTT2_H)}  # shared rates
+    p = hb.HambergParams.from_hidden(hidden)
+    ec50 = rng.uniform(1.0, 5.0, (5, 4))
+    dose = hb.S_FRACTION * rng.uniform(0.0, 10.0, (5, 2, 30))
+    dose[:, :, 3] = 0.0
+    start = hb.S_FRACTION * np.array([0.0, 5.0, 0.0, 2.5, 8.0])
+    fast = hb.inr_paths(p, ec50, dose, start, substeps_h)
+
+    twins = np.repeat(np.arange(5), 2 * 4)  # patient-major, then plan, then EC50
+    tp = p.take(twins)
+    tp.ec50_mg_per_l = np.tile(ec50[:, None, :], (1, 2, 1)).ravel()
+    x = steady_state(tp, start[twins])
+    prop = hb.DayPropagator(tp, substeps_h)
+    by_day = np.empty((twins.size, 30))
+    for d in range(30):
+        prop.advance_day(x, np.broadcast_to(dose[:, :, None, :], (5, 2, 4, 30)).reshape(-1, 30)[:, d])
+        by_day[:, d] = hb.inr_from_state(x)
+    np.testing.assert_allclose(fast, by_day.reshape(5, 2, 4, 30), rtol=0, atol=1e-12)
+    assert by_day.max() > 2.0 and by_day[:, 0].min() < 1.1  # the doses moved the INR, from a naive start too
+
+
+def test_whole_paths_need_shared_transit_rates() -> None:
+    p = hb.HambergParams.from_hidden(sample_ravvaz_cohort(3, seed=1).hidden)  # each avatar its own MTTs
+    with pytest.raises(ValueError, match="shared"):
+        hb.inr_paths(p, np.ones((3, 2)), np.ones((3, 1, 4)), np.zeros(3))
 
 
 def test_ktr1_is_six_over_mtt1_so_the_inr_rises_within_two_days() -> None:

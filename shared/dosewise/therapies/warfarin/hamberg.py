@@ -159,8 +159,13 @@ def inflow(central_mg: np.ndarray, p: HambergParams) -> np.ndarray:
 
 def inr_from_state(x: np.ndarray) -> np.ndarray:
     """The true INR (no residual error) of each patient; ``x`` is (N_STATES, n) or (N_STATES,)."""
+    return inr_from_chains(x[A6], x[A7])
+
+
+def inr_from_chains(a6: np.ndarray, a7: np.ndarray) -> np.ndarray:
+    """The true INR from the last compartments of the two transit chains (any matching shapes)."""
     # minimum(maximum(·)), not np.clip: the same values, without np.clip's Python wrapper (called every simulated day)
-    return INR_BASE + INR_MAX * np.power(np.minimum(np.maximum(1.0 - x[A6] * x[A7], 0.0), 1.0), LAMBDA)
+    return INR_BASE + INR_MAX * np.power(np.minimum(np.maximum(1.0 - a6 * a7, 0.0), 1.0), LAMBDA)
 
 
 def make_rhs(p: HambergParams, i: int = 0) -> Callable[[float, np.ndarray], np.ndarray]:
@@ -233,6 +238,14 @@ class _StepCoefficients:
 
 def _pk_coefficients(p: HambergParams, h: float) -> np.ndarray:
     """Exact PK transition over h hours: the 2×2 disposition exponential (Sylvester's formula) and the gut convolution."""
+    out = np.empty((2, 3, p.n))
+    out[0, 0], out[0, 1], out[0, 2], out[1, 0], out[1, 1], out[1, 2] = _pk_maps(p, h)
+    return out
+
+
+def _pk_maps(p: HambergParams, h: float | np.ndarray) -> tuple[np.ndarray, ...]:
+    """The six entries of the exact PK transition over ``h`` hours, broadcasting ``h`` against the (n,) parameters:
+    gut, central, peripheral → central, then the same → peripheral."""
     k10, k12, k21, ka = p.cl_l_per_h / p.v1_l, p.q_l_per_h / p.v1_l, p.q_l_per_h / p.v2_l, p.ka_per_h
     m11, m12, m21, m22 = -(k10 + k12), k21, k12, -k21
     s = k10 + k12 + k21
@@ -251,10 +264,7 @@ def _pk_coefficients(p: HambergParams, h: float) -> np.ndarray:
     g2 = (e2 - eka) / (ka + lam2)
     gut_c = ka * ((m11 - lam2) * g1 - (m11 - lam1) * g2) / d
     gut_p = ka * (m21 * g1 - m21 * g2) / d
-    out = np.empty((2, 3, p.n))
-    out[0, 0], out[0, 1], out[0, 2] = gut_c, sylvester(m11, True), sylvester(m12, False)
-    out[1, 0], out[1, 1], out[1, 2] = gut_p, sylvester(m21, False), sylvester(m22, True)
-    return out
+    return gut_c, sylvester(m11, True), sylvester(m12, False), gut_p, sylvester(m21, False), sylvester(m22, True)
 
 
 def _chain_input_weights(kh: np.ndarray, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
@@ -349,3 +359,92 @@ class DayPropagator:
             x[A7] = c.chain2[0] * x[A7] + c.chain2[1] * u0 + c.chain2[2] * u1
             u0 = u1
         return x
+
+
+# --- whole paths at once (the twin forecast) ---------------------------------------------------------------------------
+# When every dose is known before the simulation starts (a forecast's replay and its two plans), nothing feeds back, and
+# the model's structure allows the whole path in a few array operations instead of a loop over days and sub-steps: the PK
+# is linear and time-invariant, so the central amount at every sub-step boundary is the start state's free response plus
+# a superposition of the doses' bolus responses (the same exact maps DayPropagator applies one sub-step at a time); the
+# transit chains are linear in u = 1 − E(C) with the same first-order-hold maps, so the chains' last compartments at the
+# end of each day are fixed linear combinations of u at the boundaries and of the chains' common start value. Same
+# equations and sub-steps, summed in another order: the INR agrees with DayPropagator's to rounding
+# (tests/unit/test_warfarin_twin.py).
+
+
+def _boundary_times(days: int, substeps_h: tuple[float, ...]) -> np.ndarray:
+    """Hours from the first dose to each sub-step boundary: day d's boundaries are 24d + the sub-steps' start offsets,
+    then the end 24·days; (days + 1)·S entries, the first days·S + 1 of them the path's boundaries."""
+    offsets = np.concatenate([[0.0], np.cumsum(substeps_h)[:-1]])
+    return (24.0 * np.arange(days + 1)[:, None] + offsets[None, :]).ravel()
+
+
+@lru_cache(maxsize=128)
+def _bolus_lags(days: int, n_sub: int) -> tuple[np.ndarray, np.ndarray]:
+    """For boundary j and day d: the index of the lag t_j − 24d in ``_boundary_times`` (j − d·S), clipped, and whether
+    dose d was given by then (j ≥ d·S). (T, days) each, read-only."""
+    t = days * n_sub + 1
+    lag = np.arange(t)[:, None] - n_sub * np.arange(days)[None, :]
+    given = lag >= 0
+    lag = np.maximum(lag, 0)
+    lag.flags.writeable = given.flags.writeable = False
+    return lag, given
+
+
+@lru_cache(maxsize=128)
+def _chain_response(days: int, substeps_h: tuple[float, ...], ktr1_per_h: float, ktr2_per_h: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """A6 and A7 at the end of each day as linear functions of u at the T = days·S + 1 boundaries and of the chains'
+    common start value: two (T + 1, days) matrices, row T the start value's weight. Found by running DayPropagator's
+    chain recurrence once on coefficient vectors instead of numbers; one set per path length and rates (read-only)."""
+    n_sub = len(substeps_h)
+    t = days * n_sub + 1
+    maps = [_shared_chain_maps(float(ktr1_per_h * h), float(ktr2_per_h * h)) for h in substeps_h]
+    chain = np.zeros((N_TRANSIT1, t + 1))
+    chain[:, t] = 1.0
+    a7 = np.zeros(t + 1)
+    a7[t] = 1.0
+    r6, r7 = np.empty((t + 1, days)), np.empty((t + 1, days))
+    for j in range(t - 1):
+        matrix, w0, w1, chain2 = maps[j % n_sub]
+        chain = matrix @ chain
+        chain[:, j] += w0[:, 0]
+        chain[:, j + 1] += w1[:, 0]
+        a7 = chain2[0, 0] * a7
+        a7[j] += chain2[1, 0]
+        a7[j + 1] += chain2[2, 0]
+        if (j + 1) % n_sub == 0:
+            r6[:, (j + 1) // n_sub - 1], r7[:, (j + 1) // n_sub - 1] = chain[-1], a7
+    r6.flags.writeable = r7.flags.writeable = False
+    return r6, r7
+
+
+def inr_paths(params: HambergParams, ec50_mg_per_l: np.ndarray, dose_s_mg: np.ndarray, start_s_mg_per_day: np.ndarray,
+              substeps_h: tuple[float, ...] = DEFAULT_SUBSTEPS_H) -> np.ndarray:
+    """True INR at the end of each day, (n, P, G, days), for n patients under P dose plans and G EC50 values at once.
+
+    ``params``: the n patients (CL, V1, V2, transit times; its EC50 is not used, and the transit rates must be shared by
+    all, as the forecast's typical-value twins have them); ``ec50_mg_per_l`` (n, G); ``dose_s_mg`` (n, P, days): the
+    S-warfarin given at the start of each day; ``start_s_mg_per_day`` (n,): each patient starts at the continuous-infusion
+    steady state of this S-warfarin rate (0 = drug-naive), the state the forecast's steady start sets. What
+    DayPropagator.advance_day and inr_from_state give day by day from the same start (see the comment above).
+    """
+    days = dose_s_mg.shape[2]
+    ktr1, ktr2 = _shared(params.ktr1_per_h), _shared(params.ktr2_per_h)
+    if ktr1.size != 1 or ktr2.size != 1:
+        raise ValueError("inr_paths needs transit rates shared by all patients")
+    times = _boundary_times(days, substeps_h)
+    t = days * len(substeps_h) + 1
+    gut_c, c_c, p_c = (m.T for m in _pk_maps(params, times[:, None])[:3])  # (n, (days + 1)·S)
+    lag, given = _bolus_lags(days, len(substeps_h))
+    bolus = np.where(given, gut_c[:, lag], 0.0)  # (n, T, days): central amount at boundary j per mg given on day d
+    c_ss = start_s_mg_per_day / 24.0 / params.cl_l_per_h  # mg/L: infusion rate / CL; peripheral at C·V2 (Q·C1 = Q·C2)
+    central = (dose_s_mg @ bolus.transpose(0, 2, 1)
+               + ((c_ss * params.v1_l)[:, None] * c_c[:, :t] + (c_ss * params.v2_l)[:, None] * p_c[:, :t])[:, None, :])
+    ec50_g = (ec50_mg_per_l**GAMMA)[:, None, :, None]  # (n, 1, G, 1)
+    cg = np.power(np.maximum(central, 0.0) / params.v1_l[:, None, None], GAMMA)[:, :, None, :]  # (n, P, 1, T)
+    u = 1.0 - EMAX * cg / (ec50_g + cg)  # (n, P, G, T)
+    cg0 = np.power(c_ss, GAMMA)[:, None, None, None]
+    start = 1.0 - EMAX * cg0 / (ec50_g + cg0)  # the chains' start value: u at the steady concentration
+    r6, r7 = _chain_response(days, tuple(substeps_h), float(ktr1[0]), float(ktr2[0]))
+    return inr_from_chains(u @ r6[:t] + start * r6[t], u @ r7[:t] + start * r7[t])

@@ -400,11 +400,13 @@ def _warfarin_spec() -> TwinSpec:
         """Population-typical Hamberg parameters for the view's covariates, EC50 × ``scale``."""
         c = view.covariates
         n = view.n
-        cl_by_geno = np.stack([hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.full(n, float(g)), c["amiodarone"])
-                               for g in range(len(wc.CYP2C9_P))], axis=1)  # (n, 6)
         cyp = c["cyp2c9"]
-        cl = np.where(cyp >= 0, cl_by_geno[np.arange(n), np.clip(cyp, 0, 5).astype(int)],
-                      np.exp(np.log(cl_by_geno) @ (wc.CYP2C9_P / wc.CYP2C9_P.sum())))
+        known = cyp >= 0
+        cl = hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.where(known, cyp, 0.0), c["amiodarone"])
+        if not known.all():  # unknown CYP2C9: the frequency-weighted geometric mean of the genotypes' CL
+            cl_by_geno = np.stack([hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.full(n, float(g)), c["amiodarone"])
+                                   for g in range(len(wc.CYP2C9_P))], axis=1)  # (n, 6)
+            cl = np.where(known, cl, np.exp(np.log(cl_by_geno) @ (wc.CYP2C9_P / wc.CYP2C9_P.sum())))
         return {
             "cl_l_per_h": cl, "v1_l": np.full(n, hb.V1_L), "v2_l": np.full(n, hb.V2_L),
             "ec50_mg_per_l": typical(hb.EC50_MG_PER_L, wc.VKORC1_P, c["vkorc1"]) * scale,

@@ -182,7 +182,7 @@ class TestConcurrentRequests:
                          for _ in range(2)]
                 assert all(len(p.built) == 1 for p in plans)  # neither saw the other's (uncommitted) key
                 answers = await commit_singles(plans, client, sessions, DEV_PSEUDONYM_KEY)
-                rec_id = answers[0][0].recommendation_id
+                rec_id = answers[0][0].recommendation.recommendation_id
                 async with sessions() as s:
                     rows = (await s.execute(select(func.count()).select_from(models.Recommendation).where(
                         models.Recommendation.id == rec_id))).scalar_one()
@@ -194,7 +194,7 @@ class TestConcurrentRequests:
                 await engine.dispose()
 
         answers, rows, events = asyncio.run(go())
-        assert answers[0][0].recommendation_id == answers[1][0].recommendation_id
+        assert answers[0][0].recommendation.recommendation_id == answers[1][0].recommendation.recommendation_id
         assert (rows, events) == (1, 1)
 
 

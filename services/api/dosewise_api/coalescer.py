@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dosewise.schemas import PatientState, Recommendation
+from dosewise.schemas import PatientState
 from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
-from dosewise_api.recommendations import PlannedSingles, SingleRequest, commit_singles, plan_singles
+from dosewise_api.recommendations import Answer, PlannedSingles, SingleRequest, commit_singles, plan_singles
 
 MAX_BATCH = 64  # the largest computed batch: bounds one batch's latency when a burst arrives at once
 MAX_IN_FLIGHT = 1  # computed batches at once (see above); the commit stage runs beside it
@@ -35,7 +35,7 @@ MAX_IN_FLIGHT = 1  # computed batches at once (see above); the commit stage runs
 @dataclass
 class _Waiting:
     request: SingleRequest
-    answer: asyncio.Future[Recommendation] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    answer: asyncio.Future[Answer] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 def _fail(waiting: list[_Waiting], error: Exception) -> None:
@@ -54,7 +54,7 @@ class RecommendationCoalescer:
         self._computing: set[asyncio.Task[None]] = set()
         self._committing: asyncio.Task[None] | None = None
 
-    async def recommend(self, state: PatientState, caller: Caller, idempotency_key: str | None = None) -> Recommendation:
+    async def recommend(self, state: PatientState, caller: Caller, idempotency_key: str | None = None) -> Answer:
         waiting = _Waiting(SingleRequest(state, caller, idempotency_key))
         self._queue.append(waiting)
         if len(self._computing) < self._max_in_flight:

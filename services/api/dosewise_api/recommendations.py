@@ -54,6 +54,25 @@ class IdempotencyKeyReused(ValueError):
     """The Idempotency-Key was already used for a different request (a batch of another size): neither can be replayed."""
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A recommendation as its caller receives it: the model, and its JSON made once (for a new recommendation, the very
+    text stored in its ``response`` column), which the routes send as it is."""
+
+    recommendation: Recommendation
+    json: str
+
+    @classmethod
+    def of(cls, rec: Recommendation) -> Answer:
+        return cls(rec, rec.model_dump_json())
+
+
+def batch_json(answers: Sequence[Answer]) -> str:
+    """The ``BatchRecommendationResponse`` of these answers, from their JSON (the model's bytes, without serializing every
+    recommendation a second time)."""
+    return f'{{"data":[{",".join(a.json for a in answers)}],"count":{len(answers)}}}'
+
+
 def _item_keys(key: str | None, n: int, batch: bool, caller_id: str) -> list[str | None]:
     """Stored idempotency keys, scoped to the caller: another caller reusing a key never sees this caller's answer."""
     if not key:
@@ -79,7 +98,7 @@ async def _stored(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str
         return {str(r.idempotency_key): r for r in rows}
 
 
-async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None]) -> list[Recommendation] | None:
+async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None]) -> list[Answer] | None:
     """The stored recommendations for these idempotency keys, if all exist."""
     if not keys or keys[0] is None:
         return None
@@ -88,7 +107,7 @@ async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str |
         return None
     if len(by_key) != len(keys):
         raise IdempotencyKeyReused("this Idempotency-Key was already used for a batch of another size")
-    return [_public(by_key[str(k)]) for k in keys]
+    return [Answer.of(_public(by_key[str(k)])) for k in keys]
 
 
 async def get(
@@ -153,6 +172,11 @@ def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: Patient
 Built = tuple[Recommendation, dict[str, Any]]  # an answer and its ``recommendations`` row, not yet stored
 
 
+def _answer(built: Built) -> Answer:
+    rec, row = built
+    return Answer(rec, row["response"])
+
+
 async def _compute(
     states: Sequence[PatientState],
     callers: Sequence[Caller],
@@ -211,11 +235,11 @@ async def _make(
     sessions: async_sessionmaker[AsyncSession],
     pseudonym_key: str,
     explain: bool,
-) -> list[Recommendation]:
+) -> list[Answer]:
     """New recommendations for ``states``, computed, then committed (``_persist``) before anyone sees them."""
     built = await _compute(states, callers, keys, client, pseudonym_key, explain)
     await _persist(sessions, built, callers)
-    return [rec for rec, _ in built]
+    return [_answer(b) for b in built]
 
 
 async def recommend_many(
@@ -226,7 +250,7 @@ async def recommend_many(
     caller: Caller | None = None,
     idempotency_key: str | None = None,
     batch: bool = True,
-) -> list[Recommendation]:
+) -> list[Answer]:
     """Recommendations for patients of one or more therapies, in input order; one inference call per therapy. Each stored
     row gets its audit event (``recommendation.create``: caller, pseudonym, policy version, sha256 of the stored state) in
     the same transaction. A batch is scored without per-row attributions and rationale (``explain`` off)."""
@@ -250,7 +274,7 @@ async def recommend(
     pseudonym_key: str,
     caller: Caller | None = None,
     idempotency_key: str | None = None,
-) -> Recommendation:
+) -> Answer:
     return (await recommend_many([state], client, sessions, pseudonym_key, caller, idempotency_key, batch=False))[0]
 
 
@@ -269,7 +293,7 @@ class PlannedSingles:
 
     requests: Sequence[SingleRequest]
     keys: list[str | None]  # stored idempotency keys
-    results: list[Recommendation | Exception | None]  # answered already, else None
+    results: list[Answer | Exception | None]  # answered already, else None
     first: dict[str, int]  # a key's first request in this batch
     todo: list[int]  # requests whose new recommendation is ``built[j]``
     built: list[Built]
@@ -283,12 +307,12 @@ async def plan_singles(
 ) -> PlannedSingles:
     """Answer what the stored idempotency keys answer (one lookup) and compute the rest (one inference call per therapy)."""
     keys = [_item_keys(r.idempotency_key, 1, False, r.caller.id)[0] for r in requests]
-    results: list[Recommendation | Exception | None] = [None] * len(requests)
+    results: list[Answer | Exception | None] = [None] * len(requests)
     stored = await _stored(sessions, keys)
     for i, k in enumerate(keys):
         if k is not None and k in stored:
             try:
-                results[i] = _public(stored[k])
+                results[i] = Answer.of(_public(stored[k]))
             except RecommendationErased as e:
                 results[i] = e
     first = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}
@@ -303,7 +327,7 @@ async def commit_singles(
     client: InferenceClient,
     sessions: async_sessionmaker[AsyncSession],
     pseudonym_key: str,
-) -> list[list[Recommendation | Exception]]:
+) -> list[list[Answer | Exception]]:
     """Commit the new recommendations of several plans in ONE transaction (group commit) and return each plan's answers
     in request order. A result is the caller's exception where only that request failed (an erased or reused key);
     database failures are raised for all. If a key was taken meanwhile, nothing is stored and each new request is redone
@@ -314,8 +338,8 @@ async def commit_singles(
         if built:
             await _persist(sessions, built, callers)
         for p in plans:
-            for i, (rec, _) in zip(p.todo, p.built, strict=True):
-                p.results[i] = rec
+            for i, b in zip(p.todo, p.built, strict=True):
+                p.results[i] = _answer(b)
     except IntegrityError:
         for p in plans:
             for i in p.todo:

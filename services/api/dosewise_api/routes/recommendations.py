@@ -39,9 +39,9 @@ async def create_recommendation(
                                                   "same recommendation and stores nothing new")] = None,
 ) -> Recommendation:
     # Concurrent requests share one batch (coalescer.py); each answer is what this request alone would get.
-    rec = await coalescer.recommend(state, caller, idempotency_key)
-    # Already a validated Recommendation: serialize it once (FastAPI would re-validate the whole explanation first).
-    return Response(rec.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
+    answer = await coalescer.recommend(state, caller, idempotency_key)
+    # Its JSON as stored (FastAPI would re-validate the whole explanation, then serialize it again).
+    return Response(answer.json, media_type="application/json")  # type: ignore[return-value]
 
 
 @router.post(
@@ -62,10 +62,9 @@ async def create_recommendations_batch(
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=120, description="Retry-safe key for the whole batch")] = None,
 ) -> BatchRecommendationResponse:
-    recs = await recommendations.recommend_many(body.patients, client, sessions, settings.pseudonym_key, caller,
-                                                idempotency_key=idempotency_key)
-    answer = BatchRecommendationResponse.model_construct(data=recs, count=len(recs))  # validated items, counted here
-    return Response(answer.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
+    answers = await recommendations.recommend_many(body.patients, client, sessions, settings.pseudonym_key, caller,
+                                                   idempotency_key=idempotency_key)
+    return Response(recommendations.batch_json(answers), media_type="application/json")  # type: ignore[return-value]
 
 
 @router.get("/{recommendation_id}", response_model=Recommendation, summary="One of the caller's stored recommendations",

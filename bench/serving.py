@@ -222,7 +222,9 @@ def main() -> None:
     boot = subprocess.run([sys.executable, "-m", "dosewise_trainer.bootstrap"], env=env, check=True, capture_output=True,
                           text=True)
     (tmp / "empty_app.py").write_text(EMPTY_APP)
-    stack = LocalStack(env=env | {"PYTHONPATH": str(tmp)}, log_dir=tmp)
+    # The empty app's module is in tmp; a PYTHONPATH of the caller's (e.g. another checkout's code to compare) still applies.
+    stack = LocalStack(env=env | {"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp), env.get("PYTHONPATH")]))},
+                       log_dir=tmp)
     headers: dict[str, str] = {}
     try:
         stack.start("inference")

@@ -1,11 +1,14 @@
 """Personalized twin forecast: fit one sensitivity parameter to THIS patient's history, then roll forward two dose plans.
 
-For each patient (a row of a ClinicView) and a grid of G candidate values of the pack's main sensitivity parameter, one
-vectorized simulator of n·2·G twins (2 plans × G candidates per patient) replays the patient's known doses, compares the
-predicted primary observation with the measured ones, and then runs ``horizon`` decision days under
+For each patient (a row of a ClinicView) and a grid of G candidate values of the pack's main sensitivity parameter, n·2·G
+twins (2 plans × G candidates per patient) replay the patient's known doses, the predicted primary observation is compared
+with the measured ones, and the twins then run ``horizon`` decision days under
 
 - **recommended**: the chosen action on the first day, then its new regimen every day;
 - **keep**: the current regimen every day.
+
+Every dose is known before the twins run, so a pack whose observation follows from its start and doses alone computes
+the whole path at once (``TwinSpec.path``: warfarin, hamberg.inr_paths); the others step one vectorized simulator day by day.
 
 The fit is a MAP estimate on the grid: Gaussian residuals of log(observation) (``residual_log_sd``) and a log-normal prior
 on the scale (``prior_log_sd``, centred on the population-typical patient with these covariates). The posterior weights over
@@ -88,7 +91,7 @@ class TwinSpec:
     # (a forecast's doses are all known before it runs; nothing feeds back): (pack, view of n rows, scales (G,), start
     # dose (n,): 0 = drug-naive, else the steady state ``set_steady_state`` would set, doses given (n, P, L)) → the
     # observation after each day (n, P, G, L), what ``advance`` gives day by day (tested). Warfarin's single-patient
-    # forecast 1.4 → 0.5 ms. None = build the simulator and step it. Not used for observed starts.
+    # forecast 1.4 → 0.44 ms (timeit). None = build the simulator and step it. Not used for observed starts.
     path: Callable[[TherapyPack, ClinicView, FloatArray, FloatArray, FloatArray], FloatArray] | None = None
     # The pack's own reward terms of one forecast day where they depend only on the primary observation, the day and the
     # regimen change: (observation, day number the reward is booked on, |regimen change|) → (T, A, H) as the simulator

@@ -290,8 +290,6 @@ def forecast(
     plan_given[:, 0], plan_given[:, 1] = rec_regimen[:, None], current[:, None]
     if horizon_days:
         plan_given[:, 0, 0] = rec_given
-    plan_regimen = np.stack([np.repeat(rec_regimen[:, None], horizon_days, 1), np.repeat(current[:, None], horizon_days, 1)],
-                            axis=1)
 
     if spec.path is not None and not observed:
         doses = np.concatenate([np.repeat(replay_dose[:, None, :], 2, axis=1), plan_given], axis=2)
@@ -299,7 +297,7 @@ def forecast(
         fit_pred, traj = whole[:, 0, :, : length + 1], whole[:, :, :, length + 1 :]
     else:
         fit_pred, traj = _step_twins(pack, view, spec, log_grid, observed, naive, replay, week_mean, replay_dose,
-                                     plan_given, plan_regimen)
+                                     plan_given, np.stack([rec_regimen, current], axis=1))
 
     # Fit: log-residuals at the measured ages, log-normal prior.
     usable = ~np.isnan(obs) & ~np.isnan(age) & (age >= 0) & (age <= replay[:, None]) & (obs > 0)
@@ -350,7 +348,8 @@ def _step_twins(pack: TherapyPack, view: ClinicView, spec: TwinSpec, log_grid: F
                 naive: np.ndarray, replay: IntArray, week_mean: FloatArray, replay_dose: FloatArray,
                 plan_given: FloatArray, plan_regimen: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``forecast``'s twins simulated day by day: the replay's prediction under plan 0 (n, G, length + 1) and both plans'
-    horizon (n, 2, G, h). One vectorized simulator of n·2·G twins, patient-major, then plan, then grid candidate."""
+    horizon (n, 2, G, h), the plans' doses given (n, 2, h) and regimens (n, 2). One vectorized simulator of n·2·G twins,
+    patient-major, then plan, then grid candidate."""
     n, g_size = view.n, log_grid.size
     length, horizon_days = replay_dose.shape[1] - 1, plan_given.shape[2]
     rows = np.repeat(np.arange(n), 2 * g_size)
@@ -369,9 +368,9 @@ def _step_twins(pack: TherapyPack, view: ClinicView, spec: TwinSpec, log_grid: F
         dose = replay_dose[rows, s]
         pred[:, s] = day_step(sim, dose, dose)
     traj = np.empty((b, horizon_days))
+    regimen = np.repeat(plan_regimen, g_size, axis=1).ravel()
     for t in range(horizon_days):
-        traj[:, t] = day_step(sim, np.repeat(plan_given[:, :, t], g_size, axis=1).ravel(),
-                              np.repeat(plan_regimen[:, :, t], g_size, axis=1).ravel())
+        traj[:, t] = day_step(sim, np.repeat(plan_given[:, :, t], g_size, axis=1).ravel(), regimen)
     return pred.reshape(n, 2, g_size, length + 1)[:, 0], traj.reshape(n, 2, g_size, horizon_days)
 
 

@@ -474,6 +474,7 @@ def _warfarin_spec() -> TwinSpec:
 def _insulin_spec() -> TwinSpec:
     from dosewise.therapies.insulin_t2d import model as im
     from dosewise.therapies.insulin_t2d.simulator import InsulinT2DSimulator, SimConfig, reward_terms
+    from dosewise.units import GLUCOSE_MG_DL_PER_MMOL_L
 
     # 60-minute steps instead of 6: the one-hour injection is still one whole step; fasting glucose within ~1 mg/dL of
     # the 6-minute integration (the drift update is exponential, so it stays stable), 6× faster.
@@ -497,6 +498,14 @@ def _insulin_spec() -> TwinSpec:
         assert isinstance(sim, InsulinT2DSimulator)
         sim.x[:, rows] = im.equilibrium(sim.params, dose)[:, rows]
 
+    def advance(sim: VectorSimulator, given: FloatArray, _regimen: FloatArray) -> FloatArray:
+        """InsulinT2DSimulator.step's dynamics alone for these twins (every dose taken, no noise, no SI change): the
+        clipped dose into the model's day, then the true fasting glucose."""
+        assert isinstance(sim, InsulinT2DSimulator)
+        dose = np.minimum(np.maximum(np.asarray(given, dtype=float), 0.0), sim.config.max_dose_u)
+        sim.x = im.advance_day(sim.x, dose, sim.params.si, sim.params, None, dt_minutes=sim.config.dt_minutes).x
+        return sim.x[3] * GLUCOSE_MG_DL_PER_MMOL_L
+
     return TwinSpec(
         parameter="SI", unit="mg/dL",
         description="scale on insulin sensitivity SI of the Aradóttir 2019 model (nominal 1.8 /U); EGP, B nominal",
@@ -504,7 +513,7 @@ def _insulin_spec() -> TwinSpec:
         # (350–380, 1.1–1.5) is absorbed too. 0.3 is our assumption.
         prior_log_sd=0.3,
         # Residual: 5 % meter CV plus process noise (σ ≈ 2 mmol/L/√day) and the one-parameter misfit: our assumption.
-        residual_log_sd=0.10, truth_key="glucose_true_mg_dl", build=build, set_steady_state=steady,
+        residual_log_sd=0.10, truth_key="glucose_true_mg_dl", build=build, set_steady_state=steady, advance=advance,
         memory_days=4,  # a dose change settles in about 3 days (clinical.md §2); one more day of margin
         adherence_from_history=True,  # clinical.md §2: 65 % daily adherence in the reference code
         # T (80–130 mg/dL, soft edges), A (1 below 70, 2 below 54, ½ above 250 mg/dL), H (|Δ| / 4 U): the

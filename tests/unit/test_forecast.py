@@ -206,6 +206,24 @@ class TestImmuneTwin:
         assert (rec <= keep + 1e-12).all()
 
 
+@pytest.mark.parametrize("pack", [WARFARIN, INSULIN], ids=lambda p: p.id)
+def test_a_twin_day_without_the_simulator_extras_is_the_simulators_day(pack: TherapyPack) -> None:
+    """``TwinSpec.advance`` (the dynamics alone) gives the twins exactly the observation ``step`` books as the truth, day
+    after day, from a steady start, for doses inside and outside the allowed range."""
+    spec = fc.twin_spec(pack)
+    assert spec is not None and spec.advance is not None and spec.set_steady_state is not None
+    view = pack.simulator(pack.sample_cohort(6, 4), 0).reset()
+    scale = np.linspace(0.6, 1.8, 6)
+    stepped, advanced = spec.build(pack, view, scale), spec.build(pack, view, scale)
+    for sim in (stepped, advanced):
+        spec.set_steady_state(sim, np.arange(6) % 2 == 0, view.current_dose)
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        given = rng.uniform(-0.2, 1.2, 6) * pack.max_dose
+        truth = stepped.step(given, given).info[spec.truth_key]
+        np.testing.assert_array_equal(spec.advance(advanced, given, given), truth)
+
+
 @pytest.mark.parametrize("days", [3, 12, 40])  # naive start with the whole course on record, imputed, steady start
 def test_warfarin_whole_path_forecast_equals_the_day_by_day_twins(days: int) -> None:
     """The warfarin recipe's ``path`` (every day at once) gives the forecast its day-by-day twins give, to rounding."""

@@ -44,6 +44,7 @@ UNTRAINED_WARNING = ("The serving policy is UNTRAINED (a network of the right sh
 
 
 SYSTEM_CALLER = Caller(id="system", roles=frozenset())  # in-process callers (benchmarks); routes always pass the caller
+_INSERT_RECOMMENDATIONS = insert(models.Recommendation)  # built once (see repositories.append_audit_events)
 
 
 class RecommendationErased(LookupError):
@@ -221,7 +222,7 @@ async def _persist(sessions: async_sessionmaker[AsyncSession], built: Sequence[B
     def store(conn: Connection) -> None:
         # One Core INSERT (the ORM unit of work costs ~1 ms a row); a duplicate Idempotency-Key fails here, before the audit
         # chain is locked.
-        conn.execute(insert(models.Recommendation), rows)
+        conn.execute(_INSERT_RECOMMENDATIONS, rows)
         append_audit_events(conn, events)
 
     await run_transaction(sessions, store)

@@ -34,6 +34,11 @@ __all__ = ["GENESIS_HASH", "audit_hash"]  # re-exported: the chain's definitions
 
 # A write that changes nothing, as a plain statement (the ORM's bulk-update path cost 0.6 ms per request on the gateway).
 _SQLITE_TAKE_WRITE_LOCK = update(QueueGroup.__table__).where(false()).values(last_id=QueueGroup.__table__.c.last_id)
+_PG_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+# The audit append's statements, built once: building them (and their cache keys) on every append was a visible share of a
+# recommendation's commit (py-spy on the gateway).
+_AUDIT_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+_INSERT_AUDIT_EVENTS = insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True)
 
 
 def take_write_lock(conn: Connection, name: str) -> None:
@@ -44,7 +49,7 @@ def take_write_lock(conn: Connection, name: str) -> None:
     our reads, and two writers could both read the same state). Other work waits up to the busy timeout.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+        conn.execute(_PG_ADVISORY_LOCK, {"name": name})
     elif conn.dialect.name == "sqlite":
         conn.execute(_SQLITE_TAKE_WRITE_LOCK)
 
@@ -64,7 +69,7 @@ def append_audit_events(conn: Connection, events: Sequence[dict[str, Any]], occu
     held until the transaction ends, so the next appender reads this batch's last hash.
     """
     take_write_lock(conn, "audit_events")
-    head = conn.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    head = conn.execute(_AUDIT_HEAD).scalar()
     prev_hash = head if head is not None else GENESIS_HASH
     when = occurred_at or utcnow()
     rows = []
@@ -75,7 +80,7 @@ def append_audit_events(conn: Connection, events: Sequence[dict[str, Any]], occu
         rows.append(row)
     # One Core INSERT for the batch (the ORM unit of work cost ~1.5 ms per event); RETURNING sorted by parameter order gives
     # each event its id, so ids follow the chain.
-    ids = conn.execute(insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows).scalars().all()
+    ids = conn.execute(_INSERT_AUDIT_EVENTS, rows).scalars().all()
     for row, event_id in zip(rows, ids, strict=True):
         row["id"] = event_id
     return rows

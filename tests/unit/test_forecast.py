@@ -240,6 +240,12 @@ def test_warfarin_whole_path_forecast_equals_the_day_by_day_twins(days: int) -> 
     assert (fast.recommended != fast.keep).any()  # the plans differ, so both were compared
 
 
+def test_a_forecast_of_no_patients_is_empty() -> None:
+    view = simulated_history(WARFARIN, 1.0, 3, n=2).take(np.array([], dtype=int))
+    empty = fc.forecast(WARFARIN, view, np.array([], dtype=int))
+    assert empty is not None and empty.recommended.shape == (0, 7) and empty.keep_band[1].shape == (0, 7)
+
+
 def test_warfarin_twin_substeps_stay_close_to_the_simulator() -> None:
     """The twin integrates a day in two sub-steps instead of six (speed); over 30 days of fixed doses on 50 Ravvaz avatars
     its true INR stays within 0.05 of the simulator's (hamberg.py: uniform 2-h steps err 0.016; a 2-h step then one of

@@ -429,7 +429,9 @@ def inr_paths(params: HambergParams, ec50_mg_per_l: np.ndarray, dose_s_mg: np.nd
     steady state of this S-warfarin rate (0 = drug-naive), the state the forecast's steady start sets. What
     DayPropagator.advance_day and inr_from_state give day by day from the same start (see the comment above).
     """
-    days = dose_s_mg.shape[2]
+    n, plans, days = dose_s_mg.shape
+    if n == 0:
+        return np.empty((0, plans, ec50_mg_per_l.shape[1], days))
     ktr1, ktr2 = _shared(params.ktr1_per_h), _shared(params.ktr2_per_h)
     if ktr1.size != 1 or ktr2.size != 1:
         raise ValueError("inr_paths needs transit rates shared by all patients")

@@ -154,7 +154,12 @@ def initial_state(n: int) -> np.ndarray:
 def inflow(central_mg: np.ndarray, p: HambergParams) -> np.ndarray:
     """u = 1 − E(C): the share of clotting-factor synthesis left by the S-warfarin concentration C = central / V1."""
     cg = np.power(np.maximum(central_mg, 0.0) / p.v1_l, GAMMA)
-    return 1.0 - EMAX * cg / (p.ec50_mg_per_l**GAMMA + cg)
+    return _inflow_of(cg, p.ec50_mg_per_l**GAMMA)
+
+
+def _inflow_of(cg: np.ndarray, ec50_gamma: np.ndarray) -> np.ndarray:
+    """1 − E from C^γ and EC50^γ (broadcasting): the Emax model's one definition for every array path."""
+    return 1.0 - EMAX * cg / (ec50_gamma + cg)
 
 
 def inr_from_state(x: np.ndarray) -> np.ndarray:
@@ -342,7 +347,7 @@ class DayPropagator:
 
     def _inflow(self, central_mg: np.ndarray) -> np.ndarray:
         cg = np.power(np.maximum(central_mg, 0.0) / self.params.v1_l, GAMMA)
-        return 1.0 - EMAX * cg / (self._ec50_gamma + cg)
+        return _inflow_of(cg, self._ec50_gamma)
 
     def advance_day(self, x: np.ndarray, dose_s_mg: np.ndarray) -> np.ndarray:
         """Give ``dose_s_mg`` of S-warfarin (n,) now and return the state (N_STATES, n) 24 h later (``x`` is updated)."""
@@ -445,8 +450,8 @@ def inr_paths(params: HambergParams, ec50_mg_per_l: np.ndarray, dose_s_mg: np.nd
                + ((c_ss * params.v1_l)[:, None] * c_c[:, :t] + (c_ss * params.v2_l)[:, None] * p_c[:, :t])[:, None, :])
     ec50_g = (ec50_mg_per_l**GAMMA)[:, None, :, None]  # (n, 1, G, 1)
     cg = np.power(np.maximum(central, 0.0) / params.v1_l[:, None, None], GAMMA)[:, :, None, :]  # (n, P, 1, T)
-    u = 1.0 - EMAX * cg / (ec50_g + cg)  # (n, P, G, T)
+    u = _inflow_of(cg, ec50_g)  # (n, P, G, T)
     cg0 = np.power(c_ss, GAMMA)[:, None, None, None]
-    start = 1.0 - EMAX * cg0 / (ec50_g + cg0)  # the chains' start value: u at the steady concentration
+    start = _inflow_of(cg0, ec50_g)  # the chains' start value: u at the steady concentration
     r6, r7 = _chain_response(days, tuple(substeps_h), float(ktr1[0]), float(ktr2[0]))
     return inr_from_chains(u @ r6[:t] + start * r6[t], u @ r7[:t] + start * r7[t])

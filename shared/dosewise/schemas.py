@@ -28,7 +28,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from dosewise import units
 
-StrictNum = Annotated[float, Field(strict=True)]
+# A JSON number, finite: Python's JSON parser (the frameworks') accepts the non-standard NaN and Infinity literals, and a NaN
+# dose passed every range check written as "value < 0" (it reached inference and came back as a 503).
+StrictNum = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 CLOCK_SKEW = timedelta(minutes=5)  # how far in the future a timestamp may lie before we call it impossible
 
 DISCLAIMER = (

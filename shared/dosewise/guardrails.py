@@ -93,6 +93,27 @@ def always(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return np.ones(view.n, dtype=bool)
 
 
+# --- reusable "fires" ------------------------------------------------------------------------------------------------------
+def largest_recorded_day(view: ClinicView) -> np.ndarray:
+    """(n,) the largest daily amount in the dose record's window (0 when nothing is recorded)."""
+    return np.where(np.isnan(view.dose_history), 0.0, view.dose_history).max(axis=1, initial=0.0)
+
+
+def dose_record_above_max(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """A recorded day above the pack's maximum: outside every history the policy and its twins learned on (simulated
+    regimens never exceed it), and more often a unit slip in the record (µg or a weekly total as mg) than a real dose."""
+    return largest_recorded_day(view) > pack.max_dose + 1e-9
+
+
+def dose_record_message(pack: TherapyPack, view: ClinicView, i: int) -> str:
+    unit = pack.dose_unit
+    return (f"The dose record has a day of {largest_recorded_day(view)[i]:g} {unit}, above the {pack.max_dose:g} {unit}/day "
+            "this policy was built for: check the record's units; no automatic dose change.")
+
+
+DOSE_RECORD_SOURCE = "Dosewise product limit (the policy's and the twins' dose range)"
+
+
 def evaluate(pack: TherapyPack, view: ClinicView, rules: Sequence[Rule]) -> GuardrailResult:
     """Apply every rule; a rule that fires adds its forbidden actions to the mask and its message to the firings. The
     always-on limits (max dose, no negative dose) only appear in the firings when they actually remove an action."""

@@ -31,8 +31,15 @@ def _series(draw: st.DrawFn, kind: str, unit: str, lo: float, hi: float) -> list
 
 
 def _doses(draw: st.DrawFn, unit: str, hi: float) -> list[dict]:
+    """One dose a day; in some records a day may exceed the pack's maximum ``hi`` (up to 3×: a unit slip)."""
     days = draw(st.integers(0, 30))
-    return [{"amount": draw(st.floats(0, hi)), "unit": unit, "time": AS_OF - timedelta(days=d + 0.5)} for d in range(days)]
+    top = draw(st.sampled_from([hi, 3 * hi]))
+    return [{"amount": draw(st.floats(0, top)), "unit": unit, "time": AS_OF - timedelta(days=d + 0.5)} for d in range(days)]
+
+
+def _recent_record_max(state: PatientState, days: float = 13.0) -> float:
+    """The largest dose recorded in the last ``days`` (inside the packs' 14-day dose window)."""
+    return max((x.amount for x in state.doses if AS_OF - x.time < timedelta(days=days)), default=0.0)
 
 
 @st.composite
@@ -91,6 +98,8 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
     first_dose_days = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)
     if first_dose_days >= 7 and (inr_age is None or inr_age > 14):
         assert abs(change) <= 1e-9, "no titration without a recent INR"
+    if _recent_record_max(state) > 15.0:
+        assert abs(change) <= 1e-9 or d.action_id == "hold", "a recorded day above 15 mg: keep or hold only"
 
 
 @SETTINGS
@@ -111,6 +120,8 @@ def test_insulin_recommendations_respect_every_limit(state: PatientState, q: lis
         assert change <= 2.0 + 1e-9
     if age is None or age >= 3:
         assert change <= 1e-9, "no increase without a recent glucose"
+    if _recent_record_max(state) > 100.0:
+        assert abs(change) <= 1e-9 or d.action_id == "hold", "a recorded day above 100 U: keep or hold only"
 
 
 @SETTINGS
@@ -137,6 +148,35 @@ def test_no_safe_action_means_hold_and_refer_never_a_guess() -> None:
     d = decision.decide(nothing, 0, chosen)
     assert d.action_id == "hold" and d.given_dose == 0.0
     assert any("refer to the clinician" in w for w in d.warnings)
+
+
+def test_a_recorded_day_above_the_maximum_allows_only_keep_or_hold_and_says_why() -> None:
+    """A record of 50 mg days beside a 5 mg regimen is a unit slip or a patient the policy never saw: no automatic change."""
+    from dosewise.schemas import PATIENT_STATE_EXAMPLE
+
+    slip = PATIENT_STATE_EXAMPLE | {"doses": [d | {"amount": 50} for d in PATIENT_STATE_EXAMPLE["doses"]]}
+    prep = decision.prepare([PatientState.model_validate(slip)])
+    allowed = {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok}
+    assert allowed == {"hold", "keep"}
+    (message,) = [m for rule, m in prep.guard.firings[0] if rule == "dose_record_above_max"]
+    assert "50 mg" in message and "units" in message
+    clean = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)])
+    assert "dose_record_above_max" not in [rule for rule, _ in clean.guard.firings[0]]
+
+
+def test_simulated_courses_never_fire_the_dose_record_rule() -> None:
+    """Twins' regimens never exceed the maximum, so the rule leaves training's masks as they were: it only ever meets
+    real records."""
+    rng = np.random.default_rng(0)
+    for therapy in ("warfarin", "insulin_t2d"):
+        pack = get_pack(therapy)
+        sim = pack.simulator(pack.sample_cohort(100, seed=1), seed=1)
+        view = sim.reset()
+        for _ in range(40):
+            guard = pack.guardrails(view)
+            assert "dose_record_above_max" not in {rule for firings in guard.firings for rule, _ in firings}
+            chosen = np.array([rng.choice(np.flatnonzero(m)) for m in guard.mask])  # any allowed action, the largest too
+            view = sim.step(*pack.apply_actions(view.current_dose, chosen)).view
 
 
 def test_random_network_weights_never_break_a_guardrail(tmp_path) -> None:  # type: ignore[no-untyped-def]

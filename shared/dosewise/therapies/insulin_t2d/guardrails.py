@@ -8,6 +8,8 @@
 - severe_hypo: latest fasting glucose < 54 mg/dL (ADA level 2) → hold or decrease only.
 - renal_step: eGFR < 30 mL/min/1.73 m² → increases limited to 2 U per step (insulin clearance falls with GFR: Snyder & Berns
   2004 [secondary]; the step cap is a product limit).
+- dose_record_above_max: a recorded day above 100 U → keep or hold only (product limit: outside the policy's dose range;
+  often a unit slip in the record).
 - no_recent_glucose: no fasting glucose in the last 3 days → no increase (product limit: never titrate up blind).
 """
 
@@ -15,7 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from dosewise.guardrails import Rule, always, forbid_above, forbid_increase
+from dosewise.guardrails import (
+    DOSE_RECORD_SOURCE,
+    Rule,
+    always,
+    dose_record_above_max,
+    dose_record_message,
+    forbid_above,
+    forbid_change,
+    forbid_increase,
+)
 from dosewise.therapies.base import ClinicView, TherapyPack
 
 KIND = "glucose_fasting"
@@ -81,6 +92,7 @@ RULES: tuple[Rule, ...] = (
          lambda p, v, i: f"eGFR {v.covariates['egfr_ml_min_1_73m2'][i]:.0f} mL/min/1.73 m²: insulin clearance is reduced; "
                          f"increases limited to {LOW_EGFR_MAX_STEP_U:g} U per step.",
          "Snyder & Berns 2004 [secondary]; step cap is a Dosewise product limit"),
+    Rule("dose_record_above_max", dose_record_above_max, forbid_change, dose_record_message, DOSE_RECORD_SOURCE),
     Rule("no_recent_glucose", _no_recent_glucose, forbid_increase,
          lambda p, v, i: f"No fasting glucose in the last {STALE_GLUCOSE_DAYS:g} days: measure before increasing the dose.",
          "Dosewise product limit"),

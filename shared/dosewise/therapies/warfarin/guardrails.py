@@ -8,6 +8,8 @@
 - pregnancy: pregnant → hold only, refer (warfarin is contraindicated in pregnancy: FDA Coumadin label 2011).
 - amiodarone: takes amiodarone → no increase above 0.5 mg/day per decision (amiodarone inhibits CYP2C9 and raises INR; the
   label advises close INR monitoring and dose reduction; the 0.5 mg cap is a Dosewise product limit).
+- dose_record_above_max: a recorded day above 15 mg → keep or hold only (product limit: outside the policy's dose range;
+  often a unit slip in the record).
 - no_recent_inr: day ≥ 7 and no INR in the last 14 days → keep or hold only (titrating without a recent INR is guessing).
 """
 
@@ -16,8 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from dosewise.guardrails import (
+    DOSE_RECORD_SOURCE,
     Rule,
     always,
+    dose_record_above_max,
+    dose_record_message,
     forbid_above,
     forbid_all_but_hold,
     forbid_change,
@@ -85,6 +90,7 @@ RULES: tuple[Rule, ...] = (
          lambda p, v, i: "Co-medication amiodarone raises INR (CYP2C9 inhibition): increases limited to "
                          f"{AMIODARONE_MAX_INCREASE_MG:g} mg/day per step; monitor INR closely.",
          "FDA Coumadin label (2011), Drug interactions; step cap is a Dosewise product limit"),
+    Rule("dose_record_above_max", dose_record_above_max, forbid_change, dose_record_message, DOSE_RECORD_SOURCE),
     Rule("no_recent_inr", _no_recent_inr, forbid_change,
          lambda p, v, i: f"No INR in the last {STALE_INR_DAYS:g} days: measure INR before changing the dose.",
          "Dosewise product limit"),

@@ -113,6 +113,18 @@ def dose_record_message(pack: TherapyPack, view: ClinicView, i: int) -> str:
 
 DOSE_RECORD_SOURCE = "Dosewise product limit (the policy's and the twins' dose range)"
 
+ADULT_AGE_YEARS = 18.0  # every cohort the packs learn on is adult (warfarin: Ravvaz 2017 avatars truncated at 18 y)
+
+
+def child(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """Younger than every twin the policy learned on: its doses are an adult model's extrapolation."""
+    return view.covariates["age_years"] < ADULT_AGE_YEARS
+
+
+def child_message(pack: TherapyPack, view: ClinicView, i: int) -> str:
+    return (f"Age {view.covariates['age_years'][i]:g} years: this policy and its twins are adult models; dose a child by a "
+            "paediatric protocol. No automatic dose change.")
+
 
 def evaluate(pack: TherapyPack, view: ClinicView, rules: Sequence[Rule]) -> GuardrailResult:
     """Apply every rule; a rule that fires adds its forbidden actions to the mask and its message to the firings. The

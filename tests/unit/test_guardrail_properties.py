@@ -45,7 +45,7 @@ def _recent_record_max(state: PatientState, days: float = 13.0) -> float:
 @st.composite
 def patient(draw: st.DrawFn, therapy: str) -> PatientState:
     base = {
-        "therapy": therapy, "patient_ref": "prop-test-0001", "age_years": draw(st.floats(18, 100)),
+        "therapy": therapy, "patient_ref": "prop-test-0001", "age_years": draw(st.one_of(st.floats(18, 100), st.floats(0, 18))),
         "sex": draw(st.sampled_from(["female", "male"])), "weight": {"value": draw(st.floats(35, 200)), "unit": "kg"},
         "height": {"value": draw(st.floats(140, 210)), "unit": "cm"},
         "egfr_ml_min_1_73m2": draw(st.one_of(st.none(), st.floats(5, 150))), "pregnant": draw(st.booleans()),
@@ -100,6 +100,8 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
         assert abs(change) <= 1e-9, "no titration without a recent INR"
     if _recent_record_max(state) > 15.0:
         assert abs(change) <= 1e-9 or d.action_id == "hold", "a recorded day above 15 mg: keep or hold only"
+    if state.age_years < 18:
+        assert abs(change) <= 1e-9 or d.action_id == "hold", "a child: keep or hold only (adult models)"
 
 
 @SETTINGS
@@ -122,6 +124,8 @@ def test_insulin_recommendations_respect_every_limit(state: PatientState, q: lis
         assert change <= 1e-9, "no increase without a recent glucose"
     if _recent_record_max(state) > 100.0:
         assert abs(change) <= 1e-9 or d.action_id == "hold", "a recorded day above 100 U: keep or hold only"
+    if state.age_years < 18:
+        assert abs(change) <= 1e-9 or d.action_id == "hold", "a child: keep or hold only (adult models)"
 
 
 @SETTINGS
@@ -164,9 +168,18 @@ def test_a_recorded_day_above_the_maximum_allows_only_keep_or_hold_and_says_why(
     assert "dose_record_above_max" not in [rule for rule, _ in clean.guard.firings[0]]
 
 
-def test_simulated_courses_never_fire_the_dose_record_rule() -> None:
-    """Twins' regimens never exceed the maximum, so the rule leaves training's masks as they were: it only ever meets
-    real records."""
+def test_a_child_gets_no_automatic_dose_change() -> None:
+    from dosewise.schemas import PATIENT_STATE_EXAMPLE
+
+    prep = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE | {"age_years": 9})])
+    assert {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok} == {"hold", "keep"}
+    (message,) = [m for rule, m in prep.guard.firings[0] if rule == "child"]
+    assert "Age 9 years" in message and "paediatric" in message
+
+
+def test_simulated_courses_never_fire_the_out_of_range_rules() -> None:
+    """Twins are adults whose regimens never exceed the maximum, so these rules leave training's masks as they were: they
+    only ever meet real patients."""
     rng = np.random.default_rng(0)
     for therapy in ("warfarin", "insulin_t2d"):
         pack = get_pack(therapy)
@@ -174,7 +187,7 @@ def test_simulated_courses_never_fire_the_dose_record_rule() -> None:
         view = sim.reset()
         for _ in range(40):
             guard = pack.guardrails(view)
-            assert "dose_record_above_max" not in {rule for firings in guard.firings for rule, _ in firings}
+            assert not {"dose_record_above_max", "child"} & {rule for firings in guard.firings for rule, _ in firings}
             chosen = np.array([rng.choice(np.flatnonzero(m)) for m in guard.mask])  # any allowed action, the largest too
             view = sim.step(*pack.apply_actions(view.current_dose, chosen)).view
 

@@ -10,6 +10,8 @@
   2004 [secondary]; the step cap is a product limit).
 - dose_record_above_max: a recorded day above 100 U → keep or hold only (product limit: outside the policy's dose range;
   often a unit slip in the record).
+- child: age < 18 y → keep or hold only (product limit: the twins are adults, 30–85 y, after the Treat-to-Target trial's
+  adult population, Riddle 2003; youth-onset type 2 diabetes has its own standards, ADA Standards §14).
 - no_recent_glucose: no fasting glucose in the last 3 days → no increase (product limit: never titrate up blind).
 """
 
@@ -21,6 +23,8 @@ from dosewise.guardrails import (
     DOSE_RECORD_SOURCE,
     Rule,
     always,
+    child,
+    child_message,
     dose_record_above_max,
     dose_record_message,
     forbid_above,
@@ -92,6 +96,8 @@ RULES: tuple[Rule, ...] = (
          lambda p, v, i: f"eGFR {v.covariates['egfr_ml_min_1_73m2'][i]:.0f} mL/min/1.73 m²: insulin clearance is reduced; "
                          f"increases limited to {LOW_EGFR_MAX_STEP_U:g} U per step.",
          "Snyder & Berns 2004 [secondary]; step cap is a Dosewise product limit"),
+    Rule("child", child, forbid_change, child_message,
+         "Dosewise product limit: adult twins (30–85 y; Treat-to-Target, Riddle 2003, enrolled adults)"),
     Rule("dose_record_above_max", dose_record_above_max, forbid_change, dose_record_message, DOSE_RECORD_SOURCE),
     Rule("no_recent_glucose", _no_recent_glucose, forbid_increase,
          lambda p, v, i: f"No fasting glucose in the last {STALE_GLUCOSE_DAYS:g} days: measure before increasing the dose.",

@@ -10,6 +10,8 @@
   label advises close INR monitoring and dose reduction; the 0.5 mg cap is a Dosewise product limit).
 - dose_record_above_max: a recorded day above 15 mg → keep or hold only (product limit: outside the policy's dose range;
   often a unit slip in the record).
+- child: age < 18 y → keep or hold only (FDA Coumadin label 2011, 8.4 Pediatric Use: optimum dosing, safety and efficacy
+  in children unknown; the twins are adults, Ravvaz 2017 avatars truncated at 18 y).
 - no_recent_inr: day ≥ 7 and no INR in the last 14 days → keep or hold only (titrating without a recent INR is guessing).
 """
 
@@ -21,6 +23,8 @@ from dosewise.guardrails import (
     DOSE_RECORD_SOURCE,
     Rule,
     always,
+    child,
+    child_message,
     dose_record_above_max,
     dose_record_message,
     forbid_above,
@@ -90,6 +94,8 @@ RULES: tuple[Rule, ...] = (
          lambda p, v, i: "Co-medication amiodarone raises INR (CYP2C9 inhibition): increases limited to "
                          f"{AMIODARONE_MAX_INCREASE_MG:g} mg/day per step; monitor INR closely.",
          "FDA Coumadin label (2011), Drug interactions; step cap is a Dosewise product limit"),
+    Rule("child", child, forbid_change, child_message,
+         "FDA Coumadin label (2011), 8.4 Pediatric Use; adult twins (Ravvaz 2017 avatars, age ≥ 18 y)"),
     Rule("dose_record_above_max", dose_record_above_max, forbid_change, dose_record_message, DOSE_RECORD_SOURCE),
     Rule("no_recent_inr", _no_recent_inr, forbid_change,
          lambda p, v, i: f"No INR in the last {STALE_INR_DAYS:g} days: measure INR before changing the dose.",

@@ -270,14 +270,17 @@ class PatientState(BaseModel):
                 )
             except units.UnitError as e:
                 bad(("current_dose", "unit"), str(e), self.current_dose.unit)
-        if self.current_dose.value < 0:
-            bad(("current_dose", "value"), "dose cannot be negative", self.current_dose.value)
+        if self.current_dose.unit == pack.dose_unit and (problem := pack.dose_problem(self.current_dose.value)):
+            bad(("current_dose", "value"), problem, self.current_dose.value)
         for i, d in enumerate(self.doses):
             if d.unit != pack.dose_unit:  # most doses arrive in the canonical unit: no conversion, no pydantic __setattr__
                 try:
                     d.amount, d.unit = units.to_canonical(d.amount, d.unit, pack.dose_quantity), pack.dose_unit
                 except units.UnitError as e:
                     bad(("doses", i, "unit"), str(e), d.unit)
+                    continue
+            if (problem := pack.dose_problem(d.amount)) is not None:
+                bad(("doses", i, "amount"), problem, d.amount)
             if d.time > as_of:
                 bad(("doses", i, "time"), "dose time lies after the decision time as_of", d.time.isoformat())
         seen: dict[tuple[str, datetime], int] = {}

@@ -235,8 +235,11 @@ class TestValidation:
              "observations.0.value"),
             (example(age_years="67"), "age_years"),
             (example(current_dose={"value": 5, "unit": "U"}), "current_dose.unit"),
+            (example(current_dose={"value": 5000, "unit": "mg"}), "current_dose.value"),
+            (example(doses=[{"amount": 500, "unit": "mg", "time": "2026-11-20T20:00:00Z"}]), "doses.0.amount"),
         ],
-        ids=["bad-unit", "negative-weight", "missing-field", "impossible-inr", "string-number", "wrong-dose-unit"],
+        ids=["bad-unit", "negative-weight", "missing-field", "impossible-inr", "string-number", "wrong-dose-unit",
+             "implausible-current-dose", "implausible-dose-record"],
     )
     def test_bad_input_is_a_422_naming_the_field(self, stack: Stack, body: dict, field: str) -> None:
         before = count(stack.db_url)

@@ -46,7 +46,6 @@ from dosewise_api import audit
 from dosewise_api.auth import Caller
 
 MAX_OUTCOME_BATCH = 1000
-DOSE_IMPLAUSIBLE_FACTOR = 4.0  # a given dose above 4 × the pack's max daily dose is a unit mix-up, not a clinical choice
 DOSE_MATCH_TOLERANCE = 1e-6  # "accepted" = the recommended dose, to rounding
 LOCK_BUCKETS = 64  # one-outcome-per-recommendation locks, hashed into a bounded set (PostgreSQL's lock table is finite)
 REASON_CODES = ("clinical_judgement", "patient_factors", "bleeding_risk", "thrombosis_risk", "hypoglycaemia_risk",
@@ -184,11 +183,8 @@ def _canonical(item: OutcomeCreate, rec: models.Recommendation, errors: list[Ini
         except units.UnitError as e:
             bad((name, "unit"), str(e), m.unit)
             continue
-        if value < 0:
-            bad((name, "value"), "dose cannot be negative", m.value)
-        elif value > DOSE_IMPLAUSIBLE_FACTOR * pack.max_dose:
-            bad((name, "value"), f"{value:g} {pack.dose_unit}/day is implausible (over {DOSE_IMPLAUSIBLE_FACTOR:g} × the "
-                f"{pack.max_dose:g} {pack.dose_unit}/day limit): check the unit", m.value)
+        if (problem := pack.dose_problem(value)) is not None:
+            bad((name, "value"), problem, m.value)
         doses[name] = value
     decided = _decision_time(rec)
     for j, o in enumerate(item.observations):

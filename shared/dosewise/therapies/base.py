@@ -36,6 +36,8 @@ RACES: tuple[str, ...] = ("white", "black", "asian", "other")
 ENZYME_INDUCERS: frozenset[str] = frozenset({"carbamazepine", "phenytoin", "rifampin", "rifampicin"})  # IWPC 2009
 
 # Covariates every ClinicView carries (shape (n,)), in the order _covariate_row lists them. Units in the names.
+DOSE_IMPLAUSIBLE_FACTOR = 4.0  # product limit: a dose above 4 × a pack's daily maximum is a unit mix-up
+
 COVARIATES: tuple[str, ...] = (
     "age_years", "female", "weight_kg", "height_cm", "egfr_ml_min_1_73m2",  # egfr NaN when unknown
     "race", "cyp2c9", "vkorc1",  # integer codes into the tuples above; -1 unknown
@@ -286,6 +288,18 @@ class TherapyPack(ABC):
     reward_weights: RewardWeights = RewardWeights()
 
     # --- data -------------------------------------------------------------------------------------------------------
+    def dose_problem(self, value: float) -> str | None:
+        """Why a dose (canonical unit, one day's or one administration's) cannot be real, or None. Above
+        ``DOSE_IMPLAUSIBLE_FACTOR`` × the daily maximum it is a unit mix-up (µg as mg, a weekly total), not a clinical
+        choice; between the maximum and that, it is possible but outside the policy's range (guardrail
+        ``dose_record_above_max``)."""
+        if value < 0:
+            return "dose cannot be negative"
+        if value > DOSE_IMPLAUSIBLE_FACTOR * self.max_dose:
+            return (f"{value:g} {self.dose_unit} is implausible (over {DOSE_IMPLAUSIBLE_FACTOR:g} × the {self.max_dose:g} "
+                    f"{self.dose_unit}/day limit): check the unit")
+        return None
+
     @property
     def n_actions(self) -> int:
         return len(self.actions)

@@ -126,6 +126,15 @@ class TestScoreAndExplain:
             assert (f"averages {reward['recommended']:.2f} a day with the recommendation (its dose change included) "
                     f"versus {reward['keep_dose']:.2f}") in out["rationale"]
 
+    def test_the_rationale_lists_fired_guardrails_as_one_sentence(self, session: object, stats: hs.FeatureStats,
+                                                                  states: tuple) -> None:
+        view, x, guard = states
+        firings = [[("max_step", "Changes larger than 2 mg/day are not recommended."), ("amiodarone", "Monitor INR.")]]
+        fired = (view, x, GuardrailResult(guard.mask, firings * view.n))
+        rationale = run(session, stats, fired, 0)["rationale"]
+        assert "Guardrails: Changes larger than 2 mg/day are not recommended; Monitor INR. HyperScore" in rationale
+        assert ".." not in rationale and ".;" not in rationale
+
     def test_a_calibrated_value_scale_gives_the_value_sub_score_and_its_sentence(self, session: object,
                                                                                  stats: hs.FeatureStats,
                                                                                  states: tuple) -> None:

@@ -141,9 +141,10 @@ def rationale(
     if value is not None:
         parts.append(f"The policy expects {'a better' if value >= 0.5 else 'a worse'} outcome for this patient than for the "
                      f"median patient of its calibration (value sub-score {value:.2f}).")
-    parts.append("Guardrails: " + ("; ".join(m for _, m in firings) if firings else "none fired") + ".")
+    # The rules' messages are sentences: their own full stops would double with the list's.
+    parts.append("Guardrails: " + ("; ".join(m.rstrip(".") for _, m in firings) if firings else "none fired") + ".")
     parts.append(f"HyperScore {score:.0f} (range {cfg.score_range()[0]:.0f}–{cfg.score_range()[1]:.0f})"
-                 + (f", below the review threshold {cfg.review_below:g}: a clinician should review it." if review else "."))
+                 + (f", below the review threshold {cfg.review_below:.1f}: a clinician should review it." if review else "."))
     return " ".join(parts)
 
 

@@ -13,11 +13,11 @@ from datetime import timedelta
 from typing import TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dosewise import apikeys
+from dosewise.cli.console import console
 from dosewise.settings import get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker
 
@@ -79,7 +79,7 @@ def list_(all_: bool = typer.Option(False, "--all", help="Include revoked keys."
         table.add_row(k.id, k.name, k.role, f"{k.created_at:%Y-%m-%d %H:%M} ({k.created_by})",
                       f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "never",
                       f"{k.revoked_at:%Y-%m-%d %H:%M} ({k.revoked_by})" if k.revoked_at else "")
-    Console().print(table)
+    console().print(table)
 
 
 @keys_app.command()

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from dosewise import registry
+from dosewise.cli.console import console
 from dosewise.queue.base import Queue
 from dosewise.queue.factory import make_queue
 from dosewise.settings import get_settings
@@ -43,11 +43,11 @@ def _run(fn: Callable[..., Awaitable[T]]) -> T:
 def list_(therapy: str | None = typer.Option(None, help="Only this therapy.")) -> None:
     """Every registered policy version, newest first."""
     rows = _run(lambda s, q: registry.list_policies(s, therapy))
-    table = Table("therapy", "version", "status", "id", "sha256", "created", "activated (by)")
+    table = Table("therapy", "version", "status", Column("id", overflow="fold"), "sha256", "created", "activated (by)")
     for p in rows:
         act = f"{p.activated_at:%Y-%m-%d %H:%M} ({p.activated_by})" if p.activated_at else ""
         table.add_row(p.therapy, p.version, p.status, p.id, p.sha256[:12], f"{p.created_at:%Y-%m-%d %H:%M}", act)
-    Console().print(table)
+    console().print(table)
 
 
 @policies_app.command()

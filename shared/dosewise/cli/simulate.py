@@ -15,6 +15,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from dosewise.cli.console import console
 from dosewise.therapies.base import ClinicView, DosingPolicy, FloatArray, TherapyPack, Trajectory
 
 POLICIES = ("guideline", "constant")
@@ -118,7 +119,7 @@ def simulate(
             name = f"[bold]{r.name}[/]" if r.name in primary else r.name
             ci = escape(f"[{r.ci_low:.2f}, {r.ci_high:.2f}]")  # "[nan, nan]" would otherwise parse as a markup tag
             table.add_row(name, f"{r.mean:.2f}", f"{r.sd:.2f}", ci, str(r.n))
-        Console().print(table)
+        console().print(table)
     if plot is not None:
         from dosewise.plots import pick_examples, plot_trajectories
 

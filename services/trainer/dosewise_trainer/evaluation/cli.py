@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dosewise.cli.console import console as rich_console
 from dosewise.therapies.base import DosingPolicy, TherapyPack
 from dosewise.therapies.registry import get_pack
 from dosewise.therapies.rollout import ActionPolicy
@@ -212,7 +213,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             typer.echo(report.to_json(result, cv))
         else:
-            console = Console()
+            console = rich_console()
             if result is not None:
                 _print_evaluation(console, result)
             if cv is not None:

@@ -310,13 +310,16 @@ def _convert(m: Measure, quantity: str) -> float:
         raise ValueError(str(e)) from None
 
 
+PolicyStatus = Literal["untrained", "candidate", "active", "retired", "rejected"]  # a registry row's (models.Policy.status)
+
+
 class PolicyRef(BaseModel):
     """Which policy made a decision: every response carries it."""
 
     id: str
     therapy: str
     version: str
-    status: Literal["untrained", "candidate", "active", "retired", "rejected"]
+    status: PolicyStatus
     sha256: str
 
 

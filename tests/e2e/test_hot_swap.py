@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -101,3 +102,20 @@ def test_five_swaps_under_continuous_load(stack: Stack, tmp_path: Path) -> None:
     for _, v, q in results:
         if v in expected:  # responses before the first swap come from the bootstrap policy
             np.testing.assert_allclose(q, expected[v], atol=1e-5, err_msg=f"response names {v} but its Q-values differ")
+
+
+def test_the_registry_answers_in_its_documented_schema(stack: Stack) -> None:
+    """Integrators' generated clients type the registry's answers: every timestamp carries its UTC offset (SQLite reads
+    them back naive)."""
+    with httpx.Client(base_url=stack.api, timeout=10, headers=stack.admin_headers) as admin:
+        listed = admin.get("/v1/policies").json()
+        spec = admin.get("/openapi.json").json()
+    assert listed["count"] == len(listed["data"]) >= 1
+    for row in listed["data"]:
+        stamps = [row["created_at"]] + ([row["activated_at"]] if row["activated_at"] else [])
+        assert all(datetime.fromisoformat(t).utcoffset() == timedelta(0) for t in stamps), stamps
+    ok = spec["paths"]["/v1/policies"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/PoliciesPublic"}
+    for path in ("/v1/policies/{policy_id}/activate", "/v1/therapies/{therapy}/rollback"):
+        ok = spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok == {"$ref": "#/components/schemas/PolicyPublic"}

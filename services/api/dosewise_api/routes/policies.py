@@ -3,13 +3,36 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
 
 from dosewise import registry
+from dosewise.schemas import PolicyStatus
 from dosewise.therapies.registry import PACKS
 from dosewise_api.deps import SessionsDep
+from dosewise_api.routes.audit import UtcDatetime
 
 router = APIRouter(tags=["policies"])
 _PROBLEM = {"content": {"application/problem+json": {}}}
+
+
+class PolicyPublic(BaseModel):
+    """A registry row: one policy version of a therapy (its artifact's server path is not shown)."""
+
+    id: str
+    therapy: str
+    version: str
+    status: PolicyStatus = Field(
+        description="At most one active policy per therapy; inference serves the active one (or the untrained network).")
+    sha256: str = Field(description="Of the ONNX artifact; inference verifies it on every load.")
+    created_at: UtcDatetime
+    activated_at: UtcDatetime | None
+    activated_by: str | None
+    model_card: dict[str, Any] = Field(description="Training data, algorithm, evaluation and the gate's report.")
+
+
+class PoliciesPublic(BaseModel):
+    data: list[PolicyPublic]
+    count: int
 
 
 def _by(request: Request) -> str:
@@ -17,13 +40,14 @@ def _by(request: Request) -> str:
     return getattr(caller, "id", None) or "api"
 
 
-@router.get("/v1/policies", summary="The policy registry, newest first")
+@router.get("/v1/policies", response_model=PoliciesPublic, summary="The policy registry, newest first")
 async def list_policies(sessions: SessionsDep, therapy: str | None = None) -> dict[str, Any]:
     data = [registry.public(p) for p in await registry.list_policies(sessions, therapy)]
     return {"data": data, "count": len(data)}
 
 
-@router.post("/v1/policies/{policy_id}/activate", summary="Make a policy version the active one of its therapy",
+@router.post("/v1/policies/{policy_id}/activate", response_model=PolicyPublic,
+             summary="Make a policy version the active one of its therapy",
              responses={404: {"description": "Unknown policy", **_PROBLEM}, 409: {"description": "Rejected policy", **_PROBLEM}})
 async def activate(policy_id: str, request: Request, sessions: SessionsDep) -> dict[str, Any]:
     try:
@@ -33,7 +57,8 @@ async def activate(policy_id: str, request: Request, sessions: SessionsDep) -> d
     return registry.public(p)
 
 
-@router.post("/v1/therapies/{therapy}/rollback", summary="Bring back the previously active policy of a therapy",
+@router.post("/v1/therapies/{therapy}/rollback", response_model=PolicyPublic,
+             summary="Bring back the previously active policy of a therapy",
              responses={404: {"description": "Unknown therapy", **_PROBLEM},
                         409: {"description": "Nothing to roll back to", **_PROBLEM}})
 async def rollback(therapy: str, request: Request, sessions: SessionsDep) -> dict[str, Any]:

@@ -299,6 +299,14 @@ class TestDiscovery:
         examples = body.get("examples") or {}
         assert examples["warfarin"]["value"] == PATIENT_STATE_EXAMPLE
 
+    def test_every_api_answer_is_a_named_schema_in_the_openapi_document(self, stack: Stack) -> None:
+        """What the generated client types: no /v1 operation answers an untyped object."""
+        spec = httpx.get(f"{stack.api}/openapi.json").json()
+        untyped = [f"{method.upper()} {path}" for path, ops in spec["paths"].items() if path.startswith("/v1/")
+                   for method, op in ops.items() for code, answer in op["responses"].items() if code.startswith("2")
+                   if "$ref" not in answer.get("content", {}).get("application/json", {}).get("schema", {"$ref": "-"})]
+        assert not untyped
+
     def test_health_and_readiness(self, stack: Stack) -> None:
         assert httpx.get(f"{stack.api}/healthz").json() == {"status": "alive"}
         ready = httpx.get(f"{stack.api}/readyz").json()

@@ -35,9 +35,9 @@ VKORC1_GENOTYPES: tuple[str, ...] = ("G/G", "G/A", "A/A")
 RACES: tuple[str, ...] = ("white", "black", "asian", "other")
 ENZYME_INDUCERS: frozenset[str] = frozenset({"carbamazepine", "phenytoin", "rifampin", "rifampicin"})  # IWPC 2009
 
-# Covariates every ClinicView carries (shape (n,)), in the order _covariate_row lists them. Units in the names.
 DOSE_IMPLAUSIBLE_FACTOR = 4.0  # product limit: a dose above 4 × a pack's daily maximum is a unit mix-up
 
+# Covariates every ClinicView carries (shape (n,)), in the order _covariate_row lists them. Units in the names.
 COVARIATES: tuple[str, ...] = (
     "age_years", "female", "weight_kg", "height_cm", "egfr_ml_min_1_73m2",  # egfr NaN when unknown
     "race", "cyp2c9", "vkorc1",  # integer codes into the tuples above; -1 unknown

@@ -22,7 +22,7 @@ from dosewise.storage import models
 from dosewise.storage.db import make_engine, make_sessionmaker
 from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
-from dosewise_api.recommendations import SingleRequest, commit_singles, plan_singles
+from dosewise_api.recommendations import IdempotencyKeyReused, SingleRequest, commit_singles, plan_singles
 from tests.e2e.conftest import Stack
 
 
@@ -93,6 +93,54 @@ class TestRecommend:
         assert first.json()["recommendation_id"] == second.json()["recommendation_id"]
         assert count(stack.db_url) == before + 1
 
+    def test_a_retry_without_as_of_is_the_same_request(self, stack: Stack) -> None:
+        """The gateway sets a missing as_of to the time of the first try; the retry, sent later, is still that request."""
+        key, body = f"test-{uuid.uuid4()}", {k: v for k, v in PATIENT_STATE_EXAMPLE.items() if k != "as_of"}
+        first, second = (httpx.post(f"{stack.api}/v1/recommendations", json=body, timeout=10,
+                                    headers=clin(stack) | {"Idempotency-Key": key}) for _ in range(2))
+        assert first.status_code == second.status_code == 200, second.text
+        assert first.json()["recommendation_id"] == second.json()["recommendation_id"]
+
+    @pytest.mark.parametrize("other", [example(patient_ref="someone-else-0001"),
+                                       example(current_dose={"value": 7.5, "unit": "mg"}),
+                                       example(as_of="2026-11-23T09:00:00Z")],
+                             ids=["other-patient", "other-data", "other-decision-time"])
+    def test_an_idempotency_key_reused_for_another_request_is_refused(self, stack: Stack, other: dict) -> None:
+        """Never another request's recommendation: a key reused for another patient would hand that patient's dose to
+        this one (the IETF Idempotency-Key draft: 422)."""
+        key = f"test-{uuid.uuid4()}"
+        first = httpx.post(f"{stack.api}/v1/recommendations", json=example(), timeout=10,
+                           headers=clin(stack) | {"Idempotency-Key": key})
+        before = count(stack.db_url)
+        second = httpx.post(f"{stack.api}/v1/recommendations", json=other, timeout=10,
+                            headers=clin(stack) | {"Idempotency-Key": key})
+        assert first.status_code == 200 and second.status_code == 422, second.text
+        assert second.json()["type"].endswith("idempotency-key-reused")
+        assert first.json()["recommendation_id"] not in second.text
+        assert count(stack.db_url) == before
+
+    def test_concurrent_requests_sharing_a_key_but_not_a_request_are_not_merged(self, stack: Stack) -> None:
+        """Coalesced in one batch (plan_singles): the same caller's key on two different states; the second is refused."""
+        key = f"pair-{uuid.uuid4()}"
+        caller = Caller(id=f"key:{stack.key_ids['clinician']}", roles=frozenset({Role.CLINICIAN}))
+        a, b = (PatientState.model_validate(example(patient_ref=ref)) for ref in ("pair-0001", "pair-0002"))
+
+        async def go() -> list:
+            engine = make_engine(Settings(DATABASE_URL=stack.db_url))
+            client = InferenceClient(stack.inference, timeout_s=30, connect_retries=0)
+            try:
+                sessions = make_sessionmaker(engine)
+                plan = await plan_singles([SingleRequest(a, caller, key), SingleRequest(b, caller, key),
+                                           SingleRequest(a, caller, key)], client, sessions, DEV_PSEUDONYM_KEY)
+                return (await commit_singles([plan], client, sessions, DEV_PSEUDONYM_KEY))[0]
+            finally:
+                await client.aclose()
+                await engine.dispose()
+
+        first, second, third = asyncio.run(go())
+        assert isinstance(second, IdempotencyKeyReused)
+        assert third.recommendation.recommendation_id == first.recommendation.recommendation_id  # a true repeat
+
     def test_the_forecast_chart_is_an_svg_for_its_caller_only(self, stack: Stack) -> None:
         rec = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10, headers=clin(stack)).json()
         url = f"{stack.api}/v1/recommendations/{rec['recommendation_id']}/forecast.svg"
@@ -124,6 +172,7 @@ class TestConcurrentRequests:
     def test_each_concurrent_caller_gets_what_it_would_get_alone_and_its_own_audit_event(self, stack: Stack) -> None:
         bodies = [example(patient_ref=f"burst-{i:02d}", current_dose={"value": 2.5 + 0.5 * (i % 8), "unit": "mg"})
                   for i in range(24)]
+        bodies[5] = bodies[3]  # a retry of request 3 under its key (a key on another request is refused: tests above)
         roles = ["clinician" if i % 2 else "integrator" for i in range(24)]
 
         async def burst() -> list[httpx.Response]:
@@ -221,6 +270,15 @@ class TestBatch:
         a = httpx.post(f"{stack.api}/v1/recommendations:batch", json=body, headers=clin(stack) | {"Idempotency-Key": key}).json()
         b = httpx.post(f"{stack.api}/v1/recommendations:batch", json=body, headers=clin(stack) | {"Idempotency-Key": key}).json()
         assert [x["recommendation_id"] for x in a["data"]] == [x["recommendation_id"] for x in b["data"]]
+
+    def test_a_batch_key_reused_for_other_patients_is_refused_naming_them(self, stack: Stack) -> None:
+        key = f"batch-{uuid.uuid4()}"
+        body = {"patients": [example(), example(patient_ref="other-0001")]}
+        first = httpx.post(f"{stack.api}/v1/recommendations:batch", json=body, headers=clin(stack) | {"Idempotency-Key": key})
+        body["patients"][1] = example(patient_ref="other-0002")
+        second = httpx.post(f"{stack.api}/v1/recommendations:batch", json=body, headers=clin(stack) | {"Idempotency-Key": key})
+        assert first.status_code == 200 and second.status_code == 422, second.text
+        assert "(patients 1)" in second.json()["detail"]
 
 
 class TestValidation:

@@ -99,8 +99,28 @@ async def _stored(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str
         return {str(r.idempotency_key): r for r in rows}
 
 
-async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None]) -> list[Answer] | None:
-    """The stored recommendations for these idempotency keys, if all exist."""
+def _same_request(state: PatientState, pseudonym: str, stored_state: dict[str, Any]) -> bool:
+    """Whether ``state`` is the request whose stored state is ``stored_state``: the same patient (pseudonym) and the same
+    data. ``as_of`` counts only when the request sets it (the gateway fills it in with the time of the first try)."""
+    new = state.model_dump(mode="json")
+    new["patient_ref"] = pseudonym
+    as_of, old = new.pop("as_of"), dict(stored_state)
+    old_as_of = old.pop("as_of", None)
+    return new == old and (as_of is None or as_of == old_as_of)
+
+
+def _reused_for(rows: Sequence[models.Recommendation], states: Sequence[PatientState], pseudonym_key: str) -> list[int]:
+    """Indices whose stored row answers a different request than ``states[i]`` (an erased row cannot tell: it is answered
+    as erased)."""
+    return [i for i, (row, state) in enumerate(zip(rows, states, strict=True))
+            if not is_tombstone(row.state)
+            and not _same_request(state, pseudonymize(state.patient_ref, pseudonym_key), row.state)]
+
+
+async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None], states: Sequence[PatientState],
+                pseudonym_key: str) -> list[Answer] | None:
+    """The stored recommendations for these idempotency keys, if all exist. A key once used for another request (another
+    patient, other data, a batch of another size) is refused, never answered with the other request's recommendation."""
     if not keys or keys[0] is None:
         return None
     by_key = await _stored(sessions, keys)
@@ -108,7 +128,11 @@ async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str |
         return None
     if len(by_key) != len(keys):
         raise IdempotencyKeyReused("this Idempotency-Key was already used for a batch of another size")
-    return [Answer.of(_public(by_key[str(k)])) for k in keys]
+    rows = [by_key[str(k)] for k in keys]
+    if reused := _reused_for(rows, states, pseudonym_key):
+        where = f" (patients {', '.join(map(str, reused))})" if len(keys) > 1 else ""
+        raise IdempotencyKeyReused(f"this Idempotency-Key was already used for a different request{where}")
+    return [Answer.of(_public(row)) for row in rows]
 
 
 async def get(
@@ -257,13 +281,13 @@ async def recommend_many(
     the same transaction. A batch is scored without per-row attributions and rationale (``explain`` off)."""
     caller = caller or SYSTEM_CALLER
     keys = _item_keys(idempotency_key, len(states), batch, caller.id)
-    if (existing := await _find(sessions, keys)) is not None:
+    if (existing := await _find(sessions, keys, states, pseudonym_key)) is not None:
         return existing
     try:
         return await _make(states, [caller] * len(states), keys, client, sessions, pseudonym_key, explain=not batch)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer with what it stored.
-        if (existing := await _find(sessions, keys)) is not None:
+        if (existing := await _find(sessions, keys, states, pseudonym_key)) is not None:
             return existing
         raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request") from None
 
@@ -312,11 +336,17 @@ async def plan_singles(
     stored = await _stored(sessions, keys)
     for i, k in enumerate(keys):
         if k is not None and k in stored:
+            if _reused_for([stored[k]], [requests[i].state], pseudonym_key):
+                results[i] = IdempotencyKeyReused("this Idempotency-Key was already used for a different request")
+                continue
             try:
                 results[i] = Answer.of(_public(stored[k]))
             except RecommendationErased as e:
                 results[i] = e
     first = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}
+    for i, k in enumerate(keys):  # the same caller's key twice among concurrent requests: only for the same request
+        if k is not None and results[i] is None and first[k] != i and requests[i].state != requests[first[k]].state:
+            results[i] = IdempotencyKeyReused("this Idempotency-Key was already used for a different request")
     todo = [i for i, r in enumerate(results) if r is None and (keys[i] is None or first[keys[i]] == i)]
     built = (await _compute([requests[i].state for i in todo], [requests[i].caller for i in todo], [keys[i] for i in todo],
                             client, pseudonym_key, explain=True)) if todo else []

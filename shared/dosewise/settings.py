@@ -30,13 +30,14 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = Field(
         "development", alias="DOSEWISE_ENV",
-        description="development | test | production; production refuses placeholder secrets.",
+        description="development | test | production; production refuses placeholder secrets and an unset DATABASE_URL.",
     )
     var_dir: Path = Field(DEFAULT_VAR_DIR, alias="DOSEWISE_VAR_DIR", description="Where embedded-mode files live (SQLite, logs).")
     database_url: str | None = Field(
         None,
         alias="DATABASE_URL",
-        description="SQLAlchemy async URL. Unset: sqlite+aiosqlite:///<var>/dosewise.db. PostgreSQL: postgresql+asyncpg://user@host/db.",
+        description="SQLAlchemy async URL. Unset: sqlite+aiosqlite:///<var>/dosewise.db (development and test only: "
+        "production requires it). PostgreSQL: postgresql+asyncpg://user@host/db.",
     )
     redis_url: str | None = Field(
         None, alias="REDIS_URL", description="redis://host:port/db. Unset: the queue is a table in the database."
@@ -185,6 +186,9 @@ class Settings(BaseSettings):
                              f"{self.environment}")
         if "*" in self.cors_origin_list:
             raise ValueError(f"DOSEWISE_CORS_ORIGINS may not be '*' in {self.environment}: list the origins")
+        if self.database_url is None:  # checked before _default_database fills in the embedded default
+            raise ValueError(f"DATABASE_URL must be set in {self.environment}: the embedded default is a SQLite file in "
+                             "DOSEWISE_VAR_DIR, which a container loses when it restarts and replicas do not share")
         if self.jwt_jwks_url and self.jwt_jwks_url.startswith("http://"):
             raise ValueError(f"DOSEWISE_JWT_JWKS_URL must be https:// (or a file) in {self.environment}")
         return self

@@ -405,7 +405,11 @@ class TestSecretsAndDevelopmentKey:
             Settings(DOSEWISE_ENV="production", DOSEWISE_PSEUDONYM_KEY="short")
         with pytest.raises(ValueError, match="CORS"):
             Settings(DOSEWISE_ENV="production", DOSEWISE_PSEUDONYM_KEY="k" * 40, DOSEWISE_CORS_ORIGINS="*")
-        assert Settings(DOSEWISE_ENV="production", DOSEWISE_PSEUDONYM_KEY="k" * 40).pseudonym_key != DEV_PSEUDONYM_KEY
+        with pytest.raises(ValueError, match="DATABASE_URL"):
+            Settings(DOSEWISE_ENV="production", DOSEWISE_PSEUDONYM_KEY="k" * 40)
+        production = Settings(DOSEWISE_ENV="production", DOSEWISE_PSEUDONYM_KEY="k" * 40,
+                              DATABASE_URL="postgresql+asyncpg://db.example/dosewise")
+        assert production.pseudonym_key != DEV_PSEUDONYM_KEY
 
     def test_a_refused_secret_is_not_echoed(self) -> None:
         with pytest.raises(ValueError) as err:

@@ -220,7 +220,9 @@ class PatientState(BaseModel):
     comorbidities: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
     pregnant: StrictBool | None = None  # true/false only: "yes", "0" or 1 are errors, not silently booleans
     co_medications: list[Annotated[str, Field(max_length=64)]] = Field(
-        default_factory=list, max_length=50, description="Generic names, lower case (e.g. amiodarone)."
+        default_factory=list, max_length=50,
+        description="As recorded: generic or brand name, salt and strength allowed ('Amiodarone HCl 200 mg', 'Cordarone'); "
+                    "matched word by word (dosewise/medications.py).",
     )
     as_of: PastDatetime | None = Field(None, description="Decision time; default now. Observations after it are rejected.")
 

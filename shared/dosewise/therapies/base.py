@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 
+from dosewise.medications import generics
+
 if TYPE_CHECKING:
     from dosewise.schemas import PatientState
 
@@ -70,14 +72,15 @@ class ActionSpec:
 def _covariate_row(s: PatientState) -> tuple[float, ...]:
     """One state's COVARIATES in order, then its current dose."""
     g = s.genotype
+    meds = generics(s.co_medications) if s.co_medications else frozenset()
     return (
         s.age_years, 1.0 if s.sex == "female" else 0.0, s.weight.value, s.height.value,
         np.nan if s.egfr_ml_min_1_73m2 is None else s.egfr_ml_min_1_73m2,
         RACES.index(s.race) if s.race in RACES else -1,
         CYP2C9_GENOTYPES.index(g.cyp2c9) if g and g.cyp2c9 else -1,
         VKORC1_GENOTYPES.index(g.vkorc1) if g and g.vkorc1 else -1,
-        1.0 if "amiodarone" in s.co_medications else 0.0,
-        1.0 if ENZYME_INDUCERS.intersection(s.co_medications) else 0.0,
+        1.0 if "amiodarone" in meds else 0.0,
+        1.0 if ENZYME_INDUCERS & meds else 0.0,
         1.0 if s.pregnant else 0.0,
         s.current_dose.value,
     )

@@ -98,6 +98,8 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
     first_dose_days = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)
     if first_dose_days >= 7 and (inr_age is None or inr_age > 14):
         assert abs(change) <= 1e-9, "no titration without a recent INR"
+    if inr is None and current > 0:
+        assert change <= 1e-9, "no INR on record: no increase"
     if _recent_record_max(state) > 15.0:
         assert abs(change) <= 1e-9 or d.action_id == "hold", "a recorded day above 15 mg: keep or hold only"
     if state.age_years < 18:
@@ -187,7 +189,8 @@ def test_simulated_courses_never_fire_the_out_of_range_rules() -> None:
         view = sim.reset()
         for _ in range(40):
             guard = pack.guardrails(view)
-            assert not {"dose_record_above_max", "child"} & {rule for firings in guard.firings for rule, _ in firings}
+            fired = {rule for firings in guard.firings for rule, _ in firings}
+            assert not {"dose_record_above_max", "child", "no_inr_on_record"} & fired
             chosen = np.array([rng.choice(np.flatnonzero(m)) for m in guard.mask])  # any allowed action, the largest too
             view = sim.step(*pack.apply_actions(view.current_dose, chosen)).view
 

@@ -12,6 +12,8 @@
   often a unit slip in the record).
 - child: age < 18 y → keep or hold only (FDA Coumadin label 2011, 8.4 Pediatric Use: optimum dosing, safety and efficacy
   in children unknown; the twins are adults, Ravvaz 2017 avatars truncated at 18 y).
+- no_inr_on_record: on a regimen with no INR on record at all → no increase (product limit: never titrate up blind; the
+  first week's exemption below is for doses given before INRs are informative, not for titrating without any).
 - no_recent_inr: day ≥ 7 and no INR in the last 14 days → keep or hold only (titrating without a recent INR is guessing).
 """
 
@@ -68,6 +70,10 @@ def _no_recent_inr(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return (view.day >= STALE_CHECK_FROM_DAY) & (np.isnan(age) | (age > STALE_INR_DAYS))
 
 
+def _no_inr_on_record(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return np.isnan(_latest_inr(view)) & (view.current_dose > 0.0)
+
+
 def _amiodarone_forbids(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     deltas = np.array([a.delta if a.kind == "change" else 0.0 for a in pack.actions])
     return np.broadcast_to(deltas > AMIODARONE_MAX_INCREASE_MG + 1e-9, (view.n, pack.n_actions)).copy()
@@ -97,6 +103,8 @@ RULES: tuple[Rule, ...] = (
     Rule("child", child, forbid_change, child_message,
          "FDA Coumadin label (2011), 8.4 Pediatric Use; adult twins (Ravvaz 2017 avatars, age ≥ 18 y)"),
     Rule("dose_record_above_max", dose_record_above_max, forbid_change, dose_record_message, DOSE_RECORD_SOURCE),
+    Rule("no_inr_on_record", _no_inr_on_record, forbid_increase,
+         lambda p, v, i: "No INR on record: measure INR before increasing the dose.", "Dosewise product limit"),
     Rule("no_recent_inr", _no_recent_inr, forbid_change,
          lambda p, v, i: f"No INR in the last {STALE_INR_DAYS:g} days: measure INR before changing the dose.",
          "Dosewise product limit"),

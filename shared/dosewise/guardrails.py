@@ -111,7 +111,8 @@ def dose_record_message(pack: TherapyPack, view: ClinicView, i: int) -> str:
             "this policy was built for: check the record's units; no automatic dose change.")
 
 
-DOSE_RECORD_SOURCE = "Dosewise product limit (the policy's and the twins' dose range)"
+DOSE_RECORD_ABOVE_MAX = Rule("dose_record_above_max", dose_record_above_max, forbid_change, dose_record_message,
+                             "Dosewise product limit (the policy's and the twins' dose range)")
 
 ADULT_AGE_YEARS = 18.0  # every cohort the packs learn on is adult (warfarin: Ravvaz 2017 avatars truncated at 18 y)
 
@@ -124,6 +125,11 @@ def child(pack: TherapyPack, view: ClinicView) -> np.ndarray:
 def child_message(pack: TherapyPack, view: ClinicView, i: int) -> str:
     return (f"Age {view.covariates['age_years'][i]:g} years: this policy and its twins are adult models; dose a child by a "
             "paediatric protocol. No automatic dose change.")
+
+
+def child_rule(source: str) -> Rule:
+    """Keep or hold only for a child; ``source``: the pack's reason (its label, its twins' ages)."""
+    return Rule("child", child, forbid_change, child_message, source)
 
 
 def evaluate(pack: TherapyPack, view: ClinicView, rules: Sequence[Rule]) -> GuardrailResult:

@@ -20,15 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from dosewise.guardrails import (
-    DOSE_RECORD_SOURCE,
+    DOSE_RECORD_ABOVE_MAX,
     Rule,
     always,
-    child,
-    child_message,
-    dose_record_above_max,
-    dose_record_message,
+    child_rule,
     forbid_above,
-    forbid_change,
     forbid_increase,
 )
 from dosewise.therapies.base import ClinicView, TherapyPack
@@ -96,9 +92,8 @@ RULES: tuple[Rule, ...] = (
          lambda p, v, i: f"eGFR {v.covariates['egfr_ml_min_1_73m2'][i]:.0f} mL/min/1.73 m²: insulin clearance is reduced; "
                          f"increases limited to {LOW_EGFR_MAX_STEP_U:g} U per step.",
          "Snyder & Berns 2004 [secondary]; step cap is a Dosewise product limit"),
-    Rule("child", child, forbid_change, child_message,
-         "Dosewise product limit: adult twins (30–85 y; Treat-to-Target, Riddle 2003, enrolled adults)"),
-    Rule("dose_record_above_max", dose_record_above_max, forbid_change, dose_record_message, DOSE_RECORD_SOURCE),
+    child_rule("Dosewise product limit: adult twins (30–85 y; Treat-to-Target, Riddle 2003, enrolled adults)"),
+    DOSE_RECORD_ABOVE_MAX,
     Rule("no_recent_glucose", _no_recent_glucose, forbid_increase,
          lambda p, v, i: f"No fasting glucose in the last {STALE_GLUCOSE_DAYS:g} days: measure before increasing the dose.",
          "Dosewise product limit"),

@@ -22,13 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from dosewise.guardrails import (
-    DOSE_RECORD_SOURCE,
+    DOSE_RECORD_ABOVE_MAX,
     Rule,
     always,
-    child,
-    child_message,
-    dose_record_above_max,
-    dose_record_message,
+    child_rule,
     forbid_above,
     forbid_all_but_hold,
     forbid_change,
@@ -100,9 +97,8 @@ RULES: tuple[Rule, ...] = (
          lambda p, v, i: "Co-medication amiodarone raises INR (CYP2C9 inhibition): increases limited to "
                          f"{AMIODARONE_MAX_INCREASE_MG:g} mg/day per step; monitor INR closely.",
          "FDA Coumadin label (2011), Drug interactions; step cap is a Dosewise product limit"),
-    Rule("child", child, forbid_change, child_message,
-         "FDA Coumadin label (2011), 8.4 Pediatric Use; adult twins (Ravvaz 2017 avatars, age ≥ 18 y)"),
-    Rule("dose_record_above_max", dose_record_above_max, forbid_change, dose_record_message, DOSE_RECORD_SOURCE),
+    child_rule("FDA Coumadin label (2011), 8.4 Pediatric Use; adult twins (Ravvaz 2017 avatars, age ≥ 18 y)"),
+    DOSE_RECORD_ABOVE_MAX,
     Rule("no_inr_on_record", _no_inr_on_record, forbid_increase,
          lambda p, v, i: "No INR on record: measure INR before increasing the dose.", "Dosewise product limit"),
     Rule("no_recent_inr", _no_recent_inr, forbid_change,

@@ -96,8 +96,8 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
     if "amiodarone" in state.co_medications:
         assert change <= 0.5 + 1e-9
     first_dose_days = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)
-    if first_dose_days >= 7 and (inr_age is None or inr_age > 14):
-        assert abs(change) <= 1e-9, "no titration without a recent INR"
+    if (inr_age is None and first_dose_days >= 7) or (inr_age is not None and inr_age > 14):
+        assert abs(change) <= 1e-9, "no titration without a recent INR (an old one counts from day 0)"
     if inr is None and current > 0:
         assert change <= 1e-9, "no INR on record: no increase"
     if _recent_record_max(state) > 15.0:
@@ -179,6 +179,19 @@ def test_a_child_gets_no_automatic_dose_change() -> None:
     assert "Age 9 years" in message and "paediatric" in message
 
 
+def test_an_old_inr_allows_no_change_even_beside_a_short_dose_record() -> None:
+    """An EHR that sends only the last days of doses makes a maintenance patient look like one in the first week of
+    therapy; an INR from two months ago still does not support titration."""
+    from dosewise.schemas import PATIENT_STATE_EXAMPLE
+
+    old = PATIENT_STATE_EXAMPLE | {"observations": [{"kind": "inr", "value": 1.6, "unit": "{INR}",
+                                                     "time": "2026-09-22T08:00:00Z"}]}
+    prep = decision.prepare([PatientState.model_validate(old)])
+    assert prep.view.day[0] < 7  # the record's seven daily doses: day 6.5
+    assert {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok} == {"hold", "keep"}
+    assert "no_recent_inr" in [rule for rule, _ in prep.guard.firings[0]]
+
+
 def test_simulated_courses_never_fire_the_out_of_range_rules() -> None:
     """Twins are adults whose regimens never exceed the maximum, so these rules leave training's masks as they were: they
     only ever meet real patients."""
@@ -191,6 +204,9 @@ def test_simulated_courses_never_fire_the_out_of_range_rules() -> None:
             guard = pack.guardrails(view)
             fired = {rule for firings in guard.firings for rule, _ in firings}
             assert not {"dose_record_above_max", "child", "no_inr_on_record"} & fired
+            if therapy == "warfarin":  # every twin has an INR from day 0: none is stale in the first week
+                stale = np.array(["no_recent_inr" in {rule for rule, _ in f} for f in guard.firings])
+                assert not (stale & (view.day < 7)).any()
             chosen = np.array([rng.choice(np.flatnonzero(m)) for m in guard.mask])  # any allowed action, the largest too
             view = sim.step(*pack.apply_actions(view.current_dose, chosen)).view
 

@@ -14,7 +14,9 @@
   in children unknown; the twins are adults, Ravvaz 2017 avatars truncated at 18 y).
 - no_inr_on_record: on a regimen with no INR on record at all → no increase (product limit: never titrate up blind; the
   first week's exemption below is for doses given before INRs are informative, not for titrating without any).
-- no_recent_inr: day ≥ 7 and no INR in the last 14 days → keep or hold only (titrating without a recent INR is guessing).
+- no_recent_inr: the latest INR is older than 14 days, or day ≥ 7 and no INR at all → keep or hold only (titrating
+  without a recent INR is guessing). An old INR counts from day 0: a short dose record (the EHR sent a few days) beside a
+  2-month-old INR was titrated as if in its first week.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ NO_INCREASE_ABOVE_INR = 3.0  # upper end of the 2–3 target
 MAX_STEP_MG = 2.0  # product limit
 AMIODARONE_MAX_INCREASE_MG = 0.5  # product limit
 STALE_INR_DAYS = 14.0  # product limit: INR older than this does not support a dose change
-STALE_CHECK_FROM_DAY = 7.0  # the first week's IWPC dose is given before the first INRs are informative
+STALE_CHECK_FROM_DAY = 7.0  # with no INR at all: the first week's IWPC dose is given before INRs are informative
 
 
 def _latest_inr(view: ClinicView) -> np.ndarray:
@@ -64,7 +66,7 @@ def _amiodarone(pack: TherapyPack, view: ClinicView) -> np.ndarray:
 
 def _no_recent_inr(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     age = view.obs_age_days["inr"][:, 0]
-    return (view.day >= STALE_CHECK_FROM_DAY) & (np.isnan(age) | (age > STALE_INR_DAYS))
+    return np.where(np.isnan(age), view.day >= STALE_CHECK_FROM_DAY, age > STALE_INR_DAYS)
 
 
 def _no_inr_on_record(pack: TherapyPack, view: ClinicView) -> np.ndarray:

@@ -126,6 +126,8 @@ def test_insulin_recommendations_respect_every_limit(state: PatientState, q: lis
         assert change <= 1e-9, "no increase without a recent glucose"
     if _recent_record_max(state) > 100.0:
         assert abs(change) <= 1e-9 or d.action_id == "hold", "a recorded day above 100 U: keep or hold only"
+    if state.pregnant:
+        assert abs(change) <= 1e-9 or d.action_id == "hold", "pregnant: keep or hold only (other targets)"
     if state.age_years < 18:
         assert abs(change) <= 1e-9 or d.action_id == "hold", "a child: keep or hold only (adult models)"
 
@@ -204,6 +206,7 @@ def test_simulated_courses_never_fire_the_out_of_range_rules() -> None:
             guard = pack.guardrails(view)
             fired = {rule for firings in guard.firings for rule, _ in firings}
             assert not {"dose_record_above_max", "child", "no_inr_on_record"} & fired
+            assert therapy == "warfarin" or "pregnancy" not in fired
             if therapy == "warfarin":  # every twin has an INR from day 0: none is stale in the first week
                 stale = np.array(["no_recent_inr" in {rule for rule, _ in f} for f in guard.firings])
                 assert not (stale & (view.day < 7)).any()

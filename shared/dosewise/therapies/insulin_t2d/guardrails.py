@@ -12,6 +12,9 @@
   often a unit slip in the record).
 - child: age < 18 y → keep or hold only (product limit: the twins are adults, 30–85 y, after the Treat-to-Target trial's
   adult population, Riddle 2003; youth-onset type 2 diabetes has its own standards, ADA Standards §14).
+- pregnancy: pregnant → keep or hold only, refer (product limit: the policy learned the 80–130 mg/dL fasting target of
+  non-pregnant adults; in pregnancy the fasting target is < 95 mg/dL and insulin needs change by trimester, ADA Standards of
+  Care 2024 §15 [unverified, recalled]; Treat-to-Target excluded pregnancy).
 - no_recent_glucose: no fasting glucose in the last 3 days → no increase (product limit: never titrate up blind).
 """
 
@@ -25,6 +28,7 @@ from dosewise.guardrails import (
     always,
     child_rule,
     forbid_above,
+    forbid_change,
     forbid_increase,
 )
 from dosewise.therapies.base import ClinicView, TherapyPack
@@ -69,6 +73,10 @@ def _forbid_big_increase(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return np.broadcast_to(deltas > LOW_EGFR_MAX_STEP_U + 1e-9, (view.n, pack.n_actions)).copy()
 
 
+def _pregnant(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return view.covariates["pregnant"] > 0.5
+
+
 def _no_recent_glucose(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return ~_recent(view, STALE_GLUCOSE_DAYS)[1].any(axis=1)
 
@@ -94,6 +102,10 @@ RULES: tuple[Rule, ...] = (
          "Snyder & Berns 2004 [secondary]; step cap is a Dosewise product limit"),
     child_rule("Dosewise product limit: adult twins (30–85 y; Treat-to-Target, Riddle 2003, enrolled adults)"),
     DOSE_RECORD_ABOVE_MAX,
+    Rule("pregnancy", _pregnant, forbid_change,
+         lambda p, v, i: "Pregnant: fasting targets (< 95 mg/dL) and insulin needs differ in pregnancy and this policy "
+                         "learned neither; no automatic dose change, refer to the diabetes-in-pregnancy team.",
+         "ADA Standards of Care 2024 §15 [unverified, recalled]; Dosewise product limit"),
     Rule("no_recent_glucose", _no_recent_glucose, forbid_increase,
          lambda p, v, i: f"No fasting glucose in the last {STALE_GLUCOSE_DAYS:g} days: measure before increasing the dose.",
          "Dosewise product limit"),

@@ -486,11 +486,12 @@ def _insulin_spec() -> TwinSpec:
         hidden = {
             "si": im.NOMINAL_SI * scale, "egp": np.full(n, im.NOMINAL_EGP), "b": np.full(n, im.NOMINAL_B),
             "sigma": np.zeros(n), "adherence": np.ones(n),  # a twin replays doses actually taken, without noise
+            "smbg_probability": np.ones(n),  # and forecasts every morning's fasting glucose
             "si_step_day": np.full(n, np.inf), "si_step_fraction": np.zeros(n),
             "egfr_true": egfr, "clearance": im.renal_clearance_factor(egfr),
         }
         cfg = SimConfig(dt_minutes=dt_minutes, process_noise=False, adherence=False, measurement_cv=0.0,
-                        max_dose_u=pack.max_dose)
+                        missed_readings=False, max_dose_u=pack.max_dose)
         return InsulinT2DSimulator(_cohort(view, hidden), 0, cfg, pack.reward_weights, pack.dose_history_days,
                                    pack.obs_history)
 

@@ -36,7 +36,8 @@ Sub-scores (each in [0, 1], higher = more trustworthy; NaN = not applicable, dro
   reward on held-out twins (test Spearman warfarin 0.612, insulin 0.371; the best of the other five then: the
   band-distance forecast 0.466, novelty 0.186), and with it the calibrated HyperScore's test Spearman rose from 0.563 to
   0.707 (warfarin) and from 0.248 to 0.365 (insulin, whose rank ceiling is 0.421; `dosewise hyperscore calibrate`,
-  2026-11-28). With the forecast scored by the reward (same day): warfarin 0.740, insulin 0.354 (fit half 0.360 vs 0.353).
+  2026-11-28). With the forecast scored by the reward (same day): warfarin 0.740, insulin 0.354 (fit half 0.360 vs 0.353);
+  insulin retrained on twins that miss fasting readings (2026-11-29): 0.388, value alone 0.377, rank ceiling 0.463.
 
 The weights are configurable and are calibrated on held-out twins (services/trainer/dosewise_trainer/calibrate_hyperscore.py)
 so that a higher score means a better realized outcome; the result is saved as ``hyperscore.json`` next to the policy.

@@ -26,7 +26,7 @@ from dosewise.therapies.insulin_t2d.simulator import InsulinT2DSimulator, SimCon
 from dosewise.therapies.rollout import rollout
 
 PACK = InsulinT2DPack()
-DETERMINISTIC = SimConfig(process_noise=False, adherence=False, measurement_cv=0.0)
+DETERMINISTIC = SimConfig(process_noise=False, adherence=False, measurement_cv=0.0, missed_readings=False)
 
 
 class FixedDose:
@@ -87,7 +87,8 @@ def test_nominal_steady_state_matches_clinical_md(dose_u_per_day: float, expecte
 
 def test_fasting_glucose_falls_as_dose_rises() -> None:
     """Issue 'Faithful physiology': fasting glucose falls as the dose rises — for every patient of a cohort (deterministic
-    model, 13 fixed doses 0–60 U/day) and for the cohort mean under process noise, meter noise and missed doses."""
+    model, 13 fixed doses 0–60 U/day) and for the cohort mean under process noise, meter noise, missed doses and missed
+    readings (the last 7 readings on record, however many days they span)."""
     doses = np.arange(0.0, 61.0, 5.0)
     base = sample_cohort(40, seed=11)
     cohort = base.take(np.tile(np.arange(base.n), doses.size))  # every patient once per dose, in one vectorized run
@@ -98,7 +99,7 @@ def test_fasting_glucose_falls_as_dose_rises() -> None:
 
     views, _ = _run(cohort, FixedDose(per_patient_dose), 15, seed=0)
     week = views[-1].obs["glucose_fasting"][:, :7].reshape(doses.size, base.n * 7)
-    noisy_means = week.mean(axis=1)[::3]  # 0, 15, 30, 45, 60 U/day
+    noisy_means = np.nanmean(week, axis=1)[::3]  # 0, 15, 30, 45, 60 U/day
     assert np.all(np.diff(noisy_means) < 0), noisy_means
 
 
@@ -317,6 +318,9 @@ def test_simulator_view_matches_the_gateway_view(monkeypatch: pytest.MonkeyPatch
     t0 = datetime(2024, 1, 1, 7, 0, tzinfo=UTC)
     taken = np.stack([r.info["dose_taken_u"] for r in results], axis=1)
     meas = np.stack([views[0].obs["glucose_fasting"][:, 0]] + [r.info["glucose_measured_mg_dl"] for r in results], axis=1)
+    # Mornings without a reading (cohort smbg_probability) send none: the latest reading is then days old in both views.
+    read = np.stack([np.ones(cohort.n)] + [r.info["glucose_reported"] for r in results], axis=1) > 0
+    assert not read[:, 1:day + 1].all()  # this history has missed mornings
     cov = cohort.covariates
     states = [
         PatientState(
@@ -326,7 +330,7 @@ def test_simulator_view_matches_the_gateway_view(monkeypatch: pytest.MonkeyPatch
             egfr_ml_min_1_73m2=float(cov["egfr_ml_min_1_73m2"][i]),
             current_dose=Measure(value=float(views[day].current_dose[i]), unit="U"),
             observations=[Observation(kind="glucose_fasting", unit="mg/dL", value=float(meas[i, j]),
-                                      time=t0 + timedelta(days=j)) for j in range(day + 1)],
+                                      time=t0 + timedelta(days=j)) for j in range(day + 1) if read[i, j]],
             doses=[DoseEvent(amount=float(taken[i, j]), unit="U", time=t0 + timedelta(days=j, minutes=5)) for j in range(day)],
             as_of=t0 + timedelta(days=day),
         )

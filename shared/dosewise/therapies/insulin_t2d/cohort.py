@@ -14,9 +14,18 @@ Hidden (simulator-only) parameters follow the public Aradóttir/Krishnamoorthy c
 | ``si_step_fraction``| +30 % insulin sensitivity from then  | mainLS.m (``1.8*(1+0.3)``) |
 | ``egfr_true``       | the eGFR behind the renal extension  | Dosewise extension (model.py) |
 | ``clearance``       | renal_clearance_factor(egfr_true)     | Dosewise extension (model.py) |
+| ``smbg_probability``| uniform 0.3–1.0: chance of a fasting reading each day | **assumption**, see note |
 
 Note on adherence: ``mainLS.m`` draws ``round(0.35 + 0.65*rand)``, which is 1 with probability 1 − 0.15/0.65 ≈ 0.77, not the
 0.65 its constants suggest. We use the intended 65 % (clinical.md §2) and make it configurable.
+
+Note on readings (``smbg_probability``): the reference code reads fasting glucose every morning, but titration protocols ask
+for fewer — Treat-to-Target (Riddle 2003) titrates weekly on the mean of 2 fasting values (≈ 0.3 readings a day), AT.LANTUS
+algorithm 2 on 3-day means, INSIGHT daily (clinical.md §2). Each twin takes its morning reading with a probability drawn
+uniformly from 0.3–1.0 (our assumption spanning those protocols), so the policy learns from states whose latest reading is
+days old, as an EHR sends them: with a reading every day, "days since the latest reading" was 0 in every training state,
+and a real patient's yesterday-morning reading put the state farther from training than any training state (novelty 0,
+HyperScore pinned at its floor).
 
 With these ranges the untreated fasting glucose spans ≈ 9.5–17 mmol/L (170–308 mg/dL, median 219): all patients start
 hyperglycaemic, as in basal-insulin initiation trials (Riddle 2003 baseline fasting plasma glucose ≈ 11 mmol/L
@@ -57,6 +66,7 @@ class CohortConfig:
     si_step_fraction: float = 0.30  # mainLS.m
     female_fraction: float = 0.45  # assumption
     egfr_unknown_fraction: float = 0.0  # share of patients whose eGFR the clinic does not know
+    smbg_probability_range: tuple[float, float] = (0.3, 1.0)  # assumption (module docstring): daily chance of a reading
 
 
 def sample_cohort(n: int, seed: int, config: CohortConfig | None = None) -> Cohort:
@@ -85,5 +95,6 @@ def sample_cohort(n: int, seed: int, config: CohortConfig | None = None) -> Coho
         "si_step_fraction": np.full(n, c.si_step_fraction),
         "egfr_true": egfr,
         "clearance": renal_clearance_factor(egfr),
+        "smbg_probability": rng.uniform(*c.smbg_probability_range, n),  # drawn last: the draws above are unchanged
     }
     return Cohort(covariates=cov, hidden=hidden, seed=seed)

@@ -12,13 +12,16 @@ Time line of one day k (one ``step``)
     mid-course SI step applies from day ``si_step_day`` on.
 
 Observation
-    One fasting glucose a day in mg/dL (``glucose_fasting``; 1 mmol/L = 18 mg/dL, units.py): true G × (1 + 0.05·N(0, 1)),
-    clipped to a meter's 20–600 mg/dL. The 5 % CV is an **assumption**: the public code has no measurement noise; ISO 15197:2013
-    requires 95 % of meter readings within ±15 % (±15 mg/dL below 100 mg/dL), i.e. a CV of at most ≈ 7.7 %.
+    A fasting glucose in mg/dL (``glucose_fasting``; 1 mmol/L = 18 mg/dL, units.py): true G × (1 + 0.05·N(0, 1)), clipped to
+    a meter's 20–600 mg/dL, read each morning with the twin's ``smbg_probability`` (cohort.py: 0.3–1.0; the reference code
+    reads every day, ``SimConfig(missed_readings=False)``); a missed morning leaves the view's latest reading a day older.
+    The 5 % CV is an **assumption**: the public code has no measurement noise; ISO 15197:2013 requires 95 % of meter
+    readings within ±15 % (±15 mg/dL below 100 mg/dL), i.e. a CV of at most ≈ 7.7 %.
     The view's dose history holds the dose actually taken (0 on missed days) — a connected pen or the patient's log; an
     **assumption** about what the clinic knows.
 
-Reward (per step, on the next measured fasting glucose g in mg/dL, so the trainer can compute it from real outcomes)
+Reward (per step, on the next measured fasting glucose g in mg/dL, so the trainer can compute it from real outcomes; on a
+missed morning the twin still books it on the reading the meter would have shown, ``info["glucose_reported"]`` = 0)
     T = 1 inside 80–130 mg/dL (ADA fasting target), falling linearly to 0 at 50 mg/dL outside the band.
     A = 1·[g < 70] + 1·[g < 54] + 0.5·[g > 250]  (ADA level 1 / level 2 hypoglycaemia; marked hyperglycaemia weighted lower
         as it is less acutely dangerous — a design choice).
@@ -58,6 +61,7 @@ class SimConfig:
     meter_range_mg_dl: tuple[float, float] = (20.0, 600.0)  # assumption: a typical meter's reportable range
     process_noise: bool = True
     adherence: bool = True  # False: every prescribed dose is taken
+    missed_readings: bool = True  # False: a fasting reading every morning (the reference code)
     max_dose_u: float = 100.0  # pack.max_dose
 
 
@@ -109,7 +113,10 @@ class InsulinT2DSimulator(VectorSimulator):
     def reset(self) -> ClinicView:
         """Insulin-naive steady state; day 0 fasting glucose measured; regimen = the weight/renal-based start dose."""
         ss = np.random.SeedSequence([self.seed, 2, 7])
-        s_adh, s_proc, s_meas = ss.spawn(3)  # separate streams: a policy's choices never shift another stream's draws
+        # Separate streams: a policy's choices never shift another stream's draws (spawn(4)'s first three children are
+        # spawn(3)'s: adding the readings' stream left the others' draws unchanged).
+        s_adh, s_proc, s_meas, s_read = ss.spawn(4)
+        self._rng_read = np.random.default_rng(s_read)
         self._rng_adh = np.random.default_rng(s_adh)
         self._rng_proc = np.random.default_rng(s_proc)
         self._rng_meas = np.random.default_rng(s_meas)
@@ -137,17 +144,20 @@ class InsulinT2DSimulator(VectorSimulator):
 
         self.dose_hist = np.roll(self.dose_hist, 1, axis=1)
         self.dose_hist[:, 0] = taken
-        self.obs = np.roll(self.obs, 1, axis=1)
-        self.obs_age = np.roll(self.obs_age, 1, axis=1) + 1.0
-        self.obs[:, 0], self.obs_age[:, 0] = g_meas, 0.0
+        read = self._rng_read.random(self.n) < h["smbg_probability"] if cfg.missed_readings else np.ones(self.n, bool)
+        obs, age = np.roll(self.obs, 1, axis=1), np.roll(self.obs_age, 1, axis=1) + 1.0
+        obs[:, 0], age[:, 0] = g_meas, 0.0
+        self.obs = np.where(read[:, None], obs, self.obs)  # a missed morning: the same readings, each a day older
+        self.obs_age = np.where(read[:, None], age, self.obs_age + 1.0)
         t, a, hh = reward_terms(g_meas, regimen - self.regimen)
         self.regimen = regimen
         self.day += 1
         info = {
             "r_t": t, "r_a": a, "r_h": hh,
-            "glucose_true_mg_dl": g_true, "glucose_measured_mg_dl": g_meas,
-            # the same values under the <kind>_true / <kind>_measured names plots.py draws
-            "glucose_fasting_true": g_true, "glucose_fasting_measured": g_meas,
+            # the meter's value the reward is booked on, whether or not the patient read it that morning
+            "glucose_true_mg_dl": g_true, "glucose_measured_mg_dl": g_meas, "glucose_reported": read.astype(float),
+            # under the <kind>_true / <kind>_measured names plots.py draws and the loop demo reports (NaN: not read)
+            "glucose_fasting_true": g_true, "glucose_fasting_measured": np.where(read, g_meas, np.nan),
             "glucose_mean_24h_mg_dl": res.mean_glucose_mmol_l * GLUCOSE_MG_DL_PER_MMOL_L,
             "dose_taken_u": taken, "si_step_active": (self.day - 1 >= h["si_step_day"]).astype(float),
         }

@@ -470,5 +470,22 @@ PATIENT_STATE_EXAMPLE: dict = {
     "co_medications": ["metoprolol"],
     "as_of": "2026-11-23T08:00:00Z",
 }
-PatientState.model_config["json_schema_extra"] = {"examples": [PATIENT_STATE_EXAMPLE]}
+# Basal insulin: fasting readings on some mornings only (the latest yesterday's), doses every evening of the last week.
+INSULIN_STATE_EXAMPLE: dict = {
+    "therapy": "insulin_t2d",
+    "patient_ref": "clinic3-pt0412",
+    "age_years": 58,
+    "sex": "male",
+    "weight": {"value": 92, "unit": "kg"},
+    "height": {"value": 178, "unit": "cm"},
+    "egfr_ml_min_1_73m2": 75,
+    "current_dose": {"value": 20, "unit": "U"},
+    "observations": [
+        {"kind": "glucose_fasting", "value": v, "unit": "mg/dL", "time": f"2026-11-{d:02d}T07:00:00Z"}
+        for d, v in ((18, 190), (20, 182), (22, 171))
+    ],
+    "doses": [{"amount": 20, "unit": "U", "time": f"2026-11-{d:02d}T21:00:00Z"} for d in range(16, 23)],
+    "as_of": "2026-11-23T08:00:00Z",
+}
+PatientState.model_config["json_schema_extra"] = {"examples": [PATIENT_STATE_EXAMPLE, INSULIN_STATE_EXAMPLE]}
 PatientState.model_rebuild(force=True)

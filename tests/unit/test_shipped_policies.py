@@ -10,6 +10,9 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
+from dosewise import decision
+from dosewise.hyperscore import FeatureStats
+from dosewise.schemas import INSULIN_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE, PatientState
 from dosewise.therapies.registry import PACKS
 from dosewise_trainer.export import sha256_file
 
@@ -33,3 +36,16 @@ def test_artifact_matches_its_card_and_pack(folder: Path) -> None:
     sess = ort.InferenceSession(str(folder / "policy.onnx"))
     assert sess.get_inputs()[0].shape[1] == pack.n_features
     assert {o.name for o in sess.get_outputs()} >= {"q_values", "q_heads"}
+
+
+@pytest.mark.parametrize(("therapy", "example"), [("warfarin", PATIENT_STATE_EXAMPLE), ("insulin_t2d", INSULIN_STATE_EXAMPLE)])
+def test_a_clinic_shaped_state_lies_inside_the_shipped_policys_training_distribution(therapy: str, example: dict) -> None:
+    """The API's examples are shaped as an EHR sends them (readings hours or days old, a week of doses): the shipped policy
+    must have trained on states like them. Insulin twins once read fasting glucose every morning, so a reading from
+    yesterday put every real request farther from training than any training state (novelty 0, HyperScore at its floor)."""
+    folder = POLICY_DIR / therapy / "dqn-quick-seed1"
+    stats = FeatureStats.load(folder / "feature_stats.json")
+    assert stats is not None
+    x = decision.prepare([PatientState.model_validate(example)]).features
+    # At least a fifth of the training states lie as far out (novelty 0.42 warfarin, 0.92 insulin; the old insulin 0).
+    assert stats.novelty_score(x)[0] > 0.2

@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from dosewise.forecast_chart import forecast_svg
 from dosewise.schemas import (
+    INSULIN_STATE_EXAMPLE,
     PATIENT_STATE_EXAMPLE,
     BatchRecommendationRequest,
     BatchRecommendationResponse,
@@ -31,8 +32,9 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
                503: {"description": "Inference or database unreachable; nothing stored", **_PROBLEM}},
 )
 async def create_recommendation(
-    state: Annotated[PatientState, Body(openapi_examples={"warfarin": {"summary": "Warfarin, end of the first week",
-                                                                        "value": PATIENT_STATE_EXAMPLE}})],
+    state: Annotated[PatientState, Body(openapi_examples={
+        "warfarin": {"summary": "Warfarin, end of the first week", "value": PATIENT_STATE_EXAMPLE},
+        "insulin_t2d": {"summary": "Basal insulin, type 2 diabetes, second week", "value": INSULIN_STATE_EXAMPLE}})],
     caller: ClinicalCaller,
     coalescer: CoalescerDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, description="Retry-safe key: the same key returns the "

@@ -112,11 +112,15 @@ class TestScoreAndExplain:
         assert out["attributions"]["sum"] == pytest.approx(
             out["attributions"]["q_at_features"] - out["attributions"]["q_at_baseline"], rel=0.03, abs=0.01)
 
+    def test_action_labels_keep_their_units_mid_sentence(self) -> None:
+        assert explain.mid_sentence("Increase by 4 U/day") == "increase by 4 U/day"
+        assert explain.mid_sentence("Hold today's dose") == "hold today's dose"
+
     def test_rationale_names_the_chosen_action_and_the_top_feature(self, session: object, stats: hs.FeatureStats,
                                                                    states: tuple) -> None:
         for chosen in (1, 6):
             out = run(session, stats, states, 2, chosen=chosen)
-            label = PACK.actions[chosen].label.lower()
+            label = explain.mid_sentence(PACK.actions[chosen].label)
             top = out["attributions"]["top"][0]
             assert out["rationale"].startswith(f"Recommendation: {label}")
             assert explain._fact(top) in out["rationale"]

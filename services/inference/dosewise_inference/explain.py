@@ -91,6 +91,12 @@ def _fact(top: dict[str, Any]) -> str:
     return f"{name} {_fmt(top['value'])} {top['unit']}"
 
 
+def mid_sentence(label: str) -> str:
+    """An action label inside a sentence: only its first letter lowered ("Increase by 4 U/day" → "increase by 4 U/day",
+    where ``str.lower`` wrote "u/day", a unit that does not exist)."""
+    return label[:1].lower() + label[1:]
+
+
 def rationale(
     pack: TherapyPack, chosen: int, forced: bool, current: float, regimen: float, q: np.ndarray, mask: np.ndarray,
     top: list[dict[str, Any]], forecast: dict[str, Any] | None, agree: float | None, n_heads: int, novelty: float | None,
@@ -101,7 +107,7 @@ def rationale(
     a = pack.actions[chosen]
     unit = f"{pack.dose_unit}/day"
     keep = next((j for j, s in enumerate(pack.actions) if s.kind == "change" and s.delta == 0.0), None)
-    parts = [f"Recommendation: {a.label.lower()} ({_fmt(current)} → {_fmt(regimen)} {unit}"
+    parts = [f"Recommendation: {mid_sentence(a.label)} ({_fmt(current)} → {_fmt(regimen)} {unit}"
              + (", no dose over the next interval)." if a.kind == "hold" else ").")]
     who = f"policy {policy_version}" if policy_version else "the policy"
     if forced:

@@ -200,8 +200,11 @@ class TestOneOutcomePerRecommendation:
 
     async def test_unknown_recommendation_is_404(self, api: Api) -> None:
         [rec] = await make_recommendations(api.sessions, 1)
-        r = await post(api, outcome(rec, recommendation_id=str(uuid.uuid4())))
+        unknown = str(uuid.uuid4())
+        r = await post(api, outcome(rec, recommendation_id=unknown))
         assert r.status_code == 404
+        problem = r.json()  # RFC 9457: a fixed title per problem type, the occurrence in the detail
+        assert problem["title"] == "Not Found" and unknown in problem["detail"] and unknown not in problem["title"]
 
     async def test_an_erased_patients_recommendation_takes_no_outcome(self, api: Api) -> None:
         """After `dosewise patients erase` the recommendation is a tombstone: nothing new is learned about the patient."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,13 @@ log = logging.getLogger("dosewise.api")
 
 def problem_response(body: dict, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=body["status"], media_type=problems.PROBLEM_JSON, headers=headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def install(app: FastAPI) -> None:
@@ -46,7 +54,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(problems.problem(exc.status_code, str(exc.detail), str(exc.detail), f"http-{exc.status_code}"),
+        # RFC 9457 §3.1.4: the title does not change from occurrence to occurrence (the status's phrase); the detail
+        # says what happened this time (an id, a conflict).
+        return problem_response(problems.problem(exc.status_code, _phrase(exc.status_code), str(exc.detail),
+                                                 f"http-{exc.status_code}"),
                                 exc.headers)  # e.g. 405's Allow
 
     @app.exception_handler(Exception)

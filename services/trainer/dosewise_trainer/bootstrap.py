@@ -1,8 +1,12 @@
 """Make sure every registered therapy has a policy to serve (run by `dosewise up` before the services start).
 
-1. Every shipped artifact under ``policy_dir/<therapy>/<version>/`` (policy.onnx + model_card.json) is registered once, after
-   its sha256 is checked against its card. Trained ones enter as ``candidate``; untrained ones as ``untrained``.
-2. A therapy with no active policy gets its newest shipped trained policy activated (by "bootstrap") — only if its model
+1. Every shipped artifact under ``policy_dir/<therapy>/<version>/`` (policy.onnx + model_card.json) is registered once (by
+   its sha256, checked against its card). Trained ones enter as ``candidate``; untrained ones as ``untrained``. An artifact
+   rebuilt under a version name the registry already holds with other bytes (`make policies` after a twin or pack change,
+   then `git pull` or a new image on an existing database) is registered as ``<version>-<sha256[:8]>``: registry rows
+   are records and keep the bytes they describe.
+2. A therapy with no active policy, or whose active policy can no longer be served (its artifact missing or changed: the
+   rebuild above replaced the file), gets its newest shipped trained policy activated (by "bootstrap") — only if its model
    card's cross-validation met the targets against the guideline; otherwise it stays a candidate for an admin to decide.
 3. A therapy with nothing servable at all gets an untrained network of the right shape (status ``untrained``), written under
    ``var/policies`` so the repository stays clean. Every response it makes says so.
@@ -44,6 +48,12 @@ def passed_cross_validation(card: dict) -> bool:
     return bool((card.get("cross_validation") or {}).get("targets_met"))
 
 
+def servable(policy: Policy, policy_dir: Path) -> bool:
+    """Whether inference could load this row: its artifact is there with the bytes the registry recorded."""
+    path = policy_dir / policy.artifact_path
+    return path.is_file() and sha256_file(path) == policy.sha256
+
+
 async def ensure_policies(settings: Settings) -> list[str]:
     """Returns one line per therapy saying what it will serve."""
     engine = make_engine(settings)
@@ -53,22 +63,33 @@ async def ensure_policies(settings: Settings) -> list[str]:
         for therapy, pack in PACKS.items():
             async with transaction(sessions) as s:
                 repo = PolicyRepository(s)
-                known = {p.version for p in await repo.list(therapy)}
+                known = {p.version: p.sha256 for p in await repo.list(therapy)}
                 for version, folder, card in shipped_artifacts(settings.policy_dir, therapy):
-                    if version in known:
-                        continue
                     onnx = folder / "policy.onnx"
                     digest = sha256_file(onnx)
                     if digest != card.get("onnx", {}).get("sha256"):
                         raise SystemExit(f"{onnx}: sha256 {digest} does not match its model card; refusing to register it")
+                    if digest in known.values():
+                        continue
+                    name = version if version not in known else f"{version}-{digest[:8]}"
+                    if name != version:
+                        log.warning("shipped policy rebuilt under a registered version name",
+                                    extra={"therapy": therapy, "version": version, "registered_as": name})
                     status = "untrained" if card.get("status") == "untrained" else "candidate"
-                    await repo.add(Policy(therapy=therapy, version=version, status=status, sha256=digest,
+                    await repo.add(Policy(therapy=therapy, version=name, status=status, sha256=digest,
                                           artifact_path=str(onnx.relative_to(settings.policy_dir)), model_card=card))
+                    known[name] = digest
             async with sessions() as s:
                 repo = PolicyRepository(s)
-                trained = [] if await repo.active(therapy) is not None else [
+                active = await repo.active(therapy)
+                if active is not None and not servable(active, settings.policy_dir):
+                    log.warning("active policy cannot be served; activating the newest shipped one that passed",
+                                extra={"therapy": therapy, "version": active.version})
+                    active = None
+                trained = [] if active is not None else [
                     p for p in await repo.list(therapy) if p.status == "candidate" and p.artifact_path
-                    and not Path(p.artifact_path).is_absolute() and passed_cross_validation(p.model_card)]
+                    and not Path(p.artifact_path).is_absolute() and passed_cross_validation(p.model_card)
+                    and servable(p, settings.policy_dir)]
             if trained:  # audited like any activation
                 await registry.activate(sessions, None, max(trained, key=lambda p: p.created_at).id, by="bootstrap",
                                         role="system")

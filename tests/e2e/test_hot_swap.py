@@ -104,6 +104,39 @@ def test_five_swaps_under_continuous_load(stack: Stack, tmp_path: Path) -> None:
             np.testing.assert_allclose(q, expected[v], atol=1e-5, err_msg=f"response names {v} but its Q-values differ")
 
 
+def test_a_policy_that_fails_to_load_leaves_the_previous_one_serving(stack: Stack, tmp_path: Path) -> None:
+    """An activated artifact inference cannot verify (here: bytes other than the registry's sha256) is never served: the
+    previous version keeps answering, and inference's readiness says which choice is not loaded and why."""
+    onnx = export_untrained(get_pack("warfarin"), tmp_path / "tampered", seed=7)
+
+    async def register() -> str:
+        engine = make_engine(Settings(DATABASE_URL=stack.db_url))
+        try:
+            async with transaction(make_sessionmaker(engine)) as s:
+                p = await PolicyRepository(s).add(Policy(
+                    therapy="warfarin", version=f"tampered-{tmp_path.name[-8:]}", status="candidate", sha256="0" * 64,
+                    artifact_path=str(onnx), model_card={"test": True}))
+                return p.id
+        finally:
+            await engine.dispose()
+
+    tampered = asyncio.run(register())
+    with httpx.Client(base_url=stack.api, timeout=10, headers=stack.admin_headers) as admin, \
+            httpx.Client(base_url=stack.api, timeout=10, headers=stack.clinician_headers) as clinic:
+        serving = clinic.post("/v1/recommendations", json=PATIENT_STATE_EXAMPLE).json()["policy"]
+        assert admin.post(f"/v1/policies/{tampered}/activate").status_code == 200
+        try:
+            deadline, check = time.monotonic() + SWAP_VISIBLE_WITHIN_S, ""
+            while time.monotonic() < deadline and "not loaded" not in check:
+                check = httpx.get(f"{stack.inference}/readyz", timeout=5).json()["checks"]["policy:warfarin"]
+                time.sleep(0.1)
+            assert check.startswith(serving["version"]) and "artifact hash" in check, check
+            r = clinic.post("/v1/recommendations", json=PATIENT_STATE_EXAMPLE)
+            assert r.status_code == 200 and r.json()["policy"]["id"] == serving["id"]
+        finally:
+            assert admin.post(f"/v1/policies/{serving['id']}/activate").status_code == 200
+
+
 def test_the_registry_answers_in_its_documented_schema(stack: Stack) -> None:
     """Integrators' generated clients type the registry's answers: every timestamp carries its UTC offset (SQLite reads
     them back naive)."""

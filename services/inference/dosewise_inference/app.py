@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 p = store.get(therapy)
                 checks[f"policy:{therapy}"] = f"{p.ref.version} ({p.ref.status})"
+                if failed := store.load_error(therapy):  # still serving: say what the registry chose and why it is not
+                    checks[f"policy:{therapy}"] += f"; the registry's newer choice is not loaded: {failed}"
             except PolicyUnavailable as e:
                 checks[f"policy:{therapy}"] = f"unavailable: {e}"
         ready = all(v == "ok" or not v.startswith(("unreachable", "unavailable")) for v in checks.values())

@@ -100,6 +100,11 @@ class PolicyStore:
         except KeyError:
             raise PolicyUnavailable(self._errors.get(therapy, f"no policy loaded for {therapy}")) from None
 
+    def load_error(self, therapy: str) -> str | None:
+        """Why the registry's current choice for ``therapy`` is not loaded (None when it is); the previous version, if
+        any, still serves."""
+        return self._errors.get(therapy)
+
     @property
     def loaded(self) -> dict[str, LoadedPolicy]:
         return dict(self._loaded)

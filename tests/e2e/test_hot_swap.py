@@ -135,6 +135,11 @@ def test_a_policy_that_fails_to_load_leaves_the_previous_one_serving(stack: Stac
             assert r.status_code == 200 and r.json()["policy"]["id"] == serving["id"]
         finally:
             assert admin.post(f"/v1/policies/{serving['id']}/activate").status_code == 200
+        deadline = time.monotonic() + SWAP_VISIBLE_WITHIN_S
+        while time.monotonic() < deadline and "not loaded" in check:  # undone: readiness is clean again
+            check = httpx.get(f"{stack.inference}/readyz", timeout=5).json()["checks"]["policy:warfarin"]
+            time.sleep(0.1)
+        assert check == f"{serving['version']} (active)", check
 
 
 def test_the_registry_answers_in_its_documented_schema(stack: Stack) -> None:

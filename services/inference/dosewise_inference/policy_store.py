@@ -119,6 +119,7 @@ class PolicyStore:
                 self._errors[therapy] = f"no policy registered for {therapy}"
                 continue
             if current is not None and current.ref.id == row.id and current.ref.status == row.status:
+                self._errors.pop(therapy, None)  # the registry is back on what serves (e.g. a failed activation undone)
                 continue
             try:
                 loaded = await asyncio.to_thread(load_policy, row, self._dir)

@@ -33,6 +33,9 @@ def validation_problem(errors: Iterable[Mapping[str, Any]], strip_prefix: tuple[
         if loc and loc[0] in strip_prefix:
             loc = loc[1:]
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "json_invalid":  # its location is a character offset into the body, not a field
+            at = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+            loc, msg = [], f"the body is not valid JSON{at}: {(e.get('ctx') or {}).get('error', msg)}"
         entry: dict[str, Any] = {"field": ".".join(str(p) for p in loc) or "(body)", "path": loc, "message": msg,
                                  "type": e.get("type")}
         allowed = _allowed(e)

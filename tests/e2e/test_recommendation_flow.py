@@ -342,6 +342,26 @@ class TestValidation:
         assert r.status_code == 413 and r.json()["status"] == 413
 
 
+    def test_a_body_that_is_not_json_is_a_415_and_stores_nothing(self, stack: Stack) -> None:
+        """curl -d without a Content-Type sends a form; that is not a patient state, and the answer says what to send."""
+        before = count(stack.db_url)
+        for content_type in ("application/x-www-form-urlencoded", "text/plain", None):
+            headers = clin(stack) | ({"Content-Type": content_type} if content_type else {})
+            r = httpx.post(f"{stack.api}/v1/recommendations", content=json.dumps(example()).encode(), headers=headers)
+            assert r.status_code == 415 and "application/json" in r.json()["detail"], (content_type, r.text)
+        r = httpx.post(f"{stack.api}/v1/recommendations", content=json.dumps(example()),
+                       headers=clin(stack) | {"Content-Type": "application/json; charset=utf-8"})
+        assert r.status_code == 200, r.text
+        assert count(stack.db_url) == before + 1
+
+    def test_malformed_json_is_a_422_on_the_body_saying_where(self, stack: Stack) -> None:
+        r = httpx.post(f"{stack.api}/v1/recommendations", content=b'{"therapy": "warfarin",',
+                       headers=clin(stack) | {"Content-Type": "application/json"})
+        assert r.status_code == 422
+        [error] = r.json()["errors"]
+        assert error["field"] == "(body)" and "not valid JSON at character 23" in error["message"], error
+
+
 class TestDiscovery:
     def test_therapies_list_actions_and_required_fields(self, stack: Stack) -> None:
         data = httpx.get(f"{stack.api}/v1/therapies", headers=clin(stack)).json()["data"]

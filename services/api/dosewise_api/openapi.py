@@ -3,7 +3,7 @@
 FastAPI documents a 422 ``application/json`` ``HTTPValidationError`` that this gateway never sends; every error here is an RFC
 9457 ``application/problem+json``. This module rewrites the generated document once: a ``Problem`` schema for every error
 response, and the statuses every protected route can answer (401 with ``WWW-Authenticate``, 403, 429 with ``Retry-After``) and
-every route with a body (413).
+every route with a body (400, 413, 415).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ PROTECTED_RESPONSES: dict[str, dict[str, Any]] = {
 BODY_RESPONSES: dict[str, dict[str, Any]] = {
     "400": {"description": "Body is not UTF-8 JSON", "content": _CONTENT},
     "413": {"description": "Body too large", "content": _CONTENT},
+    "415": {"description": "Body is not JSON (send Content-Type: application/json)", "content": _CONTENT},
 }
 VALIDATION_RESPONSE = {"description": "Invalid request: one entry per invalid field", "content": _CONTENT}
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")

@@ -225,6 +225,11 @@ class PatientState(BaseModel):
                     "matched word by word (dosewise/medications.py).",
     )
     as_of: PastDatetime | None = Field(None, description="Decision time; default now. Observations after it are rejected.")
+    therapy_started: PastDatetime | None = Field(
+        None, description="When this therapy began (its first dose ever). Default: the first dose in `doses`, i.e. a "
+                          "course that began inside the record. Send it for a patient on long-term therapy whose record "
+                          "holds only recent doses: otherwise the decision treats the patient as in the record's first days "
+                          "of therapy (initiation rules, a twin started drug-naive).")
 
     @field_validator("weight")
     @classmethod
@@ -285,6 +290,12 @@ class PatientState(BaseModel):
                 bad(("doses", i, "amount"), problem, d.amount)
             if d.time > as_of:
                 bad(("doses", i, "time"), "dose time lies after the decision time as_of", d.time.isoformat())
+        if (started := self.therapy_started) is not None:
+            if started > as_of:
+                bad(("therapy_started",), "the therapy start lies after the decision time as_of", started.isoformat())
+            elif before := [i for i, d in enumerate(self.doses) if d.time < started]:
+                bad(("therapy_started",), f"dose entry {before[0]} precedes the therapy start: send the start of the whole "
+                    "course", started.isoformat())
         seen: dict[tuple[str, datetime], int] = {}
         for i, o in enumerate(self.observations):
             if (o.kind, o.time) in seen:

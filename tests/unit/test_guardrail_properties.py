@@ -52,6 +52,8 @@ def patient(draw: st.DrawFn, therapy: str) -> PatientState:
         "co_medications": draw(st.lists(st.sampled_from(["amiodarone", "metoprolol", "rifampin"]), max_size=2)),
         "as_of": AS_OF,
     }
+    if draw(st.booleans()):  # a course older than its record (a long-term patient), up to ~3 years
+        base["therapy_started"] = AS_OF - timedelta(days=draw(st.floats(31, 1000)))
     if therapy == "warfarin":
         base |= {"current_dose": {"value": draw(st.floats(0, 15)), "unit": "mg"},
                  "observations": _series(draw, "inr", "{INR}", 0.8, 9.0), "doses": _doses(draw, "mg", 15),
@@ -96,6 +98,8 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
     if "amiodarone" in state.co_medications:
         assert change <= 0.5 + 1e-9
     first_dose_days = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)
+    if state.therapy_started is not None:
+        first_dose_days = max(first_dose_days, (AS_OF - state.therapy_started).total_seconds() / 86400)
     if (inr_age is None and first_dose_days >= 7) or (inr_age is not None and inr_age > 14):
         assert abs(change) <= 1e-9, "no titration without a recent INR (an old one counts from day 0)"
     if inr is None and current > 0:
@@ -192,6 +196,20 @@ def test_an_old_inr_allows_no_change_even_beside_a_short_dose_record() -> None:
     assert prep.view.day[0] < 7  # the record's seven daily doses: day 6.5
     assert {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok} == {"hold", "keep"}
     assert "no_recent_inr" in [rule for rule, _ in prep.guard.firings[0]]
+
+
+def test_a_long_term_patient_with_no_inr_gets_no_change_even_beside_a_short_dose_record() -> None:
+    """The record's week of doses alone reads as an initiation (day 6.5, no INR yet: only increases are barred); with the
+    course's start sent, it is a year-old course with no INR, and no dose change is made blind."""
+    from dosewise.schemas import PATIENT_STATE_EXAMPLE
+
+    no_inr = PATIENT_STATE_EXAMPLE | {"observations": []}
+    allowed = []
+    for state in (no_inr, no_inr | {"therapy_started": "2025-11-23T08:00:00Z"}):
+        prep = decision.prepare([PatientState.model_validate(state)])
+        allowed.append({a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok})
+    assert "-1mg" in allowed[0] and "+1mg" not in allowed[0]
+    assert allowed[1] == {"hold", "keep"}
 
 
 def test_simulated_courses_never_fire_the_out_of_range_rules() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -58,3 +59,24 @@ class TestOffsets:
         s = PatientState.model_validate(state_with_dose_at("2026-11-20T08:00:00Z", as_of="2026-11-20T09:00:00+00:00"))
         assert s.doses[0].time.tzinfo is utc_now().tzinfo is s.as_of.tzinfo  # type: ignore[union-attr]
         assert s.decision_time == datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+
+class TestTherapyStart:
+    """A maintenance patient's EHR often sends only the last days of doses; ``therapy_started`` says the course is older."""
+
+    def test_the_day_of_therapy_counts_from_the_start_when_it_is_sent(self) -> None:
+        from dosewise.therapies.base import ClinicView
+        from dosewise.therapies.registry import get_pack
+
+        pack = get_pack("warfarin")
+        record_only = PatientState.model_validate(PATIENT_STATE_EXAMPLE)
+        long_term = PatientState.model_validate(PATIENT_STATE_EXAMPLE | {"therapy_started": "2025-11-23T08:00:00Z"})
+        view = ClinicView.from_states(pack, [record_only, long_term])
+        assert view.day[0] == pytest.approx(6.5) and view.day[1] == pytest.approx(365.0)
+        np.testing.assert_array_equal(view.dose_history[0], view.dose_history[1])  # unrecorded days stay unknown
+
+    def test_a_start_after_the_decision_or_after_a_recorded_dose_is_rejected(self) -> None:
+        assert errors(PATIENT_STATE_EXAMPLE | {"therapy_started": "2026-11-23T09:00:00Z"}) == [
+            (("therapy_started",), "the therapy start lies after the decision time as_of")]
+        [(loc, msg)] = errors(PATIENT_STATE_EXAMPLE | {"therapy_started": "2026-11-18T00:00:00Z"})
+        assert loc == ("therapy_started",) and "dose entry 0 precedes the therapy start" in msg

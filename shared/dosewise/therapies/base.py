@@ -90,7 +90,8 @@ def _covariate_row(s: PatientState) -> tuple[float, ...]:
 class ClinicView:
     """What a clinic sees for N patients at one decision time. Most recent first in every history array.
 
-    - ``day``: days since the start of therapy (decision index · interval), shape (n,).
+    - ``day``: days since the start of therapy (decision index · interval; for a PatientState its ``therapy_started``,
+      else its record's first dose), shape (n,).
     - ``current_dose``: the regimen in force before this decision (pack dose unit per day), (n,).
     - ``dose_history``: amount given on each of the last H days, [:, 0] = yesterday; NaN unknown, (n, H).
     - ``obs[kind]`` / ``obs_age_days[kind]``: the last K measured values (canonical unit) and how many days before the
@@ -146,7 +147,9 @@ class ClinicView:
                     if math.isnan(row[j]):
                         row[j] = 0.0
             dose_rows.append(row)
-            first_dose.append(first)
+            # Day of therapy: from the whole course's start when the caller knows it, else from the record's first dose.
+            started = 0.0 if s.therapy_started is None else (t - s.therapy_started).total_seconds() / 86400.0
+            first_dose.append(max(first, started))
             for kind in kinds:
                 recent = sorted((o for o in s.observations if o.kind == kind), key=attrgetter("time"), reverse=True)[:K]
                 pad = [math.nan] * (K - len(recent))

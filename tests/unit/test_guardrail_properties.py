@@ -97,10 +97,10 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
         assert d.action_id == "hold", "warfarin is contraindicated in pregnancy"
     if "amiodarone" in state.co_medications:
         assert change <= 0.5 + 1e-9
-    first_dose_days = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)
+    day = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)  # of therapy
     if state.therapy_started is not None:
-        first_dose_days = max(first_dose_days, (AS_OF - state.therapy_started).total_seconds() / 86400)
-    if (inr_age is None and first_dose_days >= 7) or (inr_age is not None and inr_age > 14):
+        day = max(day, (AS_OF - state.therapy_started).total_seconds() / 86400)
+    if (inr_age is None and day >= 7) or (inr_age is not None and inr_age > 14):
         assert abs(change) <= 1e-9, "no titration without a recent INR (an old one counts from day 0)"
     if inr is None and current > 0:
         assert change <= 1e-9, "no INR on record: no increase"

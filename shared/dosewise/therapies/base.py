@@ -128,7 +128,7 @@ class ClinicView:
         request."""
         H, K, kinds = pack.dose_history_days, pack.obs_history, pack.observation_kinds
         times = [s.decision_time for s in states]
-        dose_rows, first_dose = [], []
+        dose_rows, days = [], []
         obs_rows: dict[str, list[list[float]]] = {k: [] for k in kinds}
         age_rows: dict[str, list[list[float]]] = {k: [] for k in kinds}
         for t, s in zip(times, states, strict=True):
@@ -149,7 +149,7 @@ class ClinicView:
             dose_rows.append(row)
             # Day of therapy: from the whole course's start when the caller knows it, else from the record's first dose.
             started = 0.0 if s.therapy_started is None else (t - s.therapy_started).total_seconds() / 86400.0
-            first_dose.append(max(first, started))
+            days.append(max(first, started))
             for kind in kinds:
                 recent = sorted((o for o in s.observations if o.kind == kind), key=attrgetter("time"), reverse=True)[:K]
                 pad = [math.nan] * (K - len(recent))
@@ -158,7 +158,7 @@ class ClinicView:
         n = len(states)
         cov = np.array([_covariate_row(s) for s in states], dtype=float).reshape(n, len(COVARIATES) + 1).T.copy()
         return cls(
-            day=np.array(first_dose, dtype=float).reshape(n), current_dose=cov[-1],
+            day=np.array(days, dtype=float).reshape(n), current_dose=cov[-1],
             dose_history=np.array(dose_rows, dtype=float).reshape(n, H),
             obs={k: np.array(v, dtype=float).reshape(n, K) for k, v in obs_rows.items()},
             obs_age_days={k: np.array(v, dtype=float).reshape(n, K) for k, v in age_rows.items()},

@@ -16,3 +16,12 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def artifact_problem(path: Path, sha256: str) -> str | None:
+    """Why the artifact a registry row names cannot be served (missing, or not the bytes the registry recorded), or None.
+    Inference refuses to load such a file; the bootstrap replaces an active row that names one."""
+    if not path.is_file():
+        return "artifact missing"
+    digest = sha256_file(path)
+    return None if digest == sha256 else f"artifact hash {digest[:12]} ≠ registry {sha256[:12]}"

@@ -17,7 +17,7 @@ import onnxruntime as ort
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dosewise.artifacts import sha256_file
+from dosewise.artifacts import artifact_problem
 from dosewise.hyperscore import FeatureStats, HyperScoreConfig
 from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.schemas import PolicyRef
@@ -57,11 +57,8 @@ class LoadedPolicy:
 def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
     """Verify the artifact's sha256 against the registry, then open it in onnxruntime (CPU, one intra-op thread)."""
     path = policy_dir / row.artifact_path
-    if not path.is_file():
-        raise PolicyUnavailable(f"policy {row.therapy} {row.version}: artifact missing")
-    digest = sha256_file(path)
-    if digest != row.sha256:
-        raise PolicyUnavailable(f"policy {row.therapy} {row.version}: artifact hash {digest[:12]} ≠ registry {row.sha256[:12]}")
+    if (problem := artifact_problem(path, row.sha256)) is not None:
+        raise PolicyUnavailable(f"policy {row.therapy} {row.version}: {problem}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1

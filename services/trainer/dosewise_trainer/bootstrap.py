@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from dosewise import registry
+from dosewise.artifacts import artifact_problem
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, transaction
 from dosewise.storage.models import Policy, utcnow
@@ -50,8 +51,7 @@ def passed_cross_validation(card: dict) -> bool:
 
 def servable(policy: Policy, policy_dir: Path) -> bool:
     """Whether inference could load this row: its artifact is there with the bytes the registry recorded."""
-    path = policy_dir / policy.artifact_path
-    return path.is_file() and sha256_file(path) == policy.sha256
+    return artifact_problem(policy_dir / policy.artifact_path, policy.sha256) is None
 
 
 async def ensure_policies(settings: Settings) -> list[str]:

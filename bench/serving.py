@@ -14,7 +14,7 @@ a small generator on raw asyncio streams (wrk cannot hold a fixed rate; httpx sp
 timing each request from when it was due. Every load generator shares the 2 cores with the servers, so absolute numbers are
 pessimistic. The last line gives each server's CPU time per request of (c)'s open-loop run and per batch call (Linux /proc):
 steadier between runs than latency, so the figure to compare two versions by.
-Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200]
+Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200] [--repeats 3] [--latency-seconds 10]
 """
 
 from __future__ import annotations
@@ -207,7 +207,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement, s")
     ap.add_argument("--rate", type=float, default=200.0, help="open-loop arrival rate for the latency rows, req/s")
     ap.add_argument("--clients", type=int, default=16, help="concurrent clients for the throughput rows")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="open-loop runs of the gateway at --rate for the p99 aim (each --latency-seconds long)")
+    ap.add_argument("--latency-seconds", type=float, default=10.0,
+                    help="duration of each of those runs, s: 10 s at 200 req/s puts 20 requests above the p99")
     args = ap.parse_args()
+    if args.repeats < 1 or args.latency_seconds <= 0:
+        ap.error("--repeats must be at least 1 and --latency-seconds positive")
 
     tmp = Path(tempfile.mkdtemp(prefix="dosewise-bench-"))
     api_port, inf_port, empty_port = free_port(), free_port(), free_port()
@@ -261,6 +267,13 @@ def main() -> None:
             lat, err2 = asyncio.run(open_loop(method, url, body, args.seconds, args.rate, headers))
             cpu_per_request[name] = cpu_ms_per(cpu0, cpu_seconds(servers), len(lat))
             rows.append((name, thr, pct(lat, 50), pct(lat, 99), err1 + err2))
+        # One 5 s run at 200 req/s has 1,000 latencies, so its p99 is the 10th slowest: it moved between 17 and 47 ms from
+        # run to run on this shared machine. The aim is judged on several longer runs instead, each quoted.
+        aim_p99 = []
+        for _ in range(args.repeats):
+            lat, err = asyncio.run(open_loop("POST", f"{api}/v1/recommendations", PATIENT_STATE_EXAMPLE,
+                                             args.latency_seconds, args.rate, headers))
+            aim_p99.append((pct(lat, 99), len(lat), err))
         sweep = []
         for rate in (25, 50, 100):  # the gateway's latency below the aim's rate: where it still keeps up
             lat, err = asyncio.run(open_loop("POST", f"{api}/v1/recommendations", PATIENT_STATE_EXAMPLE, args.seconds, rate,
@@ -300,7 +313,9 @@ def main() -> None:
             f"{r} req/s p50 {a:.1f} ms p99 {b:.1f} ms ({e} errors)" for r, a, b, e in sweep))
         gw, empty = rows[2][1], rows[3][1]
         print(f"\ngateway / empty-endpoint throughput: {gw / empty:.0%}  (aim ≥ 40 %)")
-        print(f"gateway p99 at {args.rate:g} req/s: {rows[2][3]:.1f} ms  (aim ≤ 25 ms)")
+        runs = ", ".join(f"{p:.1f} ms ({n} requests, {e} errors)" for p, n, e in aim_p99)
+        print(f"gateway p99 at {args.rate:g} req/s: median {statistics.median(p for p, _, _ in aim_p99):.1f} ms of "
+              f"{len(aim_p99)} runs of {args.latency_seconds:g} s: {runs}  (aim ≤ 25 ms)")
         print(f"batch endpoint: 1,000 patients per call, median {med * 1000:.0f} ms (of {len(times)}: "
               f"{', '.join(f'{t * 1000:.0f}' for t in times)}) → {1000 / med:,.0f} decisions/s (aim ≥ 50,000), persisted")
         print(f"batch endpoint, {BATCH_CALLERS} callers at once ({BATCHES_PER_CALLER} calls each): {concurrent_rate:,.0f} "

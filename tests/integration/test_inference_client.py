@@ -5,12 +5,15 @@ answers the way a failing inference service would: every failure becomes Inferen
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
-from dosewise.schemas import InferRequest
+from dosewise.schemas import PATIENT_STATE_EXAMPLE, InferRequest, PatientState, RecommendRequest
 from dosewise_api.inference_client import InferenceClient, InferenceUnavailable
 from tests.e2e.conftest import free_port
 
@@ -136,3 +139,67 @@ async def test_a_connection_dropped_mid_answer_is_a_failure_not_a_retry(served) 
     message = await failure(await served(hang_up), retries=2)
     assert message.startswith("the inference service failed (")
     assert calls == 1  # the request may have been acted on: not sent again
+
+
+RECOMMEND = RecommendRequest(therapy="warfarin", states=[PatientState.model_validate(PATIENT_STATE_EXAMPLE)], explain=True)
+RECOMMEND_ANSWER = (b'{"therapy":"warfarin","items":[],"policy":{"id":"p","therapy":"warfarin","version":"v1",'
+                    b'"status":"active","sha256":"' + b"0" * 64 + b'"}}')
+
+
+class HeldAnswer:
+    """One HTTP exchange on a plain socket in its own thread, so it runs while the client's event loop is blocked: it
+    notes when the request's whole body has arrived, then answers only once ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.body = b""
+        self.body_arrived, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.body = body
+            self.body_arrived.set()
+            self.release.wait(10)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: " + str(len(RECOMMEND_ANSWER)).encode() + b"\r\n\r\n" + RECOMMEND_ANSWER)
+        self.listener.close()
+
+
+async def test_send_recommend_returns_once_the_body_is_out_with_the_answer_still_to_come() -> None:
+    server = HeldAnswer()
+    client = InferenceClient(server.url, timeout_s=5, connect_retries=0)
+    try:
+        answering = await client.send_recommend(RECOMMEND)
+        assert not answering.done()
+        time.sleep(0.3)  # the gateway's own work meanwhile: this event loop does not run
+        assert server.body_arrived.is_set(), "the request's body was still in this process"
+        server.release.set()
+        answer = await answering
+    finally:
+        server.release.set()
+        await client.aclose()
+    assert server.body == RECOMMEND.model_dump_json().encode()
+    assert (answer.therapy, answer.items, answer.policy.version) == ("warfarin", [], "v1")
+
+
+async def test_send_recommend_hands_back_a_failure_to_await() -> None:
+    client = InferenceClient(f"http://127.0.0.1:{free_port()}", timeout_s=1, connect_retries=0)
+    try:
+        answering = await client.send_recommend(RECOMMEND)  # nothing listening: the call ended before any body went out
+        assert answering.done()
+        with pytest.raises(InferenceUnavailable, match="unreachable"):
+            await answering
+    finally:
+        await client.aclose()

@@ -30,13 +30,17 @@ def _role(caller: Caller) -> str:
 
 
 class AuditEntry:
-    """One event to append; ``payload`` is hashed, not stored. ``caller``: whose act it was, when not ``record_many``'s
-    (coalesced requests of several callers share one transaction)."""
+    """One event to append; ``payload`` is hashed, not stored (or ``input_hash`` is its ``sha256_json``, made earlier).
+    ``caller``: whose act it was, when not ``record_many``'s (coalesced requests of several callers share one
+    transaction)."""
 
     def __init__(self, action: Action, *, patient_ref: str | None = None, policy_version: str | None = None,
-                 subject_id: str | None = None, payload: Any = None, caller: Caller | None = None) -> None:
+                 subject_id: str | None = None, payload: Any = None, input_hash: str | None = None,
+                 caller: Caller | None = None) -> None:
+        if payload is not None and input_hash is not None:
+            raise ValueError("give the payload or its hash, not both")
         self.action, self.patient_ref, self.policy_version, self.subject_id = action, patient_ref, policy_version, subject_id
-        self.input_hash = None if payload is None else sha256_json(payload)
+        self.input_hash = input_hash if payload is None else sha256_json(payload)
         self.caller = caller
 
 

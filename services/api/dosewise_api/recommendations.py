@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dosewise import decision
+from dosewise.audit_chain import sha256_json
 from dosewise.erasure import is_tombstone
 from dosewise.privacy import pseudonymize
 from dosewise.schemas import (
@@ -99,11 +100,15 @@ async def _stored(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str
         return {str(r.idempotency_key): r for r in rows}
 
 
+def _stored_state(state: PatientState, pseudonym: str) -> dict[str, Any]:
+    """A state as a recommendation's row stores it: JSON values, the patient under their pseudonym."""
+    return state.model_dump(mode="json") | {"patient_ref": pseudonym}
+
+
 def _same_request(state: PatientState, pseudonym: str, stored_state: dict[str, Any]) -> bool:
     """Whether ``state`` is the request whose stored state is ``stored_state``: the same patient (pseudonym) and the same
     data. ``as_of`` counts only when the request sets it (the gateway fills it in with the time of the first try)."""
-    new = state.model_dump(mode="json")
-    new["patient_ref"] = pseudonym
+    new = _stored_state(state, pseudonym)
     as_of, old = new.pop("as_of"), dict(stored_state)
     old_as_of = old.pop("as_of", None)
     return new == old and (as_of is None or as_of == old_as_of)
@@ -146,12 +151,35 @@ async def get(
     return _public(row)
 
 
-def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: PatientState, answer: RecommendResponse,
-           pseudonym: str, caller_id: str | None, key: str | None, features: list[float],
-           mask: list[bool]) -> tuple[Recommendation, dict[str, Any]]:
-    """The answer and its ``recommendations`` row (the column values: an ORM object costs 0.5 ms a row to build) for row
-    ``i``, which the gateway's final guardrail check decided as ``d`` (``features`` and ``mask``: row i of the prepared
-    arrays as Python lists)."""
+@dataclass(frozen=True)
+class StoredState:
+    """What a new recommendation stores of its request, made while inference computes (``_compute``): the state as stored
+    (pseudonymized) and the sha256 of its canonical JSON for the audit event."""
+
+    state: dict[str, Any]
+    input_hash: str
+
+    @classmethod
+    def of(cls, state: PatientState, pseudonym: str) -> StoredState:
+        stored = _stored_state(state, pseudonym)
+        return cls(stored, sha256_json(stored))
+
+
+@dataclass(frozen=True)
+class Built:
+    """A new recommendation, not yet stored: the answer, its ``recommendations`` row (the column values: an ORM object
+    costs 0.5 ms a row to build) and the audit hash of the row's state."""
+
+    recommendation: Recommendation
+    row: dict[str, Any]
+    input_hash: str
+
+
+def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: PatientState, stored: StoredState,
+           answer: RecommendResponse, caller_id: str | None, key: str | None, features: list[float],
+           mask: list[bool]) -> Built:
+    """The answer and its row for row ``i``, which the gateway's final guardrail check decided as ``d`` (``features`` and
+    ``mask``: row i of the prepared arrays as Python lists)."""
     pack = prep.pack
     item = answer.items[i]
     warnings = ([UNTRAINED_WARNING] if answer.policy.status == "untrained" else []) + d.warnings
@@ -165,7 +193,7 @@ def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: Patient
     rec = Recommendation(
         recommendation_id=uuid.uuid4(),
         therapy=state.therapy,
-        patient_ref=pseudonym,
+        patient_ref=stored.state["patient_ref"],
         policy=answer.policy,
         current_dose=DoseQuantity(value=state.current_dose.value, unit=pack.dose_unit),
         recommended_dose=DoseQuantity(value=d.given_dose, unit=pack.dose_unit),
@@ -187,19 +215,13 @@ def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: Patient
         current_dose=rec.current_dose.value, recommended_dose=d.given_dose, dose_unit=pack.dose_unit,
         # The logged behaviour probability is the serving policy's, unless the gateway overrode its choice (then 0).
         behaviour_probability=0.0 if overridden else item.behaviour_probability,
-        features=features,
-        state=state.model_dump(mode="json") | {"patient_ref": rec.patient_ref},
-        response=JsonText(rec.model_dump_json()), created_at=rec.created_at,
+        features=features, state=stored.state, response=JsonText(rec.model_dump_json()), created_at=rec.created_at,
     )
-    return rec, row
-
-
-Built = tuple[Recommendation, dict[str, Any]]  # an answer and its ``recommendations`` row, not yet stored
+    return Built(rec, row, stored.input_hash)
 
 
 def _answer(built: Built) -> Answer:
-    rec, row = built
-    return Answer(rec, row["response"])
+    return Answer(built.recommendation, built.row["response"])
 
 
 async def _compute(
@@ -218,17 +240,23 @@ async def _compute(
     states = [s if s.as_of else s.model_copy(update={"as_of": now}) for s in states]
     for therapy in dict.fromkeys(s.therapy for s in states):
         idx = [i for i, s in enumerate(states) if s.therapy == therapy]
-        prep = decision.prepare([states[i] for i in idx])
         # model_construct: the states are validated already, and validating the request again re-ran every state's
         # therapy-rule validator (15 ms per 1,000). Inference validates what it receives anyway.
-        answer = await client.recommend(RecommendRequest.model_construct(
+        answering = await client.send_recommend(RecommendRequest.model_construct(
             therapy=therapy, states=[states[i].model_copy(update={"patient_ref": pseudonyms[i]}) for i in idx],
             explain=explain))
+        try:  # while inference computes: the gateway's own features and mask, and what each row stores
+            prep = decision.prepare([states[i] for i in idx])
+            stored = [StoredState.of(states[i], pseudonyms[i]) for i in idx]
+        except BaseException:
+            answering.cancel()
+            raise
+        answer = await answering
         # The final guardrail check, with the gateway's own mask.
         decided = decision.decide_all(prep, [item.action for item in answer.items])
         features, masks = prep.features.tolist(), prep.guard.mask.tolist()  # once: numpy row by row costs more
         for j, i in enumerate(idx):
-            out[i] = _build(prep, j, decided[j], states[i], answer, pseudonyms[i], callers[i].id, keys[i], features[j],
+            out[i] = _build(prep, j, decided[j], states[i], stored[j], answer, callers[i].id, keys[i], features[j],
                             masks[j])
     return [o for o in out if o is not None]
 
@@ -237,11 +265,11 @@ async def _persist(sessions: async_sessionmaker[AsyncSession], built: Sequence[B
     """Commit recommendations with their audit events (``callers[i]`` made ``built[i]``) in ONE transaction: there is never
     a recommendation without its event or an event without its row. Raises IntegrityError (nothing stored) when an
     idempotency key is already taken."""
-    rows = [row for _, row in built]
+    rows = [b.row for b in built]
     events = event_fields(callers[0], [
         AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row["patient_ref"], policy_version=row["policy_version"],
-                   subject_id=str(row["id"]), payload=row["state"], caller=callers[i])
-        for i, row in enumerate(rows)])
+                   subject_id=str(row["id"]), input_hash=b.input_hash, caller=callers[i])
+        for i, (row, b) in enumerate(zip(rows, built, strict=True))])
 
     def store(conn: Connection) -> None:
         # One Core INSERT (the ORM unit of work costs ~1 ms a row); a duplicate Idempotency-Key fails here, before the audit

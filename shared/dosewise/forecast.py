@@ -499,6 +499,19 @@ def _insulin_spec() -> TwinSpec:
         assert isinstance(sim, InsulinT2DSimulator)
         sim.x[:, rows] = im.equilibrium(sim.params, dose)[:, rows]
 
+    def path(pack: TherapyPack, view: ClinicView, scale: FloatArray, start_dose: FloatArray,
+             given: FloatArray) -> FloatArray:
+        """``advance`` for every day at once (model.fasting_paths): the same clipped doses, start and steps, the insulin
+        path computed once per plan instead of once per twin."""
+        n, plans = given.shape[:2]
+        rows = np.repeat(np.arange(n), plans)
+        clearance = im.renal_clearance_factor(view.covariates["egfr_ml_min_1_73m2"])[rows]
+        si = np.broadcast_to(im.NOMINAL_SI * np.asarray(scale, dtype=float), (rows.size, scale.size))
+        dose = np.minimum(np.maximum(given, 0.0), pack.max_dose).reshape(rows.size, -1)
+        g = im.fasting_paths(si, np.full(rows.size, im.NOMINAL_EGP), np.full(rows.size, im.NOMINAL_B), clearance,
+                             start_dose[rows], dose, dt_minutes=dt_minutes)
+        return (g * GLUCOSE_MG_DL_PER_MMOL_L).reshape(n, plans, scale.size, -1)
+
     def advance(sim: VectorSimulator, given: FloatArray, _regimen: FloatArray) -> FloatArray:
         """InsulinT2DSimulator.step's dynamics alone for these twins (every dose taken, no noise, no SI change): the
         clipped dose into the model's day, then the true fasting glucose."""
@@ -515,7 +528,7 @@ def _insulin_spec() -> TwinSpec:
         prior_log_sd=0.3,
         # Residual: 5 % meter CV plus process noise (σ ≈ 2 mmol/L/√day) and the one-parameter misfit: our assumption.
         residual_log_sd=0.10, truth_key="glucose_true_mg_dl", build=build, set_steady_state=steady, advance=advance,
-        memory_days=4,  # a dose change settles in about 3 days (clinical.md §2); one more day of margin
+        path=path, memory_days=4,  # a dose change settles in about 3 days (clinical.md §2); one more day of margin
         adherence_from_history=True,  # clinical.md §2: 65 % daily adherence in the reference code
         # T (80–130 mg/dL, soft edges), A (1 below 70, 2 below 54, ½ above 250 mg/dL), H (|Δ| / 4 U): the
         # simulator's reward, here on the forecast's true glucose (the simulator books it on the 5 %-CV measurement)

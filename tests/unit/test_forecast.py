@@ -224,15 +224,16 @@ def test_a_twin_day_without_the_simulator_extras_is_the_simulators_day(pack: The
         np.testing.assert_array_equal(spec.advance(advanced, given, given), truth)
 
 
+@pytest.mark.parametrize("pack", [WARFARIN, INSULIN], ids=lambda p: p.id)
 @pytest.mark.parametrize("days", [3, 12, 40])  # naive start with the whole course on record, imputed, steady start
-def test_warfarin_whole_path_forecast_equals_the_day_by_day_twins(days: int) -> None:
-    """The warfarin recipe's ``path`` (every day at once) gives the forecast its day-by-day twins give, to rounding."""
-    spec = fc.twin_spec(WARFARIN)
+def test_whole_path_forecast_equals_the_day_by_day_twins(pack: TherapyPack, days: int) -> None:
+    """A recipe's ``path`` (every day at once) gives the forecast its day-by-day twins give, to rounding."""
+    spec = fc.twin_spec(pack)
     assert spec is not None and spec.path is not None
-    view = simulated_history(WARFARIN, 1.3, days, n=6)
-    chosen = np.arange(6) % len(WARFARIN.actions)
-    fast = fc.forecast(WARFARIN, view, chosen, spec=spec)
-    stepped = fc.forecast(WARFARIN, view, chosen, spec=dataclasses.replace(spec, path=None))
+    view = simulated_history(pack, 1.3, days, n=6)
+    chosen = np.arange(6) % len(pack.actions)
+    fast = fc.forecast(pack, view, chosen, spec=spec)
+    stepped = fc.forecast(pack, view, chosen, spec=dataclasses.replace(spec, path=None))
     assert fast is not None and stepped is not None
     for name in ("recommended", "keep", "recommended_band", "keep_band", "sensitivity", "sensitivity_log_sd",
                  "recommended_reward", "keep_reward"):

@@ -205,6 +205,65 @@ def advance_day(
     return DayResult(x=x, mean_glucose_mmol_l=g_sum / steps)
 
 
+def fasting_paths(si: FloatArray, egp: FloatArray, b: FloatArray, clearance: FloatArray, start_dose: FloatArray,
+                  doses: FloatArray, dt_minutes: float = 6.0, infusion_hours: float = INFUSION_HOURS) -> FloatArray:
+    """Noise-free ``advance_day`` over every day of known doses at once, for m dose paths × G twins each (a forecast's
+    sensitivity grid): glucose (mmol/L) at the end of each day, the next fasting sample, (m, G, L).
+
+    ``si`` (m, G); ``egp``, ``b``, ``clearance``, ``start_dose`` (m,); ``doses`` (m, L) U/day. Each row starts in
+    ``equilibrium`` under its start dose (0: insulin-naive). Is and Ip do not depend on glucose, so they are computed once
+    per dose path instead of once per twin, and in closed form after the injection (u = 0: Is_j = aʲ·Is₀ and
+    Ip_j·CL = aʲ·Ip₀·CL + j·(dt/τ1)·aʲ·Is₀, the exact solution ``advance_day`` steps through); only Ie and G are stepped.
+    Equal to ``advance_day`` day after day to rounding (tests/unit/test_insulin_twin.py)."""
+    steps = round(24 * 60 / dt_minutes)
+    dt = 1.0 / steps
+    n_inf = round(infusion_hours * 60 / dt_minutes)
+    if not np.isclose(n_inf * dt_minutes, infusion_hours * 60) or n_inf < 1 or n_inf > steps:
+        raise ValueError(f"infusion of {infusion_hours} h must be a whole number of {dt_minutes}-minute steps within a day")
+    a = np.exp(-dt / TAU1_DAYS)
+    ta = (dt / TAU1_DAYS) * a
+    e2 = np.exp(-P2_PER_DAY * dt)
+    j = np.arange(steps - n_inf + 1)
+    a_j, lin_j = a ** j, j * ta * a ** np.maximum(j - 1, 0)  # Ip's closed form after the injection, per step j
+    cl = np.asarray(clearance, dtype=float)
+    i_s = np.array(start_dose, dtype=float)
+    i_p = i_s / cl
+    b_col, egp_col = np.asarray(b, dtype=float)[:, None], np.asarray(egp, dtype=float)[:, None]
+    si = np.asarray(si, dtype=float)
+    g = untreated_glucose_mmol_l(si, b=b_col, egp=egp_col, ip=i_p[:, None])  # (m, G) as ``equilibrium``
+    i_e = i_p[:, None] + b_col * g
+    doses = np.asarray(doses, dtype=float)
+    out = np.empty((*si.shape, doses.shape[1]))
+    kk, decay = np.empty_like(g), np.empty_like(g)
+    ip_mid = np.empty((cl.shape[0], steps))
+    for day in range(doses.shape[1]):
+        u = doses[:, day] * (24.0 / infusion_hours)
+        for k in range(n_inf):  # during the injection: ``advance_day``'s update as it is
+            d_s = i_s - u
+            ip_new = ((i_p * cl - u) * a + u + d_s * ta) / cl
+            ip_mid[:, k] = 0.5 * (i_p + ip_new)
+            i_p, i_s = ip_new, d_s * a + u
+        ip_bounds = (i_p * cl)[:, None] * a_j + i_s[:, None] * lin_j  # Ip·CL at each later step boundary
+        ip_bounds /= cl[:, None]
+        ip_mid[:, n_inf:] = 0.5 * (ip_bounds[:, :-1] + ip_bounds[:, 1:])
+        i_p, i_s = ip_bounds[:, -1], i_s * a_j[-1]
+        for k in range(steps):
+            target = ip_mid[:, k, None] + b_col * g
+            i_e -= target
+            i_e *= e2
+            i_e += target
+            np.multiply(si, i_e, out=kk)
+            kk += GEZI_PER_DAY
+            g_eq = egp_col / kk
+            np.multiply(kk, -dt, out=decay)
+            np.exp(decay, out=decay)
+            g -= g_eq
+            g *= decay
+            g += g_eq
+        out[:, :, day] = g
+    return out
+
+
 def _ou_scale(rate_per_day: float, dt_days: float) -> float:
     """Standard deviation per unit σ of an Ornstein–Uhlenbeck increment over dt: sqrt((1 − e^(−2·rate·dt)) / (2·rate))."""
     return float(np.sqrt(-np.expm1(-2.0 * rate_per_day * dt_days) / (2.0 * rate_per_day)))

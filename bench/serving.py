@@ -5,7 +5,7 @@
   (c) the gateway's POST /v1/recommendations end to end (validation, features, guardrails, HTTP to inference, commit),
   (d) an empty FastAPI endpoint on the same server stack: the framework's floor,
   plus the batch endpoint POST /v1/recommendations:batch (1,000 patients per call) in decisions per second, one call at a
-  time and two callers at once.
+  time and two callers at once, and (c)'s latency for an insulin patient at 50 and 100 req/s.
 
 For (b)–(d): closed-loop throughput with C concurrent clients, then p50/p99 latency at a fixed open-loop rate (default 200 req/s).
 Throughput is measured with wrk (C, one thread; ``apt-get install wrk``) when it is on PATH, else with Python httpx, which on
@@ -39,7 +39,7 @@ import numpy as np
 
 from dosewise import decision
 from dosewise.devstack import LocalStack
-from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
+from dosewise.schemas import INSULIN_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE, PatientState
 
 BATCH_CALLERS, BATCHES_PER_CALLER = 2, 3
 EMPTY_APP = "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/empty')\nasync def empty():\n    return {}\n"
@@ -279,6 +279,13 @@ def main() -> None:
             lat, err = asyncio.run(open_loop("POST", f"{api}/v1/recommendations", PATIENT_STATE_EXAMPLE, args.seconds, rate,
                                              headers))
             sweep.append((rate, pct(lat, 50), pct(lat, 99), err))
+        # The table's patient is on warfarin; an insulin patient's twin forecast costs more (its model is stepped hourly).
+        insulin = []
+        for rate in (50, 100):
+            cpu0 = cpu_seconds(servers)
+            lat, err = asyncio.run(open_loop("POST", f"{api}/v1/recommendations", INSULIN_STATE_EXAMPLE, args.seconds, rate,
+                                             headers))
+            insulin.append((rate, pct(lat, 50), pct(lat, 99), err, cpu_ms_per(cpu0, cpu_seconds(servers), len(lat))))
         batch = batch_body("bench")
         times = []
         cpu0 = cpu_seconds(servers)
@@ -311,6 +318,8 @@ def main() -> None:
             print(f"{name:40s} {thr:17.0f} {p50:8.2f} {p99:8.2f} {err:7d}")
         print("\ngateway POST /v1/recommendations, open loop: " + "; ".join(
             f"{r} req/s p50 {a:.1f} ms p99 {b:.1f} ms ({e} errors)" for r, a, b, e in sweep))
+        print("the same for an insulin patient (INSULIN_STATE_EXAMPLE): " + "; ".join(
+            f"{r} req/s p50 {a:.1f} ms p99 {b:.1f} ms ({e} errors; CPU per request {c})" for r, a, b, e, c in insulin))
         gw, empty = rows[2][1], rows[3][1]
         print(f"\ngateway / empty-endpoint throughput: {gw / empty:.0%}  (aim ≥ 40 %)")
         runs = ", ".join(f"{p:.1f} ms ({n} requests, {e} errors)" for p, n, e in aim_p99)

@@ -480,15 +480,19 @@ def _insulin_spec() -> TwinSpec:
     # the 6-minute integration (the drift update is exponential, so it stays stable), 6× faster.
     dt_minutes = 60.0
 
+    def fixed(view: ClinicView) -> dict[str, FloatArray]:
+        """A twin's parameters besides SI: nominal EGP and B, the renal clearance of the patient's eGFR."""
+        egfr = view.covariates["egfr_ml_min_1_73m2"]
+        return {"egp": np.full(view.n, im.NOMINAL_EGP), "b": np.full(view.n, im.NOMINAL_B), "egfr_true": egfr,
+                "clearance": im.renal_clearance_factor(egfr)}
+
     def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
         n = view.n
-        egfr = view.covariates["egfr_ml_min_1_73m2"]
-        hidden = {
-            "si": im.NOMINAL_SI * scale, "egp": np.full(n, im.NOMINAL_EGP), "b": np.full(n, im.NOMINAL_B),
+        hidden = fixed(view) | {
+            "si": im.NOMINAL_SI * scale,
             "sigma": np.zeros(n), "adherence": np.ones(n),  # a twin replays doses actually taken, without noise
             "smbg_probability": np.ones(n),  # and forecasts every morning's fasting glucose
             "si_step_day": np.full(n, np.inf), "si_step_fraction": np.zeros(n),
-            "egfr_true": egfr, "clearance": im.renal_clearance_factor(egfr),
         }
         cfg = SimConfig(dt_minutes=dt_minutes, process_noise=False, adherence=False, measurement_cv=0.0,
                         missed_readings=False, max_dose_u=pack.max_dose)
@@ -505,11 +509,10 @@ def _insulin_spec() -> TwinSpec:
         path computed once per plan instead of once per twin."""
         n, plans = given.shape[:2]
         rows = np.repeat(np.arange(n), plans)
-        clearance = im.renal_clearance_factor(view.covariates["egfr_ml_min_1_73m2"])[rows]
+        p = {k: v[rows] for k, v in fixed(view).items()}
         si = np.broadcast_to(im.NOMINAL_SI * np.asarray(scale, dtype=float), (rows.size, scale.size))
         dose = np.minimum(np.maximum(given, 0.0), pack.max_dose).reshape(rows.size, -1)
-        g = im.fasting_paths(si, np.full(rows.size, im.NOMINAL_EGP), np.full(rows.size, im.NOMINAL_B), clearance,
-                             start_dose[rows], dose, dt_minutes=dt_minutes)
+        g = im.fasting_paths(si, p["egp"], p["b"], p["clearance"], start_dose[rows], dose, dt_minutes=dt_minutes)
         return (g * GLUCOSE_MG_DL_PER_MMOL_L).reshape(n, plans, scale.size, -1)
 
     def advance(sim: VectorSimulator, given: FloatArray, _regimen: FloatArray) -> FloatArray:

@@ -122,7 +122,7 @@ class _Sending:
 
 async def _body_handed_over(_session: aiohttp.ClientSession, ctx: SimpleNamespace,
                             params: aiohttp.TraceRequestChunkSentParams) -> None:
-    """aiohttp's hook, called as each body chunk goes to the transport (a retry sends it again: counted again, harmless)."""
+    """aiohttp's hook, called as each body chunk goes to the transport (retries happen only when nothing was sent)."""
     sending = ctx.trace_request_ctx
     if isinstance(sending, _Sending):
         sending.left -= len(params.chunk)

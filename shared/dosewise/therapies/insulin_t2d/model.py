@@ -131,6 +131,18 @@ class DayResult:
     mean_glucose_mmol_l: FloatArray  # (n,) time-average of G over the day
 
 
+def _day_steps(dt_minutes: float, infusion_hours: float) -> tuple[int, float, int, float, float, float]:
+    """A day's integration grid and its exact one-step factors: (steps, dt in days, injection steps, e^(−dt/τ1),
+    (dt/τ1)·e^(−dt/τ1), e^(−p2·dt))."""
+    steps = round(24 * 60 / dt_minutes)
+    dt = 1.0 / steps  # days
+    n_inf = round(infusion_hours * 60 / dt_minutes)
+    if not np.isclose(n_inf * dt_minutes, infusion_hours * 60) or n_inf < 1 or n_inf > steps:
+        raise ValueError(f"infusion of {infusion_hours} h must be a whole number of {dt_minutes}-minute steps within a day")
+    a = float(np.exp(-dt / TAU1_DAYS))
+    return steps, dt, n_inf, a, (dt / TAU1_DAYS) * a, float(np.exp(-P2_PER_DAY * dt))
+
+
 def advance_day(
     x: FloatArray,
     dose_u: FloatArray,
@@ -145,17 +157,10 @@ def advance_day(
     ``rng=None`` or σ = 0 → deterministic. ``infusion_hours=24`` gives continuous delivery (for steady-state checks).
     Vectorized over patients; the only Python loop is over the ~240 time steps of the day.
     """
-    steps = round(24 * 60 / dt_minutes)
-    dt = 1.0 / steps  # days
-    n_inf = round(infusion_hours * 60 / dt_minutes)
-    if not np.isclose(n_inf * dt_minutes, infusion_hours * 60) or n_inf < 1 or n_inf > steps:
-        raise ValueError(f"infusion of {infusion_hours} h must be a whole number of {dt_minutes}-minute steps within a day")
+    steps, dt, n_inf, a, ta, e2 = _day_steps(dt_minutes, infusion_hours)
     u_on = np.asarray(dose_u, dtype=float) * (24.0 / infusion_hours)  # U/day while infusing
     x = np.array(x, dtype=float, copy=True)
     i_s, i_p, i_e, g = x  # views into x, updated in place
-    a = np.exp(-dt / TAU1_DAYS)
-    ta = (dt / TAU1_DAYS) * a
-    e2 = np.exp(-P2_PER_DAY * dt)
     cl, inv_cl = p.clearance, 1.0 / p.clearance
     noisy = rng is not None and bool(np.any(p.sigma > 0))
     # Noise: the exact variance of each state's own Ornstein–Uhlenbeck relaxation over one step, σ²(1 − e^(−2λdt))/(2λ),
@@ -215,14 +220,7 @@ def fasting_paths(si: FloatArray, egp: FloatArray, b: FloatArray, clearance: Flo
     per dose path instead of once per twin, and in closed form after the injection (u = 0: Is_j = aʲ·Is₀ and
     Ip_j·CL = aʲ·Ip₀·CL + j·(dt/τ1)·aʲ·Is₀, the exact solution ``advance_day`` steps through); only Ie and G are stepped.
     Equal to ``advance_day`` day after day to rounding (tests/unit/test_insulin_twin.py)."""
-    steps = round(24 * 60 / dt_minutes)
-    dt = 1.0 / steps
-    n_inf = round(infusion_hours * 60 / dt_minutes)
-    if not np.isclose(n_inf * dt_minutes, infusion_hours * 60) or n_inf < 1 or n_inf > steps:
-        raise ValueError(f"infusion of {infusion_hours} h must be a whole number of {dt_minutes}-minute steps within a day")
-    a = np.exp(-dt / TAU1_DAYS)
-    ta = (dt / TAU1_DAYS) * a
-    e2 = np.exp(-P2_PER_DAY * dt)
+    steps, dt, n_inf, a, ta, e2 = _day_steps(dt_minutes, infusion_hours)
     j = np.arange(steps - n_inf + 1)
     a_j, lin_j = a ** j, j * ta * a ** np.maximum(j - 1, 0)  # Ip's closed form after the injection, per step j
     cl = np.asarray(clearance, dtype=float)

@@ -65,7 +65,9 @@ def main() -> None:
     p.add_argument("--patients", type=int, default=d.patients)
     p.add_argument("--days", type=int, default=d.days)
     p.add_argument("--decisions-per-patient", type=int, default=d.decisions_per_patient)
-    p.add_argument("--horizon-days", type=int, default=d.horizon_days)
+    p.add_argument("--horizon-days", type=int, default=d.horizon_days, help="the twin forecast's horizon")
+    p.add_argument("--outcome-days", type=int, default=d.outcome_days, help="realized reward: the return over these days")
+    p.add_argument("--discount", type=float, default=None, help="its per-day discount (default: the policy's training γ)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--json", type=Path, help="also write the full report here")
@@ -81,7 +83,8 @@ def main() -> None:
         policy = a.train_quick
     report = calibrate(CalibrationArgs(
         therapy=a.therapy, policy=str(policy), patients=a.patients, days=a.days,
-        decisions_per_patient=a.decisions_per_patient, horizon_days=a.horizon_days, seed=a.seed, write=not a.no_write,
+        decisions_per_patient=a.decisions_per_patient, horizon_days=a.horizon_days, outcome_days=a.outcome_days,
+        discount=a.discount, seed=a.seed, write=not a.no_write,
     ))
     print_report(report)
     timing = time_scoring(a.therapy, Path(policy), a.time) if a.time > 0 else None

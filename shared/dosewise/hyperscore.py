@@ -38,6 +38,8 @@ Sub-scores (each in [0, 1], higher = more trustworthy; NaN = not applicable, dro
   0.707 (warfarin) and from 0.248 to 0.365 (insulin, whose rank ceiling is 0.421; `dosewise hyperscore calibrate`,
   2026-11-28). With the forecast scored by the reward (same day): warfarin 0.740, insulin 0.354 (fit half 0.360 vs 0.353);
   insulin retrained on twins that miss fasting readings (2026-11-29): 0.388, value alone 0.377, rank ceiling 0.463.
+  Those are against the realized 7-day reward; against the realized 28-day return (γ 0.95, what Q estimates; the
+  calibration's outcome since 2026-11-29): warfarin 0.732, insulin 0.530, value alone 0.567 and 0.506.
 
 The weights are configurable and are calibrated on held-out twins (services/trainer/dosewise_trainer/calibrate_hyperscore.py)
 so that a higher score means a better realized outcome; the result is saved as ``hyperscore.json`` next to the policy.

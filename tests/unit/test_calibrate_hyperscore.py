@@ -4,6 +4,7 @@ hyperscore.json that inference loads."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def test_small_end_to_end_run_writes_a_loadable_config(tmp_path: Path) -> None:
     pack = WarfarinPack()
     export_untrained(pack, tmp_path, seed=0)
     args = cal.CalibrationArgs(therapy="warfarin", policy=str(tmp_path), patients=20, days=20, decisions_per_patient=2,
-                               horizon_days=5, stats_patients=30, grid_step=0.25)
+                               horizon_days=5, outcome_days=5, stats_patients=30, grid_step=0.25)
     report = cal.calibrate(args)
     assert report.n_decisions == 40 and report.n_patients_fit == report.n_patients_test == 10
     assert -1.0 <= report.spearman_test <= 1.0
@@ -59,6 +60,27 @@ def test_small_end_to_end_run_writes_a_loadable_config(tmp_path: Path) -> None:
     assert hs.FeatureStats.load(tmp_path) is not None  # written because the policy had none
 
 
+def test_the_realized_reward_is_the_discounted_return_from_the_decision_day() -> None:
+    rewards = np.arange(20.0).reshape(2, 10)  # patient 1's day d earns 10 + d
+    got = cal.realized_return(rewards, np.array([0, 1]), np.array([2, 5]), days=3, discount=0.5)
+    np.testing.assert_allclose(got, [2 + 0.5 * 3 + 0.25 * 4, 15 + 0.5 * 16 + 0.25 * 17])
+    np.testing.assert_allclose(cal.realized_return(rewards, np.array([1]), np.array([0]), days=4, discount=1.0), [46.0])
+
+
+def test_the_discount_is_the_policys_own_training_gamma(tmp_path: Path) -> None:
+    export_untrained(WarfarinPack(), tmp_path, seed=0)
+    assert cal.policy_discount(tmp_path) == cal.DEFAULT_DISCOUNT == 0.95  # untrained: no training config
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    card["training"]["config"]["gamma"] = 0.9
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    assert cal.policy_discount(tmp_path) == 0.9
+
+
+def test_an_outcome_as_long_as_the_course_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="outcome_days"):
+        cal.calibrate(cal.CalibrationArgs(therapy="warfarin", policy=str(tmp_path), days=20, outcome_days=20))
+
+
 def test_the_cli_command_calibrates_and_writes_next_to_the_policy(tmp_path: Path) -> None:
     """`dosewise hyperscore calibrate` (the README's command) runs the protocol and writes hyperscore.json."""
     import typer
@@ -68,9 +90,11 @@ def test_the_cli_command_calibrates_and_writes_next_to_the_policy(tmp_path: Path
     app = typer.Typer()
     cal.register(app)
     result = CliRunner().invoke(app, ["hyperscore", "calibrate", "--therapy", "warfarin", "--policy", str(tmp_path),
-                                      "--patients", "12", "--days", "14", "--plot", str(tmp_path / "calibration.png")])
+                                      "--patients", "12", "--days", "14", "--outcome-days", "5",
+                                      "--plot", str(tmp_path / "calibration.png")])
     assert result.exit_code == 0, result.output
-    assert "Spearman(HyperScore, realized 7-day reward): test" in result.output
+    # An untrained policy's card names no training γ: the DQN's default.
+    assert "Spearman(HyperScore, realized 5-day return (γ 0.95)): test" in result.output
     assert (tmp_path / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cfg = hs.HyperScoreConfig.load(tmp_path)
     assert cfg.calibration is not None and cfg.calibration["n_patients_test"] == 6

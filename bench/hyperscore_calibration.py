@@ -3,7 +3,9 @@
     .venv/bin/python bench/hyperscore_calibration.py --therapy warfarin --policy policies/warfarin/<version>
     .venv/bin/python bench/hyperscore_calibration.py --therapy warfarin --train-quick /tmp/hs_policy   # train one first
 
-Writes hyperscore.json (and feature_stats.json when missing) next to the policy unless --no-write.
+Writes hyperscore.json (and feature_stats.json when missing) next to the policy unless --no-write. ``--cohorts N`` repeats
+the protocol on N−1 more held-out cohorts (seeds seed+1, …; never written) and prints each test Spearman and their median:
+one cohort's test half is 200 patients, and the insulin ρ moved by ±0.05 from cohort to cohort.
 The protocol is in services/trainer/dosewise_trainer/calibrate_hyperscore.py. Then times the full per-recommendation scoring
 (``dosewise_inference.explain.score_and_explain``: forecast, sub-scores, attributions, rationale) one decision at a time.
 """
@@ -11,7 +13,9 @@ The protocol is in services/trainer/dosewise_trainer/calibrate_hyperscore.py. Th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -69,6 +73,7 @@ def main() -> None:
     p.add_argument("--outcome-days", type=int, default=d.outcome_days, help="realized reward: the return over these days")
     p.add_argument("--discount", type=float, default=None, help="its per-day discount (default: the policy's training γ)")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--cohorts", type=int, default=1, help="held-out cohorts to calibrate on (the first one is written)")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--json", type=Path, help="also write the full report here")
     p.add_argument("--time", type=int, default=200, help="time score_and_explain on this many single decisions (0: skip)")
@@ -81,12 +86,20 @@ def main() -> None:
 
         dqn.train(dqn.Args.quick(a.therapy, seed=a.train_seed, out_dir=str(a.train_quick), progress=False))
         policy = a.train_quick
-    report = calibrate(CalibrationArgs(
+    args = CalibrationArgs(
         therapy=a.therapy, policy=str(policy), patients=a.patients, days=a.days,
         decisions_per_patient=a.decisions_per_patient, horizon_days=a.horizon_days, outcome_days=a.outcome_days,
         discount=a.discount, seed=a.seed, write=not a.no_write,
-    ))
+    )
+    report = calibrate(args)
     print_report(report)
+    if a.cohorts > 1:
+        more = [calibrate(dataclasses.replace(args, seed=a.seed + k, write=False)) for k in range(1, a.cohorts)]
+        rho = [report.spearman_test] + [r.spearman_test for r in more]
+        ceiling = [report.ceiling_rank_test] + [r.ceiling_rank_test for r in more]
+        print(f"  test Spearman on {a.cohorts} held-out cohorts (seeds {a.seed}–{a.seed + a.cohorts - 1}): "
+              f"{', '.join(f'{x:.3f}' for x in rho)}; median {statistics.median(rho):.3f} (rank ceilings "
+              f"{', '.join(f'{x:.3f}' for x in ceiling)})")
     timing = time_scoring(a.therapy, Path(policy), a.time) if a.time > 0 else None
     if timing:
         print(f"  score_and_explain per recommendation ({timing['n']:.0f} decisions): wall p50 {timing['wall_p50_ms']:.1f} ms, "

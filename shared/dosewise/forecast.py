@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from dosewise.hyperscore import ForecastInputs
+from dosewise.schemas import OBSERVATION_KINDS
 from dosewise.therapies.base import ClinicView, Cohort, FloatArray, IntArray, TherapyPack, VectorSimulator
 
 DEFAULT_GRID_SIZE = 21
@@ -170,10 +171,10 @@ class Forecast:
         }
 
 
-def observation_name(observation: str, unit: str) -> str:
-    """How a forecast's observation reads to a clinician: "INR" (the unit names the quantity), "glucose fasting"."""
-    name = observation.replace("_", " ")
-    return unit if name.lower() == unit.lower() else name
+def observation_name(observation: str) -> str:
+    """How a forecast's observation reads to a clinician: "INR", "fasting glucose" (the kind's label), "pathogen load"."""
+    kind = OBSERVATION_KINDS.get(observation)
+    return kind.label if kind is not None and kind.label else observation.replace("_", " ")
 
 
 def _known_span(dose_history: np.ndarray) -> IntArray:

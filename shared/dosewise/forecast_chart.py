@@ -40,7 +40,7 @@ def figure(forecast: dict[str, Any], recommendation_label: str, title: str = "")
     days = [0, *forecast["days_after_decision"]]
     lo, hi = forecast["target_band"]
     unit = forecast["unit"]
-    name = observation_name(forecast["observation"], unit)  # "INR", not "inr"
+    name = observation_name(forecast["observation"])  # "INR", not "inr"
 
     def series(key: str) -> list[float]:
         return [float("nan"), *forecast[key]]  # day 0 is the decision: nothing forecast yet

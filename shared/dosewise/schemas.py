@@ -93,13 +93,16 @@ class ObservationKind(BaseModel):
     high: float
     loinc: str | None = None
     description: str = ""
+    label: str = ""  # how a sentence names it: "INR", "fasting glucose" (empty: the kind's id, underscores as spaces)
 
 
 # Ranges reject values that cannot come from a living patient (or are unit mix-ups), not merely abnormal ones.
 OBSERVATION_KINDS: dict[str, ObservationKind] = {
-    "inr": ObservationKind(quantity="inr", low=0.5, high=15.0, loinc="6301-6", description="INR of prothrombin time"),
+    "inr": ObservationKind(quantity="inr", low=0.5, high=15.0, loinc="6301-6", description="INR of prothrombin time",
+                          label="INR"),
     "glucose_fasting": ObservationKind(
-        quantity="glucose", low=10.0, high=1000.0, loinc="1558-6", description="Fasting plasma glucose"
+        quantity="glucose", low=10.0, high=1000.0, loinc="1558-6", description="Fasting plasma glucose",
+        label="fasting glucose",
     ),
     "pathogen_load": ObservationKind(
         quantity="dimensionless", low=0.0, high=100.0, description="Pathogen concentration x1 (Stengel 2002 model units)"

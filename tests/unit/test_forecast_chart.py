@@ -40,7 +40,7 @@ def test_the_chart_is_svg_with_the_band_both_plans_and_the_disclaimer(insulin: t
     assert ET.fromstring(svg).tag.endswith("svg")
     words = texts(svg)
     assert "target 80–130" in words and f"recommended ({label})" in words and "keep the current dose" in words
-    assert "glucose fasting (mg/dL)" in words and "days after the decision" in words
+    assert "fasting glucose (mg/dL)" in words and "days after the decision" in words
     assert f"fitted to {row['personalization']['observations_used']} measurements" in words
     assert "Decision support" in words and DISCLAIMER_LINE.split(":")[0] in words
 

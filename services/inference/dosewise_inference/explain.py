@@ -78,8 +78,8 @@ def _fmt(value: float) -> str:
 
 
 def _quantity(observation: str, value: float, unit: str) -> str:
-    """"INR 3.32" (the unit names the quantity), "glucose fasting 142 mg/dL"."""
-    name = fc.observation_name(observation, unit)
+    """"INR 3.32" (the unit names the quantity), "fasting glucose 142 mg/dL"."""
+    name = fc.observation_name(observation)
     return f"{name} {_fmt(value)}" if name == unit else f"{name} {_fmt(value)} {unit}"
 
 

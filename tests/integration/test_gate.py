@@ -172,7 +172,8 @@ def test_a_retrained_candidate_carries_its_calibrated_hyperscore_sidecars(tmp_pa
     pack = ToyPack()
     args = cql.CQLArgs(therapy="toy", gradient_steps=50, batch_size=32, twin_patients=20, twin_days=10, hidden_sizes=(16,),
                        n_heads=2)
-    small = CalibrationArgs(patients=20, days=20, decisions_per_patient=2, horizon_days=5, outcome_days=5, stats_patients=30, grid_step=0.25)
+    small = CalibrationArgs(patients=20, days=20, decisions_per_patient=2, horizon_days=5, outcome_days=5, stats_patients=30,
+                            grid_step=0.25)
     c = retrain.train_and_gate(pack, [], None, None, tmp_path, args, FAST, 0, "test", active_trained=False,
                                calibration=small)
     folder = c.onnx_path.parent

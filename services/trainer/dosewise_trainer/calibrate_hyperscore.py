@@ -128,6 +128,11 @@ class CalibrationReport:
     test_scores: np.ndarray | None = field(default=None, repr=False)
     test_realized: np.ndarray | None = field(default=None, repr=False)
 
+    def outcome_label(self) -> str:
+        """What the realized reward is, in words: "realized 28-day return (γ 0.95)" or "realized 7-day reward"."""
+        return (f"realized {self.outcome_days}-day reward" if self.discount == 1.0
+                else f"realized {self.outcome_days}-day return (γ {self.discount:g})")
+
     def summary(self) -> dict[str, Any]:
         """The JSON-able numbers (no per-decision arrays)."""
         return {k: v for k, v in asdict(self).items() if k not in ("test_scores", "test_realized")}
@@ -332,17 +337,11 @@ def calibrate(args: CalibrationArgs, pack: TherapyPack | None = None) -> Calibra
     return report
 
 
-def outcome_label(r: CalibrationReport) -> str:
-    """What the realized reward is, in words: "realized 28-day return (γ 0.95)" or "realized 7-day reward"."""
-    return (f"realized {r.outcome_days}-day reward" if r.discount == 1.0
-            else f"realized {r.outcome_days}-day return (γ {r.discount:g})")
-
-
 def print_report(r: CalibrationReport) -> None:
     print(f"HyperScore calibration — {r.therapy}, policy sha256 {r.policy_sha256[:12]}, {r.n_decisions} decisions, "
           f"{r.n_patients_fit} fit / {r.n_patients_test} test patients, {r.seconds:.0f} s")
     print(f"  weights: {r.config['weights']}  fusion: {r.config['fusion']}  impact_scale: {r.config['impact_scale']:.3g}")
-    print(f"  Spearman(HyperScore, {outcome_label(r)}): test {r.spearman_test:.3f} "
+    print(f"  Spearman(HyperScore, {r.outcome_label()}): test {r.spearman_test:.3f} "
           f"(p = {r.spearman_test_p:.2g}); fit half {r.spearman_fit:.3f}; "
           f"equal weights on test {r.spearman_test_equal_weights:.3f}")
     print("  each sub-score alone on test: " + ", ".join(f"{k} {v:.3f}" for k, v in r.spearman_test_by_sub_score.items()))

@@ -47,8 +47,6 @@ def plot_calibration(report: CalibrationReport, path: Path | str) -> Path:
     if report.test_scores is None or report.test_realized is None:
         raise ValueError("the report carries no test-half scores (it was not made by calibrate())")
     b = reward_by_score(report.test_scores, report.test_realized)
-    from dosewise_trainer.calibrate_hyperscore import outcome_label
-
     fig = Figure(figsize=(11.0, 4.2), dpi=110)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1.0]})
     per_point = f"{b.size.min()}" if b.size.min() == b.size.max() else f"{b.size.min()}–{b.size.max()}"
@@ -57,7 +55,7 @@ def plot_calibration(report: CalibrationReport, path: Path | str) -> Path:
     left.axvline(report.review_below, color="tab:red", ls="--", lw=1.0,
                  label=f"needs_review below {report.review_below:.1f} ({100 * report.test_flagged_share:.0f} % flagged)")
     left.set_xlabel("HyperScore")
-    left.set_ylabel(outcome_label(report))
+    left.set_ylabel(report.outcome_label())
     left.set_title(f"{report.therapy}: test half ({report.n_patients_test} patients), Spearman {report.spearman_test:.3f}",
                    fontsize=10)
     left.grid(alpha=0.3)

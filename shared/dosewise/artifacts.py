@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 POLICY_FILE = "policy.onnx"  # a policy version's ONNX file, inside its directory
+CARD_FILE = "model_card.json"  # next to it: what the file is (export.py writes it)
 
 
 def sha256_file(path: Path) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from dosewise import registry
-from dosewise.artifacts import artifact_problem
+from dosewise.artifacts import CARD_FILE, artifact_problem
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, transaction
 from dosewise.storage.models import Policy, utcnow
@@ -38,7 +38,7 @@ UNTRAINED_SEED = 0
 def shipped_artifacts(policy_dir: Path, therapy: str) -> list[tuple[str, Path, dict]]:
     """(version, artifact dir, model card) of every artifact shipped for a therapy, oldest first."""
     out = []
-    for card_path in sorted((policy_dir / therapy).glob("*/model_card.json")):
+    for card_path in sorted((policy_dir / therapy).glob(f"*/{CARD_FILE}")):
         card = json.loads(card_path.read_text())
         out.append((card_path.parent.name, card_path.parent, card))
     return sorted(out, key=lambda t: t[2].get("created_at", ""))
@@ -99,7 +99,7 @@ async def ensure_policies(settings: Settings) -> list[str]:
                 if not rows:
                     folder = settings.var_dir / "policies" / therapy / f"untrained-seed{UNTRAINED_SEED}"
                     onnx = export_untrained(pack, folder, seed=UNTRAINED_SEED)
-                    card = json.loads((folder / "model_card.json").read_text())
+                    card = json.loads((folder / CARD_FILE).read_text())
                     s.add(Policy(therapy=therapy, version=folder.name, status="untrained", sha256=sha256_file(onnx),
                                  artifact_path=str(onnx.resolve()), model_card=card, created_at=utcnow()))
                     rows = [Policy(therapy=therapy, version=folder.name, status="untrained", sha256="", artifact_path="")]

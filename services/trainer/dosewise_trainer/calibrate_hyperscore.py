@@ -46,7 +46,7 @@ from scipy.stats import rankdata, spearmanr
 
 from dosewise import forecast as fc
 from dosewise import hyperscore as hs
-from dosewise.artifacts import POLICY_FILE, sha256_file
+from dosewise.artifacts import CARD_FILE, POLICY_FILE, sha256_file
 from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
 from dosewise.therapies.registry import get_pack
 from dosewise_trainer.feature_stats import compute_feature_stats
@@ -140,7 +140,7 @@ class CalibrationReport:
 
 def policy_discount(policy_dir: Path) -> float:
     """The discount γ the policy was trained with (its model card), else the DQN's default."""
-    card = policy_dir / "model_card.json"
+    card = policy_dir / CARD_FILE
     gamma = json.loads(card.read_text()).get("training", {}).get("config", {}).get("gamma") if card.exists() else None
     return float(gamma) if gamma is not None else DEFAULT_DISCOUNT
 

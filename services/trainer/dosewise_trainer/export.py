@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from dosewise.artifacts import POLICY_FILE, sha256_file
+from dosewise.artifacts import CARD_FILE, POLICY_FILE, sha256_file
 from dosewise.therapies.base import TherapyPack
 from dosewise_trainer.algorithms.networks import ExportedPolicy, QNetwork, build_q_network
 
 OPSET = 17
-CARD_FILE = "model_card.json"
 CARD_SCHEMA_VERSION = 1
 
 

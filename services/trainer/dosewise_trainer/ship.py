@@ -14,6 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
+from dosewise.artifacts import CARD_FILE
 from dosewise.settings import get_settings
 from dosewise.therapies.registry import get_pack
 from dosewise_trainer.algorithms import dqn
@@ -39,7 +40,7 @@ def ship(therapy: str, root: Path, seed: int = 1, cv_folds: int = 5) -> Path:
         cv_summary = cv.card_summary()
         print(f"{therapy}: {cv_folds}-fold CV — targets met in every fold and pooled: {cv.targets_met}")
     dqn.train(dqn.Args.quick(therapy, seed=seed, out_dir=str(out), progress=True), pack=pack)
-    card_path = out / "model_card.json"
+    card_path = out / CARD_FILE
     card = json.loads(card_path.read_text())
     card["cross_validation"] = cv_summary  # the ONNX bytes (and their sha256) are unchanged by this
     card_path.write_text(json.dumps(card, indent=2, default=str) + "\n")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dosewise.artifacts import CARD_FILE
 from dosewise.cli.console import console as rich_console
 from dosewise.therapies.base import DosingPolicy, TherapyPack
 from dosewise.therapies.registry import get_pack
@@ -46,7 +47,7 @@ def load_q_fn(path: Path) -> QFn:
 
 def _read_card(path: Path, pack: TherapyPack) -> dict[str, Any] | None:
     """The policy's model card, if it has one (a bare .onnx is accepted); refuses a card that names another therapy."""
-    card_path = (path if path.is_dir() else path.parent) / "model_card.json"
+    card_path = (path if path.is_dir() else path.parent) / CARD_FILE
     if not card_path.is_file():
         return None
     card: dict[str, Any] = json.loads(card_path.read_text(encoding="utf-8"))

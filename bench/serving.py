@@ -4,6 +4,8 @@
   (b) the inference endpoint POST /v1/infer,
   (c) the gateway's POST /v1/recommendations end to end (validation, features, guardrails, HTTP to inference, commit),
   (d) an empty FastAPI endpoint on the same server stack: the framework's floor,
+  (e) a no-op relay: a FastAPI endpoint that sends the request's bytes on to another server over aiohttp and returns its
+      answer, parsing nothing: the floor of any gateway that reaches inference over HTTP, as ours must,
   plus the batch endpoint POST /v1/recommendations:batch (1,000 patients per call) in decisions per second, one call at a
   time and two callers at once, and (c)'s latency for an insulin patient at 50 and 100 req/s.
 
@@ -34,15 +36,54 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-import numpy as np
+from dosewise.blas_threads import use_one_blas_thread
 
-from dosewise import decision
-from dosewise.devstack import LocalStack
-from dosewise.schemas import INSULIN_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE, PatientState
+use_one_blas_thread()  # before numpy loads, as in the services: the in-process stage timings use one core
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dosewise import decision  # noqa: E402
+from dosewise import forecast as twin_forecast  # noqa: E402
+from dosewise.devstack import LocalStack  # noqa: E402
+from dosewise.schemas import INSULIN_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE, BatchRecommendationRequest, PatientState  # noqa: E402
 
 BATCH_CALLERS, BATCHES_PER_CALLER = 2, 3
-EMPTY_APP = "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/empty')\nasync def empty():\n    return {}\n"
+EMPTY_APP = """
+from fastapi import FastAPI, Request
+
+app = FastAPI()
+
+
+@app.get("/empty")
+async def empty():
+    return {}
+
+
+@app.post("/echo")
+async def echo(request: Request):
+    await request.body()
+    return {}
+"""
+# (e): what any gateway that reaches inference over HTTP pays before doing anything: the request in, the same bytes out to
+# another server over aiohttp (the gateway's client), that server's answer back. No parsing, validation or storage.
+RELAY_APP = """
+import aiohttp
+from fastapi import FastAPI, Request, Response
+
+app = FastAPI()
+session = None
+
+
+@app.post("/relay")
+async def relay(request: Request):
+    global session
+    if session is None:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+    body = await request.body()
+    async with session.post("{upstream}", data=body, headers={{"Content-Type": "application/json"}}) as answer:
+        return Response(await answer.read(), media_type="application/json")
+"""
 
 
 def free_port() -> int:
@@ -186,6 +227,30 @@ async def open_loop(method: str, url: str, body: object, seconds: float, rate: f
     return lat, errors
 
 
+def best_ms(f: object, repeats: int = 5) -> float:
+    """The fastest of ``repeats`` calls, ms: the stage's own cost, with as little of the shared machine's noise as we can."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()  # type: ignore[operator]
+        times.append(time.perf_counter() - t)
+    return min(times) * 1000
+
+
+def batch_stages() -> dict[str, float]:
+    """What three stages every 1,000-patient warfarin batch needs cost here, in this process on one core (ms):
+    validating the body (the gateway must; inference validates what it receives again), features and guardrail masks
+    (both services: inference before the argmax, the gateway for its final check), and the twin forecast behind the
+    HyperScore's forecast sub-score (inference). Together they bound the batch rate before anything else is counted."""
+    body = json.dumps(batch_body("stage")).encode()
+    states = BatchRecommendationRequest.model_validate_json(body).patients
+    prep = decision.prepare(states)
+    keep = np.zeros(prep.view.n, dtype=int)
+    return {"validate": best_ms(lambda: BatchRecommendationRequest.model_validate_json(body)),
+            "prepare": best_ms(lambda: decision.prepare(states)),
+            "forecast": best_ms(lambda: twin_forecast.forecast(prep.pack, prep.view, keep))}
+
+
 def onnx_row(policy_path: Path, seconds: float) -> tuple[float, float, float]:
     import onnxruntime as ort
 
@@ -216,7 +281,7 @@ def main() -> None:
         ap.error("--repeats must be at least 1 and --latency-seconds positive")
 
     tmp = Path(tempfile.mkdtemp(prefix="dosewise-bench-"))
-    api_port, inf_port, empty_port = free_port(), free_port(), free_port()
+    api_port, inf_port, empty_port, relay_port = free_port(), free_port(), free_port(), free_port()
     env = os.environ.copy() | {
         "DOSEWISE_VAR_DIR": str(tmp), "DOSEWISE_API_PORT": str(api_port), "DOSEWISE_INFERENCE_PORT": str(inf_port),
         "DOSEWISE_INFERENCE_URL": f"http://127.0.0.1:{inf_port}", "DOSEWISE_LOG_LEVEL": "WARNING", "DOSEWISE_ENV": "test",
@@ -228,6 +293,7 @@ def main() -> None:
     boot = subprocess.run([sys.executable, "-m", "dosewise_trainer.bootstrap"], env=env, check=True, capture_output=True,
                           text=True)
     (tmp / "empty_app.py").write_text(EMPTY_APP)
+    (tmp / "relay_app.py").write_text(RELAY_APP.format(upstream=f"http://127.0.0.1:{empty_port}/echo"))
     # The empty app's module is in tmp; a PYTHONPATH of the caller's (e.g. another checkout's code to compare) still applies.
     stack = LocalStack(env=env | {"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp), env.get("PYTHONPATH")]))},
                        log_dir=tmp)
@@ -236,8 +302,9 @@ def main() -> None:
         stack.start("inference")
         stack.start("api")
         stack.start("empty", module="uvicorn", args=["empty_app:app", "--port", str(empty_port), "--log-level", "warning"])
+        stack.start("relay", module="uvicorn", args=["relay_app:app", "--port", str(relay_port), "--log-level", "warning"])
         for url in (f"http://127.0.0.1:{inf_port}/readyz", f"http://127.0.0.1:{api_port}/readyz",
-                    f"http://127.0.0.1:{empty_port}/empty"):
+                    f"http://127.0.0.1:{empty_port}/empty", f"http://127.0.0.1:{relay_port}/docs"):
             stack.wait_ready(url)
         made = subprocess.run([sys.executable, "-m", "dosewise.cli.main", "keys", "create", "--role", "clinician",
                                "--name", "bench"], env=env, capture_output=True, text=True, check=True)
@@ -252,17 +319,21 @@ def main() -> None:
               f"{args.clients} connections, {args.seconds:g} s per row")
         rows = []
         cpu_per_request: dict[str, str] = {}  # of the servers, during each row's open-loop run
+        cpu_saturated: dict[str, tuple[dict[str, float], dict[str, float], int]] = {}  # ... during its closed-loop run
         rps, p50, p99 = onnx_row(policy, args.seconds)
         rows.append(("(a) onnxruntime run, batch 1", rps, p50, p99, 0))
         for name, method, url, body in (
             ("(b) inference POST /v1/infer", "POST", f"{inf}/v1/infer", infer_body),
             ("(c) gateway POST /v1/recommendations", "POST", f"{api}/v1/recommendations", PATIENT_STATE_EXAMPLE),
             ("(d) empty FastAPI GET", "GET", f"http://127.0.0.1:{empty_port}/empty", None),
+            ("(e) no-op relay POST (one HTTP hop)", "POST", f"http://127.0.0.1:{relay_port}/relay", PATIENT_STATE_EXAMPLE),
         ):
+            cpu0 = cpu_seconds(servers)
             if use_wrk:
                 thr, err1 = wrk_closed_loop(method, url, body, args.seconds, args.clients, headers, tmp)
             else:
                 thr, err1 = asyncio.run(closed_loop(method, url, body, args.seconds, args.clients, headers))
+            cpu_saturated[name] = (cpu0, cpu_seconds(servers), round(thr * args.seconds))
             cpu0 = cpu_seconds(servers)
             lat, err2 = asyncio.run(open_loop(method, url, body, args.seconds, args.rate, headers))
             cpu_per_request[name] = cpu_ms_per(cpu0, cpu_seconds(servers), len(lat))
@@ -320,8 +391,9 @@ def main() -> None:
             f"{r} req/s p50 {a:.1f} ms p99 {b:.1f} ms ({e} errors)" for r, a, b, e in sweep))
         print("the same for an insulin patient (INSULIN_STATE_EXAMPLE): " + "; ".join(
             f"{r} req/s p50 {a:.1f} ms p99 {b:.1f} ms ({e} errors; CPU per request {c})" for r, a, b, e, c in insulin))
-        gw, empty = rows[2][1], rows[3][1]
-        print(f"\ngateway / empty-endpoint throughput: {gw / empty:.0%}  (aim ≥ 40 %)")
+        gw, empty, relay = rows[2][1], rows[3][1], rows[4][1]
+        print(f"\ngateway / empty-endpoint throughput: {gw / empty:.0%}  (aim ≥ 40 %); a gateway that only relays the "
+              f"request to another server over HTTP, (e) / (d): {relay / empty:.0%}")
         runs = ", ".join(f"{p:.1f} ms ({n} requests, {e} errors)" for p, n, e in aim_p99)
         print(f"gateway p99 at {args.rate:g} req/s: median {statistics.median(p for p, _, _ in aim_p99):.1f} ms of "
               f"{len(aim_p99)} runs of {args.latency_seconds:g} s: {runs}  (aim ≤ 25 ms)")
@@ -329,8 +401,18 @@ def main() -> None:
               f"{', '.join(f'{t * 1000:.0f}' for t in times)}) → {1000 / med:,.0f} decisions/s (aim ≥ 50,000), persisted")
         print(f"batch endpoint, {BATCH_CALLERS} callers at once ({BATCHES_PER_CALLER} calls each): {concurrent_rate:,.0f} "
               "decisions/s, persisted")
+        stages = batch_stages()
+        floor_cpu = 2 * stages["validate"] + 2 * stages["prepare"] + stages["forecast"]
+        print(f"batch stages in process, one core, best of 5 per 1,000 warfarin patients: validate {stages['validate']:.1f} ms "
+              f"(both services), features and guardrails {stages['prepare']:.1f} ms (both), twin forecast "
+              f"{stages['forecast']:.1f} ms (inference): {floor_cpu:.0f} ms of CPU, at most {2000 / floor_cpu * 1000:,.0f} "
+              f"decisions/s on 2 cores if nothing else cost anything (50,000/s allows 40 ms of CPU per 1,000)")
         print(f"\nCPU per request at {args.rate:g} req/s, (c): {cpu_per_request[rows[2][0]]}; per 1,000-patient batch: "
               f"{cpu_batch}")
+        before, after, n = cpu_saturated[rows[2][0]]
+        both_ms = 1000 * sum(after[k] - before[k] for k in before) / max(n, 1)
+        print(f"CPU per request in (c)'s closed-loop run: {cpu_ms_per(before, after, n)}: 2 cores give at most "
+              f"{2000 / both_ms:,.0f} req/s at that ({2000 / both_ms / empty:.0%} of the empty endpoint)")
     finally:
         stack.stop_all()
 

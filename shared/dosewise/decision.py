@@ -78,8 +78,10 @@ def _decide(prep: Prepared, rows: np.ndarray, chosen: np.ndarray) -> list[Decisi
             firings.append(GuardrailFiring(rule="final_check", message="Policy output failed the gateway's final safety check."))
         action = pack.actions[int(final[j])]
         if action.kind == "hold":
-            warnings.append(f"Hold: give no dose for the next {pack.decision_interval_days:g} day(s); the regimen stays "
-                            f"{float(regimen[j]):g} {pack.dose_unit}/day.")
+            days = pack.decision_interval_days
+            span = "day" if days == 1 else f"{days:g} days"
+            warnings.append(f"Hold: give no dose for the next {span}; the regimen stays {float(regimen[j]):g} "
+                            f"{pack.dose_unit}/day.")
         out.append(Decision(
             action_index=int(final[j]), action_id=action.id, action_label=action.label, given_dose=float(given[j]),
             regimen_dose=float(regimen[j]), guardrails=firings, warnings=warnings,

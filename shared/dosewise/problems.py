@@ -43,4 +43,5 @@ def validation_problem(errors: Iterable[Mapping[str, Any]], strip_prefix: tuple[
             entry["allowed"] = allowed
         entries.append(entry)
     fields = ", ".join(x["field"] for x in entries)
-    return problem(422, "Invalid request", f"{len(entries)} invalid field(s): {fields}", "validation", errors=entries)
+    count = "1 invalid field" if len(entries) == 1 else f"{len(entries)} invalid fields"
+    return problem(422, "Invalid request", f"{count}: {fields}", "validation", errors=entries)

@@ -263,6 +263,7 @@ class TestBatch:
         patients = [example(), example(weight={"value": -1, "unit": "kg"})]
         r = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": patients}, headers=clin(stack))
         assert r.status_code == 422 and "patients.1.weight" in [e["field"] for e in r.json()["errors"]]
+        assert r.json()["detail"].startswith(f"{len(r.json()['errors'])} invalid field")
 
     def test_batch_idempotency(self, stack: Stack) -> None:
         key = f"batch-{uuid.uuid4()}"

@@ -270,4 +270,5 @@ class TestBatch:
         r = await api.client.post("/v1/outcomes:batch", json={"outcomes": items})
         assert r.status_code == 422
         assert [e["field"] for e in r.json()["errors"]] == ["outcomes.1.recommendation_id"]
+        assert r.json()["detail"] == "1 invalid field: outcomes.1.recommendation_id"
         assert await api.counts() == (0, 0, 0)

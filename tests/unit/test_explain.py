@@ -116,6 +116,31 @@ class TestScoreAndExplain:
         assert explain.mid_sentence("Increase by 4 U/day") == "increase by 4 U/day"
         assert explain.mid_sentence("Hold today's dose") == "hold today's dose"
 
+    def test_a_fact_names_its_unit_once(self) -> None:
+        def fact(description: str, unit: str, value: float) -> str:
+            return explain._fact({"description": description, "unit": unit, "value": value})
+
+        assert fact("Latest INR (1.0 if none yet)", "INR", 5.2) == "Latest INR: 5.2"
+        assert fact("Days since the latest INR (capped at 30)", "days", 4.0) == "Days since the latest INR: 4"
+        assert fact("Body weight", "kg", 78.0) == "Body weight 78 kg"
+        assert fact("Latest fasting glucose (140 if none)", "mg/dL", 142.0) == "Latest fasting glucose 142 mg/dL"
+        assert fact("Snyder & Berns 2004 insulin dose fraction for this eGFR (1 if unknown)", "1", 0.75) == (
+            "Snyder & Berns 2004 insulin dose fraction for this eGFR: 0.75")
+        assert fact("Takes amiodarone (CYP2C9 inhibitor; IWPC covariate)", "0/1", 1.0) == "Takes amiodarone: yes"
+
+    def test_one_allowed_action_is_called_the_only_one(self, session: object, stats: hs.FeatureStats,
+                                                       states: tuple) -> None:
+        view, x, guard = states
+        only_hold = np.zeros((view.n, PACK.n_actions), dtype=bool)
+        only_hold[:, 0] = True
+        out = run(session, stats, (view, x, GuardrailResult(only_hold, guard.firings)), 0, chosen=0)
+        assert "It is the only action the guardrails allow (" in out["rationale"]
+        assert "Of the 1 actions" not in out["rationale"]
+        several = int(guard.mask[0].sum())
+        assert several > 1
+        assert f"Of the {several} actions the guardrails allow, policy v-test values this one highest (Q " in run(
+            session, stats, states, 0)["rationale"]
+
     def test_rationale_names_the_chosen_action_and_the_top_feature(self, session: object, stats: hs.FeatureStats,
                                                                    states: tuple) -> None:
         for chosen in (1, 6):

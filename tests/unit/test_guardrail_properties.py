@@ -160,6 +160,7 @@ def test_no_safe_action_means_hold_and_refer_never_a_guess() -> None:
     d = decision.decide(nothing, 0, chosen)
     assert d.action_id == "hold" and d.given_dose == 0.0
     assert any("refer to the clinician" in w for w in d.warnings)
+    assert "Hold: give no dose for the next day; the regimen stays 5 mg/day." in d.warnings  # how long, and what then
 
 
 def test_a_recorded_day_above_the_maximum_allows_only_keep_or_hold_and_says_why() -> None:

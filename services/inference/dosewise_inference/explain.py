@@ -83,12 +83,19 @@ def _quantity(observation: str, value: float, unit: str) -> str:
     return f"{name} {_fmt(value)}" if name == unit else f"{name} {_fmt(value)} {unit}"
 
 
+COUNT_UNITS = frozenset({"1", "count"})  # dimensionless: the description alone says what is counted
+
+
 def _fact(top: dict[str, Any]) -> str:
-    """"Latest INR 3.15 INR", "Takes amiodarone: yes": a feature's description (without its parenthesis) and value."""
+    """A feature's description (without its parenthesis) and value: "Body weight 78 kg", "Takes amiodarone: yes", and
+    "Latest INR: 3.15" or "Days since the latest INR: 4" where the description already names the unit."""
     name = re.sub(r"\s*\(.*?\)", "", top["description"]).strip()
-    if top["unit"] == "0/1":
+    unit = top["unit"]
+    if unit == "0/1":
         return f"{name}: {'yes' if top['value'] >= 0.5 else 'no'}"
-    return f"{name} {_fmt(top['value'])} {top['unit']}"
+    if unit in COUNT_UNITS or unit.lower() in name.lower().split():
+        return f"{name}: {_fmt(top['value'])}"
+    return f"{name} {_fmt(top['value'])} {unit}"
 
 
 def mid_sentence(label: str) -> str:
@@ -114,7 +121,9 @@ def rationale(
         parts.append("No action is safe to choose automatically, so the safest one (hold) is shown and a clinician must "
                      "decide.")
     else:
-        line = f"Of the {int(mask.sum())} actions the guardrails allow, {who} values this one highest (Q {q[chosen]:.2f}"
+        allowed = int(mask.sum())
+        line = (f"Of the {allowed} actions the guardrails allow, {who} values this one highest (Q " if allowed > 1 else
+                f"It is the only action the guardrails allow ({who}: Q ") + f"{q[chosen]:.2f}"
         if keep is not None and keep != chosen:
             line += f"; keeping the dose: {q[keep]:.2f}"
         parts.append(line + ").")

@@ -67,8 +67,10 @@ class ImmunePack(TherapyPack):
         ActionSpec("2au", "Pathogen killer at 2 a.u./day (maximum)", "level", 2.0),
     )
     feature_specs = (
-        FeatureSpec("pathogen_log10_last", "log10 a.u.", "log10(latest pathogen load + 0.01); −2 = undetectable", 0.0, 1.0),
-        FeatureSpec("pathogen_log10_prev", "log10 a.u.", "log10(previous load + 0.01) (= latest if none)", 0.0, 1.0),
+        FeatureSpec("pathogen_log10_last", "log10 a.u.", "Latest pathogen load (log10 of load + 0.01; −2 = undetectable)",
+                    0.0, 1.0),
+        FeatureSpec("pathogen_log10_prev", "log10 a.u.", "Previous pathogen load (log10 of load + 0.01; = latest if none)",
+                    0.0, 1.0),
         FeatureSpec("pathogen_log10_change_per_day", "log10 a.u./day", "Change between the last two loads, per day (0 if <2)",
                     0.0, 1.0),
         FeatureSpec("pathogen_undetectable_count", "count", "Consecutive undetectable loads among the last 3", 0.0, 1.0),

@@ -3,13 +3,19 @@ transaction (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from dosewise import registry
 from dosewise.audit_chain import Action
-from dosewise.settings import Settings
+from dosewise.cli import policies as cli_policies
+from dosewise.queue.base import POLICIES_STREAM
+from dosewise.queue.sql import SqlTableQueue
+from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, transaction
 from dosewise.storage.models import Policy
 from dosewise.storage.repositories import AuditRepository, PolicyRepository
@@ -42,3 +48,59 @@ async def test_activate_and_rollback_are_audited(db_url: str) -> None:
         assert e.value.status == 404
     finally:
         await engine.dispose()
+
+
+def test_the_cli_lists_activates_and_rolls_back_like_the_api(db_url: str) -> None:
+    """`dosewise policies list|activate|rollback` from the shell: the same registry change, audit events and "policy
+    activated" announcements as the admin routes (the queue here: the database's own table)."""
+    therapy = f"t-{uuid.uuid4().hex[:8]}"
+
+    async def add_two() -> list[str]:
+        engine = make_engine(Settings(DATABASE_URL=db_url))
+        try:
+            async with transaction(make_sessionmaker(engine)) as s:
+                added = [await PolicyRepository(s).add(Policy(therapy=therapy, version=v, status="candidate",
+                                                              sha256=v * 64, artifact_path=v)) for v in "ab"]
+            return [p.id for p in added]
+        finally:
+            await engine.dispose()
+
+    async def afterwards(ids: list[str]) -> tuple[dict[str, str], list[tuple[str, str]], list[tuple[str, str]]]:
+        engine = make_engine(Settings(DATABASE_URL=db_url))
+        sessions = make_sessionmaker(engine)
+        try:
+            async with sessions() as s:
+                statuses = {p.version: p.status for p in await PolicyRepository(s).list(therapy)}
+                events = [(e.action, e.actor) async for e in AuditRepository(s).chain() if e.subject_id in ids]
+            queue, group = SqlTableQueue(sessions), f"g-{uuid.uuid4().hex[:8]}"
+            await queue.ensure_group(POLICIES_STREAM, group)  # a new group reads the stream from its start
+            announced = [(m.payload["version"], m.payload["by"])
+                         for m in await queue.read(POLICIES_STREAM, group, "test", count=100_000)
+                         if m.payload.get("therapy") == therapy]
+            return statuses, events, announced
+        finally:
+            await engine.dispose()
+
+    root = typer.Typer()
+    cli_policies.register(root)
+
+    def cli(*args: str) -> str:
+        get_settings.cache_clear()
+        try:
+            r = CliRunner().invoke(root, ["policies", *args],
+                                   env={"DATABASE_URL": db_url, "REDIS_URL": None, "COLUMNS": "200"})
+        finally:
+            get_settings.cache_clear()
+        assert r.exit_code == 0, r.output
+        return r.stdout
+
+    a, b = asyncio.run(add_two())
+    assert cli("activate", a) == f"{therapy}: a is active\n"
+    assert cli("activate", b, "--by", "dr-admin") == f"{therapy}: b is active\n"
+    listed = cli("list", "--therapy", therapy)
+    assert a in listed and b in listed and "(dr-admin)" in listed
+    assert cli("rollback", "--therapy", therapy) == f"{therapy}: rolled back to a\n"
+    statuses, events, announced = asyncio.run(afterwards([a, b]))
+    assert statuses == {"a": "active", "b": "retired"}
+    assert events == [(Action.POLICY_ACTIVATE, "cli"), (Action.POLICY_ACTIVATE, "dr-admin"), (Action.POLICY_ROLLBACK, "cli")]
+    assert announced == [("a", "cli"), ("b", "dr-admin"), ("a", "cli")]

@@ -132,6 +132,11 @@ class Forecast:
     sensitivity: FloatArray  # (n,) posterior mean of the scale (geometric)
     sensitivity_log_sd: FloatArray  # (n,) posterior SD of ln(scale)
     n_observations: IntArray  # (n,) measurements the fit used
+    # (n, K) the latest K measurements of the observation (canonical unit, NaN: none), how many days before the decision
+    # each was taken, and which of them the fit used (one taken before the replayed course is shown, not fitted)
+    measured: FloatArray
+    measured_age_days: FloatArray
+    measured_used: np.ndarray
     transform: Callable[[FloatArray], FloatArray] | None = None
     # (n,) the pack's mean daily reward α·T − β·A − γ·H of the forecast (``recommended`` / ``keep``) over the horizon, the
     # recommendation's dose change booked on its first day; None when the pack's TwinSpec has no reward_terms
@@ -168,7 +173,16 @@ class Forecast:
                 "keep_dose": round(float(self.keep_reward[i]), r),
                 "worst_best": None if self.reward_range is None else list(self.reward_range),
             },
+            "measured": self._measured_row(i),
         }
+
+    def _measured_row(self, i: int) -> dict[str, list[Any]]:
+        """Patient i's measurements, oldest first, at their (negative) day from the decision: what the chart draws beside
+        the forecast, and what the twin was fitted to (``used_in_fit``)."""
+        values, ages, used = self.measured[i], self.measured_age_days[i], self.measured_used[i]
+        order = [j for j in np.argsort(-np.nan_to_num(ages, nan=-np.inf)) if not (np.isnan(values[j]) or np.isnan(ages[j]))]
+        return {"days_after_decision": [round(-float(ages[j]), 2) + 0.0 for j in order],  # + 0.0: today is 0, not -0
+                "values": [round(float(values[j]), 4) for j in order], "used_in_fit": [bool(used[j]) for j in order]}
 
 
 def observation_name(observation: str) -> str:
@@ -212,6 +226,8 @@ def _stack(parts: list[tuple[np.ndarray, Forecast]], n: int) -> Forecast:
         n_observations=put(lambda f: f.n_observations), transform=first.transform,
         recommended_reward=None if first.recommended_reward is None else put(lambda f: f.recommended_reward),
         keep_reward=None if first.keep_reward is None else put(lambda f: f.keep_reward), reward_range=first.reward_range,
+        measured=put(lambda f: f.measured), measured_age_days=put(lambda f: f.measured_age_days),
+        measured_used=put(lambda f: f.measured_used),
     )
 
 
@@ -341,7 +357,7 @@ def forecast(
         sensitivity=np.exp(mean_log), sensitivity_log_sd=sd_log, n_observations=usable.sum(axis=1),
         transform=spec.score_transform,
         recommended_reward=None if reward is None else reward[:, 0], keep_reward=None if reward is None else reward[:, 1],
-        reward_range=reward_range,
+        reward_range=reward_range, measured=obs, measured_age_days=view.obs_age_days[kind], measured_used=usable,
     )
 
 

@@ -1,7 +1,8 @@
 """A recommendation's twin forecast as a chart (SVG): what a clinician looks at instead of reading arrays.
 
 Draws the ``forecast`` of a stored explanation (``forecast.Forecast.row``): the target band, the forecast under the
-recommendation and under keeping the dose, each with its 80 % band, and a caption with the personalization and the
+recommendation and under keeping the dose, each with its 80 % band, the measurements before the decision (those the
+twin was fitted to filled), and a caption with the personalization and the
 therapy's reward of each forecast. Matplotlib's object API without pyplot (no global figure state), so it is safe in a
 web server's worker threads; matplotlib is imported on first use.
 """
@@ -56,17 +57,25 @@ def figure(forecast: dict[str, Any], recommendation_label: str, title: str = "")
         if forecast.get(band_key):
             low, high = forecast[band_key]
             ax.fill_between(days, [float("nan"), *low], [float("nan"), *high], color=color, alpha=0.15, lw=0)
+    measured = forecast.get("measured") or {}  # answers stored before 2026-11-29 carry no measurements
+    m_days, m_values = measured.get("days_after_decision", []), measured.get("values", [])
+    for used, style in ((True, {"color": "black", "label": "measured (the twin is fitted to these)"}),
+                        (False, {"mfc": "white", "mec": "black", "label": "measured, not used in the fit"})):
+        points = [(d, v) for d, v, u in zip(m_days, m_values, measured.get("used_in_fit", []), strict=True) if u == used]
+        if points:
+            ax.plot(*zip(*points, strict=True), "o", ms=5, zorder=3, **style)
     values = [v for k in ("recommended", "keep_dose") for v in forecast[k] if v == v and v > 0]
+    values += [v for v in m_values if v > 0]
     if values and max(values) > LOG_SPAN * min(values):
         ax.set_yscale("symlog", linthresh=max(hi, min(values)))
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlim(left=-0.3)
-    ax.set_xlabel("days after the decision")
+    ax.set_xlim(left=min([0.0, *m_days]) - 0.3)
+    ax.set_xlabel("days from the decision (0)")
     ax.set_ylabel(name if unit in (name, "1", "") else f"{name} ({unit})")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8, frameon=False)
     ax.set_title(title or f"Twin forecast: {name}, recommended vs keeping the dose", fontsize=10)
-    fig.text(0.01, 0.015, "\n".join(textwrap.wrap(caption(forecast) + " " + DISCLAIMER_LINE, 130)), fontsize=7,
+    fig.text(0.01, 0.015, "\n".join(textwrap.wrap(caption(forecast) + " " + DISCLAIMER_LINE, 120)), fontsize=7,
              color="0.3", va="bottom")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.2)  # fixed: tight_layout would double the render time
     return fig

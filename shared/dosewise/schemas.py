@@ -380,7 +380,9 @@ class Explanation(BaseModel):
     forecast: dict[str, Any] | None = Field(
         description="The patient's twin rolled forward under the recommended dose and under keeping the dose, with the band; "
                     "mean_daily_reward: the therapy's own reward of each forecast (the recommendation's dose change "
-                    "included), which the forecast sub-score ranks among the calibration's decisions."
+                    "included), which the forecast sub-score ranks among the calibration's decisions; measured: the "
+                    "latest measurements (days before the decision as negative days) and which of them the twin was "
+                    "fitted to."
     )
     rationale: str = Field(description="One paragraph built from the facts above (template; no free-text generation).")
 

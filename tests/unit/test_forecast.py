@@ -132,6 +132,18 @@ class TestRecommendedVersusKeep:
         alone = fc.forecast(WARFARIN, view.take(np.array([2])), chosen[2:])
         assert batch is not None and alone is not None
         np.testing.assert_allclose(batch.recommended[2], alone.recommended[0], rtol=1e-9)
+        assert batch.row(2)["measured"] == alone.row(0)["measured"]
+
+    def test_a_row_shows_the_measurements_oldest_first_and_which_the_fit_used(self) -> None:
+        view = simulated_history(WARFARIN, 1.0, 20, n=2)
+        f = fc.forecast(WARFARIN, view, np.full(2, action(WARFARIN, "keep")))
+        assert f is not None
+        for i in range(2):
+            shown = f.row(i)["measured"]
+            ages = view.obs_age_days["inr"][i]
+            assert shown["days_after_decision"] == sorted(round(-float(a), 2) for a in ages)
+            assert sorted(shown["values"]) == sorted(round(float(v), 4) for v in view.obs["inr"][i])
+            assert sum(shown["used_in_fit"]) == f.row(i)["personalization"]["observations_used"] == 3
 
 
 class TestForecastReward:
@@ -191,6 +203,9 @@ class TestImmuneTwin:
         low, high = (fc.forecast(IMMUNE, self.infected(k), np.full(4, 1)) for k in (0.6, 1.6))
         assert low is not None and high is not None
         assert (low.n_observations == 2).all()  # the third load is the start state, not evidence
+        shown = low.row(0)["measured"]
+        assert shown["used_in_fit"] == [False, True, True]  # shown on the chart, hollow
+        assert str(shown["days_after_decision"]) == "[-2.0, -1.0, 0.0]"  # today's load is day 0, not -0.0
         assert np.median(high.sensitivity) > 1.3 * np.median(low.sensitivity)
 
     def test_more_drug_forecasts_less_pathogen(self) -> None:

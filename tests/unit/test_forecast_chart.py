@@ -40,7 +40,7 @@ def test_the_chart_is_svg_with_the_band_both_plans_and_the_disclaimer(insulin: t
     assert ET.fromstring(svg).tag.endswith("svg")
     words = texts(svg)
     assert "target 80–130" in words and f"recommended ({label})" in words and "keep the current dose" in words
-    assert "fasting glucose (mg/dL)" in words and "days after the decision" in words
+    assert "fasting glucose (mg/dL)" in words and "days from the decision" in words
     assert f"fitted to {row['personalization']['observations_used']} measurements" in words
     assert "Decision support" in words and DISCLAIMER_LINE.split(":")[0] in words
 
@@ -76,3 +76,27 @@ def test_charts_rendered_in_parallel_threads_are_the_same_as_alone(insulin: tupl
     alone = forecast_svg(row, "x")
     with ThreadPoolExecutor(4) as pool:
         assert set(pool.map(lambda _: forecast_svg(row, "x"), range(8))) == {alone}
+
+
+def test_the_measurements_are_drawn_before_the_decision_filled_where_the_twin_was_fitted_to_them() -> None:
+    from dosewise import decision
+    from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
+
+    prep = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)])
+    row = fc.forecast(prep.pack, prep.view, np.array([4])).row(0)  # type: ignore[union-attr]
+    ax = figure(row, "Keep").axes[0]
+    points = {line.get_label(): line for line in ax.get_lines() if line.get_label().startswith("measured")}
+    fitted, not_fitted = points["measured (the twin is fitted to these)"], points["measured, not used in the fit"]
+    # The README example: INR 1.6 the morning before the first dose (7 days back), then 1.9 and 2.4.
+    assert list(fitted.get_xdata()) == [-4.0, -1.0] and list(fitted.get_ydata()) == [1.9, 2.4]
+    assert list(not_fitted.get_xdata()) == [-7.0] and list(not_fitted.get_ydata()) == [1.6]
+    assert not_fitted.get_markerfacecolor() == "white"
+    assert ax.get_xlim()[0] < -7.0
+
+
+def test_an_answer_stored_without_measurements_still_draws() -> None:
+    row = forecast_row(get_pack("warfarin"), 4)
+    del row["measured"]
+    ax = figure(row, "Keep").axes[0]
+    assert not [line for line in ax.get_lines() if line.get_label().startswith("measured")]
+    assert ax.get_xlim()[0] == pytest.approx(-0.3)

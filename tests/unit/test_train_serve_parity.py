@@ -65,3 +65,24 @@ def test_gateway_features_equal_simulator_features(therapy: str) -> None:
         given, regimen = policy.act(view)
         given_hist[:, day] = given
         view = sim.step(given, regimen).view
+
+
+@pytest.mark.parametrize("therapy", ["warfarin", "insulin_t2d"])
+def test_a_course_older_than_the_training_courses_looks_like_the_oldest_one(therapy: str) -> None:
+    """The policy is never asked about a day of therapy it did not train on: the feature stops at the twins' course length
+    (the same ``episode_days`` the trainer reads), so a year-old course is read as that oldest trained day, not
+    extrapolated (uncapped, the insulin policy's choice flipped from +4 U to hold between days 92 and 180)."""
+    from dosewise import decision
+    from dosewise.schemas import INSULIN_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE
+    from dosewise_trainer.algorithms.common import episode_days
+
+    pack = PACKS[therapy]
+    course = episode_days(pack, None)
+    column = [f.name for f in pack.feature_specs].index("day_of_therapy")
+    example = {"warfarin": PATIENT_STATE_EXAMPLE, "insulin_t2d": INSULIN_STATE_EXAMPLE}[therapy]
+    as_of = datetime.fromisoformat(example["as_of"])
+    days = {}
+    for age in (course, 2 * course, 365.0):
+        state = PatientState.model_validate(example | {"therapy_started": as_of - timedelta(days=age)})
+        days[age] = float(decision.prepare([state]).features[0, column])
+    assert days == {course: course, 2 * course: course, 365.0: course}

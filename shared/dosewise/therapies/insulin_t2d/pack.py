@@ -50,7 +50,7 @@ EGFR_IMPUTE = 75.0  # mL/min/1.73 m²: about the cohort mean (cohort.py) when eG
 GLUCOSE_IMPUTE_MG_DL = TARGET_MG_DL[1]  # no reading yet: the top of the target band, neither alarming nor reassuring
 DAYS_SINCE_GLUCOSE_CAP = 14.0  # days; longer gaps look the same to the policy
 STALE_GLUCOSE_DAYS = 3.0  # guardrail: no increase without a fasting glucose in the last 3 days (Dosewise rule)
-DAY_CAP = 180.0
+DAY_CAP = 90.0  # the training courses' length (``episode_days``): an older course looks like the oldest trained on (warfarin)
 
 
 class InsulinT2DPack(TherapyPack):
@@ -61,6 +61,7 @@ class InsulinT2DPack(TherapyPack):
     observation_kinds = (KIND,)
     target_band = TARGET_MG_DL  # ADA fasting target
     decision_interval_days = 1.0
+    episode_days = DAY_CAP  # training course length (trainer, gym_env)
     dose_history_days = 14
     obs_history = 7  # a week of daily readings: the guideline and the 7-day minimum need them
     # Product safety limit, not a literature value: > 0.5 U/kg/day already signals overbasalization (clinical.md §2

@@ -43,6 +43,10 @@ from dosewise.therapies.warfarin.simulator import WarfarinSimulator
 INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
 INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
 DAYS_SINCE_INR_CAP = 28.0  # days; longer gaps look the same to the policy
+# The twins' courses in training last 90 days (``episode_days``, read by the trainer and gym_env). An older course
+# looks to the policy like the oldest it was trained on: the network is not asked about days it never saw (capped
+# at 180, the shipped insulin policy chose 'hold' for a 180-day course at glucose 171 mg/dL, '+4 U' at 92 days).
+DAY_CAP = 90.0
 
 _GENO_FEATURES = (
     *(FeatureSpec(f"cyp2c9_{g}", "0/1", f"CYP2C9 {g} (one-hot)") for g in CYP2C9_GENOTYPES),
@@ -60,6 +64,7 @@ class WarfarinPack(TherapyPack):
     observation_kinds = ("inr",)
     target_band = INR_TARGET
     decision_interval_days = 1.0
+    episode_days = DAY_CAP  # training course length (trainer, gym_env)
     dose_history_days = 14
     obs_history = 3
     # Product safety limit, not a literature value: maintenance doses above 15 mg/day are exceptional (IWPC 2009 cohort
@@ -92,7 +97,7 @@ class WarfarinPack(TherapyPack):
         FeatureSpec("inr_prev2", "INR", "INR two before the latest (= previous if none)", 2.5, 1.0),
         FeatureSpec("days_since_inr", "days", f"Days since the latest INR (capped at {DAYS_SINCE_INR_CAP:g})", 3.0, 5.0),
         FeatureSpec("inr_measured", "0/1", "At least one INR is on record"),
-        FeatureSpec("day_of_therapy", "days", "Days since the first recorded dose (capped at 180)", 45.0, 30.0),
+        FeatureSpec("day_of_therapy", "days", f"Days since the first recorded dose (capped at {DAY_CAP:g})", 45.0, 30.0),
     )
 
     # (low, high) of each feature in feature_specs order: the Gymnasium observation Box (gym_env.py). Loose physical limits,
@@ -102,7 +107,7 @@ class WarfarinPack(TherapyPack):
         *((0.0, 1.0),) * len(_GENO_FEATURES),
         (0.0, 1.0), (0.0, 1.0),
         (0.0, 15.0), (0.0, 15.0), (0.0, 50.0),
-        (0.0, 50.0), (0.0, 50.0), (0.0, 50.0), (0.0, DAYS_SINCE_INR_CAP), (0.0, 1.0), (0.0, 180.0),
+        (0.0, 50.0), (0.0, 50.0), (0.0, 50.0), (0.0, DAYS_SINCE_INR_CAP), (0.0, 1.0), (0.0, DAY_CAP),
     )
     # HSDPO R = α·T − β·A − γ·H per day (simulator.py): +1 for a day in range, −1 for an adverse-event day, −0.1 per mg/day
     # of regimen change. Our choice (the source gives no weights): an adverse day costs as much as a day in range earns;
@@ -128,7 +133,7 @@ class WarfarinPack(TherapyPack):
         cols = [
             c["age_years"], c["female"], c["weight_kg"], c["height_cm"], *cyp.T, *vk.T, c["amiodarone"], c["enzyme_inducer"],
             view.current_dose, mean7, iwpc_pharmacogenetic_dose_mg_per_day(c), last, prev, prev2, since,
-            (~np.isnan(inr[:, 0])).astype(float), np.minimum(view.day, 180.0),
+            (~np.isnan(inr[:, 0])).astype(float), np.minimum(view.day, DAY_CAP),
         ]
         return np.stack(cols, axis=1).astype(np.float32)
 

@@ -12,6 +12,9 @@ V ≈ 0.5; with those values σ(5·ln V − ln 2) ≤ σ(−ln 2) = 1/3 for V �
 - V → 0 gives 100 (the floor), V = 0.5 gives 100·(1 + 0.5²) = 125, V = 1 gives 100·(1 + (32/33)²) ≈ 194.0.
 - The score is strictly increasing in V for β > 0 and κ > 0 (so ranking by HyperScore = ranking by V).
 - ``review_below`` (default 125, i.e. V < 0.5) flags ``needs_review``; calibration may move it.
+- ``review_novelty_below`` (default 0.01) flags ``needs_review`` whatever the score for a state farther from the training
+  states than 99 % of them: the calibration runs on twins like the training ones, so it cannot learn how far to trust a
+  state unlike any of them (the shipped insulin calibration gives novelty no weight at all).
 
 Sub-scores (each in [0, 1], higher = more trustworthy; NaN = not applicable, dropped from V with the weights renormalized):
 
@@ -88,6 +91,7 @@ class HyperScoreConfig:
     gamma: float = PRINTED_BETA * math.log(2.0)  # = β·ln 2: the sigmoid's midpoint at V = 0.5 (the source's stated intent)
     kappa: float = PRINTED_KAPPA
     review_below: float = 125.0  # HyperScore at V = 0.5 with the defaults
+    review_novelty_below: float = 0.01  # novelty below this flags needs_review whatever the score (module docstring)
     impact_scale: float = 1.0  # Q units (≈ discounted reward); calibration sets it to the median advantage
     value_center: float | None = None  # Q units; calibration sets it to the median Q(chosen); None: no value sub-score
     value_scale: float | None = None  # Q units; calibration sets it to the robust SD (IQR / 1.349) of Q(chosen)
@@ -171,10 +175,36 @@ def fuse(sub_scores: dict[str, FloatArray], weights: dict[str, float], fusion: s
 
 
 def score(sub_scores: dict[str, FloatArray], cfg: HyperScoreConfig) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(V, HyperScore, needs_review) per row."""
+    """(V, HyperScore, needs_review) per row: review below ``review_below``, or for a state outside the training states
+    (novelty below ``review_novelty_below``; no novelty, no such flag)."""
     v = fuse(sub_scores, cfg.weights, cfg.fusion)
     hs = hyperscore(v, cfg.beta, cfg.gamma, cfg.kappa)
-    return v, hs, hs < cfg.review_below
+    return v, hs, (hs < cfg.review_below) | _outside_training(sub_scores, cfg)
+
+
+def _outside_training(sub_scores: dict[str, FloatArray], cfg: HyperScoreConfig) -> np.ndarray:
+    novelty = sub_scores.get("novelty")
+    if novelty is None:
+        return np.zeros(np.shape(next(iter(sub_scores.values()))), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(novelty, dtype=float) < cfg.review_novelty_below  # NaN compares False
+
+
+def review_reasons(sub_scores: dict[str, FloatArray], hs: FloatArray, cfg: HyperScoreConfig) -> list[list[str]]:
+    """Per row, why it needs review, in words a clinician reads ([] when it does not)."""
+    low, far = hs < cfg.review_below, _outside_training(sub_scores, cfg)
+    reasons: list[list[str]] = [[] for _ in range(len(hs))]
+    for i in np.flatnonzero(low | far).tolist():
+        if low[i]:
+            reasons[i].append(f"HyperScore {hs[i]:.0f} is below the review threshold {cfg.review_below:.1f}")
+        if far[i]:
+            reasons[i].append(f"the patient's data lie farther from the states the policy was trained on than "
+                              f"{100 * (1 - cfg.review_novelty_below):.0f} % of them (novelty "
+                              f"{float(sub_scores['novelty'][i]):.3f})")
+    return reasons
+
+
+NOTHING_SAFE_REASON = "no action is safe to choose automatically"
 
 
 # --- sub-scores -------------------------------------------------------------------------------------------------------------
@@ -402,6 +432,13 @@ class Scored:
     v: FloatArray
     hyperscore: FloatArray
     needs_review: np.ndarray
+    review_reasons: list[list[str]]  # per row, why it needs review ([] when it does not)
+
+    def flag(self, rows: np.ndarray, reason: str) -> None:
+        """Flag ``rows`` for review (e.g. no action was allowed), with the reason first."""
+        for i in np.flatnonzero(rows).tolist():
+            self.needs_review[i] = True
+            self.review_reasons[i].insert(0, reason)
 
     def row(self, i: int) -> dict[str, Any]:
         return self.rows(slice(i, i + 1))[0]
@@ -410,11 +447,13 @@ class Scored:
         """The rows as JSON-ready dicts. Arrays become Python floats once (``tolist``), not element by element: indexing a
         numpy array and ``np.isnan`` on a scalar cost ~1 µs each, and a row has a dozen such values."""
         hs, v, review = self.hyperscore[which].tolist(), self.v[which].tolist(), self.needs_review[which].tolist()
+        reasons = self.review_reasons[which]
         subs = {k: s[which].tolist() for k, s in self.sub_scores.items()}
         return [{
             "hyperscore": round(hs[i], 2),
             "v": round(v[i], 4),
             "needs_review": bool(review[i]),
+            "review_reasons": reasons[i],
             "sub_scores": {k: (None if math.isnan(s[i]) else round(s[i], 4)) for k, s in subs.items()},
         } for i in range(len(hs))]
 
@@ -441,4 +480,4 @@ def sub_scores(
 
 def score_batch(sub: dict[str, FloatArray], cfg: HyperScoreConfig) -> Scored:
     v, hs, review = score(sub, cfg)
-    return Scored(sub_scores=sub, v=v, hyperscore=hs, needs_review=review)
+    return Scored(sub_scores=sub, v=v, hyperscore=hs, needs_review=review, review_reasons=review_reasons(sub, hs, cfg))

@@ -363,13 +363,17 @@ class HyperScoreOut(BaseModel):
 
     hyperscore: float = Field(description="100·[1 + σ(β·ln V + γ)^κ]; see score_range.")
     v: float = Field(description="Weighted fusion of the sub-scores, in [0, 1].")
-    needs_review: bool = Field(description="True below the configured review threshold (or when no action was safe).")
+    needs_review: bool = Field(description="True below the configured review threshold, for a patient whose data lie "
+                                           "outside the training states (novelty below review_novelty_below), or when no "
+                                           "action was safe.")
+    review_reasons: list[str] = Field(default_factory=list, description="Why it needs review, in words; empty when not.")
     sub_scores: dict[str, float | None] = Field(
         description="consistency, forecast, novelty, impact, reproducibility, value (the policy's expected outcome for this "
                     "patient relative to its calibration cohort) — each in [0, 1]; null when not computable."
     )
     score_range: list[float] | None = None
     review_below: float | None = None
+    review_novelty_below: float | None = None
 
 
 class Explanation(BaseModel):

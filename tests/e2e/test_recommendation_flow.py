@@ -77,6 +77,23 @@ class TestRecommend:
         got = httpx.get(f"{stack.api}/v1/recommendations/{rec['recommendation_id']}", timeout=10, headers=clin(stack))
         assert got.status_code == 200 and got.json() == rec
 
+    def test_a_flagged_recommendation_says_why_in_its_warnings_and_rationale(self, stack: Stack) -> None:
+        """needs_review comes with its reasons, repeated in the warnings and the rationale. INR 5.2 (only hold allowed, a
+        state far from training) scores the floor with the shipped policy; other tests may have activated another policy
+        in this database, so the flag itself is required only of the shipped one."""
+        high = PATIENT_STATE_EXAMPLE | {"observations": [*PATIENT_STATE_EXAMPLE["observations"][:-1], {
+            "kind": "inr", "value": 5.2, "unit": "{INR}", "time": "2026-11-22T08:00:00Z"}]}
+        for body in (high, PATIENT_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE | {"therapy_started": "2025-11-23T08:00:00Z"}):
+            rec = httpx.post(f"{stack.api}/v1/recommendations", json=body, timeout=10, headers=clin(stack)).json()
+            score = rec["score"]
+            assert score["needs_review"] == bool(score["review_reasons"])
+            if score["needs_review"]:
+                why = "; ".join(score["review_reasons"])
+                assert f"Review this recommendation with particular care: {why}." in rec["warnings"]
+                assert f"a clinician should review it ({why})." in rec["explanation"]["rationale"]
+            elif body is high:
+                assert rec["policy"]["version"] != "dqn-quick-seed1", "the shipped policy must flag INR 5.2"
+
     def test_untrained_policy_is_flagged_in_every_response(self, stack: Stack) -> None:
         rec = httpx.post(f"{stack.api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, timeout=10, headers=clin(stack)).json()
         if rec["policy"]["status"] == "untrained":

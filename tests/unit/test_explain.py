@@ -187,6 +187,8 @@ class TestScoreAndExplain:
         assert out["needs_review"] is True
         assert out["sub_scores"]["consistency"] == 0.0
         assert "a clinician must decide" in out["rationale"] and "Hold and refer." in out["rationale"]
+        assert out["review_reasons"][0] == hs.NOTHING_SAFE_REASON
+        assert f"a clinician should review it ({hs.NOTHING_SAFE_REASON}" in out["rationale"]
 
     def test_sidecars_are_read_next_to_the_policy(self, tmp_path: Path, stats: hs.FeatureStats) -> None:
         assert explain.load_sidecars(tmp_path) == (hs.HyperScoreConfig(), None)

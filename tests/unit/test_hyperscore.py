@@ -77,6 +77,29 @@ class TestFusionAndReview:
         assert score[0] < 150.0 < score[1]
         assert review.tolist() == [True, False, False]
 
+    def test_a_state_outside_the_training_states_needs_review_whatever_its_score(self) -> None:
+        """The calibration sees only twins like the training ones: it cannot weigh a state unlike any of them."""
+        cfg = hs.HyperScoreConfig(weights={"consistency": 1.0}, review_below=110.0)  # novelty weighs nothing in V
+        sub = {"consistency": np.array([1.0, 1.0, 1.0, 0.0]), "novelty": np.array([0.5, 0.004, np.nan, 0.004])}
+        _, score, review = hs.score(sub, cfg)
+        assert score[1] > 190.0 and review.tolist() == [False, True, False, True]
+        assert hs.review_reasons(sub, score, cfg) == [
+            [],
+            ["the patient's data lie farther from the states the policy was trained on than 99 % of them (novelty 0.004)"],
+            [],
+            ["HyperScore 100 is below the review threshold 110.0",
+             "the patient's data lie farther from the states the policy was trained on than 99 % of them (novelty 0.004)"],
+        ]
+        assert hs.score(sub, hs.HyperScoreConfig(weights={"consistency": 1.0}, review_below=110.0,
+                                                 review_novelty_below=0.0))[2].tolist() == [False, False, False, True]
+
+    def test_no_allowed_action_is_flagged_with_its_reason_first(self) -> None:
+        cfg = hs.HyperScoreConfig(weights={"consistency": 1.0}, review_below=110.0)
+        scored = hs.score_batch({"consistency": np.array([1.0, 0.0])}, cfg)
+        scored.flag(np.array([False, True]), hs.NOTHING_SAFE_REASON)
+        assert scored.needs_review.tolist() == [False, True]
+        assert scored.review_reasons == [[], [hs.NOTHING_SAFE_REASON, "HyperScore 100 is below the review threshold 110.0"]]
+
     def test_invalid_weights_are_refused(self) -> None:
         with pytest.raises(ValueError, match="unknown sub-scores"):
             hs.HyperScoreConfig(weights={"meta_stability": 1.0})
@@ -227,10 +250,12 @@ class TestScoredRows:
     def test_rows_are_rounded_python_values_with_missing_sub_scores_as_null(self) -> None:
         scored = hs.Scored(sub_scores={"forecast": np.array([0.123456, np.nan]), "novelty": np.array([1.0, 0.5])},
                            v=np.array([0.654321, 0.1]), hyperscore=np.array([150.126, 101.0]),
-                           needs_review=np.array([False, True]))
+                           needs_review=np.array([False, True]), review_reasons=[[], ["HyperScore 101 is below …"]])
         assert scored.rows() == [
-            {"hyperscore": 150.13, "v": 0.6543, "needs_review": False, "sub_scores": {"forecast": 0.1235, "novelty": 1.0}},
-            {"hyperscore": 101.0, "v": 0.1, "needs_review": True, "sub_scores": {"forecast": None, "novelty": 0.5}},
+            {"hyperscore": 150.13, "v": 0.6543, "needs_review": False, "review_reasons": [],
+             "sub_scores": {"forecast": 0.1235, "novelty": 1.0}},
+            {"hyperscore": 101.0, "v": 0.1, "needs_review": True, "review_reasons": ["HyperScore 101 is below …"],
+             "sub_scores": {"forecast": None, "novelty": 0.5}},
         ]
         assert [scored.row(i) for i in range(2)] == scored.rows()
         assert all(type(r["hyperscore"]) is float and type(r["needs_review"]) is bool for r in scored.rows())

@@ -187,8 +187,8 @@ def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: Patient
     overridden = d.action_index != item.action
     hyperscore = None if overridden else HyperScoreOut.model_validate(score)
     if hyperscore is not None and hyperscore.needs_review:
-        warnings.append(f"HyperScore {hyperscore.hyperscore:.0f} is below the review threshold: review this recommendation "
-                        "with particular care.")
+        why = "; ".join(hyperscore.review_reasons) or f"HyperScore {hyperscore.hyperscore:.0f}"
+        warnings.append(f"Review this recommendation with particular care: {why}.")
     explanation = (Explanation.model_validate(score) if not overridden and "rationale" in score else None)
     rec = Recommendation(
         recommendation_id=uuid.uuid4(),

@@ -107,7 +107,7 @@ def mid_sentence(label: str) -> str:
 def rationale(
     pack: TherapyPack, chosen: int, forced: bool, current: float, regimen: float, q: np.ndarray, mask: np.ndarray,
     top: list[dict[str, Any]], forecast: dict[str, Any] | None, agree: float | None, n_heads: int, novelty: float | None,
-    firings: list[tuple[str, str]], score: float, review: bool, cfg: hs.HyperScoreConfig, policy_version: str | None,
+    firings: list[tuple[str, str]], score: float, review_reasons: list[str], cfg: hs.HyperScoreConfig, policy_version: str | None,
     value: float | None = None,
 ) -> str:
     """One paragraph from a fixed template; every number in it is in the explanation's other fields."""
@@ -159,7 +159,7 @@ def rationale(
     # The rules' messages are sentences: their own full stops would double with the list's.
     parts.append("Guardrails: " + ("; ".join(m.rstrip(".") for _, m in firings) if firings else "none fired") + ".")
     parts.append(f"HyperScore {score:.0f} (range {cfg.score_range()[0]:.0f}–{cfg.score_range()[1]:.0f})"
-                 + (f", below the review threshold {cfg.review_below:.1f}: a clinician should review it." if review else "."))
+                 + (f": a clinician should review it ({'; '.join(review_reasons)})." if review_reasons else "."))
     return " ".join(parts)
 
 
@@ -200,7 +200,7 @@ def score_rows(
     sub = hs.sub_scores(pack, view, features, guard, chosen, q, q_heads, cfg, feature_stats,
                         None if forecast is None else forecast.for_scoring())
     scored = hs.score_batch(sub, cfg)
-    scored.needs_review[chosen < 0] = True
+    scored.flag(chosen < 0, hs.NOTHING_SAFE_REASON)
     return scored, forecast
 
 
@@ -257,12 +257,13 @@ def score_and_explain_many(
         agree = row["sub_scores"]["reproducibility"]
         text = rationale(pack, a, bool(forced[i]), float(view.current_dose[i]), float(regimen[i]), q[i], mask[i], top,
                          fc_row, agree, 0 if heads is None else heads.shape[1], row["sub_scores"]["novelty"],
-                         guard.firings[i], row["hyperscore"], row["needs_review"], cfg, policy_version,
+                         guard.firings[i], row["hyperscore"], row["review_reasons"], cfg, policy_version,
                          value=row["sub_scores"]["value"])
         out.append({
             **row,
             "score_range": list(cfg.score_range()),
             "review_below": cfg.review_below,
+            "review_novelty_below": cfg.review_novelty_below,
             "q_values": [{"action": s.id, "label": s.label, "q": round(float(q[i, j]), 4), "allowed": bool(mask[i, j]),
                           "chosen": j == a, "q_sd_across_heads": None if head_sd is None else round(float(head_sd[j]), 4)}
                          for j, s in enumerate(pack.actions)],
@@ -298,8 +299,8 @@ def score_and_explain(
 ) -> dict[str, Any]:
     """Score and explain ONE recommendation (a one-row ``view``). ``chosen`` = −1 means nothing was allowed (hold/refer).
 
-    Returns {hyperscore, v, needs_review, score_range, review_below, sub_scores, q_values, attributions, forecast,
-    rationale}; ``forecast`` is None for a pack without a twin recipe (forecast.py)."""
+    Returns {hyperscore, v, needs_review, review_reasons, score_range, review_below, review_novelty_below, sub_scores,
+    q_values, attributions, forecast, rationale}; ``forecast`` is None for a pack without a twin recipe (forecast.py)."""
     return score_and_explain_many(pack, policy, view, np.asarray(features).reshape(1, -1), np.asarray(mask).reshape(1, -1),
                                   np.array([chosen]), np.asarray(q).reshape(1, -1),
                                   None if q_heads is None else np.asarray(q_heads)[None], hyperscore_cfg, feature_stats,

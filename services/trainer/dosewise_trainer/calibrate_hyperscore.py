@@ -119,7 +119,8 @@ class CalibrationReport:
     ceiling_test: float  # √r: no state-based score correlates better with one realization (Pearson)
     ceiling_rank_test: float  # the same on ranks, √(Spearman test–retest): the ceiling read against the Spearman ρ
     review_below: float
-    test_flagged_share: float
+    review_novelty_below: float  # needs_review also below this novelty, whatever the score (hyperscore.py)
+    test_flagged_share: float  # by either rule
     test_mean_reward_flagged: float
     test_mean_reward_not_flagged: float
     config: dict[str, Any] = field(default_factory=dict)
@@ -323,7 +324,8 @@ def calibrate(args: CalibrationArgs, pack: TherapyPack | None = None) -> Calibra
         retest_pearson_test=r_tt, retest_spearman_test=r_tt_rank,
         ceiling_test=float(np.sqrt(max(r_tt, 0.0))),
         ceiling_rank_test=float(np.sqrt(max(r_tt_rank, 0.0))),
-        review_below=fitted.review_below, test_flagged_share=float(review.mean()),
+        review_below=fitted.review_below, review_novelty_below=fitted.review_novelty_below,
+        test_flagged_share=float(review.mean()),
         test_mean_reward_flagged=float(y[review].mean()) if review.any() else float("nan"),
         test_mean_reward_not_flagged=float(y[~review].mean()) if (~review).any() else float("nan"),
         test_scores=hs_test, test_realized=y,
@@ -348,7 +350,8 @@ def print_report(r: CalibrationReport) -> None:
     print(f"  chance in the outcome: realized reward vs its replay from the same state with fresh noise: r = "
           f"{r.retest_pearson_test:.3f} (Spearman {r.retest_spearman_test:.3f}); no state-based score correlates with one "
           f"realization better than about √r: {r.ceiling_test:.3f} (Pearson), {r.ceiling_rank_test:.3f} (on ranks)")
-    print(f"  needs_review below {r.review_below:.1f}: {100 * r.test_flagged_share:.0f} % of test decisions flagged; "
+    print(f"  needs_review below {r.review_below:.1f} (or novelty below {r.review_novelty_below:g}): "
+          f"{100 * r.test_flagged_share:.0f} % of test decisions flagged; "
           f"mean realized reward flagged {r.test_mean_reward_flagged:.2f} vs not flagged {r.test_mean_reward_not_flagged:.2f}")
 
 

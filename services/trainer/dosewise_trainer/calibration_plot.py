@@ -53,7 +53,8 @@ def plot_calibration(report: CalibrationReport, path: Path | str) -> Path:
     left.errorbar(b.score, b.reward, yerr=b.half_width, fmt="o-", color="tab:blue", capsize=3,
                   label=f"mean realized reward, {per_point} decisions per point (95 % interval)")
     left.axvline(report.review_below, color="tab:red", ls="--", lw=1.0,
-                 label=f"needs_review below {report.review_below:.1f} ({100 * report.test_flagged_share:.0f} % flagged)")
+                 label=f"needs_review below {report.review_below:.1f} ({100 * report.test_flagged_share:.0f} % flagged, "
+                       f"novelty below {report.review_novelty_below:g} included)")
     left.set_xlabel("HyperScore")
     left.set_ylabel(report.outcome_label())
     left.set_title(f"{report.therapy}: test half ({report.n_patients_test} patients), Spearman {report.spearman_test:.3f}",

@@ -50,7 +50,9 @@ EGFR_IMPUTE = 75.0  # mL/min/1.73 m²: about the cohort mean (cohort.py) when eG
 GLUCOSE_IMPUTE_MG_DL = TARGET_MG_DL[1]  # no reading yet: the top of the target band, neither alarming nor reassuring
 DAYS_SINCE_GLUCOSE_CAP = 14.0  # days; longer gaps look the same to the policy
 STALE_GLUCOSE_DAYS = 3.0  # guardrail: no increase without a fasting glucose in the last 3 days (Dosewise rule)
-DAY_CAP = 90.0  # the training courses' length (``episode_days``): an older course looks like the oldest trained on (warfarin)
+# As warfarin's: an older course than the 90-day training courses reads as day 90. Capped at 180 instead, the shipped
+# policy chose 'hold' for a 180-day course at fasting glucose 171 mg/dL ('+4 U' at 92 days), and its score did not flag it.
+DAY_CAP = 90.0
 
 
 class InsulinT2DPack(TherapyPack):

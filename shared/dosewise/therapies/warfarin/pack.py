@@ -44,8 +44,7 @@ INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/cli
 INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
 DAYS_SINCE_INR_CAP = 28.0  # days; longer gaps look the same to the policy
 # The twins' courses in training last 90 days (``episode_days``, read by the trainer and gym_env). An older course
-# looks to the policy like the oldest it was trained on: the network is not asked about days it never saw (capped
-# at 180, the shipped insulin policy chose 'hold' for a 180-day course at glucose 171 mg/dL, '+4 U' at 92 days).
+# looks to the policy like the oldest it was trained on: the network is not asked about days it never saw.
 DAY_CAP = 90.0
 
 _GENO_FEATURES = (

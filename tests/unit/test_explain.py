@@ -128,6 +128,13 @@ class TestScoreAndExplain:
             "Snyder & Berns 2004 insulin dose fraction for this eGFR: 0.75")
         assert fact("Takes amiodarone (CYP2C9 inhibitor; IWPC covariate)", "0/1", 1.0) == "Takes amiodarone: yes"
 
+    def test_novelty_in_words_never_rounds_to_a_hundred_percent(self) -> None:
+        assert explain.novelty_sentence(0.5) == "The patient's data look like the training population."
+        assert explain.novelty_sentence(0.04).endswith("farther from the training population than 96 % of training states.")
+        assert explain.novelty_sentence(0.004).endswith("than 99.6 % of training states.")
+        assert explain.novelty_sentence(0.0004).endswith("than 99.9 % of training states.")
+        assert explain.novelty_sentence(0.0).endswith("than every training state.")
+
     def test_one_allowed_action_is_called_the_only_one(self, session: object, stats: hs.FeatureStats,
                                                        states: tuple) -> None:
         view, x, guard = states

@@ -98,6 +98,16 @@ def _fact(top: dict[str, Any]) -> str:
     return f"{name} {_fmt(top['value'])} {unit}"
 
 
+def novelty_sentence(novelty: float) -> str:
+    """How typical the patient is of the training states, in words (novelty: the share of them lying at least as far)."""
+    if novelty >= 0.1:
+        return "The patient's data look like the training population."
+    share = 100 * (1 - novelty)  # rounded down near 100, so it never reads "100 %" while some state lies farther
+    farther = ("every training state" if novelty == 0 else
+               f"{share:.0f} % of training states" if novelty >= 0.01 else f"{min(share, 99.9):.1f} % of training states")
+    return f"The patient's data are unusual for this policy: farther from the training population than {farther}."
+
+
 def mid_sentence(label: str) -> str:
     """An action label inside a sentence: only its first letter lowered ("Increase by 4 U/day" → "increase by 4 U/day",
     where ``str.lower`` wrote "u/day", a unit that does not exist)."""
@@ -150,9 +160,7 @@ def rationale(
     if agree is not None and n_heads:
         parts.append(f"{round(agree * n_heads)} of {n_heads} ensemble heads choose the same action.")
     if novelty is not None:
-        parts.append("The patient's data look like the training population." if novelty >= 0.1 else
-                     f"The patient's data are unusual for this policy: farther from the training population than "
-                     f"{100 * (1 - novelty):.0f} % of training states.")
+        parts.append(novelty_sentence(novelty))
     if value is not None:
         parts.append(f"The policy expects {'a better' if value >= 0.5 else 'a worse'} outcome for this patient than for the "
                      f"median patient of its calibration (value sub-score {value:.2f}).")

@@ -298,6 +298,28 @@ class TestBatch:
         assert first.status_code == 200 and second.status_code == 422, second.text
         assert "(patients 1)" in second.json()["detail"]
 
+    @pytest.mark.parametrize("replay", ["fewer", "more", "reordered"])
+    def test_a_batch_key_reused_for_another_patient_list_is_refused_like_a_single(self, stack: Stack, replay: str) -> None:
+        """The same 422 a single gets for another body: a replay with fewer patients must not answer with the first of
+        the stored ones, nor one with more with a mix of stored and new ones. The exact replay still answers."""
+        key = f"batch-{uuid.uuid4()}"
+        patients = [example(), example(patient_ref="other-0001"), example(patient_ref="other-0002")]
+        first = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": patients},
+                           headers=clin(stack) | {"Idempotency-Key": key})
+        assert first.status_code == 200, first.text
+        stored = count(stack.db_url)
+        other = {"fewer": patients[:2], "more": [*patients, example(patient_ref="other-0003")],
+                 "reordered": patients[::-1]}[replay]
+        second = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": other},
+                            headers=clin(stack) | {"Idempotency-Key": key})
+        assert second.status_code == 422, second.text
+        assert second.headers["content-type"] == "application/problem+json"
+        assert second.json()["title"] == "Idempotency-Key reused"
+        assert count(stack.db_url) == stored
+        again = httpx.post(f"{stack.api}/v1/recommendations:batch", json={"patients": patients},
+                           headers=clin(stack) | {"Idempotency-Key": key})
+        assert again.status_code == 200 and again.json() == first.json()
+
 
 class TestValidation:
     @pytest.mark.parametrize(

@@ -83,6 +83,12 @@ def _item_keys(key: str | None, n: int, batch: bool, caller_id: str) -> list[str
     return [f"{key}:{i}" for i in range(n)] if batch else [key]
 
 
+def _next_item_key(item_key: str) -> str:
+    """The stored key of the batch item after ``item_key`` (``<key>:<i>`` → ``<key>:<i+1>``)."""
+    key, _, i = item_key.rpartition(":")
+    return f"{key}:{int(i) + 1}"
+
+
 def _public(row: models.Recommendation) -> Recommendation:
     if is_tombstone(row.response):
         raise RecommendationErased(str(row.id))
@@ -123,15 +129,19 @@ def _reused_for(rows: Sequence[models.Recommendation], states: Sequence[PatientS
 
 
 async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None], states: Sequence[PatientState],
-                pseudonym_key: str) -> list[Answer] | None:
+                pseudonym_key: str, batch: bool) -> list[Answer] | None:
     """The stored recommendations for these idempotency keys, if all exist. A key once used for another request (another
     patient, other data, a batch of another size) is refused, never answered with the other request's recommendation."""
     if not keys or keys[0] is None:
         return None
-    by_key = await _stored(sessions, keys)
+    # A batch commits all its rows in one transaction, so a stored batch of m patients holds exactly <key>:0 … <key>:m-1.
+    # Looking up one key past this request's last tells a larger stored batch from this one (it would otherwise replay
+    # the first len(keys) answers of it); a smaller one misses some of this request's keys.
+    beyond = [_next_item_key(str(keys[-1]))] if batch else []
+    by_key = await _stored(sessions, [*keys, *beyond])
     if not by_key:
         return None
-    if len(by_key) != len(keys):
+    if len(by_key) != len(keys) or any(k not in by_key for k in keys):
         raise IdempotencyKeyReused("this Idempotency-Key was already used for a batch of another size")
     rows = [by_key[str(k)] for k in keys]
     if reused := _reused_for(rows, states, pseudonym_key):
@@ -309,13 +319,13 @@ async def recommend_many(
     the same transaction. A batch is scored without per-row attributions and rationale (``explain`` off)."""
     caller = caller or SYSTEM_CALLER
     keys = _item_keys(idempotency_key, len(states), batch, caller.id)
-    if (existing := await _find(sessions, keys, states, pseudonym_key)) is not None:
+    if (existing := await _find(sessions, keys, states, pseudonym_key, batch)) is not None:
         return existing
     try:
         return await _make(states, [caller] * len(states), keys, client, sessions, pseudonym_key, explain=not batch)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer with what it stored.
-        if (existing := await _find(sessions, keys, states, pseudonym_key)) is not None:
+        if (existing := await _find(sessions, keys, states, pseudonym_key, batch)) is not None:
             return existing
         raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request") from None
 

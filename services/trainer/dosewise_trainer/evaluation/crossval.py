@@ -136,13 +136,23 @@ def evaluate_on_cohort(
     guideline = guideline if guideline is not None else pack.guideline_policy()
     p = _run_arm(pack, cohort, policy, steps, seed, progress, f"{pack.id}: {policy.name}")
     g = _run_arm(pack, cohort, guideline, steps, seed, progress, f"{pack.id}: guideline")
-    comps = compare_metrics(p.metrics, g.metrics, paired=True)
+    result = compare_on_cohort(pack, cohort, policy.name, steps, seed, p.metrics, g.metrics, subgroups)
+    result.policy, result.guideline = p, g
+    return result
+
+
+def compare_on_cohort(pack: TherapyPack, cohort: Cohort, policy_name: str, steps: int, seed: int,
+                      policy_metrics: dict[str, np.ndarray], guideline_metrics: dict[str, np.ndarray],
+                      subgroups: bool) -> EvaluationResult:
+    """The comparison of two arms' per-patient metrics on ``cohort`` (no trajectories): what ``evaluate_on_cohort``
+    reports, what pooling folds reports, and what a fold computed in another process is rebuilt from (``fold_store``)."""
+    comps = compare_metrics(policy_metrics, guideline_metrics, paired=True)
     eff, adv = pack.primary_metrics()
     return EvaluationResult(
-        therapy=pack.id, policy_name=policy.name, n_patients=cohort.n, steps=steps,
+        therapy=pack.id, policy_name=policy_name, n_patients=cohort.n, steps=steps,
         days=steps * pack.decision_interval_days, seed=seed, comparisons=comps, targets=_targets(pack, comps),
-        subgroups=analyse(cohort, p.metrics, g.metrics, eff, adv) if subgroups else [], cohort=cohort, policy=p, guideline=g,
-        policy_metrics=p.metrics, guideline_metrics=g.metrics,
+        subgroups=analyse(cohort, policy_metrics, guideline_metrics, eff, adv) if subgroups else [], cohort=cohort,
+        policy_metrics=policy_metrics, guideline_metrics=guideline_metrics,
     )
 
 
@@ -240,6 +250,53 @@ def _jsonable(d: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {k: {kk: (None if vv is None or not np.isfinite(vv) else float(vv)) for kk, vv in v.items()} for k, v in d.items()}
 
 
+@dataclass
+class CVPlan:
+    """What a k-fold CV runs on: the cohort, its folds and the rollout length, all drawn from the CV seed, so any process
+    (a fold on another machine: ``dosewise_trainer.ship --part``) rebuilds the same plan from the same arguments."""
+
+    n_patients: int
+    days: float
+    seed: int
+    cohort: Cohort
+    steps: int
+    parts: list[np.ndarray]
+
+
+def plan_cross_validation(pack: TherapyPack, n_patients: int, days: float, seed: int, folds: int = 5) -> CVPlan:
+    cohort = pack.sample_cohort(n_patients, seed)
+    return CVPlan(n_patients, days, seed, cohort, steps_for(pack, days), fold_indices(cohort.n, folds, seed))
+
+
+def run_fold(pack: TherapyPack, plan: CVPlan, k: int, trainer_fn: TrainerFn, progress: Progress | None = None,
+             policy_name: str = "learned") -> FoldResult:
+    """Fold ``k`` alone: train on the other folds' patients, evaluate on fold ``k``'s (with the fold's own seeds)."""
+    train_idx = np.sort(np.concatenate([p for j, p in enumerate(plan.parts) if j != k]))
+    test_idx = plan.parts[k]
+    train_seed, rollout_seed = _sub_seeds(plan.seed, k)
+    t0 = time.perf_counter()
+    q_fn = trainer_fn(pack, plan.cohort.take(train_idx), train_seed)
+    train_seconds = time.perf_counter() - t0
+    policy = ActionPolicy(pack, q_fn, name=policy_name)
+    res = evaluate_on_cohort(pack, plan.cohort.take(test_idx), policy, plan.steps, rollout_seed, progress=progress,
+                             subgroups=False)  # subgroups on the pooled set: 5× the patients
+    return FoldResult(k, train_idx.size, test_idx.size, train_seed, rollout_seed, train_seconds, res)
+
+
+def pool_folds(pack: TherapyPack, plan: CVPlan, results: list[FoldResult], policy_name: str = "learned") -> CVResult:
+    """Every fold's held-out patients together, each dosed by the one model that never saw them."""
+    if [f.fold for f in results] != list(range(len(plan.parts))):
+        raise ValueError(f"need folds 0..{len(plan.parts) - 1} in order, got {[f.fold for f in results]}")
+    folds = len(plan.parts)
+    order = np.concatenate(plan.parts)
+    pooled_p = {m: np.concatenate([f.result.policy_metrics[m] for f in results]) for m in results[0].result.policy_metrics}
+    pooled_g = {m: np.concatenate([f.result.guideline_metrics[m] for f in results]) for m in results[0].result.guideline_metrics}
+    pooled = compare_on_cohort(pack, plan.cohort.take(order), f"{policy_name} ({folds}-fold CV, pooled held-out)",
+                               plan.steps, plan.seed, pooled_p, pooled_g, subgroups=True)
+    return CVResult(therapy=pack.id, n_patients=plan.cohort.n, days=plan.steps * pack.decision_interval_days,
+                    seed=plan.seed, folds=results, pooled=pooled)
+
+
 def cross_validate(
     pack: TherapyPack,
     n_patients: int,
@@ -251,38 +308,16 @@ def cross_validate(
     policy_name: str = "learned",
 ) -> CVResult:
     """k-fold CV over virtual patients: cohort = pack.sample_cohort(n_patients, seed); for each fold, q_fn = trainer_fn(pack,
-    the other folds' patients, training seed); evaluate ActionPolicy(q_fn) vs the guideline on the held-out fold."""
-    cohort = pack.sample_cohort(n_patients, seed)
-    steps = steps_for(pack, days)
-    parts = fold_indices(cohort.n, folds, seed)
+    the other folds' patients, training seed); evaluate ActionPolicy(q_fn) vs the guideline on the held-out fold.
+    The same as ``run_fold`` for k = 0 … folds − 1 (in any processes) then ``pool_folds``."""
+    plan = plan_cross_validation(pack, n_patients, days, seed, folds)
     task = progress.add_task(f"{pack.id}: {folds}-fold CV", total=folds) if progress is not None else None
     results: list[FoldResult] = []
-    for k, test_idx in enumerate(parts):
-        train_idx = np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k]))
-        train_seed, rollout_seed = _sub_seeds(seed, k)
-        t0 = time.perf_counter()
-        q_fn = trainer_fn(pack, cohort.take(train_idx), train_seed)
-        train_seconds = time.perf_counter() - t0
-        policy = ActionPolicy(pack, q_fn, name=policy_name)
-        res = evaluate_on_cohort(pack, cohort.take(test_idx), policy, steps, rollout_seed, progress=progress,
-                                 subgroups=False)  # subgroups on the pooled set: 5× the patients
-        results.append(FoldResult(k, train_idx.size, test_idx.size, train_seed, rollout_seed, train_seconds, res))
+    for k in range(folds):
+        results.append(run_fold(pack, plan, k, trainer_fn, progress, policy_name))
         if progress is not None and task is not None:
             progress.update(task, advance=1)
-    order = np.concatenate(parts)
-    pooled_p = {m: np.concatenate([f.result.policy_metrics[m] for f in results]) for m in results[0].result.policy_metrics}
-    pooled_g = {m: np.concatenate([f.result.guideline_metrics[m] for f in results]) for m in results[0].result.guideline_metrics}
-    pooled_cohort = cohort.take(order)
-    comps = compare_metrics(pooled_p, pooled_g, paired=True)
-    eff, adv = pack.primary_metrics()
-    pooled = EvaluationResult(
-        therapy=pack.id, policy_name=f"{policy_name} ({folds}-fold CV, pooled held-out)", n_patients=cohort.n, steps=steps,
-        days=steps * pack.decision_interval_days, seed=seed, comparisons=comps, targets=_targets(pack, comps),
-        subgroups=analyse(pooled_cohort, pooled_p, pooled_g, eff, adv), cohort=pooled_cohort,
-        policy_metrics=pooled_p, guideline_metrics=pooled_g,
-    )
-    return CVResult(therapy=pack.id, n_patients=cohort.n, days=steps * pack.decision_interval_days, seed=seed,
-                    folds=results, pooled=pooled)
+    return pool_folds(pack, plan, results, policy_name)
 
 
 # --- the DQN learner as a trainer_fn --------------------------------------------------------------------------------------

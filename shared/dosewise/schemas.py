@@ -65,11 +65,28 @@ def _latest_allowed() -> datetime:
     return latest
 
 
-def _not_future(t: datetime) -> datetime:
+# The earliest clinical time any contract accepts: observations, doses, therapy_started and as_of of a PatientState, and an
+# outcome's given_at, observations and adverse events (``PastDatetime``, the one type they all use). A genuine time of a
+# patient dosed today is later: born in 1900 they would be over 120, the contract's age cap (``age_years``). Earlier times
+# are what EHR and database software write for "unknown": 0001-01-01 (.NET DateTime.MinValue, Go's zero time), 1753-01-01
+# (SQL Server datetime's minimum), 1899-12-30 (OLE Automation and Excel day 0). A fixed date rather than "now minus 120
+# years", so a stored request validates the same way for ever (the trainer re-validates stored states). Later placeholders
+# (1900-01-01 itself, SQL Server's zero; 1970-01-01, Unix time's) are refused by PatientState where they precede the
+# patient's birth, which it knows from the age.
+EARLIEST_CLINICAL_TIME = datetime(1900, 1, 1, tzinfo=UTC_TZ)
+_EARLIEST_ISO = EARLIEST_CLINICAL_TIME.isoformat().replace("+00:00", "Z")
+_TOO_EARLY = (f"time lies before {_EARLIEST_ISO[:10]}, the earliest accepted (0001-01-01 or 1899-12-30 is a placeholder "
+              "for an unknown date: send the real time, or leave the entry out)")
+
+
+def _clinical_time(t: datetime) -> datetime:
     if t.tzinfo is None:
         raise ValueError("timestamps need a time zone (e.g. 2026-11-20T08:00:00Z)")
     if t > _latest_allowed():
         raise ValueError("time lies in the future")
+    if t < EARLIEST_CLINICAL_TIME:
+        # A custom type whose ``ge`` the 422 shows as the field's ``allowed`` bound (problems.validation_problem).
+        raise PydanticCustomError("time_too_early", _TOO_EARLY, {"ge": _EARLIEST_ISO})
     return t
 
 
@@ -81,7 +98,8 @@ def require_iso_8601(v: object) -> object:
     raise ValueError("expected an ISO 8601 date-time with time zone, e.g. 2026-11-20T08:00:00Z")
 
 
-PastDatetime = Annotated[datetime, BeforeValidator(require_iso_8601), AfterValidator(_not_future)]
+# Every clinical time of the contracts: ISO 8601 with a zone, from EARLIEST_CLINICAL_TIME to now plus the clock skew.
+PastDatetime = Annotated[datetime, BeforeValidator(require_iso_8601), AfterValidator(_clinical_time)]
 
 
 class ObservationKind(BaseModel):
@@ -272,6 +290,14 @@ class PatientState(BaseModel):
             bad(("therapy",), f"unknown therapy; allowed: {', '.join(registry.PACKS)}", self.therapy)
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         as_of = self.decision_time
+        # Nothing of this patient's record predates their birth. An age in whole years may be rounded down or to the
+        # nearest year, so the birth lies after as_of minus age + 1 years (of 366 days: never a day too late).
+        born_after = as_of - timedelta(days=366 * (self.age_years + 1))
+
+        def before_birth(what: str) -> str:
+            return (f"{what} lies before the patient's birth (age_years {self.age_years:g} at the decision time: born after "
+                    f"{born_after.date().isoformat()})")
+
         if self.current_dose.unit != pack.dose_unit:
             try:
                 self.current_dose = Measure.model_construct(
@@ -293,9 +319,13 @@ class PatientState(BaseModel):
                 bad(("doses", i, "amount"), problem, d.amount)
             if d.time > as_of:
                 bad(("doses", i, "time"), "dose time lies after the decision time as_of", d.time.isoformat())
+            elif d.time < born_after:
+                bad(("doses", i, "time"), before_birth("dose time"), d.time.isoformat())
         if (started := self.therapy_started) is not None:
             if started > as_of:
                 bad(("therapy_started",), "the therapy start lies after the decision time as_of", started.isoformat())
+            elif started < born_after:
+                bad(("therapy_started",), before_birth("the therapy start"), started.isoformat())
             elif before := [i for i, d in enumerate(self.doses) if d.time < started]:
                 bad(("therapy_started",), f"dose entry {before[0]} precedes the therapy start: send the start of the whole "
                     "course", started.isoformat())
@@ -310,6 +340,8 @@ class PatientState(BaseModel):
                     o.kind)
             if o.time > as_of:
                 bad(("observations", i, "time"), "observation time lies after the decision time as_of", o.time.isoformat())
+            elif o.time < born_after:
+                bad(("observations", i, "time"), before_birth("observation time"), o.time.isoformat())
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self

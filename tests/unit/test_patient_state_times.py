@@ -1,5 +1,5 @@
-"""Timestamps in a patient state: ISO 8601 with a time zone, not in the future beyond the clock skew, not after ``as_of``
-— compared correctly whatever offset each one carries."""
+"""Timestamps in a patient state: ISO 8601 with a time zone, not in the future beyond the clock skew, not after ``as_of``,
+not before 1900 nor before the patient's birth — compared correctly whatever offset each one carries."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from dosewise.schemas import CLOCK_SKEW, PATIENT_STATE_EXAMPLE, PatientState, utc_now
+from dosewise.schemas import CLOCK_SKEW, EARLIEST_CLINICAL_TIME, PATIENT_STATE_EXAMPLE, PatientState, utc_now
 
 
 def state_with_dose_at(when: str, as_of: str | None = None) -> dict:
@@ -80,3 +80,63 @@ class TestTherapyStart:
             (("therapy_started",), "the therapy start lies after the decision time as_of")]
         [(loc, msg)] = errors(PATIENT_STATE_EXAMPLE | {"therapy_started": "2026-11-18T00:00:00Z"})
         assert loc == ("therapy_started",) and "dose entry 0 precedes the therapy start" in msg
+
+
+def inr_at(when: str) -> dict:
+    return {"kind": "inr", "value": 2.0, "unit": "{INR}", "time": when}
+
+
+PLACEHOLDERS = ["0001-01-01T00:00:00Z",  # .NET DateTime.MinValue, Go's zero time
+                "1753-01-01T00:00:00Z",  # SQL Server datetime's minimum
+                "1899-12-30T00:00:00Z",  # OLE Automation / Excel day 0
+                "1900-01-01T00:30:00+01:00"]  # 1899-12-31T23:30Z: the instant counts, not the digits
+
+
+class TestEarliestTimes:
+    """One floor for every clinical time (schemas.EARLIEST_CLINICAL_TIME, 1900-01-01T00:00:00Z), and the patient's birth."""
+
+    @pytest.mark.parametrize("when", PLACEHOLDERS)
+    @pytest.mark.parametrize(("field", "loc"), [
+        ("observations", ("observations", 0, "time")), ("doses", ("doses", 0, "time")),
+        ("therapy_started", ("therapy_started",)), ("as_of", ("as_of",))])
+    def test_a_time_before_1900_is_refused_in_every_field_with_one_message(self, when: str, field: str, loc: tuple) -> None:
+        body = dict(PATIENT_STATE_EXAMPLE)
+        body[field] = {"observations": [inr_at(when)], "doses": [{"amount": 5, "unit": "mg", "time": when}]}.get(field, when)
+        if field == "as_of":  # nothing else may lie after the decision time
+            body |= {"observations": [], "doses": []}
+        [(got_loc, msg)] = errors(body)
+        assert got_loc == loc
+        assert msg.startswith("time lies before 1900-01-01, the earliest accepted") and "placeholder" in msg
+
+    def test_the_floor_itself_is_a_utc_instant_and_the_error_says_it_as_the_allowed_bound(self) -> None:
+        assert EARLIEST_CLINICAL_TIME == datetime(1900, 1, 1, tzinfo=UTC)
+        with pytest.raises(ValidationError) as e:
+            PatientState.model_validate(PATIENT_STATE_EXAMPLE | {"observations": [inr_at("1899-12-31T23:59:59Z")]})
+        [err] = e.value.errors()
+        assert err["type"] == "time_too_early" and err["ctx"] == {"ge": "1900-01-01T00:00:00Z"}
+
+    def test_a_time_before_the_patients_birth_is_refused(self) -> None:
+        """67 years old on 2026-11-23: born after 1958-10-03 even if the age was rounded; 1900-01-01 (SQL Server's zero) and
+        1970-01-01 (Unix time's) are placeholders for a 40-year-old, a real time for a 67-year-old."""
+        [(loc, msg)] = errors(PATIENT_STATE_EXAMPLE | {"observations": [inr_at("1900-01-01T00:00:00Z")]})
+        assert loc == ("observations", 0, "time")
+        assert msg == ("observation time lies before the patient's birth (age_years 67 at the decision time: born after "
+                       "1958-10-03)")
+        young = PATIENT_STATE_EXAMPLE | {"age_years": 40}
+        assert [loc for loc, _ in errors(young | {"doses": [{"amount": 5, "unit": "mg", "time": "1970-01-01T00:00:00Z"}]})] \
+            == [("doses", 0, "time")]
+        assert [loc for loc, _ in errors(young | {"therapy_started": "1970-01-01T00:00:00Z"})] == [("therapy_started",)]
+        assert PatientState.model_validate(PATIENT_STATE_EXAMPLE | {"therapy_started": "1970-01-01T00:00:00Z"})
+
+    def test_the_birth_bound_allows_an_age_rounded_down_or_to_the_nearest_year(self) -> None:
+        """A newborn recorded as age 0 may be 11 months old: a sample from the week of birth is real."""
+        as_of = datetime(2026, 11, 23, 8, tzinfo=UTC)
+        first_week = iso(as_of - timedelta(days=360))
+        s = PatientState.model_validate(PATIENT_STATE_EXAMPLE | {
+            "age_years": 0, "weight": {"value": 9, "unit": "kg"}, "height": {"value": 74, "unit": "cm"},
+            "observations": [inr_at(first_week)], "doses": [], "therapy_started": first_week})
+        assert s.observations[0].time == as_of - timedelta(days=360)
+        too_early = iso(as_of - timedelta(days=370))
+        assert [loc for loc, _ in errors(PATIENT_STATE_EXAMPLE | {
+            "age_years": 0, "weight": {"value": 9, "unit": "kg"}, "height": {"value": 74, "unit": "cm"},
+            "observations": [inr_at(too_early)], "doses": []})] == [("observations", 0, "time")]

@@ -22,12 +22,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dosewise.queue.base import OUTCOMES_STREAM, Queue
+from dosewise.queue.base import BACKLOG_COUNT_CAP, OUTCOMES_STREAM, Queue
 from dosewise.queue.factory import make_queue
 from dosewise.settings import Settings
 from dosewise.storage.db import transaction
@@ -52,6 +53,22 @@ def outcome_event(outcome_id: uuid.UUID, therapy: str, redrive: int = 0) -> dict
 def outcome_events(outcomes: Iterable[tuple[uuid.UUID, str]]) -> list[OutboxEvent]:
     """Outbox rows for outcomes being written in the caller's transaction."""
     return [OutboxEvent(stream=OUTCOMES_STREAM, payload=outcome_event(oid, therapy)) for oid, therapy in outcomes]
+
+
+_UNSENT = OutboxEvent.sent_at.is_(None)  # type: ignore[union-attr]
+# One round trip on the ix_outbox_unsent index: the unsent rows (counted up to BACKLOG_COUNT_CAP) and the oldest one's time.
+_BACKLOG = select(
+    select(func.count()).select_from(select(OutboxEvent.id).where(_UNSENT).limit(BACKLOG_COUNT_CAP).subquery())
+    .scalar_subquery(),
+    select(OutboxEvent.created_at).where(_UNSENT).order_by(OutboxEvent.id).limit(1).scalar_subquery(),  # type: ignore[arg-type]
+)
+
+
+async def outbox_backlog(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, datetime | None]:
+    """(unsent events, counted up to BACKLOG_COUNT_CAP; when the oldest of them was written, None when none waits)."""
+    async with sessions() as s:
+        unsent, oldest = (await s.execute(_BACKLOG)).one()
+    return int(unsent), oldest
 
 
 def make_stream_queue(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Queue:

@@ -159,6 +159,13 @@ class Settings(BaseSettings):
         30_000, ge=1, alias="DOSEWISE_TRAINER_CLAIM_IDLE_MS",
         description="A message pending this long belongs to a consumer presumed dead and is claimed by another, ms.",
     )
+    trainer_metrics_host: str = Field(
+        "127.0.0.1", alias="DOSEWISE_TRAINER_METRICS_HOST", description="Bind address of the trainer's Prometheus metrics."
+    )
+    trainer_metrics_port: int = Field(
+        8002, ge=0, le=65535, alias="DOSEWISE_TRAINER_METRICS_PORT",
+        description="Port of the trainer's Prometheus metrics (GET /metrics; the trainer serves no other HTTP). 0: none.",
+    )
     retrain: bool = Field(
         True, alias="DOSEWISE_RETRAIN",
         description="This trainer process retrains and gates candidates (run one retraining replica; consumers scale out).",

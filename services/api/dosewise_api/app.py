@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from dosewise import problems
+from dosewise import metrics, problems
 from dosewise.apikeys import Role
 from dosewise.gc_pauses import startup_heap_frozen
 from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
+from dosewise.metrics_asgi import HttpMetrics
 from dosewise.queue.factory import make_queue
 from dosewise.schemas import DISCLAIMER
 from dosewise.settings import Settings, get_settings
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.queue = make_queue(settings, app.state.sessions)
         app.state.coalescer = RecommendationCoalescer(app.state.inference, app.state.sessions, settings.pseudonym_key)
+        app.state.backlog = metrics.BacklogCollector(asyncio.get_running_loop(), app.state.queue, app.state.sessions)
         with startup_heap_frozen():
             yield
         await app.state.coalescer.aclose()
@@ -53,11 +56,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Dosewise", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     security.install(app, settings)  # after BodySizeLimit: access log and security headers wrap even a 413
+    app.add_middleware(HttpMetrics)  # outermost: times and counts everything, the 413s and 401s too
     errors.install(app)
     auth.install(app, settings)
     for r in (health.router, therapies.router, recommendations.router, outcomes.router, audit.router, keys.router):
         app.include_router(r)
     app.include_router(policies.router, dependencies=[Depends(auth.requires(Role.ADMIN))])  # policy changes: admin only
+
+    # Public like the probes (auth.PUBLIC_PATHS): scraped inside the cluster, and its labels carry no patient data.
+    @app.get("/metrics", include_in_schema=False)
+    async def _metrics(request: Request) -> Response:
+        body, content_type = await metrics.scrape(request.app.state.backlog)
+        return Response(body, media_type=content_type)
 
     @app.exception_handler(RecommendationErased)
     async def _erased(_: Request, exc: RecommendationErased) -> JSONResponse:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dosewise import decision
+from dosewise import decision, metrics
 from dosewise.audit_chain import sha256_json
 from dosewise.erasure import is_tombstone
 from dosewise.privacy import pseudonymize
@@ -288,6 +288,7 @@ async def _persist(sessions: async_sessionmaker[AsyncSession], built: Sequence[B
         append_audit_events(conn, events)
 
     await run_transaction(sessions, store)
+    metrics.record_recommendations(b.recommendation for b in built)  # committed: each counted once, replays never
 
 
 async def _make(

@@ -13,10 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from dosewise import problems
+from dosewise import metrics, problems
 from dosewise.gc_pauses import startup_heap_frozen
 from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
+from dosewise.metrics_asgi import HttpMetrics
 from dosewise.queue.factory import make_queue
 from dosewise.schemas import InferRequest, InferResponse, RecommendRequest, RecommendResponse
 from dosewise.settings import Settings, get_settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(title="Dosewise inference", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(HttpMetrics)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -94,6 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 checks[f"policy:{therapy}"] = f"unavailable: {e}"
         ready = all(v == "ok" or not v.startswith(("unreachable", "unavailable")) for v in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def _metrics() -> Response:
+        body, content_type = await metrics.scrape()
+        return Response(body, media_type=content_type)
 
     @app.get("/v1/policies/loaded")
     async def loaded(request: Request) -> dict[str, dict]:

@@ -17,6 +17,7 @@ import onnxruntime as ort
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise import metrics
 from dosewise.artifacts import artifact_problem
 from dosewise.hyperscore import FeatureStats, HyperScoreConfig
 from dosewise.queue.base import POLICIES_STREAM, Queue
@@ -122,9 +123,11 @@ class PolicyStore:
                 loaded = await asyncio.to_thread(load_policy, row, self._dir)
             except Exception as e:  # keep the previous version serving; readiness reports the problem
                 self._errors[therapy] = str(e)
+                metrics.POLICY_LOAD_FAILURES.labels(therapy).inc()
                 log.error("policy load failed", extra={"therapy": therapy, "version": row.version, "error": str(e)})
                 continue
             self._loaded[therapy] = loaded  # atomic swap
+            metrics.serving_policy_changed(therapy, None if current is None else current.ref, loaded.ref)
             self._errors.pop(therapy, None)
             log.info("policy loaded", extra={"therapy": therapy, "version": row.version, "status": row.status})
 

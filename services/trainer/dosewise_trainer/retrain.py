@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise import metrics
 from dosewise.audit_chain import Action, sha256_json
 from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.settings import Settings
@@ -160,6 +161,7 @@ async def record_decision(sessions: async_sessionmaker[AsyncSession], events: Qu
                                             input_hash=sha256_json(d.report))
         else:
             policy.status = "rejected"
+    metrics.GATE_DECISIONS.labels(therapy, d.decision).inc()  # committed
     if d.decision == "published" and events is not None:
         try:
             await events.publish(POLICIES_STREAM, {"event": "policy_activated", "therapy": therapy, "policy_id": policy.id,
@@ -203,6 +205,16 @@ class RetrainScheduler:
         return cql.CQLArgs(**(base | self.args_overrides))
 
     async def retrain(self, therapy: str, reason: str, through_id: int | None = None) -> GateReport:
+        """Train a candidate on the therapy's transitions (through ``through_id``) and record the gate's decision."""
+        try:
+            report = await self._retrain(therapy, reason, through_id)
+        except Exception:
+            metrics.TRAINING_RUNS.labels(therapy, "failed").inc()
+            raise
+        metrics.TRAINING_RUNS.labels(therapy, "completed").inc()
+        return report
+
+    async def _retrain(self, therapy: str, reason: str, through_id: int | None) -> GateReport:
         pack = get_pack(therapy)
         async with self.sessions() as s:
             through = through_id if through_id is not None else await TransitionRepository(s).max_id(therapy)

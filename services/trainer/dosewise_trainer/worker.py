@@ -10,6 +10,9 @@
 3. **Retraining** (``retrain.py``, ``DOSEWISE_RETRAIN``) — conservative offline RL when enough new transitions arrived or on
    a schedule, then the gate publishes or rejects the candidate.
 
+Its Prometheus metrics (``dosewise.metrics``: transitions, training runs, gate decisions, the queue's and outbox's backlog) are
+served on ``DOSEWISE_TRAINER_METRICS_PORT`` by prometheus_client's own HTTP thread: the trainer serves no other HTTP.
+
 Killing the process (even SIGKILL) at any moment loses nothing: the database holds every outcome and transition, the queue
 keeps unacknowledged messages pending, and the outbox re-sends what the queue lost.
 """
@@ -25,8 +28,9 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise import metrics
 from dosewise.outbox import OutboxRelay, make_stream_queue
-from dosewise.queue.base import OUTCOMES_STREAM, Message, Queue
+from dosewise.queue.base import OUTCOMES_STREAM, TRAINER_GROUP, Message, Queue
 from dosewise.queue.factory import make_queue
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker
@@ -34,7 +38,7 @@ from dosewise_trainer.transitions import outcome_ids, record_transitions
 
 log = logging.getLogger("dosewise.trainer")
 
-GROUP = "trainer"
+GROUP = TRAINER_GROUP
 CLAIM_IDLE_MS = 30_000  # default of DOSEWISE_TRAINER_CLAIM_IDLE_MS: a message pending this long has a dead consumer
 READ_COUNT = 200  # messages per read: one transaction builds their transitions together
 MAX_BACKOFF_S = 5.0
@@ -49,6 +53,7 @@ def transitions_handler(sessions: async_sessionmaker[AsyncSession]) -> BatchHand
 
     async def handle(batch: list[Message]) -> None:
         added = await record_transitions(sessions, outcome_ids(batch))
+        metrics.TRANSITIONS_WRITTEN.inc(added)
         log.info("transitions recorded", extra={"messages": len(batch), "new": added,
                                                  "redelivered": sum(m.deliveries > 1 for m in batch)})
 
@@ -70,7 +75,9 @@ async def consume(queue: Queue, consumer: str, handler: BatchHandler, stop: asyn
                 batch = await queue.read(OUTCOMES_STREAM, GROUP, consumer, count=READ_COUNT, block_ms=block_ms)
             if batch:
                 await handler(batch)  # commits its own work; an exception leaves the batch pending for redelivery
-                done += await queue.ack(OUTCOMES_STREAM, GROUP, [m.id for m in batch])
+                acked = await queue.ack(OUTCOMES_STREAM, GROUP, [m.id for m in batch])
+                metrics.MESSAGES_ACKNOWLEDGED.inc(acked)
+                done += acked
             elif on_idle is not None:
                 await on_idle()
             backoff = 0.1
@@ -85,6 +92,28 @@ async def consume(queue: Queue, consumer: str, handler: BatchHandler, stop: asyn
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
     return done
+
+
+def serve_metrics(settings: Settings, backlog: metrics.BacklogCollector) -> Callable[[], None]:
+    """Start the trainer's Prometheus endpoint (a thread of prometheus_client's own) and return what stops it. A port that
+    cannot be bound is logged, not fatal: the trainer's job is learning, and the failed scrape (``up == 0``) says the rest."""
+    if not settings.trainer_metrics_port:
+        return lambda: None
+    from prometheus_client import start_http_server
+
+    try:
+        server, thread = start_http_server(settings.trainer_metrics_port, settings.trainer_metrics_host,
+                                           registry=metrics.scrape_registry(backlog))
+    except OSError as e:
+        log.error("metrics server not started", extra={"port": settings.trainer_metrics_port, "error": str(e)})
+        return lambda: None
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
 
 
 def redrive_when_idle(relay: OutboxRelay, redrive_after_s: float) -> IdleHook:
@@ -112,6 +141,7 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     relay = OutboxRelay(sessions, stream_queue, settings.outbox_batch, settings.outbox_poll_s)
+    stop_metrics = serve_metrics(settings, metrics.BacklogCollector(loop, stream_queue, sessions))
     tasks = []
     if settings.outbox_relay:
         tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
@@ -130,6 +160,7 @@ async def run(settings: Settings) -> None:
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        stop_metrics()
         await stream_queue.close()
         await events_queue.close()
         await engine.dispose()

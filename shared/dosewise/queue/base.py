@@ -13,6 +13,8 @@ from typing import Any, Protocol
 # Stream names used across services.
 OUTCOMES_STREAM = "outcomes"
 POLICIES_STREAM = "policies"
+TRAINER_GROUP = "trainer"  # the consumer group of the outcomes stream (dosewise_trainer.worker); the metrics report its lag
+BACKLOG_COUNT_CAP = 100_000  # backlog counts on tables stop here: a scrape-time query stays bounded (a backlog this deep alerts)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class Queue(Protocol):
         """Take over messages pending longer than ``min_idle_ms`` (their consumer died)."""
 
     async def pending_count(self, stream: str, group: str) -> int: ...
+
+    async def backlog(self, stream: str, group: str) -> tuple[int | None, int]:
+        """(lag, pending) of ``group``: messages not yet delivered to it (every message when the group does not exist yet;
+        None when the backend cannot tell), and messages delivered but not acknowledged. Cheap enough for every scrape."""
 
     async def ping(self) -> None:
         """Raise if the backend is unreachable."""

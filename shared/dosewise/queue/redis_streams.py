@@ -100,6 +100,22 @@ class RedisStreamsQueue:
         summary = await _nogroup_as_lookup(lambda: self._redis.xpending(self.key(stream), group))
         return int(summary["pending"])
 
+    async def backlog(self, stream: str, group: str) -> tuple[int | None, int]:
+        """From XINFO GROUPS, O(1) in Redis: its ``lag`` (Redis 7; None when Redis cannot tell, e.g. after XDEL) and
+        ``pending``. A stream that does not exist has neither; a group not created yet has the whole stream ahead of it."""
+        key = self.key(stream)
+        try:
+            groups = await self._redis.xinfo_groups(key)
+        except ResponseError as e:
+            if "no such key" in str(e).lower():
+                return 0, 0
+            raise
+        info = next((g for g in groups if g.get("name") == group), None)
+        if info is None:
+            return int(await self._redis.xlen(key)), 0
+        lag = info.get("lag")
+        return (None if lag is None else int(lag)), int(info["pending"])
+
     async def ping(self) -> None:
         await self._redis.ping()
 

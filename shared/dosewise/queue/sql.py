@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dosewise.queue.base import Message
+from dosewise.queue.base import BACKLOG_COUNT_CAP, Message
 from dosewise.storage.db import transaction
 from dosewise.storage.models import QueueGroup, QueueMessage, QueuePending, utcnow
 from dosewise.storage.repositories import lock_for_write
@@ -41,6 +41,20 @@ _LOOK = select(
     _GROUPS.c.last_id,
     exists().where(_MESSAGES.c.stream == _GROUPS.c.stream, _MESSAGES.c.id > _GROUPS.c.last_id).correlate(_GROUPS),
 ).where(_GROUPS.c.stream == bindparam("stream"), _GROUPS.c.group == bindparam("group"))
+
+
+_PENDING = QueuePending.__table__  # type: ignore[attr-defined]
+# The backlog in one round trip, each count stopped at BACKLOG_COUNT_CAP rows of an index range (ix_queue_messages_stream_id,
+# the pending table's primary key). A group not created yet counts from the stream's start, as it would be read.
+_GROUP_POSITION = select(_GROUPS.c.last_id).where(
+    _GROUPS.c.stream == bindparam("stream"), _GROUPS.c.group == bindparam("group")).scalar_subquery()
+_UNDELIVERED = select(_MESSAGES.c.id).where(
+    _MESSAGES.c.stream == bindparam("stream"), _MESSAGES.c.id > func.coalesce(_GROUP_POSITION, 0)
+).limit(BACKLOG_COUNT_CAP).subquery()
+_UNACKED = select(_PENDING.c.message_id).where(
+    _PENDING.c.stream == bindparam("stream"), _PENDING.c.group == bindparam("group")).limit(BACKLOG_COUNT_CAP).subquery()
+_BACKLOG = select(select(func.count()).select_from(_UNDELIVERED).scalar_subquery(),
+                  select(func.count()).select_from(_UNACKED).scalar_subquery())
 
 
 def _no_group(stream: str, group: str) -> LookupError:
@@ -210,6 +224,11 @@ class SqlTableQueue:
             await self._last_id(session, stream, group)
             query = select(func.count()).where(QueuePending.stream == stream, QueuePending.group == group)
             return int((await session.execute(query)).scalar_one())
+
+    async def backlog(self, stream: str, group: str) -> tuple[int | None, int]:
+        async with self._sessions() as session:
+            lag, pending = (await session.execute(_BACKLOG, {"stream": stream, "group": group})).one()
+        return int(lag), int(pending)
 
     async def ping(self) -> None:
         async with self._sessions() as session:

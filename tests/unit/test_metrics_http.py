@@ -1,5 +1,6 @@
-"""The HTTP metrics middleware (dosewise.metrics_asgi) labels requests by route template, never by path; and the exposition
-merges every process's values when PROMETHEUS_MULTIPROC_DIR is set (dosewise.metrics)."""
+"""The HTTP metrics middleware (dosewise.metrics_asgi) labels requests by route template, never by path; the exposition
+merges every process's values when PROMETHEUS_MULTIPROC_DIR is set; a batch's HyperScores are observed exactly
+(dosewise.metrics)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
+from dosewise.metrics import HYPERSCORE_BUCKETS, observe_many
 from dosewise.metrics_asgi import UNMATCHED, HttpMetrics
 
 
@@ -93,3 +95,24 @@ def test_with_a_multiprocess_directory_a_scrape_merges_every_process(tmp_path: P
     assert samples[("dosewise_recommendations_total",
                     (("action", "keep"), ("needs_review", "false"), ("therapy", "warfarin")))] == 5
     assert samples[("dosewise_serving_policy", (("status", "active"), ("therapy", "warfarin"), ("version", "v1")))] == 1
+
+
+def test_observing_many_values_at_once_equals_observing_them_one_by_one() -> None:
+    """observe_many (a batch's HyperScores) reads prometheus_client's bucket counters: an upgrade that changes them must
+    fail here rather than miscount."""
+    registry = CollectorRegistry()
+    one_by_one = Histogram("one_by_one", "h", buckets=HYPERSCORE_BUCKETS, registry=registry)
+    at_once = Histogram("at_once", "h", buckets=HYPERSCORE_BUCKETS, registry=registry)
+    values = [99.0, 100.0, 100.5, 124.999, 125.0, 125.001, 150.0, 199.9, 200.0, 250.0] * 3
+    for v in values:
+        one_by_one.observe(v)
+    observe_many(at_once, values)
+
+    def samples(name: str) -> list[tuple[str, dict[str, str], float]]:
+        [family] = [f for f in registry.collect() if f.name == name]
+        return [(s.name.removeprefix(name), s.labels, s.value) for s in family.samples]
+
+    buckets = [s for s in samples("at_once") if s[0] != "_sum"]
+    assert buckets == [s for s in samples("one_by_one") if s[0] != "_sum"]  # every bucket, the count
+    assert registry.get_sample_value("at_once_sum") == pytest.approx(registry.get_sample_value("one_by_one_sum"))
+    assert registry.get_sample_value("at_once_count") == len(values)

@@ -1,13 +1,31 @@
-# Dosewise api image: installs the shared library and this one service only (torch only in the trainer image).
+# syntax=docker/dockerfile:1
+# Dosewise gateway image: the shared library and this one service in a virtualenv built in a first stage; the final stage
+# is python-slim with that virtualenv, no compiler, no pip, no torch, and a non-root user.
 # Build from the repository root: docker build -f deploy/docker/api.Dockerfile -t dosewise-api .
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DOSEWISE_ENV=production
-WORKDIR /app
+# (BuildKit reads api.Dockerfile.dockerignore beside this file: the build context is only what is copied below.)
+ARG PYTHON_VERSION=3.11.13
+
+FROM python:${PYTHON_VERSION}-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/dosewise
+WORKDIR /src
 COPY shared/ shared/
 COPY services/api/ services/api/
-COPY policies/ policies/
-RUN pip install --no-cache-dir ./shared ./services/api && useradd --uid 10001 dosewise
-USER 10001
-ENV DOSEWISE_POLICY_DIR=/app/policies DOSEWISE_API_HOST=0.0.0.0 DOSEWISE_INFERENCE_HOST=0.0.0.0
+# The packages' own version ranges (pyproject.toml) decide what installs; the root file system is read-only at run time,
+# so the bytecode is compiled here; pip leaves the final image.
+RUN /opt/dosewise/bin/pip install ./shared ./services/api \
+ && /opt/dosewise/bin/python -m compileall -q /opt/dosewise/lib \
+ && /opt/dosewise/bin/pip uninstall -y -q pip
+
+FROM python:${PYTHON_VERSION}-slim-bookworm
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin dosewise
+COPY --from=build /opt/dosewise /opt/dosewise
+COPY deploy/docker/healthcheck.py /app/healthcheck.py
+# MPLCONFIGDIR: matplotlib (imported by the shared library) wants a writable config dir; /tmp is the one writable path.
+ENV PATH=/opt/dosewise/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/matplotlib \
+    DOSEWISE_ENV=production DOSEWISE_API_HOST=0.0.0.0 DOSEWISE_API_PORT=8000
+WORKDIR /app
+USER 10001:10001
 EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["python", "/app/healthcheck.py", "api"]
 CMD ["python", "-m", "dosewise_api"]

@@ -26,9 +26,9 @@ from dosewise_api.auth import Caller
 from dosewise_api.outcomes import OutcomeCreate, record_outcomes
 from dosewise_trainer import worker
 from dosewise_trainer.transitions import record_transitions
-from tests.integration.test_outcomes import DECIDED, make_recommendations, outcome
+from tests.integration.test_outcomes import DECIDED, OWNER_ID, make_recommendations, outcome
 
-CALLER = Caller(id="key:transitions", roles=frozenset())
+CALLER = Caller(id=OWNER_ID, roles=frozenset())  # the caller that made make_recommendations' rows: it may answer them
 FEATURES = [f.name for f in get_pack("warfarin").feature_specs]
 
 

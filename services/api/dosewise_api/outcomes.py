@@ -6,6 +6,14 @@ reason), the observations that followed, adverse events — recorded once, annou
 - **Idempotent**: every outcome carries an idempotency key (header ``Idempotency-Key``, or ``idempotency_key`` per batch item),
   scoped to the caller. The same key returns the stored result and writes nothing new; the same key with a different body is
   refused (422, as the IETF Idempotency-Key draft asks), never silently answered with the old result.
+- **Only the recommendation's own caller answers it**: an outcome (and its feedback) is written only by the caller that made
+  the recommendation: the same API key (``key:<id>``) or the same JWT subject (``jwt:<sub>``), the rule a read by id already
+  follows (``RecommendationRepository.owned_by``, one query for both). Anyone else gets exactly what an unknown id gets: a
+  404 saying ``recommendation <id> not found (unknown, or made by another caller)`` (in a batch, a 422 entry of type
+  ``not_found`` at ``outcomes.<i>.recommendation_id``), with nothing written and nothing of the recommendation shown; being
+  erased (410) or already answered (409) is only ever told to its owner. An idempotent replay is held to the same rule: a
+  stored outcome is returned only if its recommendation is the caller's. There is no organisation rule: a colleague's key,
+  or a rotated key of the same integration, is another caller (API keys carry no organisation yet).
 - **One outcome per recommendation**: a second outcome for a recommendation under another key is a 409.
 - **Validated like a PatientState**: observations go through ``schemas.Observation`` (known kind, unit of the kind's family,
   physiologically possible value, not in the future) and then the therapy's rules: the pack's observation kinds, doses in
@@ -24,12 +32,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,7 +47,8 @@ from dosewise.outbox import outcome_events
 from dosewise.schemas import DoseQuantity, Measure, Observation, PastDatetime
 from dosewise.storage import models
 from dosewise.storage.db import transaction
-from dosewise.storage.repositories import OutcomeRepository, lock_for_write
+from dosewise.storage.repositories import OutcomeRepository, RecommendationRepository, lock_for_write
+from dosewise.text import CleanText
 from dosewise.therapies.registry import get_pack
 from dosewise_api import audit
 from dosewise_api.auth import Caller
@@ -48,6 +56,7 @@ from dosewise_api.auth import Caller
 MAX_OUTCOME_BATCH = 1000
 DOSE_MATCH_TOLERANCE = 1e-6  # "accepted" = the recommended dose, to rounding
 LOCK_BUCKETS = 64  # one-outcome-per-recommendation locks, hashed into a bounded set (PostgreSQL's lock table is finite)
+NOT_FOUND = "not found (unknown, or made by another caller)"  # one answer for both: the 404 tells them apart for no one
 REASON_CODES = ("clinical_judgement", "patient_factors", "bleeding_risk", "thrombosis_risk", "hypoglycaemia_risk",
                 "lab_error", "adherence", "guideline", "other")
 
@@ -58,7 +67,9 @@ class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["accepted", "overridden"]
     reason_code: Literal[REASON_CODES] | None = Field(None, description="Why it was overridden, coded.")  # type: ignore[valid-type]
-    reason: str | None = Field(None, min_length=3, max_length=500, description="Why, in words (no patient identifiers).")
+    reason: Annotated[str, CleanText(min_length=3, max_length=500)] | None = Field(
+        None, description="Why, in words (no patient identifiers); one line: control characters (newlines too) are refused, "
+                          "invisible format characters removed (dosewise/text.py).")
 
     @model_validator(mode="after")
     def _override_has_reason(self) -> Feedback:
@@ -94,7 +105,8 @@ class OutcomeCreate(BaseModel):
 
 
 class OutcomeBatchItem(OutcomeCreate):
-    idempotency_key: str = Field(min_length=1, max_length=100, description="Retry-safe key of this outcome.")
+    idempotency_key: Annotated[str, CleanText(min_length=1, max_length=100)] = Field(
+        description="Retry-safe key of this outcome.")
 
 
 class OutcomeBatchRequest(BaseModel):
@@ -228,14 +240,43 @@ def _lock_names(recommendation_ids: Sequence[uuid.UUID]) -> list[str]:
     return sorted({f"outcomes:{rid.int % LOCK_BUCKETS}" for rid in recommendation_ids})
 
 
-async def _replay(sessions: async_sessionmaker[AsyncSession], keys: list[str],
-                  prints: list[str]) -> tuple[dict[str, models.Outcome], list[int]]:
-    """Stored outcomes by key, and the indices whose key was used for a different request."""
+@dataclass(frozen=True)
+class _Stored:
+    """What a batch's keys already hold: the caller's stored outcomes by key, the indices whose key was used for a
+    different request, and the indices whose stored outcome answers a recommendation the caller did not make."""
+
+    by_key: dict[str, models.Outcome]
+    mismatched: list[int]
+    foreign: list[int]
+
+
+async def _replay(sessions: async_sessionmaker[AsyncSession], keys: list[str], prints: list[str], caller_id: str) -> _Stored:
+    """The stored outcomes of these (caller-scoped) keys. A replay shows a recommendation's pseudonym, policy and dose, so it
+    obeys the write's ownership rule too: an outcome stored under this caller's key for someone else's recommendation (one
+    recorded before outcomes were bound to their caller) is never returned."""
     async with sessions() as s:
         stored = await OutcomeRepository(s).get_many_by_keys(keys)
+        owned = await RecommendationRepository(s).owned_by(caller_id, list({o.recommendation_id for o in stored.values()}))
     mismatched = [i for i, (k, p) in enumerate(zip(keys, prints, strict=True))
                   if k in stored and stored[k].payload.get("fingerprint") != p]
-    return stored, mismatched
+    foreign = [i for i, k in enumerate(keys) if k in stored and stored[k].recommendation_id not in owned]
+    return _Stored(stored, mismatched, foreign)
+
+
+def _invalid(errors: list[InitErrorDetails], batch: bool) -> ValidationError:
+    """The 422 of these field errors; a batch's in item order (a replay's entries were found before the new outcomes')."""
+    if batch:
+        errors.sort(key=lambda e: e["loc"][1])  # ("outcomes", i, ...); stable, so an item's own order stays
+    return ValidationError.from_exception_data("OutcomeCreate", errors)
+
+
+def _not_found(rec_id: uuid.UUID) -> OutcomeError:
+    return OutcomeError(404, f"recommendation {rec_id} {NOT_FOUND}")
+
+
+def _not_found_entry(loc: tuple[str | int, ...], rec_id: uuid.UUID) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("not_found", f"recommendation {NOT_FOUND}"), loc=(*loc, "recommendation_id"),
+                            input=str(rec_id))
 
 
 async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], caller: Caller,
@@ -246,10 +287,14 @@ async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], c
     if len(set(scoped)) != len(scoped):
         raise OutcomeError(422, "two outcomes in one batch share an idempotency key")
     prints = [_fingerprint(it) for it in items]
-    stored, mismatched = await _replay(sessions, scoped, prints)
-    if mismatched:
+    replay = await _replay(sessions, scoped, prints, caller.id)
+    stored = replay.by_key
+    if replay.mismatched:
         raise OutcomeError(422, "Idempotency-Key reused with a different request (item "
-                           f"{', '.join(map(str, mismatched))}); use a new key for a new outcome")
+                           f"{', '.join(map(str, replay.mismatched))}); use a new key for a new outcome")
+    if replay.foreign and not batch:
+        raise _not_found(items[0].recommendation_id)
+    errors: list[InitErrorDetails] = [_not_found_entry(prefix_of(i), items[i].recommendation_id) for i in replay.foreign]
     new = [i for i, k in enumerate(scoped) if k not in stored]
     fresh = set(new)
     rec_ids = [items[i].recommendation_id for i in new]
@@ -257,20 +302,20 @@ async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], c
         raise OutcomeError(409, "two outcomes in one batch answer the same recommendation")
     if new:
         async with sessions() as s:
-            found = (await s.execute(select(models.Recommendation)
-                                     .where(models.Recommendation.id.in_(rec_ids)))).scalars()  # type: ignore[attr-defined]
-            recs = {r.id: r for r in found}
-        errors: list[InitErrorDetails] = []
+            recs = await RecommendationRepository(s).owned_by(caller.id, rec_ids)  # another caller's: absent, as unknown
         rows: list[models.Outcome] = []
         entries: list[audit.AuditEntry] = []
         for i in new:
             item, rec = items[i], recs.get(items[i].recommendation_id)
-            erased = rec is not None and is_tombstone(rec.state)
-            if rec is None or erased:
-                why = "its patient's data was erased" if erased else "unknown recommendation"
+            if rec is None:
                 if not batch:
-                    raise OutcomeError(410 if erased else 404, f"recommendation {item.recommendation_id}: {why}")
-                errors.append(InitErrorDetails(type=PydanticCustomError("outcome_rule", why),
+                    raise _not_found(item.recommendation_id)
+                errors.append(_not_found_entry(prefix_of(i), item.recommendation_id))
+                continue
+            if is_tombstone(rec.state):  # erased: only its owner ever learns it (a stranger got the 404 above)
+                if not batch:
+                    raise OutcomeError(410, f"recommendation {item.recommendation_id}: its patient's data was erased")
+                errors.append(InitErrorDetails(type=PydanticCustomError("outcome_rule", "its patient's data was erased"),
                                                loc=(*prefix_of(i), "recommendation_id"), input=str(item.recommendation_id)))
                 continue
             payload = _canonical(item, rec, errors, prefix_of(i))
@@ -284,7 +329,7 @@ async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], c
             entries.append(audit.AuditEntry(action, patient_ref=rec.patient_ref, policy_version=rec.policy_version,
                                             subject_id=str(record.outcome_id), payload=record.model_dump(mode="json")))
         if errors:
-            raise ValidationError.from_exception_data("OutcomeCreate", errors)
+            raise _invalid(errors, batch)
         try:
             async with transaction(sessions) as s:
                 for name in _lock_names(rec_ids):
@@ -301,10 +346,12 @@ async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], c
                 await audit.record_many(s, caller, entries)
         except (IntegrityError, _ConcurrentReplay):
             # A concurrent request with the same key won the race: answer with what it stored (or refuse a mismatch).
-            stored, mismatched = await _replay(sessions, scoped, prints)
-            if mismatched or any(k not in stored for k in scoped):
+            replay = await _replay(sessions, scoped, prints, caller.id)
+            if replay.mismatched or replay.foreign or any(k not in replay.by_key for k in scoped):
                 raise
-            return [Recorded(_record(stored[k]), True) for k in scoped]
+            return [Recorded(_record(replay.by_key[k]), True) for k in scoped]
         for row in rows:
             stored[row.idempotency_key] = row
+    if errors:  # a batch made only of replays, one of them of someone else's recommendation
+        raise _invalid(errors, batch)
     return [Recorded(_record(stored[k]), i not in fresh) for i, k in enumerate(scoped)]

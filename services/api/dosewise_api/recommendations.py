@@ -35,7 +35,7 @@ from dosewise.schemas import (
 )
 from dosewise.storage import models
 from dosewise.storage.db import JsonText, run_transaction
-from dosewise.storage.repositories import append_audit_events
+from dosewise.storage.repositories import RecommendationRepository, append_audit_events
 from dosewise_api.audit import Action, AuditEntry, event_fields
 from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
@@ -153,10 +153,11 @@ async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str |
 async def get(
     sessions: async_sessionmaker[AsyncSession], rec_id: uuid.UUID, caller_id: str | None = None
 ) -> Recommendation | None:
-    """The stored recommendation; with ``caller_id`` only if that caller made it (a clinician's own history)."""
+    """The stored recommendation; with ``caller_id`` only if that caller made it (a clinician's own history; the same rule
+    as outcomes: ``RecommendationRepository.owned_by``)."""
     async with sessions() as s:
-        row = await s.get(models.Recommendation, rec_id)
-    if row is None or (caller_id is not None and row.caller_id != caller_id):
+        row = await RecommendationRepository(s).get(rec_id, caller_id=caller_id)
+    if row is None:
         return None
     return _public(row)
 

@@ -167,8 +167,27 @@ class RecommendationRepository:
         await self.session.flush()
         return recommendation
 
-    async def get(self, recommendation_id: uuid.UUID) -> Recommendation | None:
-        return await self.session.get(Recommendation, recommendation_id)
+    async def get(self, recommendation_id: uuid.UUID, caller_id: str | None = None) -> Recommendation | None:
+        """The stored recommendation; with ``caller_id`` only if that caller made it (``owned_by``)."""
+        if caller_id is None:
+            return await self.session.get(Recommendation, recommendation_id)
+        return (await self.owned_by(caller_id, [recommendation_id])).get(recommendation_id)
+
+    async def owned_by(self, caller_id: str, recommendation_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Recommendation]:
+        """Those of these recommendations that ``caller_id`` made, by id: the one ownership rule of a read by id and of every
+        write against a recommendation (an outcome, its feedback). Another caller's recommendation is simply absent, exactly
+        like an unknown id, so no answer built on this tells the two apart.
+
+        A row without a ``caller_id`` belongs to nobody. An empty ``caller_id`` is refused rather than compared: ``== None``
+        would render as ``IS NULL`` and hand every such row to whoever passed it.
+        """
+        if not caller_id:
+            raise ValueError("ownership needs the caller's id")
+        if not recommendation_ids:
+            return {}
+        query = select(Recommendation).where(Recommendation.id.in_(list(recommendation_ids)),  # type: ignore[attr-defined]
+                                              Recommendation.caller_id == caller_id)
+        return {r.id: r for r in (await self.session.execute(query)).scalars()}
 
 
 class OutcomeRepository:

@@ -14,8 +14,14 @@ router = APIRouter(prefix="/v1/outcomes", tags=["outcomes"])
 
 _PROBLEM = {"content": {"application/problem+json": {}}}
 REPLAYED_HEADER = "Idempotent-Replayed"
+# The ownership rule, stated where clients read it (the use case's docstring has the why).
+_OWNERSHIP = ("Only the caller that made a recommendation records its outcome: the same API key, or the same JWT subject, "
+              "the rule `GET /v1/recommendations/{id}` follows (there is no organisation rule: a colleague's key or a new key "
+              "of the same integration is another caller). A recommendation of another caller is answered exactly like an "
+              "unknown id, with nothing written and nothing of the recommendation shown; so is an idempotent replay of an "
+              "outcome whose recommendation is not the caller's.")
 _RESPONSES = {
-    404: {"description": "Unknown recommendation", **_PROBLEM},
+    404: {"description": "Unknown recommendation, or one made by another caller (the two are not told apart)", **_PROBLEM},
     409: {"description": "The recommendation already has an outcome (under another key)", **_PROBLEM},
     410: {"description": "The recommendation's patient data was erased", **_PROBLEM},
     413: {"description": "Body too large", **_PROBLEM},
@@ -35,6 +41,7 @@ def _refuse(e: outcomes.OutcomeError) -> HTTPException:
     status_code=201,
     response_model=OutcomeRecord,
     summary="Record what happened after a recommendation (idempotent; announced to the trainer)",
+    description=_OWNERSHIP,
     responses=_RESPONSES,
 )
 async def create_outcome(
@@ -58,6 +65,8 @@ async def create_outcome(
     ":batch",
     response_model=OutcomeBatchResponse,
     summary="Record up to 1,000 outcomes in one transaction (each with its own idempotency_key)",
+    description=_OWNERSHIP + " In a batch, such an item is a 422 entry of type `not_found` at "
+                "`outcomes.<i>.recommendation_id` (the entry an unknown id gets), and nothing of the batch is written.",
     responses={k: v for k, v in _RESPONSES.items() if k not in (404, 410)},
 )
 async def create_outcomes_batch(body: OutcomeBatchRequest, caller: ClinicalCaller, sessions: SessionsDep,

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         4_194_304, alias="DOSEWISE_MAX_BODY_BYTES", description="Largest accepted request body, bytes; larger → 413."
     )
+    body_read_timeout_s: float = Field(
+        10.0, gt=0.0, alias="DOSEWISE_BODY_READ_TIMEOUT_S",
+        description="Longest a request body may take to arrive in full after its headers, s; slower → 408 and the connection "
+        "is closed.",
+    )
     log_level: str = Field("INFO", alias="DOSEWISE_LOG_LEVEL", description="Log level of every service (JSON logs).")
     queue_block_ms: int = Field(
         1000, alias="DOSEWISE_QUEUE_BLOCK_MS", description="How long a consumer waits for new messages per poll, ms."

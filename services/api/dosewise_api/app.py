@@ -22,7 +22,7 @@ from dosewise.storage.db import make_engine, make_sessionmaker
 from dosewise_api import auth, errors, openapi, security
 from dosewise_api.coalescer import RecommendationCoalescer
 from dosewise_api.inference_client import InferenceClient
-from dosewise_api.middleware import BodySizeLimit
+from dosewise_api.middleware import RequestGuard
 from dosewise_api.recommendations import IdempotencyKeyReused, RecommendationErased
 from dosewise_api.routes import audit, health, keys, outcomes, policies, recommendations, therapies
 
@@ -54,8 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(title="Dosewise", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    security.install(app, settings)  # after BodySizeLimit: access log and security headers wrap even a 413
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s,
+                       routes=app.router.routes)
+    security.install(app, settings)  # after RequestGuard: access log and security headers wrap even a 413
     app.add_middleware(HttpMetrics)  # outermost: times and counts everything, the 413s and 401s too
     errors.install(app)
     auth.install(app, settings)

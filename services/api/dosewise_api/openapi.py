@@ -52,11 +52,26 @@ PROTECTED_RESPONSES: dict[str, dict[str, Any]] = {
 }
 BODY_RESPONSES: dict[str, dict[str, Any]] = {
     "400": {"description": "Body is not UTF-8 JSON", "content": _CONTENT},
+    "408": {"description": "The body did not arrive in full within DOSEWISE_BODY_READ_TIMEOUT_S; the connection is closed",
+            "content": _CONTENT},
     "413": {"description": "Body too large", "content": _CONTENT},
     "415": {"description": "Body is not JSON (send Content-Type: application/json)", "content": _CONTENT},
 }
 VALIDATION_RESPONSE = {"description": "Invalid request: one entry per invalid field", "content": _CONTENT}
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+# The gateway refuses a control character in any path or query parameter (middleware.RequestGuard): every string parameter
+# that no pattern, format or enum already confines says so.
+PLAIN_TEXT_PATTERN = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+
+
+def _plain_text_parameters(op: dict[str, Any]) -> None:
+    for param in op.get("parameters", []):
+        if param.get("in") not in ("path", "query"):
+            continue
+        schema = param.get("schema", {})
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string" and not {"pattern", "format", "enum", "const"} & branch.keys():
+                branch["pattern"] = PLAIN_TEXT_PATTERN
 
 
 def shape(doc: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +93,7 @@ def shape(doc: dict[str, Any]) -> dict[str, Any]:
             if op.get("security"):
                 for status, response in PROTECTED_RESPONSES.items():
                     responses.setdefault(status, response)
+            _plain_text_parameters(op)
             if "requestBody" in op:
                 for status, response in BODY_RESPONSES.items():
                     responses.setdefault(status, response)

@@ -130,7 +130,7 @@ class AccessLog:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Middleware order (outermost first): access log → security headers → Allow fix → CORS → the app's own (body limit)."""
+    """Middleware order (outermost first): access log → security headers → Allow fix → CORS → the app's own (request guard)."""
     origins = settings.cors_origin_list
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,

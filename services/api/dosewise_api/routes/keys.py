@@ -11,9 +11,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from dosewise import apikeys
 from dosewise.apikeys import Role
 from dosewise_api.deps import AdminCaller, SessionsDep
+from dosewise_api.middleware import ParsedBodyRoute
 from dosewise_api.routes.audit import UtcDatetime
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=ParsedBodyRoute)
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Header, HTTPException, Response
 
 from dosewise_api import outcomes
 from dosewise_api.deps import ClinicalCaller, SessionsDep
+from dosewise_api.middleware import ParsedBodyRoute
 from dosewise_api.outcomes import OutcomeBatchRequest, OutcomeBatchResponse, OutcomeCreate, OutcomeRecord
 
-router = APIRouter(prefix="/v1/outcomes", tags=["outcomes"])
+router = APIRouter(prefix="/v1/outcomes", tags=["outcomes"], route_class=ParsedBodyRoute)
 
 _PROBLEM = {"content": {"application/problem+json": {}}}
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -17,8 +17,9 @@ from dosewise.schemas import (
 )
 from dosewise_api import recommendations
 from dosewise_api.deps import ClinicalCaller, CoalescerDep, InferenceDep, SessionsDep, SettingsDep
+from dosewise_api.middleware import ParsedBodyRoute
 
-router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
+router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"], route_class=ParsedBodyRoute)
 
 _PROBLEM = {"content": {"application/problem+json": {}}}
 

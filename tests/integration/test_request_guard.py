@@ -5,7 +5,8 @@ the real app with a real database (SQLite and PostgreSQL):
   ``pregnant`` decided whether the pregnancy hold applied);
 - a control character in a path or query parameter → 422 naming the parameter (a NUL reached PostgreSQL and came back as a
   503 logged as a database outage), and a NUL in any string of a JSON body → 422 naming the field;
-- and the body is parsed once: the routes get the guard's parse, not a second one.
+- and the body is parsed once: the routes get the guard's parse, not a second one;
+- a value PostgreSQL refuses that gets past every check anyway is a 500 logged as such, not a 503 logged as an outage.
 
 Inference is not running: every request here is answered before it would be reached (or by a route that does not need it).
 The transport side (413 for a chunked body, 408 for one that trickles) needs a real server: tests/e2e/test_request_transport.py.
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from dosewise import apikeys
 from dosewise.apikeys import Role
@@ -222,3 +224,26 @@ class TestParsedOnce:
         [error] = r.json()["errors"]
         assert error["type"] == "json_invalid" and "at character 13" in error["message"], error
 
+
+class TestDatabaseRefusals:
+    def test_a_value_postgresql_refuses_is_a_500_not_an_outage(self, pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+        app = create_app(Settings(DATABASE_URL=pg_url, DOSEWISE_INFERENCE_URL=UNUSED_PORT_URL))
+
+        async def slips_a_nul_past_every_check(request: Request) -> None:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
+
+        app.add_api_route("/test/nul", slips_a_nul_past_every_check)
+        with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.ERROR, logger="dosewise"):
+            r = client.get("/test/nul")
+        assert r.status_code == 500 and r.json()["type"].endswith("/internal") and "Retry-After" not in r.headers, r.text
+        logged = {rec.getMessage(): getattr(rec, "sqlstate", None) for rec in caplog.records if rec.name == "dosewise.api"}
+        assert logged == {"database refused a value": "22021"}, logged
+
+    def test_a_database_that_cannot_be_reached_is_still_a_503_outage(self, caplog: pytest.LogCaptureFixture) -> None:
+        app = create_app(Settings(DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:9/none",
+                                  DOSEWISE_INFERENCE_URL=UNUSED_PORT_URL))
+        with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.ERROR, logger="dosewise"):
+            r = client.get("/v1/therapies", headers={"Authorization": "Bearer dwk_0123456789ab_" + "s" * 43})
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
+        assert "database unavailable" in [rec.getMessage() for rec in caplog.records]

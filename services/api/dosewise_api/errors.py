@@ -29,6 +29,13 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
+def refused_value(exc: Exception) -> str | None:
+    """The SQLSTATE of a PostgreSQL "data exception" (class 22: a NUL in text 22021, in jsonb 22P05, a value out of range
+    22003 …), None for anything else (a connection refused, a timeout: an outage)."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) and sqlstate.startswith("22") else None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -48,6 +55,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     @app.exception_handler(OSError)
     async def _database(_: Request, exc: Exception) -> JSONResponse:
+        if sqlstate := refused_value(exc):
+            # Not an outage, and retrying cannot help: a value got past validation that the database will not store.
+            log.error("database refused a value", extra={"error": type(exc).__name__, "sqlstate": sqlstate})
+            return problem_response(problems.problem(500, "Internal error", "the database refused a value of this request; "
+                                                     "nothing was stored; it has been logged", "internal"))
         log.error("database unavailable", extra={"error": type(exc).__name__})
         return problem_response(problems.problem(503, "Database unavailable", "the database could not be reached; nothing "
                                                  "was stored, retry later", "database-unavailable"), {"Retry-After": "5"})

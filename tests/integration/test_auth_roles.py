@@ -284,6 +284,28 @@ class TestApiKeys:
     def test_malformed_credentials_are_401(self, gateway: Gateway, token: str) -> None:
         assert gateway.client.get("/v1/therapies", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
+    @pytest.mark.parametrize("value", [
+        "dwk_0123456789ab_s3cr3t dwk_0123456789ab_other",  # two tokens
+        "key id: 0123456789ab   role: clinician   name: me",  # a line of `keys create` text instead of the key
+        "dwk_0123456789ab_s3cr\u00e9t",  # non-ASCII (sent as UTF-8 bytes)
+        "dwk_0123456789ab_\"s3cr3t\"",  # quoted
+        "dwk_0123456789ab",  # no secret part
+    ])
+    def test_a_malformed_credential_is_a_401_that_says_so_without_quoting_it(self, gateway: Gateway, value: str) -> None:
+        r = gateway.client.get("/v1/therapies", headers={"Authorization": f"Bearer {value}".encode()})
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+        assert 'error="invalid_token"' in r.headers["www-authenticate"]
+        detail = r.json()["detail"]
+        assert detail.startswith("malformed credential: expected `Authorization: Bearer dwk_…`"), detail
+        assert "s3cr" not in detail and "0123456789ab" not in detail
+
+    def test_well_formed_credentials_are_not_called_malformed(self, gateway: Gateway) -> None:
+        unknown = gateway.client.get("/v1/therapies", headers={"Authorization": "Bearer dwk_0123456789ab_nope"})
+        assert unknown.status_code == 401 and unknown.json()["detail"] == "unknown, revoked or expired API key"
+        key = gateway.headers["clinician"]["Authorization"].removeprefix("Bearer ")
+        two_spaces = gateway.client.get("/v1/therapies", headers={"Authorization": f"Bearer  {key}"})
+        assert two_spaces.status_code == 200  # RFC 9110 allows more than one space after the scheme
+
     def test_strict_body_no_string_to_number_coercion(self, gateway: Gateway) -> None:
         r = gateway.client.post("/v1/keys", json={"name": "k", "role": "auditor", "expires_in_days": "30"},
                                 headers=gateway.headers["admin"])
@@ -415,6 +437,16 @@ class TestSecretsAndDevelopmentKey:
         with pytest.raises(ValueError) as err:
             Settings(DOSEWISE_ENV="production", DOSEWISE_PSEUDONYM_KEY="my-short-secret")
         assert "my-short-secret" not in str(err.value)
+
+    def test_keys_create_prints_the_key_alone_on_stdout(self, sqlite_url: str) -> None:
+        """So that `export DOSEWISE_KEY=$(dosewise keys create ...)` captures a usable key: the words go to stderr."""
+        env = os.environ | {"DATABASE_URL": sqlite_url}
+        cmd = [sys.executable, "-m", "dosewise.cli.main", "keys", "create", "--name", "me", "--role", "clinician"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        assert done.stdout.endswith("\n") and done.stdout.count("\n") == 1
+        key = done.stdout.strip()
+        assert apikeys.parse_token(key) is not None and "\x1b" not in key
+        assert "role: clinician" in done.stderr and "Shown once" in done.stderr and key not in done.stderr
 
     def test_make_run_mints_a_development_admin_key_once_and_prints_it(self, sqlite_url: str) -> None:
         env = os.environ | {"DATABASE_URL": sqlite_url, "DOSEWISE_ENV": "development"}

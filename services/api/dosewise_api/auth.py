@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -44,6 +45,10 @@ JWKS_TTL_S = 600.0  # how long fetched signing keys are trusted before re-readin
 JWKS_MIN_REFETCH_S = 30.0  # an unknown ``kid`` triggers a re-read at most this often (key rotation without a DoS lever)
 JWT_LEEWAY_S = 30  # clock skew tolerated on exp/nbf/iat
 MAX_TOKEN_CHARS = 8192
+# RFC 6750 §2.1 b64token: what a bearer credential may consist of. API keys (base64url) and JWTs (dot-separated base64url)
+# both fit; a value with spaces, quotes or non-ASCII text in it is no credential at all (typically a whole copied line).
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MALFORMED = "malformed credential: expected `Authorization: Bearer dwk_…` (an API key) or `Bearer <JWT>`"
 
 bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                     description="An API key (`dwk_…`, from `dosewise keys create`) or an OAuth2 access token (JWT).")
@@ -194,6 +199,20 @@ class Authenticator:
                    keys=apikeys.KeyCache(settings.api_key_cache_s))
 
 
+def malformed(token: str) -> str | None:
+    """Why ``token`` cannot be a credential, or None. Says what is wrong with it without ever quoting it (it may be a
+    secret, or most of one)."""
+    if _B64TOKEN.fullmatch(token):
+        if token.startswith(apikeys.TOKEN_PREFIX) and apikeys.parse_token(token) is None:
+            return f"an API key is {apikeys.TOKEN_PREFIX}<{2 * apikeys.KEY_ID_BYTES} hex digits>_<secret>"
+        return None
+    if any(c.isspace() for c in token):
+        return "this one has spaces in it (two values, or a whole line of text pasted around the key?)"
+    if not token.isascii():
+        return "this one has characters that are not ASCII"
+    return "this one has characters no API key or JWT has"
+
+
 async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> Caller:
@@ -203,6 +222,9 @@ async def authenticate(
     token = credentials.credentials
     if len(token) > MAX_TOKEN_CHARS:
         raise unauthorized("bearer token too long", invalid=True)
+    problem = malformed(token)
+    if problem is not None:
+        raise unauthorized(f"{MALFORMED}; {problem}", invalid=True)
     auth: Authenticator = request.app.state.auth
     if token.startswith(apikeys.TOKEN_PREFIX):
         key = await apikeys.lookup(request.app.state.sessions, token, auth.keys)

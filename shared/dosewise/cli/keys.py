@@ -1,7 +1,8 @@
 """``dosewise keys create|list|revoke|ensure-dev-admin``: API keys from the shell (an operator with shell access is an admin).
 
 Every change is audited as ``cli:<os user>`` in role ``admin``. A key's secret is printed once, at creation; only its hash is
-stored, so a lost key is revoked and replaced, never recovered.
+stored, so a lost key is revoked and replaced, never recovered. The key alone goes to stdout and the words around it to
+stderr, so ``export DOSEWISE_KEY=$(dosewise keys create ...)`` captures exactly the key while a person still reads the rest.
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ def run_db(fn: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
 
 
 def _print_new(new: apikeys.NewKey) -> None:
-    typer.echo(f"key id: {new.key.id}   role: {new.key.role}   name: {new.key.name}")
-    typer.secho(f"  {new.token}", fg=typer.colors.GREEN, bold=True)
-    typer.echo("Shown once: only its hash is stored. Send it as 'Authorization: Bearer <key>'.")
+    """The key on stdout, on a line of its own with nothing around it; what it is and how to use it on stderr."""
+    typer.echo(f"key id: {new.key.id}   role: {new.key.role}   name: {new.key.name}", err=True)
+    typer.secho(new.token, fg=typer.colors.GREEN, bold=True)  # click drops the colour when stdout is not a terminal
+    typer.echo("Shown once: only its hash is stored. Send it as 'Authorization: Bearer <key>'; "
+               "to keep it in your shell: export DOSEWISE_KEY=$(dosewise keys create ...)", err=True)
 
 
 @keys_app.command()
@@ -63,7 +66,7 @@ def create(
     role: apikeys.Role = typer.Option(..., help="clinician | integrator | auditor | admin."),
     expires_in_days: int | None = typer.Option(None, min=1, help="Expire after this many days (default: never)."),
 ) -> None:
-    """Mint a key of one role and print it once."""
+    """Mint a key of one role and print it once: the key alone on stdout, the rest on stderr."""
     expires = timedelta(days=expires_in_days) if expires_in_days else None
     new = run_db(lambda s: apikeys.create(s, name=name, role=role, actor=cli_actor(), actor_role=apikeys.Role.ADMIN,
                                           expires_in=expires))
@@ -102,7 +105,7 @@ def ensure_dev_admin() -> None:
         return
     typer.secho("First start: a development admin key (it can mint the other roles' keys):", fg=typer.colors.YELLOW)
     _print_new(new)
-    typer.echo("For recommendations: dosewise keys create --name me --role clinician")
+    typer.echo("For recommendations: export DOSEWISE_KEY=$(dosewise keys create --name me --role clinician)")
 
 
 def register(app: typer.Typer) -> None:

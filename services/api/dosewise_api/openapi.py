@@ -14,7 +14,25 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from dosewise.problems import PROBLEM_JSON
+from dosewise_api import openapi_examples
 
+# A component of its own (not inline in Problem) so that a generated client parses each entry into a typed object.
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError",
+    "description": "One invalid field of a 422 (dosewise.problems.validation_problem).",
+    "type": "object",
+    "required": ["field", "path", "message"],
+    "properties": {
+        "field": {"type": "string", "description": "The field's path, dotted (`(body)` for the body as a whole)."},
+        "path": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                 "description": "The same path as a JSON array of keys and indexes."},
+        "message": {"type": "string", "description": "What is wrong, in words."},
+        "type": {"type": ["string", "null"], "description": "The kind of error, e.g. less_than_equal, missing, not_found."},
+        "allowed": {"type": "string", "description": "What is allowed, when it can be said (bounds, choices, a pattern)."},
+    },
+    "examples": [{"field": "age_years", "path": ["age_years"], "message": "Input should be less than or equal to 120",
+                  "type": "less_than_equal", "allowed": "le 120.0"}],
+}
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
     "description": "RFC 9457 problem details. 422s add `errors`: one entry per invalid field.",
@@ -25,21 +43,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "path", "message"],
-                "properties": {
-                    "field": {"type": "string"},
-                    "path": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-                    "message": {"type": "string"},
-                    "type": {"type": ["string", "null"]},
-                    "allowed": {"type": "string"},
-                },
-            },
-        },
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
     },
+    "examples": [
+        {"type": "https://dosewise.dev/problems/validation", "title": "Invalid request", "status": 422,
+         "detail": "1 invalid field: age_years", "errors": FIELD_ERROR_SCHEMA["examples"]},
+        {"type": "https://dosewise.dev/problems/http-404", "title": "Not Found", "status": 404,
+         "detail": "recommendation not found"},
+    ],
 }
 _REF = {"$ref": "#/components/schemas/Problem"}
 _CONTENT = {PROBLEM_JSON: {"schema": _REF}}
@@ -77,7 +88,7 @@ def _plain_text_parameters(op: dict[str, Any]) -> None:
 def shape(doc: dict[str, Any]) -> dict[str, Any]:
     """Rewrite a FastAPI-generated document in place (see the module docstring) and return it."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["Problem"], schemas["FieldError"] = PROBLEM_SCHEMA, FIELD_ERROR_SCHEMA
     for item in doc.get("paths", {}).values():
         for method in _METHODS:
             op = item.get(method)
@@ -99,6 +110,7 @@ def shape(doc: dict[str, Any]) -> dict[str, Any]:
                     responses.setdefault(status, response)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    openapi_examples.add(schemas)
     return doc
 
 

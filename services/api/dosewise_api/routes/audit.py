@@ -56,7 +56,7 @@ def _utc(moment: datetime | None, name: str) -> datetime | None:
         raise HTTPException(422, f"{name} is out of range") from None
 
 
-@router.get("", response_model=AuditEventsPublic, summary="Audit events, oldest first (auditor)")
+@router.get("", response_model=AuditEventsPublic, summary="Audit events, oldest first (auditor)", operation_id="audit_list")
 async def list_events(
     caller: AuditorCaller,
     sessions: SessionsDep,

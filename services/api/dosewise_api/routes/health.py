@@ -14,12 +14,13 @@ QUEUE_PING_TIMEOUT_S = 1.0  # a Redis behind a dropped route would otherwise hol
 DEGRADED = "degraded: outbox not draining"
 
 
-@router.get("/healthz", summary="Alive")
+@router.get("/healthz", summary="Alive", operation_id="health_alive")
 async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/readyz", summary="Ready: database and inference reachable (Redis down: ready, degraded)")
+@router.get("/readyz", operation_id="health_ready",
+            summary="Ready: database and inference reachable (Redis down: ready, degraded)")
 async def readyz(request: Request, client: InferenceDep) -> JSONResponse:
     """503 when this replica cannot answer traffic (database or inference unreachable), else 200 — also with Redis down.
 

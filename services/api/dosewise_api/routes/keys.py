@@ -65,7 +65,8 @@ class ApiKeysPublic(BaseModel):
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$", description="The key id (the middle part of dwk_<id>_<secret>).")]
 
 
-@router.post("", status_code=201, response_model=ApiKeyCreated, summary="Mint an API key (admin); its secret is shown once")
+@router.post("", status_code=201, response_model=ApiKeyCreated, operation_id="keys_create",
+             summary="Mint an API key (admin); its secret is shown once")
 async def create_key(body: ApiKeyCreate, caller: AdminCaller, sessions: SessionsDep) -> ApiKeyCreated:
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
     try:
@@ -76,14 +77,14 @@ async def create_key(body: ApiKeyCreate, caller: AdminCaller, sessions: Sessions
     return ApiKeyCreated(**ApiKeyPublic.model_validate(new.key).model_dump(), token=new.token)
 
 
-@router.get("", response_model=ApiKeysPublic, summary="API keys, oldest first (admin)")
+@router.get("", response_model=ApiKeysPublic, summary="API keys, oldest first (admin)", operation_id="keys_list")
 async def list_keys(caller: AdminCaller, sessions: SessionsDep,
                     include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = False) -> ApiKeysPublic:
     data = [ApiKeyPublic.model_validate(k) for k in await apikeys.list_keys(sessions, include_revoked)]
     return ApiKeysPublic(data=data, count=len(data))
 
 
-@router.delete("/{key_id}", response_model=ApiKeyPublic, summary="Revoke an API key (admin)",
+@router.delete("/{key_id}", response_model=ApiKeyPublic, summary="Revoke an API key (admin)", operation_id="keys_revoke",
                responses={404: {"description": "No such key", **_PROBLEM},
                           409: {"description": "Already revoked, or the caller's own key", **_PROBLEM}})
 async def revoke_key(key_id: KeyId, caller: AdminCaller, sessions: SessionsDep, request: Request) -> ApiKeyPublic:

@@ -41,6 +41,7 @@ def _refuse(e: outcomes.OutcomeError) -> HTTPException:
     "",
     status_code=201,
     response_model=OutcomeRecord,
+    operation_id="outcomes_create",
     summary="Record what happened after a recommendation (idempotent; announced to the trainer)",
     description=_OWNERSHIP,
     responses=_RESPONSES,
@@ -65,6 +66,7 @@ async def create_outcome(
 @router.post(
     ":batch",
     response_model=OutcomeBatchResponse,
+    operation_id="outcomes_create_batch",
     summary="Record up to 1,000 outcomes in one transaction (each with its own idempotency_key)",
     description=_OWNERSHIP + " In a batch, such an item is a 422 entry of type `not_found` at "
                 "`outcomes.<i>.recommendation_id` (the entry an unknown id gets), and nothing of the batch is written.",

@@ -40,13 +40,14 @@ def _by(request: Request) -> str:
     return getattr(caller, "id", None) or "api"
 
 
-@router.get("/v1/policies", response_model=PoliciesPublic, summary="The policy registry, newest first")
+@router.get("/v1/policies", response_model=PoliciesPublic, summary="The policy registry, newest first",
+            operation_id="policies_list")
 async def list_policies(sessions: SessionsDep, therapy: str | None = None) -> dict[str, Any]:
     data = [registry.public(p) for p in await registry.list_policies(sessions, therapy)]
     return {"data": data, "count": len(data)}
 
 
-@router.post("/v1/policies/{policy_id}/activate", response_model=PolicyPublic,
+@router.post("/v1/policies/{policy_id}/activate", response_model=PolicyPublic, operation_id="policies_activate",
              summary="Make a policy version the active one of its therapy",
              responses={404: {"description": "Unknown policy", **_PROBLEM}, 409: {"description": "Rejected policy", **_PROBLEM}})
 async def activate(policy_id: str, request: Request, sessions: SessionsDep) -> dict[str, Any]:
@@ -57,7 +58,7 @@ async def activate(policy_id: str, request: Request, sessions: SessionsDep) -> d
     return registry.public(p)
 
 
-@router.post("/v1/therapies/{therapy}/rollback", response_model=PolicyPublic,
+@router.post("/v1/therapies/{therapy}/rollback", response_model=PolicyPublic, operation_id="policies_rollback",
              summary="Bring back the previously active policy of a therapy",
              responses={404: {"description": "Unknown therapy", **_PROBLEM},
                         409: {"description": "Nothing to roll back to", **_PROBLEM}})

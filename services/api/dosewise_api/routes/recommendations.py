@@ -27,6 +27,7 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
 @router.post(
     "",
     response_model=Recommendation,
+    operation_id="recommendations_create",
     summary="Recommend the next dose for one patient (stored before it is returned)",
     responses={422: {"description": "Invalid patient state, one entry per field", **_PROBLEM},
                413: {"description": "Body too large", **_PROBLEM},
@@ -50,6 +51,7 @@ async def create_recommendation(
 @router.post(
     ":batch",
     response_model=BatchRecommendationResponse,
+    operation_id="recommendations_create_batch",
     summary="Recommend for up to 1,000 patients in one call (one batched policy run per therapy; all stored before answering)",
     responses={422: {"description": "Invalid patient state, one entry per field (path starts with patients.<i>)", **_PROBLEM},
                413: {"description": "Body too large", **_PROBLEM},
@@ -71,6 +73,7 @@ async def create_recommendations_batch(
 
 
 @router.get("/{recommendation_id}", response_model=Recommendation, summary="One of the caller's stored recommendations",
+            operation_id="recommendations_get",
             responses={404: {"description": "Not found (or made by another caller)", **_PROBLEM},
                        410: {"description": "Erased on the patient's request", **_PROBLEM}})
 async def get_recommendation(recommendation_id: uuid.UUID, caller: ClinicalCaller, sessions: SessionsDep) -> Recommendation:
@@ -80,7 +83,7 @@ async def get_recommendation(recommendation_id: uuid.UUID, caller: ClinicalCalle
     return rec
 
 
-@router.get("/{recommendation_id}/forecast.svg", response_class=Response,
+@router.get("/{recommendation_id}/forecast.svg", response_class=Response, operation_id="recommendations_get_forecast_chart",
             summary="The recommendation's twin forecast as a chart (recommended vs keeping the dose, target band)",
             responses={200: {"content": {"image/svg+xml": {}}, "description": "An SVG chart"},
                        404: {"description": "Not found, made by another caller, or without a forecast (batch "

@@ -46,7 +46,7 @@ class TherapiesPublic(BaseModel):
     count: int
 
 
-@router.get("", response_model=TherapiesPublic,
+@router.get("", response_model=TherapiesPublic, operation_id="therapies_list",
             summary="Registered therapies with their action sets, features (with units) and required state fields")
 async def list_therapies(caller: AnyCaller) -> dict[str, Any]:
     data = [p.describe() for p in PACKS.values()]

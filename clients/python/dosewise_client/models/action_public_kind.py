@@ -1,0 +1,10 @@
+from enum import StrEnum
+
+
+class ActionPublicKind(StrEnum):
+    CHANGE = "change"
+    HOLD = "hold"
+    LEVEL = "level"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from uuid import UUID
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.adverse_event import AdverseEvent
+    from ..models.feedback import Feedback
+    from ..models.measure import Measure
+    from ..models.observation import Observation
+
+
+T = TypeVar("T", bound="OutcomeBatchItem")
+
+
+@_attrs_define
+class OutcomeBatchItem:
+    """
+    Attributes:
+        dose_given (Measure): A number with its unit, as EHRs send it.
+        feedback (Feedback): The clinician's decision on the recommendation. Overrides are evidence: say why.
+        idempotency_key (str): Retry-safe key of this outcome.
+        recommendation_id (UUID): The recommendation this outcome answers.
+        adverse_events (list[AdverseEvent] | Unset):
+        course_ended (bool | Unset): Therapy stopped after this interval (the course ends here). Default: False.
+        given_at (datetime.datetime | None | Unset): When the dose was given. Default: the decision time.
+        observations (list[Observation] | Unset): Lab results that followed the dose (same rules as PatientState).
+        regimen (Measure | None | Unset): The daily regimen now in force, when it differs from the dose given (e.g. a
+            held dose keeps the regimen). Default: the dose given.
+    """
+
+    dose_given: Measure
+    feedback: Feedback
+    idempotency_key: str
+    recommendation_id: UUID
+    adverse_events: list[AdverseEvent] | Unset = UNSET
+    course_ended: bool | Unset = False
+    given_at: datetime.datetime | None | Unset = UNSET
+    observations: list[Observation] | Unset = UNSET
+    regimen: Measure | None | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.measure import Measure  # noqa: PLC0415
+
+        dose_given = self.dose_given.to_dict()
+
+        feedback = self.feedback.to_dict()
+
+        idempotency_key = self.idempotency_key
+
+        recommendation_id = str(self.recommendation_id)
+
+        adverse_events: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.adverse_events, Unset):
+            adverse_events = []
+            for adverse_events_item_data in self.adverse_events:
+                adverse_events_item = adverse_events_item_data.to_dict()
+                adverse_events.append(adverse_events_item)
+
+        course_ended = self.course_ended
+
+        given_at: None | str | Unset
+        if isinstance(self.given_at, Unset):
+            given_at = UNSET
+        elif isinstance(self.given_at, datetime.datetime):
+            given_at = self.given_at.isoformat()
+        else:
+            given_at = self.given_at
+
+        observations: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.observations, Unset):
+            observations = []
+            for observations_item_data in self.observations:
+                observations_item = observations_item_data.to_dict()
+                observations.append(observations_item)
+
+        regimen: dict[str, Any] | None | Unset
+        if isinstance(self.regimen, Unset):
+            regimen = UNSET
+        elif isinstance(self.regimen, Measure):
+            regimen = self.regimen.to_dict()
+        else:
+            regimen = self.regimen
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "dose_given": dose_given,
+                "feedback": feedback,
+                "idempotency_key": idempotency_key,
+                "recommendation_id": recommendation_id,
+            }
+        )
+        if adverse_events is not UNSET:
+            field_dict["adverse_events"] = adverse_events
+        if course_ended is not UNSET:
+            field_dict["course_ended"] = course_ended
+        if given_at is not UNSET:
+            field_dict["given_at"] = given_at
+        if observations is not UNSET:
+            field_dict["observations"] = observations
+        if regimen is not UNSET:
+            field_dict["regimen"] = regimen
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.adverse_event import AdverseEvent  # noqa: PLC0415
+        from ..models.feedback import Feedback  # noqa: PLC0415
+        from ..models.measure import Measure  # noqa: PLC0415
+        from ..models.observation import Observation  # noqa: PLC0415
+
+        d = dict(src_dict)
+        dose_given = Measure.from_dict(d.pop("dose_given"))
+
+        feedback = Feedback.from_dict(d.pop("feedback"))
+
+        idempotency_key = d.pop("idempotency_key")
+
+        recommendation_id = UUID(d.pop("recommendation_id"))
+
+        _adverse_events = d.pop("adverse_events", UNSET)
+        adverse_events: list[AdverseEvent] | Unset = UNSET
+        if _adverse_events is not UNSET:
+            adverse_events = []
+            for adverse_events_item_data in _adverse_events:
+                adverse_events_item = AdverseEvent.from_dict(adverse_events_item_data)
+
+                adverse_events.append(adverse_events_item)
+
+        course_ended = d.pop("course_ended", UNSET)
+
+        def _parse_given_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                given_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return given_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        given_at = _parse_given_at(d.pop("given_at", UNSET))
+
+        _observations = d.pop("observations", UNSET)
+        observations: list[Observation] | Unset = UNSET
+        if _observations is not UNSET:
+            observations = []
+            for observations_item_data in _observations:
+                observations_item = Observation.from_dict(observations_item_data)
+
+                observations.append(observations_item)
+
+        def _parse_regimen(data: object) -> Measure | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                regimen_type_0 = Measure.from_dict(data)
+
+                return regimen_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(Measure | None | Unset, data)
+
+        regimen = _parse_regimen(d.pop("regimen", UNSET))
+
+        outcome_batch_item = cls(
+            dose_given=dose_given,
+            feedback=feedback,
+            idempotency_key=idempotency_key,
+            recommendation_id=recommendation_id,
+            adverse_events=adverse_events,
+            course_ended=course_ended,
+            given_at=given_at,
+            observations=observations,
+            regimen=regimen,
+        )
+
+        return outcome_batch_item

@@ -1,0 +1,12 @@
+from enum import StrEnum
+
+
+class PolicyPublicStatus(StrEnum):
+    ACTIVE = "active"
+    CANDIDATE = "candidate"
+    REJECTED = "rejected"
+    RETIRED = "retired"
+    UNTRAINED = "untrained"
+
+    def __str__(self) -> str:
+        return str(self.value)

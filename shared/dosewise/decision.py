@@ -25,6 +25,8 @@ class Prepared:
     view: ClinicView
     features: np.ndarray  # (n, F) float32
     guard: GuardrailResult
+    # Per row: what the answer must say about the co-medications as recorded (entries whose interactions were not checked)
+    comedication_warnings: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,14 @@ class Decision:
 
 
 def prepare(states: list[PatientState]) -> Prepared:
-    """Features and guardrail masks for a batch of states of one therapy."""
+    """Features, guardrail masks and what to say about the co-medications, for a batch of states of one therapy."""
     therapies = {s.therapy for s in states}
     if len(therapies) != 1:
         raise ValueError("a batch must hold one therapy")
     pack = get_pack(therapies.pop())
     view = ClinicView.from_states(pack, states)
-    return Prepared(pack=pack, view=view, features=pack.features(view), guard=pack.guardrails(view))
+    return Prepared(pack=pack, view=view, features=pack.features(view), guard=pack.guardrails(view),
+                    comedication_warnings=tuple(tuple(pack.comedication_warnings(s.co_medications)) for s in states))
 
 
 def decide(prep: Prepared, row: int, chosen: int) -> Decision:
@@ -82,6 +85,8 @@ def _decide(prep: Prepared, rows: np.ndarray, chosen: np.ndarray) -> list[Decisi
             span = "day" if days == 1 else f"{days:g} days"
             warnings.append(f"Hold: give no dose for the next {span}; the regimen stays {float(regimen[j]):g} "
                             f"{pack.dose_unit}/day.")
+        if row < len(prep.comedication_warnings):
+            warnings.extend(prep.comedication_warnings[row])
         out.append(Decision(
             action_index=int(final[j]), action_id=action.id, action_label=action.label, given_dose=float(given[j]),
             regimen_dose=float(regimen[j]), guardrails=firings, warnings=warnings,

@@ -404,6 +404,7 @@ def _terms(terms: dict[str, FloatArray]) -> tuple[FloatArray, FloatArray, FloatA
 def _warfarin_spec() -> TwinSpec:
     from dosewise.therapies.warfarin import cohort as wc
     from dosewise.therapies.warfarin import hamberg as hb
+    from dosewise.therapies.warfarin import interactions as wi
     from dosewise.therapies.warfarin.simulator import WarfarinSimulator, reward_terms
 
     # Two sub-steps per day instead of the simulator's six: 3× faster; true INR within 0.05 of the default over 30 days
@@ -421,9 +422,10 @@ def _warfarin_spec() -> TwinSpec:
         n = view.n
         cyp = c["cyp2c9"]
         known = cyp >= 0
-        cl = hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.where(known, cyp, 0.0), c["amiodarone"])
+        comedication = wi.clearance_factor(c)  # every interacting drug of the table the patient takes
+        cl = hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.where(known, cyp, 0.0), comedication)
         if not known.all():  # unknown CYP2C9: the frequency-weighted geometric mean of the genotypes' CL
-            cl_by_geno = np.stack([hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.full(n, float(g)), c["amiodarone"])
+            cl_by_geno = np.stack([hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.full(n, float(g)), comedication)
                                    for g in range(len(wc.CYP2C9_P))], axis=1)  # (n, 6)
             cl = np.where(known, cl, np.exp(np.log(cl_by_geno) @ (wc.CYP2C9_P / wc.CYP2C9_P.sum())))
         return {

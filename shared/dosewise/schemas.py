@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from dosewise import units
+from dosewise.text import CleanText
 
 # A JSON number, finite: Python's JSON parser (the frameworks') accepts the non-standard NaN and Infinity literals, and a NaN
 # dose passed every range check written as "value < 0" (it reached inference and came back as a 503).
@@ -211,7 +212,7 @@ class Genotype(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cyp2c9: Literal["*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3"] | None = None
     vkorc1: Literal["G/G", "G/A", "A/A"] | None = Field(None, description="VKORC1 -1639G>A genotype")
-    cyp2c19: str | None = Field(None, max_length=16, description="Recorded, not yet used by any pack")
+    cyp2c19: Annotated[str, CleanText(max_length=16)] | None = Field(None, description="Recorded, not yet used by any pack")
 
 
 class PatientState(BaseModel):
@@ -238,12 +239,15 @@ class PatientState(BaseModel):
     observations: list[Observation] = Field(default_factory=list, max_length=500, description="Recent lab results.")
     doses: list[DoseEvent] = Field(default_factory=list, max_length=1000, description="Recent doses given.")
     genotype: Genotype | None = None
-    comorbidities: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    comorbidities: list[Annotated[str, CleanText(max_length=64)]] = Field(default_factory=list, max_length=50)
     pregnant: StrictBool | None = None  # true/false only: "yes", "0" or 1 are errors, not silently booleans
-    co_medications: list[Annotated[str, Field(max_length=64)]] = Field(
+    co_medications: list[Annotated[str, CleanText(max_length=64)]] = Field(
         default_factory=list, max_length=50,
-        description="As recorded: generic or brand name, salt and strength allowed ('Amiodarone HCl 200 mg', 'Cordarone'); "
-                    "matched word by word (dosewise/medications.py).",
+        description="As recorded: generic or brand name in any common spelling, salt and strength allowed ('Amiodarone HCl "
+                    "200 mg', 'Cordarone', 'amiodarona'), or an RxNorm code ('rxnorm:703'); matched on its letters "
+                    "(dosewise/medications.py). Invisible format characters are removed and control characters refused "
+                    "(dosewise/text.py). Every entry the therapy's interaction checks do not know is named in the answer's "
+                    "warnings.",
     )
     as_of: PastDatetime | None = Field(None, description="Decision time; default now. Observations after it are rejected.")
     therapy_started: PastDatetime | None = Field(
@@ -270,10 +274,17 @@ class PatientState(BaseModel):
             raise ValueError(f"height of {cm:g} cm is impossible; allowed 20–250 cm")
         return m if m.unit == "cm" else Measure.model_construct(value=cm, unit="cm")
 
-    @field_validator("co_medications", "comorbidities")
+    @field_validator("comorbidities")
     @classmethod
     def _lower(cls, v: list[str]) -> list[str]:
         return [s.strip().lower() for s in v]
+
+    @field_validator("co_medications")
+    @classmethod
+    def _stripped(cls, v: list[str]) -> list[str]:
+        # Kept in the case written: the matcher casefolds itself, and reads a look-alike capital as the capital it shows
+        # (Greek Ν is an N; its small letter ν a v): lower-casing here made "ΝEXTERONE" a v-word (dosewise/medications.py).
+        return [s.strip() for s in v]
 
     @model_validator(mode="after")
     def _therapy_rules(self) -> PatientState:

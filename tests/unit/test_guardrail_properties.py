@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dosewise import decision
+from dosewise.medications import generics
 from dosewise.schemas import PatientState
 from dosewise.therapies.base import GuardrailResult
 from dosewise.therapies.registry import get_pack
@@ -21,6 +22,9 @@ from dosewise_inference.scoring import masked_argmax
 
 AS_OF = datetime(2026, 11, 23, 8, tzinfo=UTC)
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# As EHRs write them: the interaction table's drugs (warfarin/interactions.py) by name, brand and code, and others.
+COMEDICATIONS = ["amiodarone", "Cordarone 200 mg", "rxnorm:703", "metoprolol", "rifampin", "Rifadin", "Diflucan",
+                 "Bactrim DS", "Flagyl", "Tegretol", "phenytoin sodium", "xyzzolol"]
 
 
 def _series(draw: st.DrawFn, kind: str, unit: str, lo: float, hi: float) -> list[dict]:
@@ -49,11 +53,12 @@ def patient(draw: st.DrawFn, therapy: str) -> PatientState:
         "sex": draw(st.sampled_from(["female", "male"])), "weight": {"value": draw(st.floats(35, 200)), "unit": "kg"},
         "height": {"value": draw(st.floats(140, 210)), "unit": "cm"},
         "egfr_ml_min_1_73m2": draw(st.one_of(st.none(), st.floats(5, 150))), "pregnant": draw(st.booleans()),
-        "co_medications": draw(st.lists(st.sampled_from(["amiodarone", "metoprolol", "rifampin"]), max_size=2)),
+        "co_medications": draw(st.lists(st.sampled_from(COMEDICATIONS), max_size=2)),
         "as_of": AS_OF,
     }
-    if draw(st.booleans()):  # a course older than its record (a long-term patient), up to ~3 years
-        base["therapy_started"] = AS_OF - timedelta(days=draw(st.floats(31, 1000)))
+    if draw(st.booleans()):  # a course older than its record (a long-term patient), up to ~3 years, after the birth
+        oldest = min(1000.0, 366.0 * (base["age_years"] + 1) - 1)  # schemas: born after as_of − 366·(age + 1) days
+        base["therapy_started"] = AS_OF - timedelta(days=draw(st.floats(31, oldest)))
     if therapy == "warfarin":
         base |= {"current_dose": {"value": draw(st.floats(0, 15)), "unit": "mg"},
                  "observations": _series(draw, "inr", "{INR}", 0.8, 9.0), "doses": _doses(draw, "mg", 15),
@@ -95,8 +100,11 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
         assert change <= 1e-9, "no increase above the INR target"
     if state.pregnant:
         assert d.action_id == "hold", "warfarin is contraindicated in pregnancy"
-    if "amiodarone" in state.co_medications:
-        assert change <= 0.5 + 1e-9
+    meds = generics(state.co_medications)
+    if meds & {"amiodarone", "fluconazole", "metronidazole", "sulfamethoxazole"}:
+        assert change <= 0.5 + 1e-9, "a co-medication that raises INR: increases of 0.5 mg/day at most"
+    if meds & {"rifampin", "carbamazepine", "phenytoin"} and (inr is None or inr <= 3.0):
+        assert change >= -1e-9 or d.action_id == "hold", "an enzyme inducer, INR not above 3: no decrease"
     day = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)  # of therapy
     if state.therapy_started is not None:
         day = max(day, (AS_OF - state.therapy_started).total_seconds() / 86400)

@@ -13,6 +13,7 @@ from scipy.stats import truncnorm
 from dosewise.therapies.base import COVARIATES, CYP2C9_GENOTYPES, VKORC1_GENOTYPES, ClinicView, Cohort, Trajectory
 from dosewise.therapies.rollout import rollout
 from dosewise.therapies.warfarin import hamberg as hb
+from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin.cohort import AGE_YEARS, HEIGHT_IN, WEIGHT_LB, sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline, aurora_adjustment
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
@@ -27,12 +28,20 @@ WT, STAR1_2, AA, GA = 0, 1, 2, 1  # CYP2C9 *1/*1, *1/*2; VKORC1 A/A, G/A (codes 
 def typical_params(n: int = 1, vkorc1: int = 0, cyp2c9: int = WT, age: float = 71.0, amiodarone: float = 0.0,
                    transit1_per_mtt: float = 6.0) -> hb.HambergParams:
     """Hamberg's typical patient (every η = 0) of the given genotype and age."""
-    cl = hb.clearance_l_per_h(np.zeros(n), np.full(n, age), np.full(n, float(cyp2c9)), np.full(n, amiodarone))
+    cl = hb.clearance_l_per_h(np.zeros(n), np.full(n, age), np.full(n, float(cyp2c9)),
+                              comedication_factor(np.full(n, amiodarone)))
     return hb.HambergParams(
         cl_l_per_h=cl, v1_l=np.full(n, hb.V1_L), v2_l=np.full(n, hb.V2_L),
         ec50_mg_per_l=np.full(n, hb.EC50_MG_PER_L[vkorc1]), mtt1_h=np.full(n, hb.MTT1_H), mtt2_h=np.full(n, hb.MTT2_H),
         transit1_per_mtt=transit1_per_mtt,
     )
+
+
+def comedication_factor(amiodarone: np.ndarray, **taking: np.ndarray) -> np.ndarray:
+    """The interaction table's clearance factor for patients taking amiodarone and any other drug of the table (0/1)."""
+    n = len(amiodarone)
+    return interactions.clearance_factor({x.id: np.asarray(taking.get(x.id, np.zeros(n)), dtype=float)
+                                          for x in interactions.INTERACTIONS} | {"amiodarone": amiodarone})
 
 
 def daily_inr(params: hb.HambergParams, dose_mg: np.ndarray) -> np.ndarray:
@@ -200,7 +209,7 @@ def test_amiodarone_lowers_clearance_and_the_dose_the_guideline_settles_on(
     """Amiodarone inhibits CYP2C9: our CL × 0.70 (mid-range of IWPC −17 %, Gage 2008 −22 %, Sanoski & Bauman 2002
     25–40 % lower doses). At the same dose the INR is higher, and the guideline settles amiodarone patients on less."""
     age, cyp = np.array([70.0, 70.0]), np.zeros(2)
-    cl = hb.clearance_l_per_h(np.zeros(2), age, cyp, np.array([0.0, 1.0]))
+    cl = hb.clearance_l_per_h(np.zeros(2), age, cyp, comedication_factor(np.array([0.0, 1.0])))
     assert cl[1] / cl[0] == pytest.approx(hb.AMIODARONE_CL_FACTOR)
     on = daily_inr(typical_params(amiodarone=1.0), np.full(60, 5.0))[0, -1]
     off = daily_inr(typical_params(amiodarone=0.0), np.full(60, 5.0))[0, -1]

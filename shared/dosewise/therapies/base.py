@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 import numpy as np
 
 from dosewise.medications import generics
+from dosewise.therapies.warfarin import interactions as warfarin_interactions
 
 if TYPE_CHECKING:
     from dosewise.schemas import PatientState
@@ -35,7 +36,6 @@ BoolArray = np.ndarray
 CYP2C9_GENOTYPES: tuple[str, ...] = ("*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3")
 VKORC1_GENOTYPES: tuple[str, ...] = ("G/G", "G/A", "A/A")
 RACES: tuple[str, ...] = ("white", "black", "asian", "other")
-ENZYME_INDUCERS: frozenset[str] = frozenset({"carbamazepine", "phenytoin", "rifampin", "rifampicin"})  # IWPC 2009
 
 DOSE_IMPLAUSIBLE_FACTOR = 4.0  # product limit: a dose above 4 × a pack's daily maximum is a unit mix-up
 
@@ -44,6 +44,9 @@ COVARIATES: tuple[str, ...] = (
     "age_years", "female", "weight_kg", "height_cm", "egfr_ml_min_1_73m2",  # egfr NaN when unknown
     "race", "cyp2c9", "vkorc1",  # integer codes into the tuples above; -1 unknown
     "amiodarone", "enzyme_inducer", "pregnant",  # 0/1
+    # 0/1 per drug of warfarin's interaction table (warfarin/interactions.py; amiodarone's is the covariate above), so
+    # rules and twins read what a clinic sees of its co-medications, for simulated and real patients alike.
+    *warfarin_interactions.ROW_COVARIATES,
 )
 
 
@@ -72,16 +75,17 @@ class ActionSpec:
 def _covariate_row(s: PatientState) -> tuple[float, ...]:
     """One state's COVARIATES in order, then its current dose."""
     g = s.genotype
-    meds = generics(s.co_medications) if s.co_medications else frozenset()
+    takes = warfarin_interactions.covariates_of(generics(s.co_medications) if s.co_medications else frozenset())
     return (
         s.age_years, 1.0 if s.sex == "female" else 0.0, s.weight.value, s.height.value,
         np.nan if s.egfr_ml_min_1_73m2 is None else s.egfr_ml_min_1_73m2,
         RACES.index(s.race) if s.race in RACES else -1,
         CYP2C9_GENOTYPES.index(g.cyp2c9) if g and g.cyp2c9 else -1,
         VKORC1_GENOTYPES.index(g.vkorc1) if g and g.vkorc1 else -1,
-        1.0 if "amiodarone" in meds else 0.0,
-        1.0 if ENZYME_INDUCERS & meds else 0.0,
+        takes["amiodarone"],
+        takes["enzyme_inducer"],
         1.0 if s.pregnant else 0.0,
+        *(takes[c] for c in warfarin_interactions.ROW_COVARIATES),
         s.current_dose.value,
     )
 
@@ -305,6 +309,11 @@ class TherapyPack(ABC):
             return (f"{value:g} {self.dose_unit} is implausible (over {DOSE_IMPLAUSIBLE_FACTOR:g} × the {self.max_dose:g} "
                     f"{self.dose_unit}/day limit): check the unit")
         return None
+
+    def comedication_warnings(self, co_medications: Sequence[str]) -> list[str]:
+        """What the answer must say about a patient's co-medications as recorded, e.g. the entries whose interactions
+        this pack could not check. Default: nothing, for a pack that reads no co-medication."""
+        return []
 
     @property
     def n_actions(self) -> int:

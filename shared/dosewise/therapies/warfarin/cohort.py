@@ -18,6 +18,7 @@ from scipy.stats import truncnorm
 from dosewise import units
 from dosewise.therapies import base
 from dosewise.therapies.warfarin import hamberg as hb
+from dosewise.therapies.warfarin import interactions
 
 AGE_YEARS = (67.30, 13.43, 18.0, 100.0)  # mean, SD, low, high
 WEIGHT_LB = (199.24, 54.71, 90.0, 450.0)
@@ -65,16 +66,6 @@ def sample_ravvaz_cohort(n: int, seed: int, genotype_unknown_fraction: float = 0
 
     eta_cl, eta_v1, eta_v2 = _eta(rng, hb.OMEGA_CL, n), _eta(rng, hb.OMEGA_V1, n), _eta(rng, hb.OMEGA_V2, n)
     eta_ec50, eta_mtt1, eta_mtt2 = _eta(rng, hb.OMEGA_EC50, n), _eta(rng, hb.OMEGA_MTT1, n), _eta(rng, hb.OMEGA_MTT2, n)
-    hidden = {
-        "cl_l_per_h": hb.clearance_l_per_h(eta_cl, age, cyp, amiodarone),
-        "v1_l": hb.V1_L * np.exp(eta_v1),
-        "v2_l": hb.V2_L * np.exp(eta_v2),
-        "ec50_mg_per_l": hb.EC50_MG_PER_L[vk.astype(int)] * np.exp(eta_ec50),
-        "mtt1_h": hb.MTT1_H * np.exp(eta_mtt1),
-        "mtt2_h": hb.MTT2_H * np.exp(eta_mtt2),
-        "cyp2c9_true": cyp,
-        "vkorc1_true": vk,
-    }
     covariates = {
         "age_years": age,
         "female": female,
@@ -87,6 +78,17 @@ def sample_ravvaz_cohort(n: int, seed: int, genotype_unknown_fraction: float = 0
         "amiodarone": amiodarone,
         "enzyme_inducer": np.zeros(n),  # the avatars carry no inducers (Ravvaz 2017)
         "pregnant": np.zeros(n),  # warfarin is contraindicated in pregnancy
+        **{c: np.zeros(n) for c in interactions.ROW_COVARIATES},  # the avatars take none of the table's other drugs
+    }
+    hidden = {
+        "cl_l_per_h": hb.clearance_l_per_h(eta_cl, age, cyp, interactions.clearance_factor(covariates)),
+        "v1_l": hb.V1_L * np.exp(eta_v1),
+        "v2_l": hb.V2_L * np.exp(eta_v2),
+        "ec50_mg_per_l": hb.EC50_MG_PER_L[vk.astype(int)] * np.exp(eta_ec50),
+        "mtt1_h": hb.MTT1_H * np.exp(eta_mtt1),
+        "mtt2_h": hb.MTT2_H * np.exp(eta_mtt2),
+        "cyp2c9_true": cyp,
+        "vkorc1_true": vk,
     }
     assert set(covariates) == set(base.COVARIATES)
     return base.Cohort(covariates=covariates, hidden=hidden, seed=seed)

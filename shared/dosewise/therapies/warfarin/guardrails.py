@@ -6,8 +6,17 @@
   Chest 141:e152S, omits doses for INR 4.5–10 without bleeding).
 - inr_above_3: latest INR > 3.0 → no increase (above the 2–3 target an increase can only raise INR further).
 - pregnancy: pregnant → hold only, refer (warfarin is contraindicated in pregnancy: FDA Coumadin label 2011).
-- amiodarone: takes amiodarone → no increase above 0.5 mg/day per decision (amiodarone inhibits CYP2C9 and raises INR; the
-  label advises close INR monitoring and dose reduction; the 0.5 mg cap is a Dosewise product limit).
+- inr_raising_comedication: takes a drug of the interaction table that raises INR (interactions.py: amiodarone,
+  fluconazole, metronidazole, trimethoprim-sulfamethoxazole; CYP2C9 inhibitors rated "highly probable" by Wells 1994) →
+  no increase above 0.5 mg/day per decision; decreases stay open (the label advises close INR monitoring and dose
+  reduction; the 0.5 mg cap is a Dosewise product limit). The message names the drug.
+- inr_lowering_comedication: takes an enzyme inducer of the table (rifampicin, carbamazepine, phenytoin: warfarin's effect
+  inhibited, Wells 1994 level 1 for rifampin and carbamazepine; IWPC 2009 covariate for all three) and the latest INR is
+  not above the 3.0 target's top (or there is none) → no decrease; holds, keeping and increases stay open. The inducer
+  keeps pulling INR down (patients on rifampicin needed 3- to 6-fold doses, interactions.py), so a decrease there only
+  deepens under-anticoagulation; above 3.0 a decrease is the helpful action and stays allowed. No cap on increases: the
+  helpful action for an inducer is the larger dose, up to max_dose (beyond it a clinician decides). Dosewise product
+  limit, from those sources.
 - dose_record_above_max: a recorded day above 15 mg → keep or hold only (product limit: outside the policy's dose range;
   often a unit slip in the record).
 - child: age < 18 y → keep or hold only (FDA Coumadin label 2011, 8.4 Pediatric Use: optimum dosing, safety and efficacy
@@ -21,6 +30,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from dosewise.guardrails import (
@@ -33,13 +44,18 @@ from dosewise.guardrails import (
     forbid_change,
     forbid_increase,
     forbid_step_above,
+    is_hold,
+    new_regimens,
 )
 from dosewise.therapies.base import ClinicView, TherapyPack
+from dosewise.therapies.warfarin import interactions
+from dosewise.therapies.warfarin.interactions import LOWERS_INR, RAISES_INR, Interaction
 
 HOLD_ABOVE_INR = 4.5  # issue #5; CHEST 2012 omits doses for INR 4.5–10 without bleeding
 NO_INCREASE_ABOVE_INR = 3.0  # upper end of the 2–3 target
 MAX_STEP_MG = 2.0  # product limit
-AMIODARONE_MAX_INCREASE_MG = 0.5  # product limit
+RAISES_INR_MAX_INCREASE_MG = 0.5  # product limit: a co-medication that raises INR (amiodarone, fluconazole, ...)
+INDUCER_NO_DECREASE_UP_TO_INR = NO_INCREASE_ABOVE_INR  # product limit: with an inducer, no decrease unless INR is above 3
 STALE_INR_DAYS = 14.0  # product limit: INR older than this does not support a dose change
 STALE_CHECK_FROM_DAY = 7.0  # with no INR at all: the first week's IWPC dose is given before INRs are informative
 
@@ -60,8 +76,31 @@ def _pregnant(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return view.covariates["pregnant"] > 0.5
 
 
-def _amiodarone(pack: TherapyPack, view: ClinicView) -> np.ndarray:
-    return view.covariates["amiodarone"] > 0.5
+def _takes_any(rows: tuple[Interaction, ...]):  # type: ignore[no-untyped-def]
+    def fires(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+        return np.logical_or.reduce([view.covariates[x.id] > 0.5 for x in rows])
+
+    return fires
+
+
+def _drugs(view: ClinicView, rows: tuple[Interaction, ...], i: int, verb: str) -> str:
+    """Patient i's drugs among ``rows`` and what they do: "Co-medication amiodarone (CYP2C9 inhibition) raises INR",
+    "Co-medications amiodarone and fluconazole (CYP2C9 inhibition) raise INR"."""
+    return _phrase(tuple(interactions.taken(view.covariates, rows, i)), verb)
+
+
+@lru_cache(maxsize=256)
+def _phrase(taken: tuple[Interaction, ...], verb: str) -> str:
+    names = [x.name for x in taken]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    mechanisms = "; ".join(dict.fromkeys(x.mechanism for x in taken))
+    plural = len(names) > 1
+    return f"Co-medication{'s' if plural else ''} {listed} ({mechanisms}) {verb if plural else verb + 's'} INR"
+
+
+def _inducer_and_inr_not_high(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    inr = _latest_inr(view)
+    return _takes_any(LOWERS_INR)(pack, view) & (np.isnan(inr) | (inr <= INDUCER_NO_DECREASE_UP_TO_INR))
 
 
 def _no_recent_inr(pack: TherapyPack, view: ClinicView) -> np.ndarray:
@@ -73,9 +112,14 @@ def _no_inr_on_record(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return np.isnan(_latest_inr(view)) & (view.current_dose > 0.0)
 
 
-def _amiodarone_forbids(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+def _forbid_large_increase(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     deltas = np.array([a.delta if a.kind == "change" else 0.0 for a in pack.actions])
-    return np.broadcast_to(deltas > AMIODARONE_MAX_INCREASE_MG + 1e-9, (view.n, pack.n_actions)).copy()
+    return np.broadcast_to(deltas > RAISES_INR_MAX_INCREASE_MG + 1e-9, (view.n, pack.n_actions)).copy()
+
+
+def _forbid_decrease(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """A lower regimen; a hold (today's dose skipped, the regimen kept) is not a decrease and stays the safe fallback."""
+    return (new_regimens(pack, view) < view.current_dose[:, None] - 1e-9) & ~is_hold(pack)[None, :]
 
 
 RULES: tuple[Rule, ...] = (
@@ -95,10 +139,17 @@ RULES: tuple[Rule, ...] = (
     Rule("pregnancy", _pregnant, forbid_all_but_hold,
          lambda p, v, i: "Warfarin is contraindicated in pregnancy: hold and refer to the treating clinician.",
          "FDA Coumadin label (2011), Contraindications"),
-    Rule("amiodarone", _amiodarone, _amiodarone_forbids,
-         lambda p, v, i: "Co-medication amiodarone raises INR (CYP2C9 inhibition): increases limited to "
-                         f"{AMIODARONE_MAX_INCREASE_MG:g} mg/day per step; monitor INR closely.",
-         "FDA Coumadin label (2011), Drug interactions; step cap is a Dosewise product limit"),
+    Rule("inr_raising_comedication", _takes_any(RAISES_INR), _forbid_large_increase,
+         lambda p, v, i: f"{_drugs(v, RAISES_INR, i, 'raise')}: increases limited to {RAISES_INR_MAX_INCREASE_MG:g} "
+                         "mg/day per step; monitor INR closely.",
+         "Wells et al., Ann Intern Med 1994;121:676 (level 1 interactions); FDA Coumadin label (2011), Drug "
+         "interactions; step cap is a Dosewise product limit"),
+    Rule("inr_lowering_comedication", _inducer_and_inr_not_high, _forbid_decrease,
+         lambda p, v, i: f"{_drugs(v, LOWERS_INR, i, 'lower')}: no dose decrease while INR is not above "
+                         f"{INDUCER_NO_DECREASE_UP_TO_INR:g}; larger doses than usual are often needed. Monitor INR "
+                         "closely, and when it is stopped, for weeks: INR then rises.",
+         "Wells et al., Ann Intern Med 1994;121:676 (level 1 interactions); IWPC, NEJM 2009;360:753 (enzyme inducers); "
+         "no-decrease rule is a Dosewise product limit"),
     child_rule("FDA Coumadin label (2011), 8.4 Pediatric Use; adult twins (Ravvaz 2017 avatars, age ≥ 18 y)"),
     DOSE_RECORD_ABOVE_MAX,
     Rule("no_inr_on_record", _no_inr_on_record, forbid_increase,

@@ -4,7 +4,8 @@ Model (../shared/clinical.md §1; parameters as implemented in GitHub ``anzabiza
 ``reil/healthcare/mathematical_models/hamberg_pkpd.py``, adapted from Ravvaz et al. 2017):
 
 - PK of S-warfarin, time in hours: gut --ka--> central (V1) <--Q--> peripheral (V2), elimination CL from the central
-  compartment. CL = CL_typ·e^η · (1 − 0.0091·(age − 71)) · (1 − Δ_CYP2C9) · f_amiodarone.
+  compartment. CL = CL_typ·e^η · (1 − 0.0091·(age − 71)) · (1 − Δ_CYP2C9) · f_comedication (the product of the
+  interaction table's clearance factors, interactions.py).
 - PD: E = Emax·C^γ / (EC50^γ + C^γ), C = S-warfarin central concentration (mg/L), EC50 by VKORC1 genotype.
   The inflow 1 − E feeds two transit chains that start at 1 (no drug): six compartments with rate k_tr1 and one with
   k_tr2 = 1/MTT2. INR = BASE + INRmax·(1 − A6·A7)^λ.
@@ -76,7 +77,7 @@ INR_BASE = 1.0  # Hamberg fits BASE per patient; Ravvaz (and ReiL) fix it to 1
 SIGMA_INR = 0.0325  # residual error of log INR
 # --- our choices (see module docstring) --------------------------------------------------------------------------------
 S_FRACTION = 0.5  # racemic warfarin is 1:1 R/S; only S is modelled
-AMIODARONE_CL_FACTOR = 0.70  # our assumption, mid-range of IWPC/Gage/Sanoski/Kerin/Almog (module docstring)
+AMIODARONE_CL_FACTOR = 0.70  # our assumption, mid-range of IWPC/Gage/Sanoski/Kerin/Almog (module docstring); interactions.py
 ETA_TRUNCATION_SD = 3.0
 MIN_AGE_CL_FACTOR = 0.2  # keeps CL positive for implausible ages; never reached for ages 18–100
 
@@ -135,12 +136,13 @@ class HambergParams:
 
 
 def clearance_l_per_h(
-    eta_cl: np.ndarray, age_years: np.ndarray, cyp2c9: np.ndarray, amiodarone: np.ndarray
+    eta_cl: np.ndarray, age_years: np.ndarray, cyp2c9: np.ndarray, comedication_factor: np.ndarray
 ) -> np.ndarray:
-    """S-warfarin CL (L/h) from its random effect and covariates; ``cyp2c9`` is the TRUE genotype code (0..5)."""
+    """S-warfarin CL (L/h) from its random effect and covariates; ``cyp2c9`` is the TRUE genotype code (0..5);
+    ``comedication_factor`` the interactions' clearance factor (interactions.clearance_factor: 0.70 for amiodarone)."""
     age_factor = np.maximum(1.0 - AGE_CL_SLOPE_PER_YEAR * (age_years - AGE_CL_REFERENCE_YEARS), MIN_AGE_CL_FACTOR)
-    amio = np.where(amiodarone > 0.5, AMIODARONE_CL_FACTOR, 1.0)
-    return CL_TYPICAL_L_PER_H * np.exp(eta_cl) * age_factor * (1.0 - CYP2C9_CL_REDUCTION[cyp2c9.astype(int)]) * amio
+    return (CL_TYPICAL_L_PER_H * np.exp(eta_cl) * age_factor * (1.0 - CYP2C9_CL_REDUCTION[cyp2c9.astype(int)])
+            * comedication_factor)
 
 
 def initial_state(n: int) -> np.ndarray:

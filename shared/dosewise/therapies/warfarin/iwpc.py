@@ -12,6 +12,7 @@ import numpy as np
 _PG_CYP2C9 = np.array([0.0, -0.5211, -0.9357, -1.0616, -1.9206, -2.3312, -0.2188])  # last = unknown
 _PG_VKORC1 = np.array([0.0, -0.8677, -1.6974, -0.4854])  # G/G, G/A, A/A, unknown
 _PG_RACE = np.array([0.0, -0.2760, -0.1092, -0.1032, -0.1032])  # white, black, asian, other, unknown (mixed/missing)
+PG_ENZYME_INDUCER = 1.1816  # carbamazepine, phenytoin, rifampin (also read by interactions.py)
 
 
 def iwpc_pharmacogenetic_weekly_dose_mg(cov: dict[str, np.ndarray]) -> np.ndarray:
@@ -28,7 +29,7 @@ def iwpc_pharmacogenetic_weekly_dose_mg(cov: dict[str, np.ndarray]) -> np.ndarra
         + _PG_VKORC1[vk]
         + _PG_CYP2C9[cyp]
         + _PG_RACE[race]
-        + 1.1816 * cov["enzyme_inducer"]
+        + PG_ENZYME_INDUCER * cov["enzyme_inducer"]
         - 0.5503 * cov["amiodarone"]
     )
     return np.maximum(sqrt_weekly, 0.0) ** 2

@@ -16,6 +16,8 @@ stepped by simulator.py; guideline = IWPC start + Aurora nomogram (guideline.py)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from dosewise.guardrails import evaluate as evaluate_rules
@@ -33,6 +35,7 @@ from dosewise.therapies.base import (
     TherapyPack,
     Trajectory,
 )
+from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guardrails import RULES
 from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline
@@ -137,8 +140,14 @@ class WarfarinPack(TherapyPack):
         return np.stack(cols, axis=1).astype(np.float32)
 
     def guardrails(self, view: ClinicView) -> GuardrailResult:
-        """The rules in guardrails.py (INR holds, pregnancy, amiodarone, stale INR, dose limits) by the shared machinery."""
+        """The rules in guardrails.py (INR holds, pregnancy, interacting co-medications, stale INR, dose limits) by the
+        shared machinery."""
         return evaluate_rules(self, view, RULES)
+
+    def comedication_warnings(self, co_medications: Sequence[str]) -> list[str]:
+        """Every entry naming no drug of the interaction table (nor warfarin): its interactions were not checked, and the
+        answer says so (interactions.py)."""
+        return interactions.comedication_warnings(co_medications)
 
     # --- digital twin ---------------------------------------------------------------------------------------------------
     def sample_cohort(self, n: int, seed: int, genotype_unknown_fraction: float = 0.0) -> Cohort:

@@ -15,7 +15,8 @@ these 2 shared cores costs more CPU than the empty endpoint itself and so unders
 a small generator on raw asyncio streams (wrk cannot hold a fixed rate; httpx spent 2.3 ms of CPU per request, this 0.4 ms),
 timing each request from when it was due. Every load generator shares the 2 cores with the servers, so absolute numbers are
 pessimistic. The last line gives each server's CPU time per request of (c)'s open-loop run and per batch call (Linux /proc):
-steadier between runs than latency, so the figure to compare two versions by.
+steadier between runs than latency, so the figure to compare two versions by. A line before it gives, in process, the CPU the
+Prometheus metrics add per request (HTTP middleware, counting a recommendation) and per batch and scrape.
 Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200] [--repeats 3] [--latency-seconds 10]
 """
 
@@ -251,6 +252,60 @@ def batch_stages() -> dict[str, float]:
             "forecast": best_ms(lambda: twin_forecast.forecast(prep.pack, prep.view, keep))}
 
 
+def metrics_stage(recommendation_json: str, calls: int = 20_000, repeats: int = 5) -> dict[str, float]:
+    """What the Prometheus metrics add, in this process on one core (CPU, best of ``repeats``): µs per request of the HTTP
+    middleware (an ASGI app that answers at once, with and without dosewise.metrics_asgi.HttpMetrics around it) and of
+    counting one committed recommendation (dosewise.metrics.record_recommendations); ms per 1,000-patient batch counted,
+    and per scrape rendered (without the backlog's queries, which run once per scrape, not per request)."""
+    from types import SimpleNamespace
+
+    from dosewise import metrics
+    from dosewise.metrics_asgi import HttpMetrics
+    from dosewise.schemas import Recommendation
+
+    route = SimpleNamespace(path_format="/v1/recommendations")
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    body = {"type": "http.response.body", "body": b"{}"}
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        scope["route"] = route  # as FastAPI's router leaves it
+        await send(start)  # type: ignore[operator]
+        await send(body)  # type: ignore[operator]
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(_: dict) -> None:
+        return None
+
+    async def per_call_us(asgi: object) -> float:
+        scope = {"type": "http", "method": "POST", "path": "/v1/recommendations"}
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.process_time()
+            for _ in range(calls):
+                await asgi(dict(scope), receive, send)  # type: ignore[operator]
+            best = min(best, (time.process_time() - t) / calls * 1e6)
+        return best
+
+    def cpu_us(f: object, n: int) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.process_time()
+            for _ in range(n):
+                f()  # type: ignore[operator]
+            best = min(best, (time.process_time() - t) / n * 1e6)
+        return best
+
+    bare, wrapped = asyncio.run(per_call_us(app)), asyncio.run(per_call_us(HttpMetrics(app)))
+    rec = Recommendation.model_validate_json(recommendation_json)
+    batch = [rec] * 1000
+    return {"bare_us": bare, "middleware_us": wrapped - bare, "count_us": cpu_us(lambda: metrics.record_recommendations([rec]),
+                                                                                  calls),
+            "batch_ms": cpu_us(lambda: metrics.record_recommendations(batch), 20) / 1000,
+            "scrape_ms": cpu_us(metrics.exposition, 50) / 1000}
+
+
 def onnx_row(policy_path: Path, seconds: float) -> tuple[float, float, float]:
     import onnxruntime as ort
 
@@ -407,6 +462,11 @@ def main() -> None:
               f"(both services), features and guardrails {stages['prepare']:.1f} ms (both), twin forecast "
               f"{stages['forecast']:.1f} ms (inference): {floor_cpu:.0f} ms of CPU, at most {2000 / floor_cpu * 1000:,.0f} "
               f"decisions/s on 2 cores if nothing else cost anything (50,000/s allows 40 ms of CPU per 1,000)")
+        one = httpx.post(f"{api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, headers=headers, timeout=30)
+        m = metrics_stage(one.text)
+        print(f"metrics in process, CPU: HTTP middleware {m['middleware_us']:.1f} µs per request (an app answering at once: "
+              f"{m['bare_us']:.1f} µs without it), counting a recommendation {m['count_us']:.1f} µs (a 1,000-patient "
+              f"batch {m['batch_ms']:.2f} ms), rendering a scrape {m['scrape_ms']:.2f} ms")
         print(f"\nCPU per request at {args.rate:g} req/s, (c): {cpu_per_request[rows[2][0]]}; per 1,000-patient batch: "
               f"{cpu_batch}")
         before, after, n = cpu_saturated[rows[2][0]]

@@ -13,7 +13,7 @@
 - inr_lowering_comedication: takes an enzyme inducer of the table (rifampicin, carbamazepine, phenytoin: warfarin's effect
   inhibited, Wells 1994 level 1 for rifampin and carbamazepine; IWPC 2009 covariate for all three) and the latest INR is
   not above the 3.0 target's top (or there is none) → no decrease; holds, keeping and increases stay open. The inducer
-  keeps pulling INR down (patients on rifampicin needed 3- to 6-fold doses, interactions.py), so a decrease there only
+  keeps pulling INR down (patients on rifampicin needed 3- to 7-fold doses, interactions.py), so a decrease there only
   deepens under-anticoagulation; above 3.0 a decrease is the helpful action and stays allowed. No cap on increases: the
   helpful action for an inducer is the larger dose, up to max_dose (beyond it a clinician decides). Dosewise product
   limit, from those sources.

@@ -2,12 +2,13 @@
 policy sees (base.ClinicView: ``amiodarone``, ``enzyme_inducer``) and the twins' S-warfarin clearance (hamberg.py's cohort,
 the forecast twin in dosewise/forecast.py).
 
-Which drugs: those ../shared/clinical.md §1 lists as changing the dose materially, each rated **level 1 ("highly probable")**
-by the systematic review of Wells et al. 1994 (Ann Intern Med 121:676, "Interactions of warfarin with drugs and food";
-abstract checked): warfarin's effect potentiated by cotrimoxazole, fluconazole, metronidazole and amiodarone, inhibited by
-rifampin and carbamazepine. Its update, Holbrook et al. 2005 (Arch Intern Med 165:1095; abstract checked, tables not seen),
-finds the reports on azole antifungals and amiodarone consistent enough to say "avoid or monitor closely". Phenytoin is an
-enzyme inducer of the IWPC 2009 equation (NEJM 360:753; ../shared/clinical.md), not in Wells' level-1 list.
+Which drugs: those ../shared/clinical.md §1 lists as changing the dose materially, each rated **level 1 ("highly
+probable")** by the systematic review of Wells et al. 1994 (Ann Intern Med 121:676, PMID 7944078, "Interactions of warfarin
+with drugs and food"; abstract checked): warfarin's effect potentiated by cotrimoxazole, fluconazole, metronidazole and
+amiodarone, inhibited by rifampin and carbamazepine. Its update, Holbrook et al. 2005 (Arch Intern Med 165:1095; abstract
+checked, tables not seen), finds the reports on azole antifungals and amiodarone consistent enough to say "avoid or monitor
+closely". Phenytoin is an enzyme inducer of the IWPC 2009 equation (NEJM 360:753; ../shared/clinical.md), not in Wells'
+level-1 list.
 
 Every row is a 0/1 covariate of the ClinicView named by its id (amiodarone's is the IWPC covariate of that name), set when a
 co-medication entry names one of its ``ingredients`` (dosewise/medications.py: names, brands, spellings, RxNorm codes). The
@@ -84,8 +85,9 @@ INTERACTIONS: tuple[Interaction, ...] = (
         0.80, None, "Wells 1994 level 1 (cotrimoxazole); Hale & Lesar, doi:10.1515/dmdi-2013-0049"),
     Interaction(
         "rifampin", "rifampicin (rifampin)", frozenset({"rifampin"}), "lowers_inr", "CYP2C9, CYP3A4 and CYP1A2 induction",
-        # × 3.0: case reports needed 3.3- to 6-fold doses during rifampicin (and still missed the range), then months to
-        # come back down after it stopped (BMC Pharmacol Toxicol 2013;14:27, Table 1 [secondary]): the low end.
+        # × 3.0: in case reports dose increases of 233 % to 600 % (3.3- to 7-fold doses) still left INR below the range
+        # during rifampicin, and the dose took two to four months to come back down after it stopped (BMC Pharmacol
+        # Toxicol 2013;14:27, Table 1 [secondary]): the low end.
         3.0, "enzyme_inducer", "Wells 1994 level 1; IWPC 2009 covariate; BMC Pharmacol Toxicol 2013;14:27"),
     Interaction(
         "carbamazepine", "carbamazepine", frozenset({"carbamazepine"}), "lowers_inr", "CYP3A4 and CYP2C9 induction",

@@ -173,7 +173,8 @@ class Settings(BaseSettings):
     )
     retrain: bool = Field(
         True, alias="DOSEWISE_RETRAIN",
-        description="This trainer process retrains and gates candidates (run one retraining replica; consumers scale out).",
+        description="This trainer process retrains and gates candidates; replicas take turns under the retraining lease "
+        "(DOSEWISE_RETRAIN_LEASE_TTL_S), one retraining at a time.",
     )
     retrain_min_transitions: int = Field(
         5000, ge=0, alias="DOSEWISE_RETRAIN_MIN_TRANSITIONS",
@@ -185,6 +186,13 @@ class Settings(BaseSettings):
     )
     retrain_gradient_steps: int = Field(
         3000, ge=1, alias="DOSEWISE_RETRAIN_GRADIENT_STEPS", description="Gradient steps of each conservative retraining run."
+    )
+    # The lease row (table ``leases``) is renewed every third of this while a replica retrains, so a database blip shorter than
+    # two heartbeats does not lose it; a crashed holder's lease lapses after this and another replica retrains instead.
+    retrain_lease_ttl_s: float = Field(
+        60.0, ge=1.0, alias="DOSEWISE_RETRAIN_LEASE_TTL_S",
+        description="Lifetime of the retraining lease (table leases), renewed every third of it while a replica retrains; "
+        "a crashed retrainer's lease passes to another replica after this, s.",
     )
 
     @model_validator(mode="after")

@@ -26,6 +26,7 @@ MODEL_TABLES = {
     "queue_messages",
     "queue_groups",
     "queue_pending",
+    "leases",
 }
 
 

@@ -8,8 +8,10 @@ Logged transitions of a stable ~20 % of patients (hash of the pseudonym) never t
 off-policy evaluation. The watermark ``gate_reports.transitions_through_id`` says which transitions a candidate saw, so
 "new transitions" are those after the last candidate's watermark, and a crash mid-training simply retrains next time.
 
-Run exactly one retraining replica (the default trainer has ``DOSEWISE_RETRAIN`` on; set it off on extra consumer
-replicas): training is CPU-heavy and a second replica would only duplicate candidates.
+Several replicas may run with ``DOSEWISE_RETRAIN`` on: they take turns under the retraining lease (``lease.py``, a row of
+the ``leases`` table). Only the holder trains; it looks again whether the therapy is due once it holds the lease (another
+replica may have just trained on the same transitions), renews the lease while it trains, and records the gate's decision
+only if the lease is still its own (the fence, in the same transaction). The others skip, logging who holds the lease.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,12 +42,16 @@ from dosewise.therapies.registry import PACKS, get_pack
 from dosewise_trainer.algorithms import cql
 from dosewise_trainer.calibrate_hyperscore import CalibrationArgs, calibrate
 from dosewise_trainer.gate import GateConfig, GateDecision, LoggedEval, evaluate, format_report, held_out
+from dosewise_trainer.lease import Clock, DatabaseLease, Tenure, default_holder
 
 log = logging.getLogger("dosewise.trainer.retrain")
 
 RETRAIN_CHECK_S = 2.0  # how often the scheduler looks for due therapies
 RETRY_AFTER_FAILURE_S = 60.0  # a failed run is not retried in a tight loop
 GATE_ACTOR = "trainer:gate"
+RETRAIN_LEASE = "retrain"  # one lease for every therapy: one retraining at a time across the replicas
+
+Fence = Callable[[AsyncSession], Awaitable[None]]  # raises inside the recording transaction if it may not write
 
 
 @dataclass
@@ -142,10 +149,13 @@ async def serving_policy(sessions: async_sessionmaker[AsyncSession], therapy: st
 
 
 async def record_decision(sessions: async_sessionmaker[AsyncSession], events: Queue | None, therapy: str,
-                          candidate: Candidate, through_id: int) -> GateReport:
-    """Registry row + gate report (+ activation when published) in one transaction; then the "policy activated" event."""
+                          candidate: Candidate, through_id: int, fence: Fence | None = None) -> GateReport:
+    """Registry row + gate report (+ activation when published) in one transaction; then the "policy activated" event.
+    ``fence`` runs first in that transaction (the retraining lease's: it raises when the lease was taken over)."""
     d = candidate.decision
     async with transaction(sessions) as s:
+        if fence is not None:
+            await fence(s)
         repo = PolicyRepository(s)
         policy = await repo.add(Policy(
             therapy=therapy, version=candidate.version, status="candidate", sha256=candidate.sha256,
@@ -172,15 +182,22 @@ async def record_decision(sessions: async_sessionmaker[AsyncSession], events: Qu
 
 
 class RetrainScheduler:
-    """Decides when a therapy is due, retrains it and records the gate's decision."""
+    """Decides when a therapy is due, retrains it under the retraining lease and records the gate's decision.
+
+    ``holder`` names this replica in the lease (default hostname:pid, the pod's name in Kubernetes); ``clock`` is the
+    lease's (tests move it)."""
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], events: Queue | None,
-                 args: dict[str, Any] | None = None, gate_config: GateConfig | None = None) -> None:
+                 args: dict[str, Any] | None = None, gate_config: GateConfig | None = None, holder: str | None = None,
+                 clock: Clock = utcnow) -> None:
         self.settings, self.sessions, self.events = settings, sessions, events
         self.args_overrides = args or {}
         self.gate_config = gate_config or GateConfig()
         self.started = utcnow()
         self._failed_at: dict[str, float] = {}
+        self.lease = DatabaseLease(sessions, RETRAIN_LEASE, holder or default_holder(), settings.retrain_lease_ttl_s,
+                                   clock=clock)
+        self._skip_logged_for: str | None = None  # the other holder last reported, so a long wait logs once, not every round
 
     async def due(self, therapy: str) -> tuple[str | None, int]:
         """(why it is due, or None; the newest transition id)."""
@@ -204,8 +221,38 @@ class RetrainScheduler:
         base = {"therapy": therapy, "seed": through_id % 2**31, "gradient_steps": self.settings.retrain_gradient_steps}
         return cql.CQLArgs(**(base | self.args_overrides))
 
-    async def retrain(self, therapy: str, reason: str, through_id: int | None = None) -> GateReport:
-        """Train a candidate on the therapy's transitions (through ``through_id``) and record the gate's decision."""
+    async def retrain(self, therapy: str, reason: str, through_id: int | None = None) -> GateReport | None:
+        """Under the retraining lease, train a candidate on the therapy's transitions (through ``through_id``) and record
+        the gate's decision. None, having trained nothing, when another replica holds the lease."""
+        async with self.lease.hold() as tenure:
+            if not tenure.held:
+                self._skipped(therapy, tenure)
+                return None
+            return await self._counted(therapy, reason, through_id)
+
+    async def retrain_if_due(self, therapy: str) -> GateReport | None:
+        """One scheduler step for a therapy: retrain it if it is due and this replica gets the lease."""
+        reason, _ = await self.due(therapy)  # a look without the lease first: most rounds nothing is due
+        if reason is None:
+            return None
+        async with self.lease.hold() as tenure:
+            if not tenure.held:
+                self._skipped(therapy, tenure)
+                return None
+            # Again under the lease: the replica that held it a moment ago may have trained on these very transitions.
+            reason, through = await self.due(therapy)
+            if reason is None:
+                return None
+            return await self._counted(therapy, reason, through)
+
+    def _skipped(self, therapy: str, tenure: Tenure) -> None:
+        level = logging.DEBUG if tenure.holder is not None and tenure.holder == self._skip_logged_for else logging.INFO
+        self._skip_logged_for = tenure.holder
+        log.log(level, "retraining skipped: another replica holds the lease",
+                extra={"therapy": therapy, "lease": self.lease.name, "holder": tenure.holder, "me": self.lease.holder})
+
+    async def _counted(self, therapy: str, reason: str, through_id: int | None) -> GateReport:
+        self._skip_logged_for = None
         try:
             report = await self._retrain(therapy, reason, through_id)
         except Exception:
@@ -222,30 +269,32 @@ class RetrainScheduler:
         serving = await serving_policy(self.sessions, therapy)
         active_path = None if serving is None else self.settings.policy_dir / serving.artifact_path
         log.info("retraining", extra={"therapy": therapy, "reason": reason, "transitions": len(rows),
-                                      "active": serving.version if serving else None})
+                                      "active": serving.version if serving else None, "holder": self.lease.holder})
         candidate = await asyncio.to_thread(
             train_and_gate, pack, rows, active_path, serving.version if serving else None,
             self.settings.var_dir / "policies", self.cql_args(therapy, through), self.gate_config, through, reason,
             serving is not None and serving.status != "untrained")
-        report = await record_decision(self.sessions, self.events, therapy, candidate, through)
+        report = await record_decision(self.sessions, self.events, therapy, candidate, through, fence=self.lease.fence)
         log.info("gate decided", extra={"therapy": therapy, "version": candidate.version, "decision": report.decision,
                                         "report": format_report(report.report)})
         return report
 
+    async def run_once(self) -> None:
+        """One round over the therapies (``run`` repeats it every ``RETRAIN_CHECK_S``)."""
+        for therapy in PACKS:
+            if time.monotonic() - self._failed_at.get(therapy, -RETRY_AFTER_FAILURE_S) < RETRY_AFTER_FAILURE_S:
+                continue
+            try:
+                await self.retrain_if_due(therapy)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self._failed_at[therapy] = time.monotonic()
+                log.error("retraining failed", extra={"therapy": therapy, "error": f"{type(e).__name__}: {e}"})
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            for therapy in PACKS:
-                if time.monotonic() - self._failed_at.get(therapy, -RETRY_AFTER_FAILURE_S) < RETRY_AFTER_FAILURE_S:
-                    continue
-                try:
-                    reason, through = await self.due(therapy)
-                    if reason is not None:
-                        await self.retrain(therapy, reason, through)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    self._failed_at[therapy] = time.monotonic()
-                    log.error("retraining failed", extra={"therapy": therapy, "error": f"{type(e).__name__}: {e}"})
+            await self.run_once()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=RETRAIN_CHECK_S)
             except TimeoutError:

@@ -224,3 +224,16 @@ class GateReport(SQLModel, table=True):
     report: dict[str, Any] = _json()
     transitions_through_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     created_at: datetime = _ts(index=True)
+
+
+class Lease(SQLModel, table=True):
+    """A named lease (issue 27): at most one holder per name until ``expires_at``. The trainer's replicas take turns at
+    retraining under the lease ``retrain`` (services/trainer/dosewise_trainer/lease.py). Taken, renewed and released by
+    single conditional statements (``LeaseRepository``); a holder that dies stops renewing and the lease lapses."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)  # hostname:pid of the process (in Kubernetes the hostname is the pod's name)
+    acquired_at: datetime = _ts()  # when this holder took it (kept across renewals)
+    expires_at: datetime = _ts()  # free for anyone from this instant unless the holder renews first

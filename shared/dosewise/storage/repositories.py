@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, false, func, insert, select, text, update
+from sqlalchemy import Connection, case, delete, false, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dosewise import audit_chain
@@ -19,6 +19,7 @@ from dosewise.storage.models import (
     ApiKey,
     AuditEvent,
     GateReport,
+    Lease,
     OutboxEvent,
     Outcome,
     Policy,
@@ -468,3 +469,65 @@ class GateReportRepository:
         if therapy is not None:
             query = query.where(GateReport.therapy == therapy)
         return (await self.session.execute(query)).scalars().all()
+
+
+class LeaseRepository:
+    """Named leases: at most one holder per name at a time, until it releases the lease or stops renewing it for its TTL.
+
+    Each operation is ONE conditional statement, never a read followed by a write, so two replicas cannot both win. Taking a
+    lease is ``INSERT … ON CONFLICT (name) DO UPDATE … WHERE <the holder is me, or the lease has expired>``: on PostgreSQL a
+    concurrent insert of the same name waits for the first and then takes the conflict path, and a concurrent update waits on
+    the row lock and re-checks the condition on the committed row, so the second sees a live lease that is not its own and
+    changes nothing; SQLite runs one writer at a time. ``RETURNING`` yields a row only when the lease is ours.
+
+    Times come from the caller (the holder's clock, injectable in tests), aware and in UTC: ``expires_at`` written by one
+    replica's clock is compared with another's, so the replicas' clocks must agree to well within the TTL (NTP does).
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @staticmethod
+    def _utc(now: datetime) -> datetime:
+        if now.tzinfo is None:  # SQLite stores the wall time as given: a naive local time would compare wrongly
+            raise ValueError("lease times must be timezone-aware")
+        return now.astimezone(UTC)
+
+    async def acquire(self, name: str, holder: str, ttl_s: float, now: datetime) -> bool:
+        """Take the lease ``name`` for ``ttl_s`` from ``now`` if it is free, expired or already ours (then it is extended
+        and keeps its ``acquired_at``). True when ``holder`` holds it afterwards."""
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        now = self._utc(now)
+        dialect = self.session.get_bind().dialect.name
+        upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(Lease).values(
+            name=name, holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl_s))
+        lease, new = Lease.__table__.c, upsert.excluded  # type: ignore[attr-defined]
+        statement = upsert.on_conflict_do_update(
+            index_elements=[lease.name],
+            set_={"holder": new.holder, "expires_at": new.expires_at,
+                  "acquired_at": case((lease.holder == new.holder, lease.acquired_at), else_=new.acquired_at)},
+            where=or_(lease.holder == new.holder, lease.expires_at <= now),
+        ).returning(lease.holder)
+        return (await self.session.execute(statement)).first() is not None
+
+    async def renew(self, name: str, holder: str, ttl_s: float, now: datetime) -> bool:
+        """Extend ``holder``'s lease to ``now + ttl_s``. False when the row is no longer ``holder``'s (another took it over
+        after it expired, or it was released). A lease that expired but that nobody took is still this holder's: nobody
+        else held it in between (taking it would have rewritten ``holder``), so renewing it is safe."""
+        now = self._utc(now)
+        result = await self.session.execute(
+            update(Lease).where(Lease.name == name, Lease.holder == holder)
+            .values(expires_at=now + timedelta(seconds=ttl_s)).execution_options(synchronize_session=False))
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+    async def release(self, name: str, holder: str) -> bool:
+        """Give the lease up (only ``holder``'s own: a holder that lost it cannot release its successor's)."""
+        result = await self.session.execute(
+            delete(Lease).where(Lease.name == name, Lease.holder == holder).execution_options(synchronize_session=False))
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+    async def get(self, name: str) -> Lease | None:
+        """The lease row, live or expired (its holder is who last took it)."""
+        return (await self.session.execute(select(Lease).where(Lease.name == name))).scalar_one_or_none()

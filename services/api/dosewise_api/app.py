@@ -19,7 +19,7 @@ from dosewise.queue.factory import make_queue
 from dosewise.schemas import DISCLAIMER
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker
-from dosewise_api import auth, errors, openapi, security
+from dosewise_api import auth, docs, errors, openapi, security
 from dosewise_api.coalescer import RecommendationCoalescer
 from dosewise_api.inference_client import InferenceClient
 from dosewise_api.middleware import RequestGuard
@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.inference.aclose()
         await engine.dispose()
 
-    app = FastAPI(title="Dosewise", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # docs_url/redoc_url None: FastAPI's pages load their scripts from a CDN; docs.install serves them from the package.
+    app = FastAPI(title="Dosewise", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s,
                        routes=app.router.routes)
     security.install(app, settings)  # after RequestGuard: access log and security headers wrap even a 413
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = problems.problem(422, "Idempotency-Key reused", f"{exc}; send a new key", "idempotency-key-reused")
         return JSONResponse(body, status_code=422, media_type=problems.PROBLEM_JSON)
 
+    docs.install(app)  # /docs, /redoc and their assets: public (auth.PUBLIC_PATHS)
     auth.check_every_route_declares_roles(app.routes)
     openapi.install(app)
     return app

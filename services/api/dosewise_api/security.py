@@ -23,11 +23,11 @@ from dosewise_api.auth import api_routes
 access_log = logging.getLogger("dosewise.api.access")
 
 DOCS_PATHS = ("/docs", "/redoc")
-# The docs pages load Swagger UI / ReDoc from jsDelivr and start them with an inline script (FastAPI's pages).
-DOCS_CSP = ("default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; style-src 'unsafe-inline' "
-            "https://cdn.jsdelivr.net https://fonts.googleapis.com; font-src https://fonts.gstatic.com; img-src 'self' data: "
-            "https://fastapi.tiangolo.com https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
-            "base-uri 'none'; form-action 'none'")
+# The docs pages load Swagger UI / ReDoc from this server (docs.py: nothing from another host, so they work offline) and
+# start them with an inline script (FastAPI's pages). ReDoc's footer logo, from its CDN, is blocked and hides itself.
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+            "img-src 'self' data:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'; "
+            "form-action 'none'")
 PAGE_CSP = "default-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 COMMON_HEADERS = (

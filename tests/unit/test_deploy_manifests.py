@@ -320,14 +320,37 @@ def test_dev_runs_one_of_each_without_autoscaler_budget_or_tls() -> None:
     assert "tls" not in kind(docs, "Ingress")["dosewise-gateway"]["spec"]
 
 
+def test_prod_runs_two_trainers_spread_over_nodes_and_budgeted() -> None:
+    """Every trainer pod consumes its share of the outcome stream (its own consumer in the group, named after the pod) and
+    they retrain by turns under the lease the code holds, so prod runs two, and a drain always leaves one consuming."""
+    docs = render("overlays/prod")
+    trainer = kind(docs, "Deployment")["dosewise-trainer"]
+    replicas, labels = trainer["spec"]["replicas"], trainer["spec"]["template"]["metadata"]["labels"]
+    assert replicas >= 2
+    [pdb] = [p for p in kind(docs, "PodDisruptionBudget").values()
+             if p["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+    assert 1 <= pdb["spec"]["minAvailable"] < replicas  # one keeps consuming, and a drain can always proceed
+    [spread] = trainer["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["labelSelector"]["matchLabels"].items() <= labels.items()
+
+
 @pytest.mark.parametrize("target", OVERLAYS)
-def test_one_trainer_replaced_by_recreate_because_no_lock_guards_retraining(target: str) -> None:
-    """retrain.py holds no lock or lease: two retraining replicas would train and gate duplicate candidates. Recreate, not a
-    rolling update, so that not even a rollout runs two (deploy/README.md says so)."""
-    trainer = kind(render(target), "Deployment")["dosewise-trainer"]["spec"]
-    assert trainer["replicas"] == 1 and trainer["strategy"] == {"type": "Recreate"}
-    assert not [h for h in kind(render(target), "HorizontalPodAutoscaler").values()
+def test_trainers_roll_because_the_retraining_lease_keeps_one_retraining_at_a_time(target: str) -> None:
+    """A rolling update runs old and new trainer pods side by side, all with DOSEWISE_RETRAIN on: safe because the
+    scheduler retrains only under the database lease (dosewise_trainer/lease.py; tests/integration/test_leases.py shows
+    that two replicas at once train one candidate). No autoscaler: retraining's CPU says nothing about the backlog."""
+    from dosewise_trainer import retrain
+    from dosewise_trainer.lease import DatabaseLease
+
+    docs = render(target)
+    trainer = kind(docs, "Deployment")["dosewise-trainer"]["spec"]
+    assert trainer["strategy"]["type"] == "RollingUpdate"
+    assert not [h for h in kind(docs, "HorizontalPodAutoscaler").values()
                 if h["spec"]["scaleTargetRef"]["name"] == "dosewise-trainer"]
+    scheduler = retrain.RetrainScheduler(Settings(), None, None)  # type: ignore[arg-type]  # no database: only its lease
+    assert isinstance(scheduler.lease, DatabaseLease) and scheduler.lease.name == retrain.RETRAIN_LEASE
+    readme = (DEPLOY / "README.md").read_text()
+    assert "`leases`" in readme and "`DOSEWISE_RETRAIN_LEASE_TTL_S`" in readme  # "Scale" says what keeps one retraining
 
 
 def test_prod_ingress_serves_the_gateway_api_over_tls_and_keeps_metrics_and_probes_inside() -> None:

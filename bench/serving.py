@@ -340,8 +340,10 @@ def main() -> None:
     env = os.environ.copy() | {
         "DOSEWISE_VAR_DIR": str(tmp), "DOSEWISE_API_PORT": str(api_port), "DOSEWISE_INFERENCE_PORT": str(inf_port),
         "DOSEWISE_INFERENCE_URL": f"http://127.0.0.1:{inf_port}", "DOSEWISE_LOG_LEVEL": "WARNING", "DOSEWISE_ENV": "test",
-        # The bench measures serving, not the per-key rate limit (which would answer 429 within a second).
+        # The bench measures serving, not the per-key rate limits (which would answer 429 within a second); admission
+        # control keeps its defaults: it is part of what serving does under load.
         "DOSEWISE_RATE_LIMIT_PER_MINUTE": "100000000", "DOSEWISE_RATE_LIMIT_BURST": "1000000",
+        "DOSEWISE_RATE_LIMIT_PATIENTS_PER_MINUTE": "100000000", "DOSEWISE_RATE_LIMIT_PATIENT_BURST": "1000000",
     }
     env.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{tmp / 'dosewise.db'}")
     subprocess.run([sys.executable, "-m", "dosewise.cli.main", "db", "upgrade"], env=env, check=True, capture_output=True)

@@ -120,6 +120,32 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         60, ge=1, alias="DOSEWISE_RATE_LIMIT_BURST", description="Requests a caller may send at once before the rate applies."
     )
+    # Recommendations are charged by their patients (a batch of 1,000 costs 1,000) and admitted only while the work in flight
+    # can be answered in time: services/api/dosewise_api/ratelimit.py says why these numbers. A cap below one full batch
+    # (schemas.MAX_BATCH, 1,000 patients) would refuse every full batch forever, so none may be set lower.
+    rate_limit_patients_per_minute: int = Field(
+        60_000, ge=1, alias="DOSEWISE_RATE_LIMIT_PATIENTS_PER_MINUTE",
+        description="Sustained patients per minute per caller in recommendations (a batch costs its patients, a single 1), "
+        "per gateway replica; over it → 429.",
+    )
+    rate_limit_patient_burst: int = Field(
+        10_000, ge=1000, alias="DOSEWISE_RATE_LIMIT_PATIENT_BURST",
+        description="Patients a caller may send at once before the patient rate applies (at least one full batch).",
+    )
+    admission_caller_batch_patients: int = Field(
+        1_000, ge=1000, alias="DOSEWISE_ADMISSION_CALLER_BATCH_PATIENTS",
+        description="Patients in batches one caller may have in flight (admitted, not yet answered) per gateway replica; "
+        "over it → 429. Its single recommendations are held to its request rate instead.",
+    )
+    admission_batch_patients: int = Field(
+        4_000, ge=1000, alias="DOSEWISE_ADMISSION_BATCH_PATIENTS",
+        description="Patients in batches in flight, all callers, per gateway replica: at most what inference answers well "
+        "within DOSEWISE_INFERENCE_TIMEOUT_S; over it → 503. Single recommendations have their own pool.",
+    )
+    admission_singles: int = Field(
+        256, ge=1, alias="DOSEWISE_ADMISSION_SINGLES",
+        description="Single recommendations in flight, all callers, per gateway replica; over it → 503.",
+    )
     api_key_cache_s: float = Field(
         5.0, ge=0.0, le=300.0, alias="DOSEWISE_API_KEY_CACHE_S",
         description="How long a gateway replica reuses an API key's stored row (the secret is still checked on every "

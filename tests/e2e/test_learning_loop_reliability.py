@@ -55,6 +55,11 @@ LOOP_ENV = {
     "DOSEWISE_QUEUE_BLOCK_MS": "200",
     "DOSEWISE_RATE_LIMIT_PER_MINUTE": "10000000",  # one integration key posts everything
     "DOSEWISE_RATE_LIMIT_BURST": "1000000",
+    # ... and sends its 10 batches of 1,000 at once: above the default share of one caller (429), so the gateway's own
+    # limit applies instead, answered 503 with Retry-After past what it can serve in time, which this client retries.
+    "DOSEWISE_RATE_LIMIT_PATIENTS_PER_MINUTE": "100000000",
+    "DOSEWISE_RATE_LIMIT_PATIENT_BURST": "1000000",
+    "DOSEWISE_ADMISSION_CALLER_BATCH_PATIENTS": "1000000",
 }
 
 

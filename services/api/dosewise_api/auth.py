@@ -33,7 +33,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from dosewise import apikeys, problems
 from dosewise.apikeys import Role
 from dosewise.settings import Settings
-from dosewise_api.ratelimit import TokenBucketLimiter
+from dosewise_api.ratelimit import Admission, Refused, TokenBucketLimiter
 
 log = logging.getLogger("dosewise.api.auth")
 
@@ -184,19 +184,24 @@ class JwtVerifier:
 
 @dataclass
 class Authenticator:
-    """The per-process authentication state: recently read API keys, the JWT verifier, the rate limiter."""
+    """The per-process authentication state: recently read API keys, the JWT verifier, the rate limiter, and admission
+    control of the recommendation routes (patients per minute and in flight, ratelimit.py)."""
 
     settings: Settings
     limiter: TokenBucketLimiter
     jwt_verifier: JwtVerifier | None
     keys: apikeys.KeyCache
+    admission: Admission
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
         return cls(settings=settings,
                    limiter=TokenBucketLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
                    jwt_verifier=JwtVerifier(settings) if settings.jwt_jwks_url else None,
-                   keys=apikeys.KeyCache(settings.api_key_cache_s))
+                   keys=apikeys.KeyCache(settings.api_key_cache_s),
+                   admission=Admission(settings.admission_caller_batch_patients, settings.admission_batch_patients,
+                                       settings.admission_singles, settings.rate_limit_patients_per_minute,
+                                       settings.rate_limit_patient_burst))
 
 
 def malformed(token: str) -> str | None:
@@ -308,10 +313,15 @@ def check_every_route_declares_roles(routes: Iterable[Any]) -> None:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Authentication state on the app, and problem+json rendering of 401/403/429."""
+    """Authentication state on the app, and problem+json rendering of 401/403/429 and of admission refusals (429/503)."""
     app.state.auth = Authenticator.from_settings(settings)
 
     @app.exception_handler(AuthProblem)
     async def _auth_problem(_: Request, exc: AuthProblem) -> JSONResponse:
+        body = problems.problem(exc.status, exc.title, exc.detail, exc.kind)
+        return JSONResponse(body, status_code=exc.status, media_type=problems.PROBLEM_JSON, headers=exc.headers)
+
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
         body = problems.problem(exc.status, exc.title, exc.detail, exc.kind)
         return JSONResponse(body, status_code=exc.status, media_type=problems.PROBLEM_JSON, headers=exc.headers)

@@ -34,8 +34,10 @@ class PatientState:
             therapy (str): Therapy pack id (GET /v1/therapies).
             weight (Measure): A number with its unit, as EHRs send it.
             as_of (datetime.datetime | None | Unset): Decision time; default now. Observations after it are rejected.
-            co_medications (list[str] | Unset): As recorded: generic or brand name, salt and strength allowed ('Amiodarone
-                HCl 200 mg', 'Cordarone'); matched word by word (dosewise/medications.py).
+            co_medications (list[str] | Unset): As recorded: generic or brand name in any common spelling, salt and strength
+                allowed ('Amiodarone HCl 200 mg', 'Cordarone', 'amiodarona'), or an RxNorm code ('rxnorm:703'); matched on its
+                letters (dosewise/medications.py). Invisible format characters are removed and control characters refused
+                (dosewise/text.py). Every entry the therapy's interaction checks do not know is named in the answer's warnings.
             comorbidities (list[str] | Unset):
             doses (list[DoseEvent] | Unset): Recent doses given.
             egfr_ml_min_1_73m2 (float | None | Unset): Estimated GFR, mL/min/1.73 m² (CKD-EPI); null when unknown.

@@ -21,6 +21,7 @@ from pydantic import (
     StrictBool,
     TypeAdapter,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -99,8 +100,16 @@ def require_iso_8601(v: object) -> object:
     raise ValueError("expected an ISO 8601 date-time with time zone, e.g. 2026-11-20T08:00:00Z")
 
 
-# Every clinical time of the contracts: ISO 8601 with a zone, from EARLIEST_CLINICAL_TIME to now plus the clock skew.
-PastDatetime = Annotated[datetime, BeforeValidator(require_iso_8601), AfterValidator(_clinical_time)]
+# Every clinical time of the contracts: ISO 8601 with a zone, from EARLIEST_CLINICAL_TIME to now plus the clock skew. JSON
+# Schema has no bound for a date-time: the pattern states the year, and "not in the future" only the description can.
+PAST_DATETIME_JSON_SCHEMA: dict[str, Any] = {
+    "type": "string", "format": "date-time", "pattern": "^(19[0-9]{2}|[2-9][0-9]{3})-",
+    "description": f"An instant: RFC 3339 date-time with an offset (Z or ±hh:mm), from {_EARLIEST_ISO} (an offset east of "
+                   f"UTC can still put the first hours of {_EARLIEST_ISO[:4]} in the year before) to now plus "
+                   f"{CLOCK_SKEW.total_seconds() / 60:g} minutes of clock skew.",
+}
+PastDatetime = Annotated[datetime, BeforeValidator(require_iso_8601), AfterValidator(_clinical_time),
+                         WithJsonSchema(PAST_DATETIME_JSON_SCHEMA)]
 
 
 class ObservationKind(BaseModel):
@@ -116,6 +125,8 @@ class ObservationKind(BaseModel):
 
 
 # Ranges reject values that cannot come from a living patient (or are unit mix-ups), not merely abnormal ones.
+WEIGHT_KG = (0.3, 400.0)  # PatientState.weight, in kg
+HEIGHT_CM = (20.0, 250.0)  # PatientState.height, in cm
 OBSERVATION_KINDS: dict[str, ObservationKind] = {
     "inr": ObservationKind(quantity="inr", low=0.5, high=15.0, loinc="6301-6", description="INR of prothrombin time",
                           label="INR"),
@@ -260,8 +271,8 @@ class PatientState(BaseModel):
     @classmethod
     def _weight_kg(cls, m: Measure) -> Measure:
         kg = _convert(m, "mass")
-        if not 0.3 <= kg <= 400:
-            raise ValueError(f"weight of {kg:g} kg is impossible; allowed 0.3–400 kg")
+        if not WEIGHT_KG[0] <= kg <= WEIGHT_KG[1]:
+            raise ValueError(f"weight of {kg:g} kg is impossible; allowed {WEIGHT_KG[0]:g}–{WEIGHT_KG[1]:g} kg")
         # Already in kg (the value is a float: strict float turns ints into floats), else a float from a validated Measure:
         # nothing to re-check either way (model_construct costs ~3 µs).
         return m if m.unit == "kg" else Measure.model_construct(value=kg, unit="kg")
@@ -270,8 +281,8 @@ class PatientState(BaseModel):
     @classmethod
     def _height_cm(cls, m: Measure) -> Measure:
         cm = _convert(m, "length")
-        if not 20 <= cm <= 250:
-            raise ValueError(f"height of {cm:g} cm is impossible; allowed 20–250 cm")
+        if not HEIGHT_CM[0] <= cm <= HEIGHT_CM[1]:
+            raise ValueError(f"height of {cm:g} cm is impossible; allowed {HEIGHT_CM[0]:g}–{HEIGHT_CM[1]:g} cm")
         return m if m.unit == "cm" else Measure.model_construct(value=cm, unit="cm")
 
     @field_validator("comorbidities")

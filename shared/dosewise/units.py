@@ -42,9 +42,21 @@ QUANTITIES: dict[str, tuple[str, dict[str, float]]] = {
 }
 
 
+# How UCUM writes the spellings above whose case it fixes (UCUM is case-sensitive; matching here is not, since HL7 v2 feeds
+# often send units in upper case). The OpenAPI document lists units in this spelling.
+_UCUM_CASE = {"mg/dl": "mg/dL", "mmol/l": "mmol/L", "{inr}": "{INR}", "inr": "INR", "u": "U", "[iu]": "[IU]", "iu": "IU",
+              "ml/min/1.73m2": "mL/min/1.73m2", "ml/min/{1.73_m2}": "mL/min/{1.73_m2}", "ml/min": "mL/min"}
+
+
+def spellings(quantity: str) -> dict[str, float]:
+    """The spellings accepted for a quantity (UCUM case; matched case-insensitively, surrounding spaces ignored), each with
+    its factor to the canonical unit."""
+    return {_UCUM_CASE.get(unit, unit): factor for unit, factor in QUANTITIES[quantity][1].items()}
+
+
 def allowed_units(quantity: str) -> list[str]:
     """Spellings accepted for a quantity, for error messages."""
-    return sorted(QUANTITIES[quantity][1])
+    return sorted(spellings(quantity))
 
 
 def to_canonical(value: float, unit: str, quantity: str) -> float:

@@ -19,15 +19,14 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
 def _whole_number(value: object) -> object:
-    """A JSON integer, which may be spelled 30 or 30.0; never a string or a boolean (no silent coercion)."""
+    """A JSON integer, which may be spelled 30 or 30.0; never a string or a boolean (no silent coercion). Bounds go on the
+    ``int`` before this validator (``Annotated[int, Field(ge=…), BeforeValidator(_whole_number)]``): after it, pydantic
+    enforces them but writes them into the JSON Schema as the non-keywords ``ge``/``le``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a JSON number, not a string")
     if isinstance(value, float) and not value.is_integer():
         raise ValueError("must be a whole number")
     return int(value)
-
-
-WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class ApiKeyCreate(BaseModel):
@@ -36,7 +35,8 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=apikeys.NAME_PATTERN, description="What the key is for, e.g. epic-integration.")
     role: Role
-    expires_in_days: WholeNumber | None = Field(None, ge=1, le=3650, description="Default: never expires.")
+    expires_in_days: Annotated[int, Field(ge=1, le=3650), BeforeValidator(_whole_number)] | None = Field(
+        None, description="Default: never expires.")
 
 
 class ApiKeyPublic(BaseModel):

@@ -6,9 +6,11 @@ cannot be revoked by the fuzzer's own DELETE /v1/keys calls); the `ignored_auth`
 Passing means zero server errors (5xx other than documented 503s) and zero responses that break the documented schema.
 
 One documented relaxation, in the config below: for the recommendation and outcome bodies, a request that satisfies the JSON
-Schema may still be a 422, because clinical plausibility is cross-field (a unit must fit its quantity, a value must be
-possible after unit conversion, a sample must precede the decision time) and JSON Schema cannot say that. Every other check,
-including `negative_data_rejection` (schema-invalid input must be refused), runs unrelaxed.
+Schema may still be a 422. The document states units, value ranges per unit and each therapy's kinds
+(dosewise_api/openapi.py; tests/integration/test_openapi_contract.py holds it to that), but not what JSON Schema cannot say:
+a time not in the future, the order of a state's times (a sample before the decision time), and an outcome's rules that
+need its recommendation (its therapy's units, times after its decision). Every other check, including
+`negative_data_rejection` (schema-invalid input must be refused), runs unrelaxed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ TIME_LIMIT_S = 240  # the whole run, hard stop
 SEED = 20261123
 
 CONFIG = """
-# Clinical cross-field validation cannot be expressed in JSON Schema (see the test module's docstring).
+# Clinical rules on times and on an outcome's recommendation cannot be expressed in JSON Schema (the module's docstring).
 [[operations]]
 include-path-regex = "^/v1/(recommendations|outcomes)"
 include-method = "POST"

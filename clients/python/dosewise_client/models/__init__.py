@@ -14,8 +14,27 @@ from .audit_event_public import AuditEventPublic
 from .audit_events_public import AuditEventsPublic
 from .batch_recommendation_request import BatchRecommendationRequest
 from .batch_recommendation_response import BatchRecommendationResponse
-from .dose_event import DoseEvent
+from .dose_event_immune_type_0 import DoseEventImmuneType0
+from .dose_event_immune_type_0_unit import DoseEventImmuneType0Unit
+from .dose_event_insulin_t2d_type_0 import DoseEventInsulinT2DType0
+from .dose_event_insulin_t2d_type_0_unit import DoseEventInsulinT2DType0Unit
+from .dose_event_warfarin_type_0 import DoseEventWarfarinType0
+from .dose_event_warfarin_type_0_unit import DoseEventWarfarinType0Unit
+from .dose_event_warfarin_type_1 import DoseEventWarfarinType1
+from .dose_event_warfarin_type_1_unit import DoseEventWarfarinType1Unit
+from .dose_event_warfarin_type_2 import DoseEventWarfarinType2
+from .dose_event_warfarin_type_2_unit import DoseEventWarfarinType2Unit
+from .dose_immune_type_0 import DoseImmuneType0
+from .dose_immune_type_0_unit import DoseImmuneType0Unit
+from .dose_insulin_t2d_type_0 import DoseInsulinT2DType0
+from .dose_insulin_t2d_type_0_unit import DoseInsulinT2DType0Unit
 from .dose_quantity import DoseQuantity
+from .dose_warfarin_type_0 import DoseWarfarinType0
+from .dose_warfarin_type_0_unit import DoseWarfarinType0Unit
+from .dose_warfarin_type_1 import DoseWarfarinType1
+from .dose_warfarin_type_1_unit import DoseWarfarinType1Unit
+from .dose_warfarin_type_2 import DoseWarfarinType2
+from .dose_warfarin_type_2_unit import DoseWarfarinType2Unit
 from .explanation import Explanation
 from .explanation_attributions import ExplanationAttributions
 from .explanation_forecast_type_0 import ExplanationForecastType0
@@ -30,19 +49,41 @@ from .genotype_cyp_2c9_type_0 import GenotypeCyp2C9Type0
 from .genotype_vkorc_1_type_0 import GenotypeVkorc1Type0
 from .guardrail_firing import GuardrailFiring
 from .health_alive_response_health_alive import HealthAliveResponseHealthAlive
+from .height_type_0 import HeightType0
+from .height_type_0_unit import HeightType0Unit
+from .height_type_1 import HeightType1
+from .height_type_1_unit import HeightType1Unit
+from .height_type_2 import HeightType2
+from .height_type_2_unit import HeightType2Unit
+from .height_type_3 import HeightType3
+from .height_type_3_unit import HeightType3Unit
 from .hyper_score_out import HyperScoreOut
 from .hyper_score_out_sub_scores import HyperScoreOutSubScores
-from .measure import Measure
-from .observation import Observation
+from .observation_glucose_fasting_type_0 import ObservationGlucoseFastingType0
+from .observation_glucose_fasting_type_0_unit import ObservationGlucoseFastingType0Unit
+from .observation_glucose_fasting_type_1 import ObservationGlucoseFastingType1
+from .observation_glucose_fasting_type_1_unit import ObservationGlucoseFastingType1Unit
+from .observation_inr_type_0 import ObservationInrType0
+from .observation_inr_type_0_unit import ObservationInrType0Unit
 from .observation_kind import ObservationKind
+from .observation_organ_damage_type_0 import ObservationOrganDamageType0
+from .observation_organ_damage_type_0_unit import ObservationOrganDamageType0Unit
+from .observation_pathogen_load_type_0 import ObservationPathogenLoadType0
+from .observation_pathogen_load_type_0_unit import ObservationPathogenLoadType0Unit
 from .outcome_batch_item import OutcomeBatchItem
 from .outcome_batch_request import OutcomeBatchRequest
 from .outcome_batch_response import OutcomeBatchResponse
 from .outcome_create import OutcomeCreate
 from .outcome_record import OutcomeRecord
-from .patient_state import PatientState
-from .patient_state_race import PatientStateRace
-from .patient_state_sex import PatientStateSex
+from .patient_state_immune import PatientStateImmune
+from .patient_state_immune_race import PatientStateImmuneRace
+from .patient_state_immune_sex import PatientStateImmuneSex
+from .patient_state_insulin_t2d import PatientStateInsulinT2D
+from .patient_state_insulin_t2d_race import PatientStateInsulinT2DRace
+from .patient_state_insulin_t2d_sex import PatientStateInsulinT2DSex
+from .patient_state_warfarin import PatientStateWarfarin
+from .patient_state_warfarin_race import PatientStateWarfarinRace
+from .patient_state_warfarin_sex import PatientStateWarfarinSex
 from .policies_public import PoliciesPublic
 from .policy_public import PolicyPublic
 from .policy_public_model_card import PolicyPublicModelCard
@@ -55,6 +96,12 @@ from .role import Role
 from .therapies_public import TherapiesPublic
 from .therapy_public import TherapyPublic
 from .therapy_public_observation_kinds import TherapyPublicObservationKinds
+from .weight_type_0 import WeightType0
+from .weight_type_0_unit import WeightType0Unit
+from .weight_type_1 import WeightType1
+from .weight_type_1_unit import WeightType1Unit
+from .weight_type_2 import WeightType2
+from .weight_type_2_unit import WeightType2Unit
 
 __all__ = (
     "Action",
@@ -71,8 +118,27 @@ __all__ = (
     "AuditEventsPublic",
     "BatchRecommendationRequest",
     "BatchRecommendationResponse",
-    "DoseEvent",
+    "DoseEventImmuneType0",
+    "DoseEventImmuneType0Unit",
+    "DoseEventInsulinT2DType0",
+    "DoseEventInsulinT2DType0Unit",
+    "DoseEventWarfarinType0",
+    "DoseEventWarfarinType0Unit",
+    "DoseEventWarfarinType1",
+    "DoseEventWarfarinType1Unit",
+    "DoseEventWarfarinType2",
+    "DoseEventWarfarinType2Unit",
+    "DoseImmuneType0",
+    "DoseImmuneType0Unit",
+    "DoseInsulinT2DType0",
+    "DoseInsulinT2DType0Unit",
     "DoseQuantity",
+    "DoseWarfarinType0",
+    "DoseWarfarinType0Unit",
+    "DoseWarfarinType1",
+    "DoseWarfarinType1Unit",
+    "DoseWarfarinType2",
+    "DoseWarfarinType2Unit",
     "Explanation",
     "ExplanationAttributions",
     "ExplanationForecastType0",
@@ -87,19 +153,41 @@ __all__ = (
     "GenotypeVkorc1Type0",
     "GuardrailFiring",
     "HealthAliveResponseHealthAlive",
+    "HeightType0",
+    "HeightType0Unit",
+    "HeightType1",
+    "HeightType1Unit",
+    "HeightType2",
+    "HeightType2Unit",
+    "HeightType3",
+    "HeightType3Unit",
     "HyperScoreOut",
     "HyperScoreOutSubScores",
-    "Measure",
-    "Observation",
+    "ObservationGlucoseFastingType0",
+    "ObservationGlucoseFastingType0Unit",
+    "ObservationGlucoseFastingType1",
+    "ObservationGlucoseFastingType1Unit",
+    "ObservationInrType0",
+    "ObservationInrType0Unit",
     "ObservationKind",
+    "ObservationOrganDamageType0",
+    "ObservationOrganDamageType0Unit",
+    "ObservationPathogenLoadType0",
+    "ObservationPathogenLoadType0Unit",
     "OutcomeBatchItem",
     "OutcomeBatchRequest",
     "OutcomeBatchResponse",
     "OutcomeCreate",
     "OutcomeRecord",
-    "PatientState",
-    "PatientStateRace",
-    "PatientStateSex",
+    "PatientStateImmune",
+    "PatientStateImmuneRace",
+    "PatientStateImmuneSex",
+    "PatientStateInsulinT2D",
+    "PatientStateInsulinT2DRace",
+    "PatientStateInsulinT2DSex",
+    "PatientStateWarfarin",
+    "PatientStateWarfarinRace",
+    "PatientStateWarfarinSex",
     "PoliciesPublic",
     "PolicyPublic",
     "PolicyPublicModelCard",
@@ -112,4 +200,10 @@ __all__ = (
     "TherapiesPublic",
     "TherapyPublic",
     "TherapyPublicObservationKinds",
+    "WeightType0",
+    "WeightType0Unit",
+    "WeightType1",
+    "WeightType1Unit",
+    "WeightType2",
+    "WeightType2Unit",
 )

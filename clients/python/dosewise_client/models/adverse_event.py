@@ -18,7 +18,9 @@ class AdverseEvent:
     Attributes:
         kind (str):
         severity (AdverseEventSeverity):
-        time (datetime.datetime):
+        time (datetime.datetime): An instant: RFC 3339 date-time with an offset (Z or ±hh:mm), from 1900-01-01T00:00:00Z
+            (an offset east of UTC can still put the first hours of 1900 in the year before) to now plus 5 minutes of clock
+            skew.
     """
 
     kind: str

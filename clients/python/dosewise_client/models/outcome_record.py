@@ -12,7 +12,11 @@ if TYPE_CHECKING:
     from ..models.adverse_event import AdverseEvent
     from ..models.dose_quantity import DoseQuantity
     from ..models.feedback import Feedback
-    from ..models.observation import Observation
+    from ..models.observation_glucose_fasting_type_0 import ObservationGlucoseFastingType0
+    from ..models.observation_glucose_fasting_type_1 import ObservationGlucoseFastingType1
+    from ..models.observation_inr_type_0 import ObservationInrType0
+    from ..models.observation_organ_damage_type_0 import ObservationOrganDamageType0
+    from ..models.observation_pathogen_load_type_0 import ObservationPathogenLoadType0
 
 
 T = TypeVar("T", bound="OutcomeRecord")
@@ -29,7 +33,8 @@ class OutcomeRecord:
         dose_given (DoseQuantity):
         feedback (Feedback): The clinician's decision on the recommendation. Overrides are evidence: say why.
         given_at (datetime.datetime):
-        observations (list[Observation]):
+        observations (list[ObservationGlucoseFastingType0 | ObservationGlucoseFastingType1 | ObservationInrType0 |
+            ObservationOrganDamageType0 | ObservationPathogenLoadType0]):
         outcome_id (UUID):
         patient_ref (str): The pseudonymized reference, as stored.
         policy_version (str): The policy that made the recommendation.
@@ -45,7 +50,13 @@ class OutcomeRecord:
     dose_given: DoseQuantity
     feedback: Feedback
     given_at: datetime.datetime
-    observations: list[Observation]
+    observations: list[
+        ObservationGlucoseFastingType0
+        | ObservationGlucoseFastingType1
+        | ObservationInrType0
+        | ObservationOrganDamageType0
+        | ObservationPathogenLoadType0
+    ]
     outcome_id: UUID
     patient_ref: str
     policy_version: str
@@ -56,6 +67,11 @@ class OutcomeRecord:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.observation_glucose_fasting_type_0 import ObservationGlucoseFastingType0  # noqa: PLC0415
+        from ..models.observation_glucose_fasting_type_1 import ObservationGlucoseFastingType1  # noqa: PLC0415
+        from ..models.observation_inr_type_0 import ObservationInrType0  # noqa: PLC0415
+        from ..models.observation_pathogen_load_type_0 import ObservationPathogenLoadType0  # noqa: PLC0415
+
         adverse_events = []
         for adverse_events_item_data in self.adverse_events:
             adverse_events_item = adverse_events_item_data.to_dict()
@@ -73,7 +89,18 @@ class OutcomeRecord:
 
         observations = []
         for observations_item_data in self.observations:
-            observations_item = observations_item_data.to_dict()
+            observations_item: dict[str, Any]
+            if isinstance(observations_item_data, ObservationInrType0):
+                observations_item = observations_item_data.to_dict()
+            elif isinstance(observations_item_data, ObservationGlucoseFastingType0):
+                observations_item = observations_item_data.to_dict()
+            elif isinstance(observations_item_data, ObservationGlucoseFastingType1):
+                observations_item = observations_item_data.to_dict()
+            elif isinstance(observations_item_data, ObservationPathogenLoadType0):
+                observations_item = observations_item_data.to_dict()
+            else:
+                observations_item = observations_item_data.to_dict()
+
             observations.append(observations_item)
 
         outcome_id = str(self.outcome_id)
@@ -118,7 +145,11 @@ class OutcomeRecord:
         from ..models.adverse_event import AdverseEvent  # noqa: PLC0415
         from ..models.dose_quantity import DoseQuantity  # noqa: PLC0415
         from ..models.feedback import Feedback  # noqa: PLC0415
-        from ..models.observation import Observation  # noqa: PLC0415
+        from ..models.observation_glucose_fasting_type_0 import ObservationGlucoseFastingType0  # noqa: PLC0415
+        from ..models.observation_glucose_fasting_type_1 import ObservationGlucoseFastingType1  # noqa: PLC0415
+        from ..models.observation_inr_type_0 import ObservationInrType0  # noqa: PLC0415
+        from ..models.observation_organ_damage_type_0 import ObservationOrganDamageType0  # noqa: PLC0415
+        from ..models.observation_pathogen_load_type_0 import ObservationPathogenLoadType0  # noqa: PLC0415
 
         d = dict(src_dict)
         adverse_events = []
@@ -141,7 +172,59 @@ class OutcomeRecord:
         observations = []
         _observations = d.pop("observations")
         for observations_item_data in _observations:
-            observations_item = Observation.from_dict(observations_item_data)
+
+            def _parse_observations_item(
+                data: object,
+            ) -> (
+                ObservationGlucoseFastingType0
+                | ObservationGlucoseFastingType1
+                | ObservationInrType0
+                | ObservationOrganDamageType0
+                | ObservationPathogenLoadType0
+            ):
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    componentsschemas_observation_inr_type_0 = ObservationInrType0.from_dict(data)
+
+                    return componentsschemas_observation_inr_type_0
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    componentsschemas_observation_glucose_fasting_type_0 = ObservationGlucoseFastingType0.from_dict(
+                        data
+                    )
+
+                    return componentsschemas_observation_glucose_fasting_type_0
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    componentsschemas_observation_glucose_fasting_type_1 = ObservationGlucoseFastingType1.from_dict(
+                        data
+                    )
+
+                    return componentsschemas_observation_glucose_fasting_type_1
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    componentsschemas_observation_pathogen_load_type_0 = ObservationPathogenLoadType0.from_dict(data)
+
+                    return componentsschemas_observation_pathogen_load_type_0
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_observation_organ_damage_type_0 = ObservationOrganDamageType0.from_dict(data)
+
+                return componentsschemas_observation_organ_damage_type_0
+
+            observations_item = _parse_observations_item(observations_item_data)
 
             observations.append(observations_item)
 

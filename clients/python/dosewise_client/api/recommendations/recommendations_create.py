@@ -5,7 +5,9 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.patient_state import PatientState
+from ...models.patient_state_immune import PatientStateImmune
+from ...models.patient_state_insulin_t2d import PatientStateInsulinT2D
+from ...models.patient_state_warfarin import PatientStateWarfarin
 from ...models.problem import Problem
 from ...models.recommendation import Recommendation
 from ...types import UNSET, Response, Unset
@@ -13,7 +15,7 @@ from ...types import UNSET, Response, Unset
 
 def _get_kwargs(
     *,
-    body: PatientState,
+    body: PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin,
     idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
@@ -25,7 +27,12 @@ def _get_kwargs(
         "url": "/v1/recommendations",
     }
 
-    _kwargs["json"] = body.to_dict()
+    if isinstance(body, PatientStateWarfarin):
+        _kwargs["json"] = body.to_dict()
+    elif isinstance(body, PatientStateInsulinT2D):
+        _kwargs["json"] = body.to_dict()
+    else:
+        _kwargs["json"] = body.to_dict()
 
     headers["Content-Type"] = "application/json"
 
@@ -106,7 +113,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-    body: PatientState,
+    body: PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Response[Problem | Recommendation]:
     """Recommend the next dose for one patient (stored before it is returned)
@@ -114,8 +121,13 @@ def sync_detailed(
     Args:
         idempotency_key (None | str | Unset): Retry-safe key: the same key returns the same
             recommendation and stores nothing new
-        body (PatientState): Everything a dosing decision may look at, for one patient at one
-            time. Never a name: ``patient_ref`` is pseudonymous.
+        body (PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin): Everything a
+            dosing decision may look at, for one patient at one time. Never a name: ``patient_ref`` is
+            pseudonymous. One variant per therapy (by `therapy`): its dose units and range, its
+            observation kinds. Not expressible in the schema, refused with a field-level 422: a time
+            in the future; an observation or dose after `as_of`; a dose before `therapy_started`; a
+            time before the patient's birth (`as_of` minus `age_years` + 1 years); two results of one
+            kind at the same time.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -140,7 +152,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-    body: PatientState,
+    body: PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Problem | Recommendation | None:
     """Recommend the next dose for one patient (stored before it is returned)
@@ -148,8 +160,13 @@ def sync(
     Args:
         idempotency_key (None | str | Unset): Retry-safe key: the same key returns the same
             recommendation and stores nothing new
-        body (PatientState): Everything a dosing decision may look at, for one patient at one
-            time. Never a name: ``patient_ref`` is pseudonymous.
+        body (PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin): Everything a
+            dosing decision may look at, for one patient at one time. Never a name: ``patient_ref`` is
+            pseudonymous. One variant per therapy (by `therapy`): its dose units and range, its
+            observation kinds. Not expressible in the schema, refused with a field-level 422: a time
+            in the future; an observation or dose after `as_of`; a dose before `therapy_started`; a
+            time before the patient's birth (`as_of` minus `age_years` + 1 years); two results of one
+            kind at the same time.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -169,7 +186,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-    body: PatientState,
+    body: PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Response[Problem | Recommendation]:
     """Recommend the next dose for one patient (stored before it is returned)
@@ -177,8 +194,13 @@ async def asyncio_detailed(
     Args:
         idempotency_key (None | str | Unset): Retry-safe key: the same key returns the same
             recommendation and stores nothing new
-        body (PatientState): Everything a dosing decision may look at, for one patient at one
-            time. Never a name: ``patient_ref`` is pseudonymous.
+        body (PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin): Everything a
+            dosing decision may look at, for one patient at one time. Never a name: ``patient_ref`` is
+            pseudonymous. One variant per therapy (by `therapy`): its dose units and range, its
+            observation kinds. Not expressible in the schema, refused with a field-level 422: a time
+            in the future; an observation or dose after `as_of`; a dose before `therapy_started`; a
+            time before the patient's birth (`as_of` minus `age_years` + 1 years); two results of one
+            kind at the same time.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -201,7 +223,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-    body: PatientState,
+    body: PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Problem | Recommendation | None:
     """Recommend the next dose for one patient (stored before it is returned)
@@ -209,8 +231,13 @@ async def asyncio(
     Args:
         idempotency_key (None | str | Unset): Retry-safe key: the same key returns the same
             recommendation and stores nothing new
-        body (PatientState): Everything a dosing decision may look at, for one patient at one
-            time. Never a name: ``patient_ref`` is pseudonymous.
+        body (PatientStateImmune | PatientStateInsulinT2D | PatientStateWarfarin): Everything a
+            dosing decision may look at, for one patient at one time. Never a name: ``patient_ref`` is
+            pseudonymous. One variant per therapy (by `therapy`): its dose units and range, its
+            observation kinds. Not expressible in the schema, refused with a field-level 422: a time
+            in the future; an observation or dose after `as_of`; a dose before `therapy_started`; a
+            time before the patient's birth (`as_of` minus `age_years` + 1 years); two results of one
+            kind at the same time.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -1,7 +1,7 @@
 from enum import StrEnum
 
 
-class PatientStateRace(StrEnum):
+class PatientStateImmuneRace(StrEnum):
     ASIAN = "asian"
     BLACK = "black"
     OTHER = "other"

@@ -5,23 +5,24 @@ from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
-T = TypeVar("T", bound="Measure")
+from ..models.dose_insulin_t2d_type_0_unit import DoseInsulinT2DType0Unit
+
+T = TypeVar("T", bound="DoseInsulinT2DType0")
 
 
 @_attrs_define
-class Measure:
-    """A number with its unit, as EHRs send it.
-
+class DoseInsulinT2DType0:
+    """
     Attributes:
-        unit (str):
+        unit (DoseInsulinT2DType0Unit):
         value (float):
     """
 
-    unit: str
+    unit: DoseInsulinT2DType0Unit
     value: float
 
     def to_dict(self) -> dict[str, Any]:
-        unit = self.unit
+        unit = self.unit.value
 
         value = self.value
 
@@ -39,13 +40,13 @@ class Measure:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        unit = d.pop("unit")
+        unit = DoseInsulinT2DType0Unit(d.pop("unit"))
 
         value = d.pop("value")
 
-        measure = cls(
+        dose_insulin_t2d_type_0 = cls(
             unit=unit,
             value=value,
         )
 
-        return measure
+        return dose_insulin_t2d_type_0

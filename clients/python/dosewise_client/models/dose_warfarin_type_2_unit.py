@@ -1,9 +1,9 @@
 from enum import StrEnum
 
 
-class PatientStateSex(StrEnum):
-    FEMALE = "female"
-    MALE = "male"
+class DoseWarfarinType2Unit(StrEnum):
+    MCG = "mcg"
+    UG = "ug"
 
     def __str__(self) -> str:
         return str(self.value)

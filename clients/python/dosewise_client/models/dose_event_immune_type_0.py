@@ -6,29 +6,32 @@ from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
-T = TypeVar("T", bound="DoseEvent")
+from ..models.dose_event_immune_type_0_unit import DoseEventImmuneType0Unit
+
+T = TypeVar("T", bound="DoseEventImmuneType0")
 
 
 @_attrs_define
-class DoseEvent:
-    """A dose given (or scheduled daily dose taken) at a time; unit family is checked against the therapy.
-
+class DoseEventImmuneType0:
+    """
     Attributes:
-        amount (float): Amount given, in `unit` (warfarin: mg; insulin: U).
-        time (datetime.datetime): When it was given (ISO 8601 with time zone).
-        unit (str):
+        amount (float):
+        time (datetime.datetime): An instant: RFC 3339 date-time with an offset (Z or ±hh:mm), from 1900-01-01T00:00:00Z
+            (an offset east of UTC can still put the first hours of 1900 in the year before) to now plus 5 minutes of clock
+            skew.
+        unit (DoseEventImmuneType0Unit):
     """
 
     amount: float
     time: datetime.datetime
-    unit: str
+    unit: DoseEventImmuneType0Unit
 
     def to_dict(self) -> dict[str, Any]:
         amount = self.amount
 
         time = self.time.isoformat()
 
-        unit = self.unit
+        unit = self.unit.value
 
         field_dict: dict[str, Any] = {}
 
@@ -49,12 +52,12 @@ class DoseEvent:
 
         time = datetime.datetime.fromisoformat(d.pop("time"))
 
-        unit = d.pop("unit")
+        unit = DoseEventImmuneType0Unit(d.pop("unit"))
 
-        dose_event = cls(
+        dose_event_immune_type_0 = cls(
             amount=amount,
             time=time,
             unit=unit,
         )
 
-        return dose_event
+        return dose_event_immune_type_0

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+
+from ..models.dose_warfarin_type_2_unit import DoseWarfarinType2Unit
+
+T = TypeVar("T", bound="DoseWarfarinType2")
+
+
+@_attrs_define
+class DoseWarfarinType2:
+    """
+    Attributes:
+        unit (DoseWarfarinType2Unit):
+        value (float):
+    """
+
+    unit: DoseWarfarinType2Unit
+    value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        unit = self.unit.value
+
+        value = self.value
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "unit": unit,
+                "value": value,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        unit = DoseWarfarinType2Unit(d.pop("unit"))
+
+        value = d.pop("value")
+
+        dose_warfarin_type_2 = cls(
+            unit=unit,
+            value=value,
+        )
+
+        return dose_warfarin_type_2

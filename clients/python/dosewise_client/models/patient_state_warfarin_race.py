@@ -1,0 +1,12 @@
+from enum import StrEnum
+
+
+class PatientStateWarfarinRace(StrEnum):
+    ASIAN = "asian"
+    BLACK = "black"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+    WHITE = "white"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -13,12 +13,14 @@ GENERATOR_STAMP := $(GENERATOR)/.installed-stamp
 
 .PHONY: install run test lint policies bench clean openapi
 
+# Quiet (@): a person running `make run` reads one line here, then what the services say.
 $(STAMP): $(PYPROJECTS) requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v 'is ignored' || true
-	$(BIN)/pip install -q $(addprefix -e ,$(PKGS)) -r requirements-dev.txt 2>&1 | grep -v 'is ignored' || true
-	$(BIN)/python -c "import dosewise, dosewise_api, dosewise_inference, dosewise_trainer, dosewise_client, torch, onnxruntime"
-	touch $(STAMP)
+	@echo "installing Dosewise and its dependencies into $(VENV) (the first time takes a few minutes)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v 'is ignored' || true
+	@$(BIN)/pip install -q $(addprefix -e ,$(PKGS)) -r requirements-dev.txt 2>&1 | grep -v 'is ignored' || true
+	@$(BIN)/python -c "import dosewise, dosewise_api, dosewise_inference, dosewise_trainer, dosewise_client, torch, onnxruntime"
+	@touch $(STAMP)
 
 $(GENERATOR_STAMP): clients/generator-requirements.txt
 	test -x $(GENERATOR)/bin/python || $(PYTHON) -m venv $(GENERATOR)
@@ -34,7 +36,7 @@ openapi: install
 	$(BIN)/python clients/generate.py
 
 run: install
-	$(BIN)/dosewise up
+	@$(BIN)/dosewise up
 
 test: install
 	$(BIN)/pytest

@@ -1,4 +1,7 @@
-"""JSON logs for every service. Log events and ids, never patient data: callers pass pseudonymized references only."""
+"""Logs for every service: JSON lines for a log collector, or readable lines for a person at a terminal
+(DOSEWISE_LOG_FORMAT: json, console, or auto = console when stderr is a terminal). Log events and ids, never patient data:
+callers pass pseudonymized references only, and neither format writes an exception's message or traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,33 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Literal, TextIO
 
 QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "httpcore", "hpack", "multipart")
 _STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName", "color_message"}
+# uvicorn logs its server's life (started, listening on, shutting down) as "uvicorn.error", at INFO: no error at all.
+LOGGER_NAMES = {"uvicorn.error": "uvicorn"}
+# Dropped from console logs only (JSON keeps every line for the operator): what uvicorn says at every start and stop that
+# tells a person nothing `dosewise up` does not (its URL line and "Shutting down" stay; matched on the unformatted message),
+# and the access lines of the probes, which `dosewise up` itself polls at start-up.
+CONSOLE_SKIP = frozenset({"Started server process [%d]", "Waiting for application startup.", "Application startup complete.",
+                          "Waiting for application shutdown.", "Application shutdown complete.", "Finished server process [%d]"})
+PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def logger_name(record: logging.LogRecord) -> str:
+    return LOGGER_NAMES.get(record.name, record.name)
+
+
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STD}
+
+
+def _error(record: logging.LogRecord) -> str | None:
+    """The exception's type only: messages and tracebacks may quote request data."""
+    if record.exc_info and record.exc_info[0] is not None:
+        return record.exc_info[0].__name__
+    return None
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,19 +48,63 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "service": self.service,
-            "logger": record.name,
+            "logger": logger_name(record),
             "msg": record.getMessage(),
         }
-        out.update({k: v for k, v in record.__dict__.items() if k not in _STD})
-        if record.exc_info and record.exc_info[0] is not None:
-            out["error"] = record.exc_info[0].__name__  # type only: messages and tracebacks may quote request data
+        out.update(_extras(record))
+        if (error := _error(record)) is not None:
+            out["error"] = error
         return json.dumps(out, default=str)
 
 
-def configure(service: str, level: str = "INFO") -> None:
-    """Route every logger (uvicorn's included) through one JSON handler on stderr."""
+_LEVEL_COLOURS = {"WARNING": "\x1b[33m", "ERROR": "\x1b[31m", "CRITICAL": "\x1b[1;31m"}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``14:02:07 api       WARNING uvicorn: message  key=value …`` in local time; the level in colour on a terminal."""
+
+    def __init__(self, service: str, colour: bool = False) -> None:
+        super().__init__()
+        self.service, self.colour = service, colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelname
+        if self.colour and level in _LEVEL_COLOURS:
+            level = f"{_LEVEL_COLOURS[level]}{level}\x1b[0m"
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        fields = _extras(record)
+        if (error := _error(record)) is not None:
+            fields["error"] = error
+        tail = "".join(f"  {k}={v}" for k, v in fields.items())
+        return f"{when} {self.service:<9} {level:<7} {logger_name(record)}: {record.getMessage()}{tail}"
+
+
+def worth_a_console_line(record: logging.LogRecord) -> bool:
+    """False for the routine lines above; never for a warning or an error."""
+    if record.levelno > logging.INFO:
+        return True
+    if record.name == "uvicorn.error":
+        return record.msg not in CONSOLE_SKIP
+    return not (record.name.endswith(".access") and getattr(record, "route", None) in PROBE_ROUTES)
+
+
+def resolve_format(fmt: str, stream: TextIO) -> Literal["console", "json"]:
+    """``auto`` is console at a terminal and JSON anywhere else (a file, a pipe, a container's log collector)."""
+    if fmt not in ("auto", "console", "json"):
+        raise ValueError(f"log format {fmt!r}: expected auto, console or json")
+    if fmt == "auto":
+        return "console" if stream.isatty() else "json"
+    return "console" if fmt == "console" else "json"
+
+
+def configure(service: str, level: str = "INFO", fmt: str = "auto") -> None:
+    """Route every logger (uvicorn's included) through one handler on stderr, in ``fmt`` (DOSEWISE_LOG_FORMAT)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+    if resolve_format(fmt, sys.stderr) == "console":
+        handler.setFormatter(ConsoleFormatter(service, colour=sys.stderr.isatty()))
+        handler.addFilter(worth_a_console_line)
+    else:
+        handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

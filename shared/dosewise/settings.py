@@ -68,7 +68,12 @@ class Settings(BaseSettings):
         description="Longest a request body may take to arrive in full after its headers, s; slower → 408 and the connection "
         "is closed.",
     )
-    log_level: str = Field("INFO", alias="DOSEWISE_LOG_LEVEL", description="Log level of every service (JSON logs).")
+    log_level: str = Field("INFO", alias="DOSEWISE_LOG_LEVEL", description="Log level of every service.")
+    log_format: Literal["auto", "console", "json"] = Field(
+        "auto", alias="DOSEWISE_LOG_FORMAT",
+        description="Log format of every service: json (one object a line, for a log collector), console (readable lines), "
+        "or auto: console when stderr is a terminal, else json. `dosewise up` (make run) makes it console unless set.",
+    )
     queue_block_ms: int = Field(
         1000, alias="DOSEWISE_QUEUE_BLOCK_MS", description="How long a consumer waits for new messages per poll, ms."
     )

@@ -1,6 +1,7 @@
 """`dosewise up` — what `make run` runs — as a subprocess on its own var dir, ports and SQLite file: a SIGKILLed inference is
 restarted (the gateway answers 503 problem+json meanwhile, then serves again), and Ctrl-C or SIGTERM stops all three
-services with exit 0 and no restart. Its console is its own lines and, interleaved, its services' JSON logs."""
+services with exit 0 and no restart. Its console is its own lines and, interleaved, its services' logs: readable lines
+(DOSEWISE_LOG_FORMAT=console is its default), not JSON."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ READY_S = 240.0  # migrations, bootstrap and three services starting, on 2 cores
 BACK_S = 120.0  # from the kill to inference serving again: 0.5 s of backoff and a start (seconds)
 EXIT_S = 60.0  # stop_all waits at most 10 s per service before SIGKILL
 STARTED = re.compile(r"^(\w+) started \(pid (\d+)\)$")
+LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (inference|api|trainer) +(DEBUG|INFO|WARNING|ERROR|CRITICAL) +[\w.]+: ")  # logs.py
 
 
 @dataclass
@@ -50,8 +52,8 @@ class Up:
                 copy.flush()
 
     def said(self) -> list[str]:
-        """`dosewise up`'s own lines (not its services' JSON logs)."""
-        return [line for line in list(self.lines) if not line.startswith("{")]
+        """`dosewise up`'s own lines (not its services' logs)."""
+        return [line for line in list(self.lines) if not LOG_LINE.match(line)]
 
     def wait_said(self, pattern: str, timeout_s: float) -> re.Match[str]:
         deadline = time.monotonic() + timeout_s
@@ -195,3 +197,6 @@ def test_sigterm_stops_all_three_with_exit_0_and_restarts_none(up: Up) -> None:
     stopped = [s for s in said if s.startswith("stopped: ")]
     assert len(stopped) == 1 and all(f"{name} (" in stopped[0] for name in pids), said
     assert_all_gone(up)
+    logged = [line for line in up.lines if LOG_LINE.match(line)]
+    assert [line for line in logged if " uvicorn: Uvicorn running on http://127.0.0.1:" in line], up.tail()
+    assert not [line for line in up.lines if line.startswith("{")], "a person's console gets no JSON unless asked"

@@ -92,6 +92,6 @@ def main() -> None:
     import uvicorn
 
     settings = get_settings()
-    configure("api", settings.log_level)
+    configure("api", settings.log_level, settings.log_format)
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None,
                 timeout_keep_alive=SERVER_KEEP_ALIVE_S)

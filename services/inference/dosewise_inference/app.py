@@ -154,6 +154,6 @@ def main() -> None:
     import uvicorn
 
     settings = get_settings()
-    configure("inference", settings.log_level)
+    configure("inference", settings.log_level, settings.log_format)
     uvicorn.run(create_app(settings), host=settings.inference_host, port=settings.inference_port, log_config=None,
                 timeout_keep_alive=SERVER_KEEP_ALIVE_S)

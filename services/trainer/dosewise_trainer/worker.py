@@ -170,5 +170,5 @@ def main() -> None:
     from dosewise.logs import configure
 
     settings = get_settings()
-    configure("trainer", settings.log_level)
+    configure("trainer", settings.log_level, settings.log_format)
     asyncio.run(run(settings))

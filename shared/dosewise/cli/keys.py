@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import shutil
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -52,12 +55,24 @@ def run_db(fn: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+def shell_command() -> str:
+    """How the person reading this runs ``dosewise``: the bare name when it is on their PATH, else this venv's script as a
+    path from the current folder (``.venv/bin/dosewise`` after `make run`), so a printed command can be pasted as it is."""
+    script = Path(sys.executable).parent / "dosewise"  # sys.executable unresolved: the venv's bin, not the base Python's
+    on_path = shutil.which("dosewise")
+    if not script.exists() or (on_path is not None and Path(on_path).resolve() == script.resolve()):
+        return "dosewise"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def _print_new(new: apikeys.NewKey) -> None:
     """The key on stdout, on a line of its own with nothing around it; what it is and how to use it on stderr."""
     typer.echo(f"key id: {new.key.id}   role: {new.key.role}   name: {new.key.name}", err=True)
     typer.secho(new.token, fg=typer.colors.GREEN, bold=True)  # click drops the colour when stdout is not a terminal
-    typer.echo("Shown once: only its hash is stored. Send it as 'Authorization: Bearer <key>'; "
-               "to keep it in your shell: export DOSEWISE_KEY=$(dosewise keys create ...)", err=True)
+    typer.echo("Shown once: only its hash is stored. Send it as 'Authorization: Bearer <key>'.", err=True)
 
 
 @keys_app.command()
@@ -100,12 +115,13 @@ def ensure_dev_admin() -> None:
         typer.echo(f"DOSEWISE_ENV={settings.environment}: no development key; create keys with `dosewise keys create`")
         return
     new = run_db(lambda s: apikeys.ensure_dev_admin(s, actor=cli_actor()))
+    cmd = shell_command()
     if new is None:
-        typer.echo("API keys: an admin key exists (`dosewise keys list`; lost it? `dosewise keys create --role admin ...`)")
+        typer.echo(f"API keys: an admin key exists (`{cmd} keys list`; lost it? `{cmd} keys create --role admin ...`)")
         return
     typer.secho("First start: a development admin key (it can mint the other roles' keys):", fg=typer.colors.YELLOW)
     _print_new(new)
-    typer.echo("For recommendations: export DOSEWISE_KEY=$(dosewise keys create --name me --role clinician)")
+    typer.echo(f"For recommendations: export DOSEWISE_KEY=$({cmd} keys create --name me --role clinician)")
 
 
 def register(app: typer.Typer) -> None:

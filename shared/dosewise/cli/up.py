@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         from dosewise.storage.migrate import upgrade
 
         settings = get_settings()
-        stack = LocalStack(env=os.environ.copy())
+        # A person reads these services' logs: readable lines, unless DOSEWISE_LOG_FORMAT says otherwise (json).
+        stack = LocalStack(env={"DOSEWISE_LOG_FORMAT": "console"} | os.environ)
         sup = Supervisor(stack, SERVICE_MODULES, say=lambda msg: typer.secho(msg, fg=typer.colors.YELLOW))
         # Until the services start, a stop simply interrupts whatever runs (a migration rolls back, the bootstrap child is
         # signalled by the terminal too and reaped by subprocess.run).

@@ -1,14 +1,15 @@
 """What one caller's flood of batches does to another caller's single recommendations (issue 24, point 4).
 
 A real stack on loopback (inference and gateway as processes, SQLite in a temporary directory, the gateway's DEFAULT rate
-limit and admission settings: the point is what a deployment as shipped does). Two API keys:
+limit and admission settings: the point is what a deployment as shipped does). Two API keys matter:
 
 - caller B (a clinician) sends single POST /v1/recommendations at a fixed open-loop rate (default 5/s, half the default
   request rate per caller), each timed from when it was due (no coordinated omission), first alone, then while
 - caller A sends 40 batches of 1,000 patients at once, each on its own connection. A batch answered 429 or 503 is sent
   again after its Retry-After, as the API documents, until every batch was answered 200 or the deadline passed.
 
-Printed: B's p50/p99 quiet and during the flood, and the statuses A's first tries and all its tries got, with how long the
+Printed first, as the scale for the rest: how long 1, 2, 4 and 8 callers' batches sent at once take to be answered.
+Then B's p50/p99 quiet and during the flood, and the statuses A's first tries and all its tries got, with how long the
 flood took to be served. The load generator shares the machine's 2 cores with the servers; the bodies are encoded once and
 sent over raw asyncio streams (bench/serving.py's helpers) so it costs as little CPU as it can. To compare two versions on
 the same machine state, run it twice with PYTHONPATH naming each checkout's packages (shared, services/*): the servers it
@@ -38,6 +39,7 @@ from dosewise.devstack import LocalStack
 from dosewise.schemas import PATIENT_STATE_EXAMPLE
 
 QUIET_S = 5.0  # caller B alone, before the flood
+CAPACITY_CALLERS = (1, 2, 4, 8)  # callers sending one 1,000-patient batch each, at once, before the flood
 CONNECT_TIMEOUT_S = 10.0
 ANSWER_TIMEOUT_S = 60.0  # longer than the gateway's inference timeout: a slow answer is measured, not cut
 
@@ -139,7 +141,28 @@ def row(name: str, s: Singles) -> str:
             f"({statuses})")
 
 
-async def measure(api: str, a: dict[str, str], b: dict[str, str], args: argparse.Namespace, pids: dict[str, int]) -> None:
+async def capacity(url: str, keys: list[dict[str, str]], patients: int) -> list[str]:
+    """How long K callers' batches sent at once take to be answered, and their statuses: the gateway's batch capacity on
+    this machine, which the admission caps are set against (past the batch pool, 503 is the expected answer)."""
+    rows = []
+    for k in CAPACITY_CALLERS:
+        requests = [serving._request_bytes("POST", url, {"patients": [
+            PATIENT_STATE_EXAMPLE | {"patient_ref": f"cap{k}-{c}-{i:05d}"} for i in range(patients)]}, keys[c])
+            for c in range(k)]
+        t = time.perf_counter()
+        got = collections.Counter(status for status, _ in await asyncio.gather(*(send(*r) for r in requests)))
+        took = time.perf_counter() - t
+        rows.append(f"  {k} caller{'s' if k > 1 else ' '} at once: {took:5.2f} s "
+                    f"({got[200] * patients / took:,.0f} decisions/s answered; "
+                    + ", ".join(f"{s or 'socket error'}: {n}" for s, n in sorted(got.items())) + ")")
+    return rows
+
+
+async def measure(api: str, a: dict[str, str], b: dict[str, str], args: argparse.Namespace, pids: dict[str, int],
+                  others: list[dict[str, str]]) -> None:
+    rows = await capacity(f"{api}/v1/recommendations:batch", others, args.patients)
+    print(f"\nbatches of {args.patients:,} from different callers at once, nothing else running:")
+    print("\n".join(rows))
     quiet = Singles(f"{api}/v1/recommendations", b, args.rate)
     stop = asyncio.Event()
     stop.set()
@@ -189,7 +212,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "dosewise.cli.main", "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "dosewise_trainer.bootstrap"], env=env, check=True, capture_output=True)
     keys = []
-    for name in ("flooder", "clinician"):
+    for name in ("flooder", "clinician", *(f"integrator-{k}" for k in range(max(CAPACITY_CALLERS)))):
         made = subprocess.run([sys.executable, "-m", "dosewise.cli.main", "keys", "create", "--role", "clinician",
                                "--name", name], env=env, capture_output=True, text=True, check=True)
         keys.append({"Authorization": f"Bearer {re.search(r'dwk_[A-Za-z0-9_-]+', made.stdout).group(0)}"})  # type: ignore[union-attr]
@@ -203,7 +226,7 @@ def main() -> None:
         print(f"gateway code: {dosewise_api.__file__}; settings from the environment: "
               f"{json.dumps(limits) if limits else 'defaults'}")
         pids = {"gateway": stack.procs["api"].pid, "inference": stack.procs["inference"].pid}
-        asyncio.run(measure(f"http://127.0.0.1:{api_port}", keys[0], keys[1], args, pids))
+        asyncio.run(measure(f"http://127.0.0.1:{api_port}", keys[0], keys[1], args, pids, keys[2:]))
     finally:
         stack.stop_all()
 

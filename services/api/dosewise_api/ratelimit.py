@@ -23,20 +23,24 @@ recommendation from tens of milliseconds to tens of seconds, and most of the bat
    tens of milliseconds, which a refused request should not take from the others) and admitted after (``admit``).
 
 One batch per caller, because every batch the gateway holds slows everyone else's requests on its one event loop (its
-validation, features and rows are synchronous work between their awaits): with 40 allowed a single waited tens of seconds.
-A second batch at once buys its caller 5–15 % more decisions/s (bench/serving.py: one call at a time against two callers);
-two callers still get that, from the shared pool.
+validation, features and rows are synchronous work between their awaits), and on a clinical decision support service the
+clinician waiting for one patient comes before a bulk job. The price is the lone bulk caller's throughput. bench/flood.py
+(another caller's singles at 5/s while one caller resends 40 batches of 1,000 after each Retry-After), a quiet hour of
+2026-12-06: with one batch per caller the singles' p50 was 44 ms (15 ms alone) and the 40 batches took 65 s; with two per
+caller (DOSEWISE_ADMISSION_CALLER_BATCH_PATIENTS=2000), 236 ms and 42 s; with no admission control, 19.6 s and 42 s, 16
+batches refused 503 on the way. Set 2,000 where bulk throughput matters more than the others' latency.
 
 Why fixed caps on patients in flight rather than admission from an estimate of service time from recent throughput: the
-batch pool is set from the measured capacity (bench/serving.py: about 2,000–3,000 batch decisions/s on these 2 cores), so
-its 4,000 patients are answered in about 2 s at the lower figure, inside the 5 s inference timeout with room for a machine
-at half speed. Inference runs the batches it holds side by side (threads), so everything in flight finishes late together:
-40,000 patients in flight meant nearly every batch timed out, not only the last. Recent throughput measures demand, not
-capacity, whenever the gateway is not saturated (after a quiet hour it would have seen 5 singles/s and refused the first
-batch: an early version's Retry-After, computed that way, told a flooder to wait 60 s behind nothing), and it adds a
-feedback loop to a decision that should be predictable and testable. What is measured is each kind's service time (from
-admission to answer, an EWMA), and only for the Retry-After of a refusal, spaced so that successive refusals of one queue
-are told successive slots instead of all coming back in the same second.
+batch pool is set from the measured capacity (bench/flood.py's first rows, the same quiet hour: one batch alone answered in
+0.9 s, four callers' batches at once in 2.6 s, eight in 5.9 s with no pool to refuse half of them; hours when the shared
+machine is busy are two to three times slower), so its 4,000 patients are answered well inside the 5 s inference timeout,
+which bounds inference's part alone. Inference runs the batches it holds side by side (threads), so everything in flight
+finishes late together: 40,000 patients in flight meant most batches timed out, not only the last. Recent throughput
+measures demand, not capacity, whenever the gateway is not saturated (after a quiet hour it would have seen 5 singles/s and
+refused the first batch: an early version's Retry-After, computed that way, told a flooder to wait 60 s behind nothing), and
+it adds a feedback loop to a decision that should be predictable and testable. What is measured is each kind's service time
+(from admission to answer, an EWMA), and only for the Retry-After of a refusal, spaced so that successive refusals of one
+queue are told successive slots instead of all coming back in the same second.
 
 Why not the ``limits`` library (PyPI, the field's usual choice; 5.8.0 was evaluated with bench/ratelimit_cost.py):
 - it has no token bucket, only fixed, moving and sliding windows. The settings say "a burst, then a sustained rate", which a

@@ -225,6 +225,16 @@ class TestParsedOnce:
         assert error["type"] == "json_invalid" and "at character 13" in error["message"], error
 
 
+    @pytest.mark.parametrize("body", [b"", b"{", b"[]", b"null"], ids=["empty", "broken", "array", "null"])
+    def test_a_body_route_sent_nothing_usable_answers_422_never_500(self, gateway: Gateway, body: bytes) -> None:
+        """The batch route's admission check reads the parse before validation: with nothing parsed it must leave the
+        answer to validation (an empty body once raised JSONDecodeError there: a 500)."""
+        for path in ("/v1/recommendations", "/v1/recommendations:batch", "/v1/outcomes", "/v1/outcomes:batch"):
+            r = gateway.client.post(path, content=body,
+                                    headers=gateway.headers["clinician"] | JSON | {"Idempotency-Key": "k-empty"})
+            assert r.status_code == 422, (path, body, r.status_code, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json"), (path, body)
+
 class TestDatabaseRefusals:
     def test_a_value_postgresql_refuses_is_a_500_not_an_outage(self, pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
         app = create_app(Settings(DATABASE_URL=pg_url, DOSEWISE_INFERENCE_URL=UNUSED_PORT_URL))

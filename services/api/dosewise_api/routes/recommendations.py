@@ -44,7 +44,10 @@ async def _batch_admission(request: Request, caller: ClinicalCaller) -> Admissio
     the event loop tens of milliseconds that a refused request should not take from the others. Its size is read from the
     already parsed JSON; an invalid one is left to validation (422). The route admits it again, validated."""
     admission: Admission = request.app.state.auth.admission
-    body = await request.json()  # parsed once already, before any dependency ran: this returns that parse
+    try:
+        body = await request.json()  # parsed once already, before any dependency ran: this returns that parse
+    except ValueError:  # no body at all (nothing for RequestGuard to parse): validation answers it with a 422
+        return admission
     patients = body.get("patients") if isinstance(body, dict) else None
     if isinstance(patients, list) and 1 <= len(patients) <= MAX_BATCH:
         admission.check(caller.id, len(patients), single=False)

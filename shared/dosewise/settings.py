@@ -283,3 +283,25 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
     return Settings()
+
+
+def markdown_table() -> str:
+    """The configuration table of docs/configuration.md, from the fields themselves: a test keeps the doc equal to it, so a
+    new setting cannot go undocumented (``python -m dosewise.settings > table.md`` prints it)."""
+    rows = ["| variable | meaning | default |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if name in ("var_dir", "policy_dir"):  # paths under the checkout: say where, not this machine's absolute path
+            shown = f"<repo>/{Path(default).name}"
+        elif default is None:
+            shown = "(unset)"
+        elif default == "":
+            shown = "(empty)"
+        else:
+            shown = str(default)
+        rows.append(f"| `{field.alias}` | {(field.description or '').replace('|', '&#124;')} | `{shown}` |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
-from dosewise.settings import Settings
+from dosewise.settings import Settings, markdown_table
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
 
 
 def test_opens_with_the_two_commands_and_the_disclaimer() -> None:
@@ -19,13 +20,23 @@ def test_opens_with_the_two_commands_and_the_disclaimer() -> None:
 
 
 def test_curl_example_is_the_openapi_example_and_validates() -> None:
-    body = re.search(r"<<'JSON'\n(.*?)\nJSON", README, re.S)
+    body = re.search(r"<<'JSON'[^\n]*\n(.*?)\nJSON", README, re.S)
     assert body is not None, "the README's curl example is missing"
     sent = json.loads(body.group(1))
     assert sent == PATIENT_STATE_EXAMPLE
     PatientState.model_validate(sent)
 
 
-def test_every_environment_variable_is_documented() -> None:
-    missing = [f.alias for f in Settings.model_fields.values() if f"`{f.alias}`" not in README]
-    assert not missing, f"README lacks: {missing}"
+def test_the_configuration_page_is_the_table_the_settings_generate() -> None:
+    """Every setting documented, with its current description and default: regenerate with `python -m dosewise.settings`."""
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert markdown_table() in page, "docs/configuration.md is stale: paste `.venv/bin/python -m dosewise.settings` into it"
+    missing = [f.alias for f in Settings.model_fields.values() if f"`{f.alias}`" not in page]
+    assert not missing, f"docs/configuration.md lacks: {missing}"
+
+
+def test_the_readme_stays_a_users_page_and_its_links_resolve() -> None:
+    assert len(README.splitlines()) <= 250
+    for target in re.findall(r"\]\(([^)#]+)\)", README):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), f"README links to a missing {target}"

@@ -6,7 +6,9 @@ writes the table, plots of the metric distributions and example trajectories."
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,8 @@ import onnx
 import pytest
 import typer
 from onnx import TensorProto, helper, numpy_helper
+from rich.console import Console
+from rich.table import Table
 from typer.testing import CliRunner
 
 from dosewise.therapies import registry
@@ -78,12 +82,15 @@ def invoke(app: typer.Typer, *extra: str) -> str:
     return result.stdout
 
 
-def table_cells(stdout: str, first_cell: str) -> list[str]:
-    """The cells of the rich-table row whose first cell is ``first_cell``."""
-    for line in stdout.splitlines():
-        cells = [c.strip() for c in line.strip().strip("│").split("│")]
-        if cells and cells[0] == first_cell:
-            return cells
+def table_row(stdout: str, first_cell: str) -> tuple[list[str], list[str]]:
+    """The two lines of the table row whose first cell is ``first_cell``, as cells (columns are 3 or more spaces apart,
+    cells hold single spaces): [metric, policy mean ± SD, guideline mean ± SD, Δ (relative), Welch p, paired p], then
+    [policy CI, guideline CI, Δ CI]."""
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        cells = re.split(r"\s{3,}", line.strip())
+        if cells[0] == first_cell:
+            return cells, re.split(r"\s{3,}", lines[i + 1].strip())
     raise AssertionError(f"no table row {first_cell!r} in:\n{stdout}")
 
 
@@ -95,26 +102,27 @@ class TestEvaluate:
         assert data["patients"] == 120 and data["steps"] == 12
         assert [m["metric"] for m in data["metrics"]] == ["time_in_range_pct", "adverse_event_days", "mean_dose_u_per_day"]
         for m in data["metrics"]:
-            cells = table_cells(table, m["metric"])
+            cells, cis = table_row(table, m["metric"])  # the toy pack has no labels: metrics go by their names
             p, g = m["policy"], m["guideline"]
             # Numbers read back from the table agree with the JSON to the table's 2 decimals ...
             assert float(cells[1].split(" ± ")[0]) == pytest.approx(p["mean"], abs=0.005)
             assert float(cells[2].split(" ± ")[0]) == pytest.approx(g["mean"], abs=0.005)
-            assert float(cells[1].split(" ± ")[1].split(" [")[0]) == pytest.approx(p["sd"], abs=0.005)
-            assert float(cells[3].split(" [")[0]) == pytest.approx(m["delta"], abs=0.005)
+            assert float(cells[1].split(" ± ")[1]) == pytest.approx(p["sd"], abs=0.005)
+            assert float(cells[3].split(" (")[0]) == pytest.approx(m["delta"], abs=0.005)
             # ... and every cell is exactly the JSON number formatted.
-            lo, hi = p["ci95"]
-            assert cells[1] == f"{report.fmt(p['mean'])} ± {report.fmt(p['sd'])} [{report.fmt(lo)}, {report.fmt(hi)}]"
-            assert cells[4] == report.fmt_rel(m["relative_change"])
-            assert cells[5] == report.fmt_p(m["welch_p"])
-            assert cells[6] == report.fmt_p(m["paired_p"])
+            (lo, hi), (dlo, dhi) = p["ci95"], m["delta_ci95"]
+            assert cells[1] == f"{report.fmt(p['mean'])} ± {report.fmt(p['sd'])}"
+            assert cis[0] == f"[{report.fmt(lo)}, {report.fmt(hi)}]" and cis[2] == f"[{report.fmt(dlo)}, {report.fmt(dhi)}]"
+            assert cells[3].endswith(f"({report.fmt_rel(m['relative_change'])})")
+            assert cells[4] == report.fmt_p(m["welch_p"])
+            assert cells[5] == report.fmt_p(m["paired_p"])
         assert "Targets" in table and "Subgroups" in table
 
     def test_a_different_policy_is_measured_as_different(self, app: typer.Typer, tmp_path: Path) -> None:
         data = json.loads(invoke(app, "--policy", str(write_linear_policy(tmp_path / "p")), "--json"))["evaluation"]
         dose = next(m for m in data["metrics"] if m["metric"] == "mean_dose_u_per_day")
         assert dose["delta"] != 0.0
-        assert data["policy"].startswith("policy (policy.onnx)")
+        assert data["policy"] == "policy p"  # named by its version: the folder's name, as the registry names it
 
     def test_guideline_against_itself_is_no_difference(self, app: typer.Typer) -> None:
         data = json.loads(invoke(app, "--policy", "guideline", "--json"))["evaluation"]
@@ -183,3 +191,95 @@ class TestErrors:
         policy = write_linear_policy(tmp_path / "p", n_features=5)
         result = CliRunner().invoke(app, [*ARGS, "--policy", str(policy / "policy.onnx")], env=WIDE)
         assert result.exit_code != 0 and "features" in result.output
+
+
+# --- what a person reads in an 80-column terminal ----------------------------------------------------------------------
+SHIPPED_WARFARIN = Path(__file__).resolve().parents[2] / "policies" / "warfarin" / "dqn-quick-seed1"
+
+
+@pytest.fixture(scope="module")
+def warfarin_result() -> cli.EvaluationResult:
+    """The shipped warfarin policy on a small fresh cohort: real labels, real numbers, real subgroups."""
+    from rich.progress import Progress
+
+    _, result, _ = cli.run_evaluate("warfarin", str(SHIPPED_WARFARIN), 80, 20, 5, 0, "quick",
+                                    progress_factory=lambda: Progress(disable=True))
+    assert result is not None
+    return result
+
+
+def rendered(table: Table, width: int) -> list[str]:
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None).print(table)
+    return buf.getvalue().splitlines()
+
+
+def first_column_text(table: Table, lines: list[str]) -> list[str]:
+    """What the first column shows under the header rule, line by line (empty lines dropped)."""
+    rule = next(i for i, line in enumerate(lines) if line.startswith("─"))
+    width = table.columns[0].width
+    assert width is not None
+    return [line[:width].strip() for line in lines[rule + 1:] if line[:width].strip()]
+
+
+class TestTerminalTables:
+    def test_every_metric_of_every_pack_has_a_label(self) -> None:
+        from dosewise.cli import simulate
+
+        for therapy, pack in registry.PACKS.items():
+            if therapy == "evaltoy":
+                continue
+            _, metrics = simulate.run(pack, "guideline", 4, 3, 0)
+            assert set(metrics) == set(pack.metric_labels), therapy
+            assert all(" " in pack.metric_label(m) or "-" in pack.metric_label(m) for m in metrics), therapy
+
+    @pytest.mark.parametrize("width", [80, 100, 160])
+    def test_no_metric_label_is_broken_inside_a_word_and_no_line_is_wider_than_the_terminal(
+        self, warfarin_result: cli.EvaluationResult, width: int
+    ) -> None:
+        pack = registry.get_pack("warfarin")
+        table = cli.fitted("t", None, cli.comparison_columns(warfarin_result, pack.metric_label), width)
+        table.title = table.caption = None
+        lines = rendered(table, width)
+        assert max(map(len, lines)) <= width
+        labels = [pack.metric_label(c.metric) for c in warfarin_result.comparisons]
+        # Joined back with spaces, the label column reads exactly the labels: a word cut in two would add a space.
+        assert " ".join(first_column_text(table, lines)) == " ".join(labels)
+        assert "adverse_event_days" not in "\n".join(lines)
+
+    @pytest.mark.parametrize("width", [80, 120])
+    def test_every_number_line_stays_whole(self, warfarin_result: cli.EvaluationResult, width: int) -> None:
+        pack = registry.get_pack("warfarin")
+        for columns in (cli.comparison_columns(warfarin_result, pack.metric_label),
+                        cli.subgroup_columns(warfarin_result, pack.metric_label)):
+            table = cli.fitted("t", None, columns, width)
+            lines = rendered(table, width)
+            assert max(map(len, lines)) <= width
+            shown = {c.header for c in table.columns}  # at 80 columns the paired p is left out, on purpose
+            numbers = [line for col in columns[1:] if col.justify == "right" and col.header in shown for cell in col.cells
+                       for line in str(cell).splitlines()]
+            missing = [n for n in numbers if not any(n in line for line in lines)]
+            assert not missing, missing
+
+    def test_80_columns_leave_out_the_paired_p_and_say_where_it_is(self, warfarin_result: cli.EvaluationResult) -> None:
+        pack = registry.get_pack("warfarin")
+        narrow = cli.fitted("t", cli.SUMMARY_NOTE, cli.comparison_columns(warfarin_result, pack.metric_label), 80)
+        wide = cli.fitted("t", cli.SUMMARY_NOTE, cli.comparison_columns(warfarin_result, pack.metric_label), 160)
+        assert [c.header for c in narrow.columns][-1] == "Welch p" and "Paired p: --json" in str(narrow.caption)
+        assert [c.header for c in wide.columns][-1] == "Paired p" and "--json" not in str(wide.caption)
+
+    def test_a_count_interval_in_the_table_never_goes_below_zero(self, warfarin_result: cli.EvaluationResult) -> None:
+        for c in warfarin_result.comparisons:
+            if "days" in c.metric:  # adverse-event days: counts
+                for s in (c.policy, c.guideline):
+                    assert 0.0 <= s.ci_low <= s.mean <= s.ci_high, (c.metric, s)
+
+    def test_the_title_names_the_policy_by_its_version(self, warfarin_result: cli.EvaluationResult) -> None:
+        assert warfarin_result.policy_name == "policy dqn-quick-seed1"
+
+    def test_a_card_that_states_its_version_is_named_by_it(self, tmp_path: Path) -> None:
+        folder = write_linear_policy(tmp_path / "some-folder")
+        card = json.loads((folder / "model_card.json").read_text())
+        assert cli.policy_version(folder, card) == "some-folder"
+        assert cli.policy_version(folder / "policy.onnx", card | {"version": "dqn-2027-01"}) == "dqn-2027-01"
+        assert cli.policy_version(folder / "policy.onnx", None) == "policy.onnx"  # a bare file: its name

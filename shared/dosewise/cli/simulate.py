@@ -86,13 +86,13 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Also draw example courses into this PNG file.")] = None,
 ) -> None:
-    """Simulate a cohort under a policy; print each metric's mean, SD and 95 % CI (t-distribution)."""
+    """Simulate a cohort under a policy; print each metric's mean, SD and 95 % CI (seeded BCa bootstrap)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from dosewise.stats import summarize
+    from dosewise.stats import summarize_metrics
 
     pack = resolve_pack(therapy)
     err = Console(stderr=True)
@@ -100,7 +100,7 @@ def simulate(
                   TextColumn("days"), TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task(f"{pack.id} · {policy} · {patients} patients", total=steps_for(pack, days))
         traj, metrics = run(pack, policy, patients, days, seed, lambda done: bar.update(task, completed=done))
-    rows = summarize(metrics)
+    rows = summarize_metrics(metrics)
     primary = pack.primary_metrics()
 
     if as_json:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
@@ -383,3 +383,9 @@ class TherapyPack(ABC):
     def primary_metrics(self) -> tuple[str, str]:
         """(efficacy metric name, adverse-event-days metric name) used by evaluation targets and HyperScore calibration."""
         raise NotImplementedError(f"{self.id}: no metrics yet")
+
+    metric_labels: ClassVar[Mapping[str, str]] = {}  # metric name → what a person reads in a table, with its unit
+
+    def metric_label(self, name: str) -> str:
+        """How tables name a metric: the pack's label, else the metric's own name (which carries its unit too)."""
+        return self.metric_labels.get(name, name)

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from dosewise.artifacts import CARD_FILE
 from dosewise.cli.console import console as rich_console
+from dosewise.stats import Summary
 from dosewise.therapies.base import DosingPolicy, TherapyPack
 from dosewise.therapies.registry import get_pack
 from dosewise.therapies.rollout import ActionPolicy
@@ -29,6 +33,7 @@ from dosewise_trainer.evaluation.crossval import (
     evaluate_on_cohort,
     steps_for,
 )
+from dosewise_trainer.evaluation.statistics import Comparison
 
 CV_TRAIN_CONFIGS = crossval.DQN_CONFIGS
 
@@ -68,6 +73,14 @@ def freshness_warnings(card: dict[str, Any] | None, seed: int) -> list[str]:
     return []
 
 
+def policy_version(path: Path, card: dict[str, Any] | None) -> str:
+    """What the registry calls this artifact: its card's ``version`` if it has one, else the folder's name (as
+    ``dosewise_trainer.bootstrap.shipped_artifacts`` registers a shipped policy); a bare .onnx without a card, its file."""
+    if card is not None:
+        return str(card.get("version") or (path if path.is_dir() else path.parent).name)
+    return _onnx_path(path).name
+
+
 def load_policy(spec: str, pack: TherapyPack) -> tuple[DosingPolicy, dict[str, Any] | None]:
     """``guideline`` or a path to policy.onnx (or the directory holding it); returns the policy and its model card."""
     if spec == "guideline":
@@ -88,7 +101,7 @@ def load_policy(spec: str, pack: TherapyPack) -> tuple[DosingPolicy, dict[str, A
     if q.shape != (1, pack.n_actions):
         raise typer.BadParameter(f"{onnx_file} outputs shape {q.shape}, expected (batch, {pack.n_actions}) Q-values",
                                  param_hint="--policy")
-    return ActionPolicy(pack, q_fn, name=f"policy ({onnx_file.name})"), card
+    return ActionPolicy(pack, q_fn, name=f"policy {policy_version(path, card)}"), card
 
 
 # --- cross-validation trainer ---------------------------------------------------------------------------------------------
@@ -103,64 +116,175 @@ def dqn_trainer_fn(config: str) -> TrainerFn:
 
 
 # --- terminal output ----------------------------------------------------------------------------------------------------
+# Tables fit the terminal. Metrics go by their pack's labels (TherapyPack.metric_label), numbers two to a cell (mean ± SD
+# over its CI). Each table has three layouts and the first that fits the terminal's width is printed:
+# - WIDE: every column, labels on one line;
+# - COMPACT: labels wrap between words (never inside one) into what the numbers leave, and the paired p is left to --json
+#   and --report: what makes 80 columns enough;
+# - SQUEEZED: rich's own layout, numbers wrapping at their spaces too, for terminals narrower still.
+# Column widths are set here rather than by rich's squeeze, which took width from the numbers before the labels. Cells are
+# Text, not markup: "[0.10, 2.21]" must not be read as a style tag.
+Label = Callable[[str], str]
+Cell = Text | str
+WIDE, COMPACT, SQUEEZED = "wide", "compact", "squeezed"
+LAYOUTS = (WIDE, COMPACT, SQUEEZED)
+COLUMN_GAP = 3  # between two columns of a SIMPLE_HEAD table without edges: a separator and a space each side
+SUMMARY_NOTE = "mean ± SD over the 95 % CI of the mean (bootstrap); Δ = policy − guideline, relative change, 95 % CI (Welch)"
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column: ``label`` columns (the first) take the width the others leave; the others keep their widest line."""
+
+    header: str
+    cells: list[Cell]
+    label: bool = False
+    justify: Literal["left", "right"] = "right"
+    wide_only: bool = False  # dropped from the COMPACT and SQUEEZED layouts
+
+
+def _lines(cells: list[Cell]) -> list[str]:
+    return [line for c in cells for line in str(c).splitlines()]
+
+
+def _longest_word(texts: list[str]) -> int:
+    return max((len(w) for t in texts for w in t.split()), default=1)
+
+
+def _natural(col: Col) -> int:
+    return max(len(x) for x in [col.header, *_lines(col.cells)])
+
+
+def _pinned(col: Col) -> int:
+    """The narrowest a column gets outside SQUEEZED: every number line whole, words of text whole (headers wrap)."""
+    if col.label or col.justify == "left":
+        return _longest_word([col.header, *_lines(col.cells)])
+    return max([_longest_word([col.header]), *map(len, _lines(col.cells))])
+
+
+def _widths(cols: list[Col], layout: str, width: int) -> list[int] | None:
+    """Each column's width in ``layout`` on a ``width``-column terminal, or None when the layout does not fit."""
+    gaps = COLUMN_GAP * (len(cols) - 1)
+    if layout == WIDE:
+        widths = [_natural(c) for c in cols]
+        return widths if sum(widths) + gaps <= width else None
+    widths = [_natural(c) if c.label else _pinned(c) for c in cols]
+    spare = width - gaps - sum(widths)
+    for i, c in enumerate(cols):
+        if c.label and spare < 0:  # give back what the labels can lose by wrapping between their words
+            lose = min(-spare, widths[i] - _pinned(c))
+            widths[i] -= lose
+            spare += lose
+    return widths if spare >= 0 else None
+
+
+def _table(title: str, caption: str | None, cols: list[Col], layout: str, width: int) -> Table | None:
+    cols = [c for c in cols if not (c.wide_only and layout != WIDE)]
+    widths = None if layout == SQUEEZED else _widths(cols, layout, width)
+    if widths is None and layout != SQUEEZED:
+        return None
+    t = Table(title=title, title_justify="left", caption=caption, caption_justify="left", box=box.SIMPLE_HEAD,
+              show_edge=False, pad_edge=False)
+    for i, c in enumerate(cols):
+        t.add_column(c.header, justify=c.justify, overflow="fold", no_wrap=c.label and layout == WIDE,
+                     width=None if widths is None else widths[i])
+    for row in zip(*(c.cells for c in cols), strict=True):
+        t.add_row(*row)
+    return t
+
+
+def fitted(title: str, caption: str | None, cols: list[Col], width: int) -> Table:
+    """The table in the first layout that fits ``width`` columns (SQUEEZED always does, after its fashion)."""
+    for layout in LAYOUTS:
+        dropped = [f"{c.header}: --json or --report" for c in cols if c.wide_only and layout != WIDE]
+        note = "; ".join([*([caption] if caption else []), *dropped]) or None
+        t = _table(title, note, cols, layout, width)
+        if t is not None:
+            return t
+    raise AssertionError("SQUEEZED always lays out")
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=Console(stderr=True), transient=True)
 
 
-def _comparison_table(title: str, result: EvaluationResult) -> Table:
-    t = Table(title=title, title_justify="left")
-    for c in report.COLUMNS:
-        t.add_column(c, overflow="fold")
-    for c in result.comparisons:
-        t.add_row(*report.row(c))
-    return t
+def _signed(x: float | None) -> str:
+    return "—" if x is None or report.fmt(x) == "—" else f"{x:+.2f}"
 
 
-def _subgroup_table(result: EvaluationResult) -> Table | None:
-    if result.targets is None or not result.subgroups:
-        return None
+def _summary_cell(s: Summary) -> Text:
+    return Text(f"{report.fmt(s.mean)} ± {report.fmt(s.sd)}\n[{report.fmt(s.ci_low)}, {report.fmt(s.ci_high)}]")
+
+
+def _delta_cell(c: Comparison) -> Text:
+    return Text(f"{_signed(c.delta)} ({report.fmt_rel(c.relative_change)})\n"
+                f"[{report.fmt(c.delta_ci_low)}, {report.fmt(c.delta_ci_high)}]")
+
+
+def comparison_columns(result: EvaluationResult, label: Label) -> list[Col]:
+    cs = result.comparisons
+    return [
+        Col("Metric", [Text(label(c.metric)) for c in cs], label=True, justify="left"),
+        Col("Policy", [_summary_cell(c.policy) for c in cs]),
+        Col("Guideline", [_summary_cell(c.guideline) for c in cs]),
+        Col("Δ (relative)", [_delta_cell(c) for c in cs]),
+        Col("Welch p", [report.fmt_p(c.welch_p) for c in cs]),
+        Col("Paired p", [report.fmt_p(c.paired_p) for c in cs], wide_only=True),
+    ]
+
+
+def subgroup_columns(result: EvaluationResult, label: Label) -> list[Col]:
+    assert result.targets is not None
     eff, adv = result.targets.efficacy_metric, result.targets.adverse_metric
-    t = Table(title=f"Subgroups (Welch p < 0.05 flags, uncorrected, {2 * len(result.subgroups)} tests)", title_justify="left")
-    for c in ("Subgroup", "n", f"Δ {adv} [95 % CI]", "Rel. change", "p", f"Δ {eff}", "p", "Worse on"):
-        t.add_column(c, overflow="fold")
-    for s in result.subgroups:
-        by = {c.metric: c for c in s.comparisons}
-        a, e = by[adv], by[eff]
-        t.add_row(f"{s.subgroup.dimension}: {s.subgroup.label}", str(s.subgroup.index.size),
-                  f"{report.fmt(a.delta)} [{report.fmt(a.delta_ci_low)}, {report.fmt(a.delta_ci_high)}]",
-                  report.fmt_rel(a.relative_change), report.fmt_p(a.welch_p), report.fmt(e.delta), report.fmt_p(e.welch_p),
-                  "[red]" + ", ".join(s.worse) + "[/red]" if s.worse else "")
-    return t
+    by = [{c.metric: c for c in s.comparisons} for s in result.subgroups]
+    return [
+        Col("Subgroup", [Text(f"{s.subgroup.dimension}: {s.subgroup.label}") for s in result.subgroups], label=True,
+            justify="left"),
+        Col("n", [str(s.subgroup.index.size) for s in result.subgroups]),
+        Col(f"Δ {label(adv)}", [_delta_cell(b[adv]) for b in by]),
+        Col("p", [report.fmt_p(b[adv].welch_p) for b in by]),
+        Col(f"Δ {label(eff)}", [Text(_signed(b[eff].delta)) for b in by]),
+        Col("p", [report.fmt_p(b[eff].welch_p) for b in by]),
+        Col("Worse on", [Text(", ".join(label(m) for m in s.worse), style="red") for s in result.subgroups],
+            justify="left"),
+    ]
 
 
-def _print_evaluation(console: Console, r: EvaluationResult, patients: str = "fresh patients") -> None:
-    console.print(_comparison_table(
-        f"{r.therapy}: {r.policy_name} vs guideline — {r.n_patients} {patients}, {r.days:g} days, seed {r.seed}", r))
-    console.print(report.targets_line(r.targets))
-    sub = _subgroup_table(r)
-    if sub is not None:
-        console.print(sub)
-
-
-def _print_cv(console: Console, cv: CVResult) -> None:
-    t = Table(title=f"{cv.therapy}: {len(cv.folds)}-fold cross-validation, {cv.n_patients} patients, seed {cv.seed}",
-              title_justify="left")
-    pooled_targets = cv.pooled.targets
-    eff = pooled_targets.efficacy_metric if pooled_targets else ""
-    adv = pooled_targets.adverse_metric if pooled_targets else ""
-    for c in ("Fold", "Train", "Held out", "Train s", f"Δ {eff} (pp)", f"{adv} rel. change", "Welch p (adverse)", "Targets"):
-        t.add_column(c)
+def cv_columns(cv: CVResult, label: Label) -> list[Col]:
+    pooled = cv.pooled.targets
+    eff = label(pooled.efficacy_metric) if pooled else ""
+    adv = label(pooled.adverse_metric) if pooled else ""
+    adv_metric = pooled.adverse_metric if pooled else ""
+    rows: list[list[Cell]] = []
     for f in cv.folds:
         ft = f.result.targets
         by = {c.metric: c for c in f.result.comparisons}
         pp = "—" if ft is None or ft.efficacy_delta_pp is None else f"{ft.efficacy_delta_pp:+.2f}"
         rel = "—" if ft is None else report.fmt_rel(ft.adverse_relative_change)
         verdict = "—" if ft is None else ("met" if ft.met else "not met")
-        t.add_row(str(f.fold + 1), str(f.n_train), str(f.n_test), f"{f.train_seconds:.0f}", pp, rel,
-                  report.fmt_p(by[adv].welch_p) if adv else "—", verdict)
-    console.print(t)
-    _print_evaluation(console, cv.pooled, patients="held-out patients (each once)")
+        rows.append([str(f.fold + 1), str(f.n_train), str(f.n_test), f"{f.train_seconds:.0f}", pp, rel,
+                     report.fmt_p(by[adv_metric].welch_p) if adv_metric else "—", verdict])
+    headers = ["Fold", "Train", "Held out", "Train s", f"Δ {eff} (pp)", f"{adv}: relative change", "Welch p (adverse)",
+               "Targets"]
+    return [Col(h, [r[i] for r in rows], justify="left" if h in ("Fold", "Targets") else "right")
+            for i, h in enumerate(headers)]
+
+
+def _print_evaluation(console: Console, r: EvaluationResult, label: Label, patients: str = "fresh patients") -> None:
+    title = f"{r.therapy}: {r.policy_name} vs guideline — {r.n_patients} {patients}, {r.days:g} days, seed {r.seed}"
+    console.print(fitted(title, SUMMARY_NOTE, comparison_columns(r, label), console.width))
+    console.print(report.targets_line(r.targets, label))
+    if r.targets is not None and r.subgroups:
+        console.print(fitted(f"Subgroups (Welch p < 0.05 flags, uncorrected, {2 * len(r.subgroups)} tests)",
+                             "Δ = policy − guideline (relative change), 95 % CI (Welch)", subgroup_columns(r, label),
+                             console.width))
+
+
+def _print_cv(console: Console, cv: CVResult, label: Label) -> None:
+    title = f"{cv.therapy}: {len(cv.folds)}-fold cross-validation, {cv.n_patients} patients, seed {cv.seed}"
+    console.print(fitted(title, None, cv_columns(cv, label), console.width))
+    _print_evaluation(console, cv.pooled, label, patients="held-out patients (each once)")
 
 
 def run_evaluate(
@@ -216,9 +340,9 @@ def register(app: typer.Typer) -> None:
         else:
             console = rich_console()
             if result is not None:
-                _print_evaluation(console, result)
+                _print_evaluation(console, result, pack.metric_label)
             if cv is not None:
-                _print_cv(console, cv)
+                _print_cv(console, cv, pack.metric_label)
         for w in result.warnings if result is not None else []:
             Console(stderr=True).print(f"[yellow]warning:[/yellow] {w}")
         if report_dir is not None:

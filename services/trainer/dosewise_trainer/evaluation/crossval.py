@@ -20,7 +20,7 @@ from rich.progress import Progress
 
 from dosewise.therapies.base import ClinicView, Cohort, DosingPolicy, TherapyPack, Trajectory
 from dosewise.therapies.rollout import ActionPolicy, rollout
-from dosewise_trainer.evaluation.statistics import Comparison, TargetCheck, check_targets, compare_metrics, summarize
+from dosewise_trainer.evaluation.statistics import Comparison, TargetCheck, check_targets, compare_metrics
 from dosewise_trainer.evaluation.subgroups import SubgroupResult, analyse
 
 QFn = Callable[[np.ndarray], np.ndarray]
@@ -166,6 +166,11 @@ def fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
     return [np.sort(part) for part in np.array_split(perm, folds)]
 
 
+def _sd(values: list[float]) -> float:
+    """Sample SD (ddof 1) over folds; NaN for a single fold."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
 def _sub_seeds(seed: int, fold: int) -> tuple[int, int]:
     """(training seed, rollout seed) for one fold: independent streams derived from the CV seed."""
     a, b = np.random.SeedSequence([seed, fold]).generate_state(2)
@@ -212,12 +217,11 @@ class CVResult:
         for i, c in enumerate(self.pooled.comparisons):
             deltas = [f.result.comparisons[i].delta for f in self.folds]
             rels = [f.result.comparisons[i].relative_change for f in self.folds]
-            d = summarize(deltas)
             finite = [r for r in rels if r is not None]
-            r = summarize(finite) if finite else None
             out[c.metric] = {
-                "delta_mean": d.mean, "delta_sd": d.sd,
-                "relative_change_mean": r.mean if r else None, "relative_change_sd": r.sd if r else None,
+                "delta_mean": float(np.mean(deltas)), "delta_sd": _sd(deltas),
+                "relative_change_mean": float(np.mean(finite)) if finite else None,
+                "relative_change_sd": _sd(finite) if finite else None,
             }
         return out
 

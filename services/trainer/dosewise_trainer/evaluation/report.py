@@ -5,15 +5,17 @@ canvas), never pyplot's global state, so they work headless and in threads."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from dosewise.stats import Summary
 from dosewise.therapies.base import TherapyPack, Trajectory
 from dosewise_trainer.evaluation.crossval import CVResult, EvaluationResult
-from dosewise_trainer.evaluation.statistics import Comparison, Summary, TargetCheck
+from dosewise_trainer.evaluation.statistics import Comparison, TargetCheck
 
 COLUMNS: tuple[str, ...] = (
     "Metric", "Policy mean ± SD [95 % CI]", "Guideline mean ± SD [95 % CI]", "Δ policy − guideline [95 % CI]",
@@ -50,17 +52,18 @@ def row(c: Comparison) -> list[str]:
     ]
 
 
-def targets_line(t: TargetCheck | None) -> str:
+def targets_line(t: TargetCheck | None, label: Callable[[str], str] = str) -> str:
+    """The targets' verdict in one sentence; ``label`` names the metrics (the pack's labels on a terminal)."""
     if t is None:
         return "Targets: not applicable"
     verdict = "MET" if t.met else "NOT MET"
     if t.efficacy_delta_pp is None:
-        efficacy = f"{t.efficacy_metric} is not a percentage: the −2 pp margin does not apply"
+        efficacy = f"{label(t.efficacy_metric)} is not a percentage: the −2 pp margin does not apply"
     else:
-        efficacy = (f"{t.efficacy_metric} {t.efficacy_delta_pp:+.2f} pp "
+        efficacy = (f"{label(t.efficacy_metric)} {t.efficacy_delta_pp:+.2f} pp "
                     f"(target ≥ −2 pp: {'yes' if t.efficacy_target_met else 'no'})")
     return (
-        f"Targets {verdict}: {t.adverse_metric} {fmt_rel(t.adverse_relative_change)} (target ≤ −20 %: "
+        f"Targets {verdict}: {label(t.adverse_metric)} {fmt_rel(t.adverse_relative_change)} (target ≤ −20 %: "
         f"{'yes' if t.adverse_target_met else 'no'}); {efficacy}"
     )
 

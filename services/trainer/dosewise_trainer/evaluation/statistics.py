@@ -1,4 +1,5 @@
-"""Policy-vs-guideline statistics for one metric: mean, SD, 95 % CI, Welch's two-sided t-test, relative change.
+"""Policy-vs-guideline statistics for one metric: each arm's mean, SD and 95 % CI (dosewise.stats.summarize: a seeded BCa
+bootstrap, never outside the values' range), Welch's two-sided t-test with the CI of the difference, relative change.
 
 The issue's protocol (HSDPO source document, ../shared/clinical.md §5) asks for a *two-tailed t-test* against guideline dosing;
 we use Welch's unequal-variance form (scipy.stats.ttest_ind(equal_var=False)) because a policy and the guideline need not
@@ -19,21 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-CONFIDENCE = 0.95
-
-
-@dataclass(frozen=True)
-class Summary:
-    """One arm's sample: size, mean, sample SD (ddof=1) and a Student-t confidence interval of the mean."""
-
-    n: int
-    mean: float
-    sd: float
-    ci_low: float
-    ci_high: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "mean": _num(self.mean), "sd": _num(self.sd), "ci95": [_num(self.ci_low), _num(self.ci_high)]}
+from dosewise.stats import CONFIDENCE, Summary, summarize
+from dosewise.stats import json_number as _num
 
 
 @dataclass(frozen=True)
@@ -71,13 +59,6 @@ class Comparison:
         }
 
 
-def _num(x: float | None) -> float | None:
-    """JSON has no NaN: undefined numbers become null."""
-    if x is None or not math.isfinite(x):
-        return None
-    return float(x)
-
-
 def _as_sample(x: np.ndarray | list[float]) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64).ravel()
     if a.size == 0:
@@ -85,18 +66,6 @@ def _as_sample(x: np.ndarray | list[float]) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise ValueError("sample contains NaN or inf; metrics must be finite per patient")
     return a
-
-
-def summarize(x: np.ndarray | list[float], confidence: float = CONFIDENCE) -> Summary:
-    """Mean, SD (ddof=1) and the t-interval mean ± t_{(1+c)/2, n−1}·SD/√n. SD and CI are NaN for a single value."""
-    a = _as_sample(x)
-    n = a.size
-    mean = float(a.mean())
-    if n < 2:
-        return Summary(n, mean, math.nan, math.nan, math.nan)
-    sd = float(a.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
-    return Summary(n, mean, sd, mean - half, mean + half)
 
 
 def _var_of_mean(a: np.ndarray) -> float:
@@ -157,7 +126,7 @@ def compare(
     p, g = p_all[np.isfinite(p_all)], g_all[np.isfinite(g_all)]
     if p.size == 0 or g.size == 0:  # undefined for everyone in an arm (e.g. a TTR over one day): nothing to compare
         nan = math.nan
-        sp, sg = (summarize(a) if a.size else Summary(0, nan, nan, nan, nan) for a in (p, g))
+        sp, sg = summarize(p, confidence), summarize(g, confidence)  # an empty arm's summary is n = 0, all NaN
         return Comparison(metric, sp, sg, nan, nan, nan, None, nan, nan, nan, nan if paired else None)
     sp, sg = summarize(p, confidence), summarize(g, confidence)
     t, df, welch_p = welch_test(p, g)

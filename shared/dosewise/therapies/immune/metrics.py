@@ -21,6 +21,15 @@ from dosewise.therapies.base import FloatArray, Trajectory
 from dosewise.therapies.immune.simulator import CLEAR_CONFIRMATIONS, DAMAGE_THRESHOLD
 
 PRIMARY = ("cleared", "adverse_event_days")
+# What tables call each metric (TherapyPack.metric_labels): the mean of a 0/1 metric is a share of patients.
+LABELS = {
+    "cleared": "Cleared (share)",
+    "time_to_clear_days": "Days to clearance",
+    "died": "Died (share)",
+    "max_organ_damage": "Peak organ damage (0–1)",
+    "adverse_event_days": "Adverse-event days",
+    "total_drug_exposure": "Drug exposure (a.u.·day)",
+}
 
 
 def immune_metrics(trajectory: Trajectory, interval_days: float = 1.0) -> dict[str, FloatArray]:

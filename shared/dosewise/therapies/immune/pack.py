@@ -31,7 +31,7 @@ import numpy as np
 from dosewise.therapies.base import ActionSpec, ClinicView, Cohort, FeatureSpec, RewardWeights, TherapyPack, Trajectory
 from dosewise.therapies.immune import cohort as cohort_mod
 from dosewise.therapies.immune.guideline import ImmuneGuidelinePolicy
-from dosewise.therapies.immune.metrics import PRIMARY, immune_metrics
+from dosewise.therapies.immune.metrics import LABELS, PRIMARY, immune_metrics
 from dosewise.therapies.immune.simulator import DETECTION_LIMIT, ImmuneSimulator, SimConfig
 
 PATHOGEN_IMPUTE = 2.2  # a.u.; no load on record → the cohort's median presenting load (cohort.py), flagged by pathogen_measured
@@ -131,6 +131,8 @@ class ImmunePack(TherapyPack):
 
     def guideline_policy(self) -> ImmuneGuidelinePolicy:
         return ImmuneGuidelinePolicy()
+
+    metric_labels = LABELS
 
     def metrics(self, trajectory: Trajectory) -> dict[str, np.ndarray]:
         return immune_metrics(trajectory, self.decision_interval_days)

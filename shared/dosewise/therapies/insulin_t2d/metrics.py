@@ -31,6 +31,18 @@ ADAG_INTERCEPT_MG_DL = 46.7  # Nathan et al., Diabetes Care 2008;31:1473 (ADAG):
 ADAG_SLOPE = 28.7
 
 PRIMARY = ("pct_days_in_range_80_130", "adverse_event_days")
+# What tables call each metric (TherapyPack.metric_labels): words a clinician reads, each with its unit.
+LABELS = {
+    "pct_days_in_range_80_130": "Days in 80–130 mg/dL (%)",
+    "est_hba1c_pct": "Estimated HbA1c (%)",
+    "mean_fasting_glucose_mg_dl": "Fasting glucose (mg/dL)",
+    "hypo_l1_days": "Days < 70 mg/dL",
+    "hypo_l2_days": "Days < 54 mg/dL",
+    "hyper_days_over_250": "Days > 250 mg/dL",
+    "adverse_event_days": "Adverse-event days",
+    "mean_dose_u_per_day": "Mean dose (U/day)",
+    "final_dose_u_per_day": "Final dose (U/day)",
+}
 
 
 def adag_hba1c_pct(mean_glucose_mg_dl: FloatArray) -> FloatArray:

@@ -41,7 +41,7 @@ from dosewise.therapies.insulin_t2d.guardrails import RULES
 from dosewise.therapies.insulin_t2d.guideline import (
     TreatToTargetPolicy,
 )
-from dosewise.therapies.insulin_t2d.metrics import PRIMARY, insulin_metrics
+from dosewise.therapies.insulin_t2d.metrics import LABELS, PRIMARY, insulin_metrics
 from dosewise.therapies.insulin_t2d.model import renal_clearance_factor
 from dosewise.therapies.insulin_t2d.simulator import TARGET_MG_DL, InsulinT2DSimulator, SimConfig
 
@@ -155,6 +155,8 @@ class InsulinT2DPack(TherapyPack):
 
     def guideline_policy(self) -> DosingPolicy:
         return TreatToTargetPolicy(self.max_dose)
+
+    metric_labels = LABELS
 
     def metrics(self, trajectory: Trajectory) -> dict[str, np.ndarray]:
         return insulin_metrics(trajectory)

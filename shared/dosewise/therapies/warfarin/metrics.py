@@ -19,6 +19,17 @@ from dosewise.therapies.base import FloatArray, Trajectory
 from dosewise.therapies.warfarin.simulator import CLOT_RISK_AFTER_DAY, INR_BLEED_RISK, INR_CLOT_RISK, INR_HIGH, INR_LOW
 
 MAINTENANCE_WINDOW_DAYS = 60
+# What tables call each metric (TherapyPack.metric_labels): words a clinician reads, each with its unit.
+LABELS = {
+    "time_in_range_pct": "Time in range 2–3 (%)",
+    "time_in_range_true_pct": "True time in range (%)",
+    "adverse_event_days": "Adverse-event days",
+    "days_inr_above_4": "Days INR > 4",
+    "days_inr_below_1_5_after_day_7": "Days INR < 1.5 after day 7",
+    "mean_dose_mg_per_day": "Mean dose (mg/day)",
+    "maintenance_dose_mg_per_day": "Maintenance dose (mg/day)",
+    "final_dose_mg_per_day": "Final dose (mg/day)",
+}
 
 
 def _segment_fraction_in_range(a: FloatArray, b: FloatArray, low: float, high: float) -> FloatArray:

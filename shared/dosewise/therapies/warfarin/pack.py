@@ -40,7 +40,7 @@ from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guardrails import RULES
 from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
-from dosewise.therapies.warfarin.metrics import warfarin_metrics
+from dosewise.therapies.warfarin.metrics import LABELS, warfarin_metrics
 from dosewise.therapies.warfarin.simulator import WarfarinSimulator
 
 INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
@@ -162,6 +162,8 @@ class WarfarinPack(TherapyPack):
 
     def guideline_policy(self) -> DosingPolicy:
         return IwpcAuroraGuideline(self.max_dose)
+
+    metric_labels = LABELS
 
     def metrics(self, trajectory: Trajectory) -> dict[str, FloatArray]:
         return warfarin_metrics(trajectory)

@@ -161,6 +161,18 @@ class TestErrors:
         result = CliRunner().invoke(app, args, env=WIDE)
         assert result.exit_code != 0
 
+    @pytest.mark.parametrize("policy", ["guideline", "exported"])
+    def test_cv_folds_with_a_policy_is_refused_not_silently_ignored(
+        self, app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str
+    ) -> None:
+        trained: list[int] = []
+        monkeypatch.setattr(cli, "dqn_trainer_fn", lambda config: trained.append(1) or fixed_trainer(guideline_q_fn))
+        spec = "guideline" if policy == "guideline" else str(write_linear_policy(tmp_path / "p"))
+        result = CliRunner().invoke(app, [*ARGS, "--policy", spec, "--cv-folds", "3"], env=WIDE)
+        assert result.exit_code == 2, result.output  # a usage error, before any patient is simulated
+        assert "--cv-folds" in result.output and "--policy" in result.output and "fresh policy" in result.output
+        assert trained == [] and "Metric" not in result.stdout
+
     def test_refuses_a_policy_for_another_therapy(self, app: typer.Typer, tmp_path: Path) -> None:
         policy = write_linear_policy(tmp_path / "p", therapy="warfarin")
         result = CliRunner().invoke(app, [*ARGS, "--policy", str(policy)], env=WIDE)

@@ -298,6 +298,13 @@ def run_evaluate(
         raise typer.BadParameter(str(e.args[0]), param_hint="--therapy") from e
     if policy is None and cv_folds == 0:
         raise typer.BadParameter("give --policy PATH|guideline, or --cv-folds K to cross-validate", param_hint="--policy")
+    if policy is not None and cv_folds:
+        # Cross-validation measures the training procedure: it trains a fresh policy per fold and never looks at --policy,
+        # so the two together read as "cross-validate this policy", which is not what would run.
+        raise typer.BadParameter(
+            "--cv-folds cross-validates the training procedure (it trains a fresh policy on each fold) and cannot use "
+            "--policy; run `dosewise evaluate --policy ...` to measure an exported policy, or --cv-folds alone",
+            param_hint="--cv-folds")
     result = cv = None
     try:
         with progress_factory() as progress:
@@ -326,7 +333,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed of the cohort and the simulator noise.")] = 7,
         json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of tables.")] = False,
         report_dir: Annotated[Path | None, typer.Option("--report", help="Write table.md, results.json and plots here.")] = None,
-        cv_folds: Annotated[int, typer.Option(min=0, help="Cross-validate with this many folds (0: no CV).")] = 0,
+        cv_folds: Annotated[int, typer.Option(min=0, help=(
+            "Cross-validate the training procedure with this many folds, a fresh policy trained per fold (0: no CV; not "
+            "with --policy)."))] = 0,
         cv_train: Annotated[str, typer.Option(
             help=f"DQN budget for CV: {', '.join(CV_TRAIN_CONFIGS)} (smoke: a pipeline check only).")] = "quick",
     ) -> None:

@@ -39,11 +39,7 @@ def new_regimens(pack: TherapyPack, view: ClinicView) -> np.ndarray:
 
 
 def _unclipped_regimens(pack: TherapyPack, view: ClinicView) -> np.ndarray:
-    cur = view.current_dose[:, None]
-    out = np.empty((view.n, pack.n_actions))
-    for j, a in enumerate(pack.actions):
-        out[:, j] = cur[:, 0] + a.delta if a.kind == "change" else (a.delta if a.kind == "level" else cur[:, 0])
-    return out
+    return pack.proposed_regimens(view.current_dose)
 
 
 def is_hold(pack: TherapyPack) -> np.ndarray:

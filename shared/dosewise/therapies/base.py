@@ -63,13 +63,25 @@ class FeatureSpec:
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """A discrete decision. ``change``: new daily dose = current + delta (in the pack's dose unit); ``hold``: give nothing
-    over the next interval and keep the regimen; ``level``: give exactly ``delta`` (packs whose action is a dose level)."""
+    """A discrete decision, taken at a visit and held until the next one. What ``delta`` means depends on ``kind``:
+
+    - ``change``: new regimen = current + delta (pack dose unit per day);
+    - ``scale``: new regimen = current × (1 + delta / 100): a percent change of the weekly dose, as nomograms state it;
+    - ``hold``: give nothing for the next ``hold_doses`` doses (at least one), then resume at current × (1 + delta / 100)
+      (delta ≤ 0: a hold is followed by the same or a lower regimen, never a higher one);
+    - ``level``: give exactly ``delta`` (packs whose action is a dose level).
+
+    New regimens are rounded to the pack's ``dose_step`` without losing their direction (``TherapyPack.round_regimen``)."""
 
     id: str
     label: str
-    kind: Literal["hold", "change", "level"]
+    kind: Literal["hold", "change", "scale", "level"]
     delta: float = 0.0
+    hold_doses: int = 0  # kind "hold" only; 0 reads as 1
+
+    @property
+    def doses_held(self) -> int:
+        return max(1, self.hold_doses) if self.kind == "hold" else 0
 
 
 def _covariate_row(s: PatientState) -> tuple[float, ...]:
@@ -293,6 +305,10 @@ class TherapyPack(ABC):
     dose_history_days: ClassVar[int] = 14
     obs_history: ClassVar[int] = 3
     max_dose: ClassVar[float]  # per day, pack dose unit
+    dose_step: ClassVar[float] = 0.0  # regimen granularity (per day, pack dose unit); 0 = none (round_regimen)
+    # Clinic visit schedules (keys of clinic.SCHEDULES) this pack's decisions are defined for, first the default one.
+    # Empty: a daily-decision pack (the immune model).
+    cadences: ClassVar[tuple[str, ...]] = ()
     actions: ClassVar[tuple[ActionSpec, ...]]
     feature_specs: ClassVar[tuple[FeatureSpec, ...]]
     reward_weights: RewardWeights = RewardWeights()
@@ -348,22 +364,68 @@ class TherapyPack(ABC):
     def features(self, view: ClinicView) -> np.ndarray:
         """(n, n_features) float32, in the units of ``feature_specs``; finite for every valid view."""
 
+    def round_regimen(self, proposed: FloatArray, current: FloatArray) -> FloatArray:
+        """Round proposed regimens to ``dose_step`` without turning a change into none or into the other direction: a
+        decrease stays at least one step below ``current`` (down to 0), an increase at least one step above it. Shapes
+        broadcast; ``dose_step`` 0 leaves the values as they are."""
+        step = self.dose_step
+        if step <= 0:
+            return np.asarray(proposed, dtype=float)
+        proposed, current = np.asarray(proposed, dtype=float), np.asarray(current, dtype=float)
+        rounded = np.round(proposed / step) * step
+        down = proposed < current - 1e-9
+        up = proposed > current + 1e-9
+        rounded = np.where(down & (rounded > current - step + 1e-9), np.maximum(current - step, 0.0), rounded)
+        rounded = np.where(up & (rounded < current + step - 1e-9), current + step, rounded)
+        return np.where(~(down | up), proposed, rounded)
+
+    def proposed_regimens(self, current_dose: FloatArray) -> FloatArray:
+        """(n, A): the regimen each action would set after any hold, rounded but not clipped to [0, max_dose] (the
+        guardrails judge these)."""
+        cur = np.asarray(current_dose, dtype=float)[:, None]
+        kinds = np.array([a.kind for a in self.actions])
+        deltas = np.array([a.delta for a in self.actions], dtype=float)[None, :]
+        raw = np.where(kinds == "change", cur + deltas,
+                       np.where(kinds == "level", np.broadcast_to(deltas, (cur.shape[0], deltas.shape[1])),
+                                cur * (1.0 + deltas / 100.0)))  # scale and hold
+        rounded = self.round_regimen(raw, np.broadcast_to(cur, raw.shape))
+        return np.where(kinds == "level", raw, rounded)
+
     def apply_actions(self, current_dose: FloatArray, action_idx: IntArray) -> tuple[FloatArray, FloatArray]:
-        """Map action indices to (given per day, new regimen), clipped to [0, max_dose]."""
-        kinds = np.array([a.kind for a in self.actions])[action_idx]
-        deltas = np.array([a.delta for a in self.actions])[action_idx]
-        regimen = np.where(kinds == "change", current_dose + deltas, np.where(kinds == "level", deltas, current_dose))
-        regimen = np.clip(regimen, 0.0, self.max_dose)
-        given = np.where(kinds == "hold", 0.0, regimen)
+        """Map action indices to (given per day on the first day, new regimen), clipped to [0, max_dose]. A hold gives
+        nothing on its first day; ``hold_doses`` says for how many doses."""
+        current_dose = np.asarray(current_dose, dtype=float)
+        idx = np.asarray(action_idx, dtype=np.int64)
+        regimen = np.clip(self.proposed_regimens(current_dose)[np.arange(current_dose.shape[0]), idx], 0.0, self.max_dose)
+        held = self.hold_doses(idx)
+        given = np.where(held > 0, 0.0, regimen)
         return given, regimen
+
+    def hold_doses(self, action_idx: IntArray) -> IntArray:
+        """Doses skipped before the new regimen starts, per chosen action (0 for every kind but hold)."""
+        return np.array([a.doses_held for a in self.actions], dtype=np.int64)[np.asarray(action_idx, dtype=np.int64)]
+
+    def recheck_days(self, view: ClinicView, action_idx: IntArray) -> FloatArray:
+        """Days until the next measurement and decision that the answer asks for, per patient. Default: the pack's
+        decision interval; visit-based packs set it from their guideline (sooner after a change or an out-of-range
+        value)."""
+        return np.full(view.n, float(self.decision_interval_days))
+
+    def start_regimen(self, view: ClinicView) -> FloatArray | None:
+        """The starting regimen for patients with no dose yet (``needs_start``), or None for a pack with no start rule."""
+        return None
+
+    def needs_start(self, view: ClinicView) -> BoolArray:
+        """(n,) True for a patient not yet on the drug: no regimen and no dose on record."""
+        no_dose = np.all(np.isnan(view.dose_history) | (view.dose_history <= 0.0), axis=1)
+        return (view.current_dose <= 0.0) & no_dose
 
     def guardrails(self, view: ClinicView) -> GuardrailResult:
         """Hard limits as an action mask. Default: no regimen above max_dose or below zero. Packs override this with their
         rules (see dosewise.guardrails)."""
-        deltas = np.array([a.delta for a in self.actions])
-        kinds = np.array([a.kind for a in self.actions])
-        proposed = np.where(kinds == "change", view.current_dose[:, None] + deltas, np.where(kinds == "level", deltas, 0.0))
-        mask = (proposed <= self.max_dose + 1e-9) & (proposed >= -1e-9)
+        proposed = self.proposed_regimens(view.current_dose)
+        holds = np.array([a.kind == "hold" for a in self.actions])[None, :]  # a hold never raises the regimen
+        mask = ((proposed <= self.max_dose + 1e-9) & (proposed >= -1e-9)) | holds
         return GuardrailResult(mask=mask, firings=[[] for _ in range(view.n)])
 
     # --- digital twin (issue: digital twins) --------------------------------------------------------------------------

@@ -7,7 +7,7 @@ with the committed files byte for byte:
 - the document is the app's ``/openapi.json`` built from default settings (every variable ``Settings`` reads is ignored),
   written with sorted keys and a final newline;
 - the client comes from that file, by the exact openapi-python-client and ruff of ``clients/generator-requirements.txt``
-  (their own venv, ``.venv/openapi-generator``, made by ``make install``), configured by ``clients/generator.yml``; it is
+  (their own venv, ``.venv/openapi-generator``, made by ``make generator``), configured by ``clients/generator.yml``; it is
   generated into a fresh temporary directory and then replaces the package, so a module of a removed route goes too.
 
 The generator's warnings (a response or a schema it could not turn into code) fail the run: the client would silently lack
@@ -54,7 +54,7 @@ def spec_text(doc: dict[str, Any]) -> str:
 def generate_client(spec: Path, dest: Path, generator: Path = GENERATOR) -> None:
     """Generate the client package from ``spec`` and put it at ``dest`` (replacing whatever was there)."""
     if not generator.is_file():
-        raise SystemExit(f"{generator} is missing: run `make install` (it makes the generator's venv)")
+        raise SystemExit(f"{generator} is missing: run `make generator` (it makes the generator's venv)")
     env = os.environ | {"PATH": f"{generator.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its ruff for the hooks
     with tempfile.TemporaryDirectory(prefix="dosewise-client-") as tmp:
         out = Path(tmp) / PACKAGE

@@ -428,6 +428,16 @@ class TherapyPack(ABC):
         mask = ((proposed <= self.max_dose + 1e-9) & (proposed >= -1e-9)) | holds
         return GuardrailResult(mask=mask, firings=[[] for _ in range(view.n)])
 
+    def mpc_objective(self, predicted: FloatArray) -> FloatArray:
+        """The model-predictive controller's cost of each forecast day (dosewise.mpc): ``predicted`` primary observations
+        (canonical unit, any shape) → a cost of the same shape, lower is better. Default, from ``target_band`` alone: the
+        squared distance to the band's middle in band widths, plus 1 for a day outside the band. Packs with clinical
+        thresholds (a bleeding-risk INR, hypoglycaemia) override it."""
+        lo, hi = self.target_band
+        y = np.asarray(predicted, dtype=float)
+        mid, width = 0.5 * (lo + hi), max(hi - lo, 1e-12)
+        return ((y - mid) / width) ** 2 + ((y < lo) | (y > hi))
+
     # --- digital twin (issue: digital twins) --------------------------------------------------------------------------
     def sample_cohort(self, n: int, seed: int) -> Cohort:
         raise NotImplementedError(f"{self.id}: no cohort sampler yet")

@@ -43,7 +43,13 @@ from dosewise.therapies.insulin_t2d.guideline import (
 )
 from dosewise.therapies.insulin_t2d.metrics import LABELS, PRIMARY, insulin_metrics
 from dosewise.therapies.insulin_t2d.model import renal_clearance_factor
-from dosewise.therapies.insulin_t2d.simulator import TARGET_MG_DL, InsulinT2DSimulator, SimConfig
+from dosewise.therapies.insulin_t2d.simulator import (
+    HYPO_L1_MG_DL,
+    HYPO_L2_MG_DL,
+    TARGET_MG_DL,
+    InsulinT2DSimulator,
+    SimConfig,
+)
 
 KIND = "glucose_fasting"
 EGFR_IMPUTE = 75.0  # mL/min/1.73 m²: about the cohort mean (cohort.py) when eGFR is unknown; flagged by egfr_unknown
@@ -53,6 +59,15 @@ STALE_GLUCOSE_DAYS = 3.0  # guardrail: no increase without a fasting glucose in 
 # As warfarin's: an older course than the 90-day training courses reads as day 90. Capped at 180 instead, the shipped
 # policy chose 'hold' for a 180-day course at fasting glucose 171 mg/dL ('+4 U' at 92 days), and its score did not flag it.
 DAY_CAP = 90.0
+# The model-predictive controller's objective (mpc_objective): aim at 100 mg/dL inside the 80–130 target (Treat-to-Target's
+# fasting goal ≤ 100 mg/dL, Riddle 2003, clinical.md §2), a shortfall weighing MPC_LOW_SIDE_WEIGHT times an excess
+# (hypoglycaemia is the worse error); a forecast day below 70 mg/dL costs MPC_HYPO_L1_COST more, below 54 mg/dL (ADA
+# levels 1 and 2) MPC_HYPO_L2_COST more again. ln(70/100)² = 0.13: a level-1 day costs several times its distance. The
+# weights are our choice.
+MPC_GLUCOSE_AIM_MG_DL = 100.0
+MPC_LOW_SIDE_WEIGHT = 2.0
+MPC_HYPO_L1_COST = 1.0
+MPC_HYPO_L2_COST = 2.0
 
 
 class InsulinT2DPack(TherapyPack):
@@ -139,6 +154,13 @@ class InsulinT2DPack(TherapyPack):
             last, prev, prev2, since, (~np.isnan(g[:, 0])).astype(float), min7, np.minimum(view.day, DAY_CAP),
         ]
         return np.stack(cols, axis=1).astype(np.float32)
+
+    def mpc_objective(self, predicted: np.ndarray) -> np.ndarray:
+        """Asymmetric squared log-distance to 100 mg/dL, plus the hypoglycaemia costs (dosewise.mpc)."""
+        g = np.maximum(np.asarray(predicted, dtype=float), 1e-6)
+        d = np.log(g / MPC_GLUCOSE_AIM_MG_DL)
+        return (np.where(d < 0, MPC_LOW_SIDE_WEIGHT, 1.0) * d**2 + MPC_HYPO_L1_COST * (g < HYPO_L1_MG_DL)
+                + MPC_HYPO_L2_COST * (g < HYPO_L2_MG_DL))
 
     def guardrails(self, view: ClinicView) -> GuardrailResult:
         """The rules in guardrails.py (hypoglycaemia, renal, dose limits), applied by the shared machinery."""

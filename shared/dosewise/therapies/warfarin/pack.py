@@ -41,7 +41,7 @@ from dosewise.therapies.warfarin.guardrails import RULES
 from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
 from dosewise.therapies.warfarin.metrics import LABELS, warfarin_metrics
-from dosewise.therapies.warfarin.simulator import WarfarinSimulator
+from dosewise.therapies.warfarin.simulator import INR_BLEED_RISK, INR_CLOT_RISK, WarfarinSimulator
 
 INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
 INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
@@ -49,6 +49,11 @@ DAYS_SINCE_INR_CAP = 28.0  # days; longer gaps look the same to the policy
 # The twins' courses in training last 90 days (``episode_days``, read by the trainer and gym_env). An older course
 # looks to the policy like the oldest it was trained on: the network is not asked about days it never saw.
 DAY_CAP = 90.0
+# The model-predictive controller's objective (mpc_objective): aim at the middle of the 2–3 target; a forecast day above
+# INR 4 or below 1.5 (the adverse-event proxies, clinical.md §1 "Metrics") costs MPC_ADVERSE_DAY_COST more, about four
+# times the squared log-distance at either threshold (ln(4/2.5)² = 0.22, ln(1.5/2.5)² = 0.26). Our choice.
+MPC_INR_AIM = 2.5
+MPC_ADVERSE_DAY_COST = 1.0
 
 _GENO_FEATURES = (
     *(FeatureSpec(f"cyp2c9_{g}", "0/1", f"CYP2C9 {g} (one-hot)") for g in CYP2C9_GENOTYPES),
@@ -143,6 +148,12 @@ class WarfarinPack(TherapyPack):
         """The rules in guardrails.py (INR holds, pregnancy, interacting co-medications, stale INR, dose limits) by the
         shared machinery."""
         return evaluate_rules(self, view, RULES)
+
+    def mpc_objective(self, predicted: FloatArray) -> FloatArray:
+        """Squared log-distance to INR 2.5, plus MPC_ADVERSE_DAY_COST a day above INR 4 or below 1.5 (dosewise.mpc)."""
+        inr = np.maximum(np.asarray(predicted, dtype=float), 1e-6)
+        adverse = (inr > INR_BLEED_RISK) | (inr < INR_CLOT_RISK)
+        return np.log(inr / MPC_INR_AIM) ** 2 + MPC_ADVERSE_DAY_COST * adverse
 
     def comedication_warnings(self, co_medications: Sequence[str]) -> list[str]:
         """Every entry naming no drug of the interaction table (nor warfarin): its interactions were not checked, and the

@@ -1,8 +1,10 @@
-"""Personalized twin forecast: fit one sensitivity parameter to THIS patient's history, then roll forward two dose plans.
+"""Personalized twin forecast: fit one sensitivity parameter to THIS patient's history, then roll forward dose plans.
 
-For each patient (a row of a ClinicView) and a grid of G candidate values of the pack's main sensitivity parameter, n·2·G
-twins (2 plans × G candidates per patient) replay the patient's known doses, the predicted primary observation is compared
-with the measured ones, and the twins then run ``horizon`` decision days under
+For each patient (a row of a ClinicView) and a grid of G candidate values of the pack's main sensitivity parameter, n·P·G
+twins (P plans × G candidates per patient) replay the patient's known doses, the predicted primary observation is compared
+with the measured ones, and the twins then run the plans' days (``plan_paths``: any P plans of daily doses, e.g. every
+action of the pack as a visit plan, ``action_plans``: hold N doses, then the new regimen). The explanation's ``forecast``
+runs two plans for ``horizon`` decision days:
 
 - **recommended**: the chosen action on the first day, then its new regimen every day;
 - **keep**: the current regimen every day.
@@ -206,45 +208,59 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float
     return [v[rows, np.minimum((c < q).sum(axis=1), values.shape[1] - 1)] for q in qs]
 
 
-def _stack(parts: list[tuple[np.ndarray, Forecast]], n: int) -> Forecast:
-    """One Forecast of n rows from forecasts of disjoint row subsets (``idx``, part)."""
-    first = parts[0][1]
+@dataclass
+class PlanPaths:
+    """Every candidate twin's forecast of P visit plans for n patients, and the posterior over the candidates."""
 
-    def put(get: Callable[[Forecast], np.ndarray]) -> np.ndarray:
-        sample = get(first)
-        out = np.empty((n, *sample.shape[1:]), dtype=sample.dtype)
-        for idx, f in parts:
-            out[idx] = get(f)
-        return out
+    paths: FloatArray  # (n, P, G, h) the noise-free primary observation after each of the h plan days
+    weights: FloatArray  # (n, G) posterior weight of each grid candidate (rows sum to 1)
+    log_grid: FloatArray  # (G,) ln(scale) of the candidates
+    usable: np.ndarray  # (n, K) which of the view's measurements the fit used
 
-    return Forecast(
-        observation=first.observation, unit=first.unit, target_band=first.target_band, parameter=first.parameter,
-        days=first.days, recommended=put(lambda f: f.recommended), keep=put(lambda f: f.keep),
-        recommended_band=(put(lambda f: f.recommended_band[0]), put(lambda f: f.recommended_band[1])),
-        keep_band=(put(lambda f: f.keep_band[0]), put(lambda f: f.keep_band[1])),
-        sensitivity=put(lambda f: f.sensitivity), sensitivity_log_sd=put(lambda f: f.sensitivity_log_sd),
-        n_observations=put(lambda f: f.n_observations), transform=first.transform,
-        recommended_reward=None if first.recommended_reward is None else put(lambda f: f.recommended_reward),
-        keep_reward=None if first.keep_reward is None else put(lambda f: f.keep_reward), reward_range=first.reward_range,
-        measured=put(lambda f: f.measured), measured_age_days=put(lambda f: f.measured_age_days),
-        measured_used=put(lambda f: f.measured_used),
-    )
+    @property
+    def n_observations(self) -> IntArray:
+        return self.usable.sum(axis=1)
+
+    def posterior_mean_log(self) -> FloatArray:
+        return (self.weights * self.log_grid).sum(axis=1)
 
 
-def forecast(
+def action_plans(pack: TherapyPack, current_dose: FloatArray, horizon_days: int) -> tuple[FloatArray, FloatArray]:
+    """Every action of the pack as a visit plan over ``horizon_days`` days from the visit: nothing for the action's held
+    doses (``pack.hold_doses``), then its new regimen (``pack.proposed_regimens``, clipped to [0, max_dose] as
+    ``apply_actions`` does) every day. Returns (given (n, A, h), regimen (n, A)); day 0 is the visit's day."""
+    current = np.asarray(current_dose, dtype=float)
+    regimen = np.clip(pack.proposed_regimens(current), 0.0, pack.max_dose)  # (n, A)
+    held = pack.hold_doses(np.arange(pack.n_actions))  # (A,)
+    skip = np.arange(horizon_days)[None, :] < held[:, None]  # (A, h)
+    return np.where(skip[None], 0.0, regimen[:, :, None]), regimen
+
+
+def _taken_share(view: ClinicView) -> FloatArray:
+    """(n,) the share of last week's known days on which a dose was taken (1 where none is known)."""
+    week = view.dose_history[:, :7]
+    known = ~np.isnan(week)
+    return np.where(known.any(axis=1),
+                    (known & (np.nan_to_num(week) > 0)).sum(axis=1) / np.maximum(known.sum(axis=1), 1), 1.0)
+
+
+def plan_paths(
     pack: TherapyPack,
     view: ClinicView,
-    recommended: IntArray,
-    horizon_days: int = 7,
+    given: FloatArray,
+    regimen: FloatArray,
     grid_size: int = DEFAULT_GRID_SIZE,
     spec: TwinSpec | None = None,
-) -> Forecast | None:
-    """Fit the sensitivity to each row's history and forecast the primary observation under the recommended action and
-    under keeping the dose. None when the pack has no TwinSpec."""
+) -> PlanPaths | None:
+    """Fit the sensitivity to each row's history (the module docstring) and roll P visit plans forward from the decision
+    for every grid candidate at once: ``given`` (n, P, h) the dose of each plan day (as prescribed: a pack whose twins take
+    the adherence from the history scales it here), ``regimen`` (n, P) each plan's standing regimen (what a day-by-day
+    simulator is told). None when the pack has no TwinSpec."""
     spec = spec or twin_spec(pack)
     if spec is None:
         return None
-    n = view.n
+    given, regimen = np.asarray(given, dtype=float), np.asarray(regimen, dtype=float)
+    n, plans, horizon_days = given.shape
     kind = pack.observation_kinds[0]
     obs, age = view.obs[kind], np.round(view.obs_age_days[kind])
     hist = view.dose_history
@@ -268,10 +284,10 @@ def forecast(
             parts = []
             for g in groups:
                 idx = np.flatnonzero(replay == g)
-                part = forecast(pack, view.take(idx), np.asarray(recommended)[idx], horizon_days, grid_size, spec)
+                part = plan_paths(pack, view.take(idx), given[idx], regimen[idx], grid_size, spec)
                 assert part is not None
                 parts.append((idx, part))
-            return _stack(parts, n)
+            return _stack_paths(parts, n)
     burn_in = 0 if observed else spec.burn_in_days
     length = int((replay + np.where(naive, 0, burn_in)).max()) if n else 0
 
@@ -293,28 +309,17 @@ def forecast(
     replay_dose = np.where(k < on_record[:, None], hist_known[:, np.minimum(k, hist.shape[1] - 1)],
                            np.where(k < replay[:, None], week_mean[:, None], pad[:, None]))  # (n, length + 1)
 
-    # The two plans' days: 0 the recommended action on the first day, then its new regimen; 1 keep the current regimen.
-    rec_given, rec_regimen = pack.apply_actions(view.current_dose, np.maximum(np.asarray(recommended), 0))
-    current = view.current_dose
-    change = np.abs(rec_regimen - current)  # the prescription's change, before any adherence scaling
     if spec.adherence_from_history:
-        week = hist[:, :7]
-        known = ~np.isnan(week)
-        taken = np.where(known.any(axis=1), (known & (np.nan_to_num(week) > 0)).sum(axis=1) / np.maximum(known.sum(axis=1), 1),
-                         1.0)
-        rec_given, rec_regimen, current = rec_given * taken, rec_regimen * taken, current * taken
-    plan_given = np.empty((n, 2, horizon_days))
-    plan_given[:, 0], plan_given[:, 1] = rec_regimen[:, None], current[:, None]
-    if horizon_days:
-        plan_given[:, 0, 0] = rec_given
+        taken = _taken_share(view)
+        given, regimen = given * taken[:, None, None], regimen * taken[:, None]
 
     if spec.path is not None and not observed:
-        doses = np.concatenate([np.repeat(replay_dose[:, None, :], 2, axis=1), plan_given], axis=2)
-        whole = spec.path(pack, view, np.exp(log_grid), np.where(naive, 0.0, week_mean), doses)  # (n, 2, G, L)
+        doses = np.concatenate([np.broadcast_to(replay_dose[:, None, :], (n, plans, length + 1)), given], axis=2)
+        whole = spec.path(pack, view, np.exp(log_grid), np.where(naive, 0.0, week_mean), doses)  # (n, P, G, L)
         fit_pred, traj = whole[:, 0, :, : length + 1], whole[:, :, :, length + 1 :]
     else:
         fit_pred, traj = _step_twins(pack, view, spec, log_grid, observed, naive, replay, week_mean, replay_dose,
-                                     plan_given, np.stack([rec_regimen, current], axis=1))
+                                     given, regimen)
 
     # Fit: log-residuals at the measured ages, log-normal prior.
     usable = ~np.isnan(obs) & ~np.isnan(age) & (age >= 0) & (age <= replay[:, None]) & (obs > 0)
@@ -328,7 +333,51 @@ def forecast(
     nlp = (resid**2).sum(axis=2) / (2 * spec.residual_log_sd**2) + log_grid[None, :] ** 2 / (2 * spec.prior_log_sd**2)
     w = np.exp(-(nlp - nlp.min(axis=1, keepdims=True)))
     w /= w.sum(axis=1, keepdims=True)  # (n, G)
-    mean_log = (w * log_grid).sum(axis=1)
+    return PlanPaths(paths=traj, weights=w, log_grid=log_grid, usable=usable)
+
+
+def _stack_paths(parts: list[tuple[np.ndarray, PlanPaths]], n: int) -> PlanPaths:
+    """One PlanPaths of n rows from those of disjoint row subsets (``idx``, part)."""
+    first = parts[0][1]
+
+    def put(get: Callable[[PlanPaths], np.ndarray]) -> np.ndarray:
+        sample = get(first)
+        out = np.empty((n, *sample.shape[1:]), dtype=sample.dtype)
+        for idx, f in parts:
+            out[idx] = get(f)
+        return out
+
+    return PlanPaths(paths=put(lambda f: f.paths), weights=put(lambda f: f.weights), log_grid=first.log_grid,
+                     usable=put(lambda f: f.usable))
+
+
+def forecast(
+    pack: TherapyPack,
+    view: ClinicView,
+    recommended: IntArray,
+    horizon_days: int = 7,
+    grid_size: int = DEFAULT_GRID_SIZE,
+    spec: TwinSpec | None = None,
+) -> Forecast | None:
+    """Fit the sensitivity to each row's history and forecast the primary observation under the recommended action and
+    under keeping the dose. None when the pack has no TwinSpec."""
+    spec = spec or twin_spec(pack)
+    if spec is None:
+        return None
+    n = view.n
+    kind = pack.observation_kinds[0]
+    # The two plans' days: 0 the recommended action on the first day, then its new regimen; 1 keep the current regimen.
+    rec_given, rec_regimen = pack.apply_actions(view.current_dose, np.maximum(np.asarray(recommended), 0))
+    current = view.current_dose
+    change = np.abs(rec_regimen - current)  # the prescription's change, before any adherence scaling
+    plan_given = np.empty((n, 2, horizon_days))
+    plan_given[:, 0], plan_given[:, 1] = rec_regimen[:, None], current[:, None]
+    if horizon_days:
+        plan_given[:, 0, 0] = rec_given
+    fitted = plan_paths(pack, view, plan_given, np.stack([rec_regimen, current], axis=1), grid_size, spec)
+    assert fitted is not None
+    traj, w, log_grid, g_size = fitted.paths, fitted.weights, fitted.log_grid, grid_size
+    mean_log = fitted.posterior_mean_log()
     sd_log = np.sqrt(np.maximum((w * (log_grid - mean_log[:, None]) ** 2).sum(axis=1), 0.0))
 
     # Posterior mean and 80 % band of each plan's trajectory (the band: one sort for both plans and both quantiles).
@@ -354,25 +403,28 @@ def forecast(
         observation=kind, unit=spec.unit, target_band=pack.target_band, parameter=spec.parameter,
         days=np.arange(1, horizon_days + 1) * pack.decision_interval_days,
         recommended=rec_mean, keep=keep_mean, recommended_band=(rec_lo, rec_hi), keep_band=(keep_lo, keep_hi),
-        sensitivity=np.exp(mean_log), sensitivity_log_sd=sd_log, n_observations=usable.sum(axis=1),
+        sensitivity=np.exp(mean_log), sensitivity_log_sd=sd_log, n_observations=fitted.n_observations,
         transform=spec.score_transform,
         recommended_reward=None if reward is None else reward[:, 0], keep_reward=None if reward is None else reward[:, 1],
-        reward_range=reward_range, measured=obs, measured_age_days=view.obs_age_days[kind], measured_used=usable,
+        reward_range=reward_range, measured=view.obs[kind], measured_age_days=view.obs_age_days[kind],
+        measured_used=fitted.usable,
     )
 
 
 def _step_twins(pack: TherapyPack, view: ClinicView, spec: TwinSpec, log_grid: FloatArray, observed: bool,
                 naive: np.ndarray, replay: IntArray, week_mean: FloatArray, replay_dose: FloatArray,
                 plan_given: FloatArray, plan_regimen: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """``forecast``'s twins simulated day by day: the replay's prediction under plan 0 (n, G, length + 1) and both plans'
-    horizon (n, 2, G, h), the plans' doses given (n, 2, h) and regimens (n, 2). One vectorized simulator of n·2·G twins,
-    patient-major, then plan, then grid candidate."""
+    """``plan_paths``'s twins simulated day by day: the replay's prediction (n, G, length + 1) and every plan's horizon
+    (n, P, G, h), the plans' doses given (n, P, h) and regimens (n, P). One vectorized simulator of n·P·G twins,
+    patient-major, then plan, then grid candidate (every plan replays the same history: each plan's twins go on from
+    it)."""
     n, g_size = view.n, log_grid.size
-    length, horizon_days = replay_dose.shape[1] - 1, plan_given.shape[2]
-    rows = np.repeat(np.arange(n), 2 * g_size)
+    plans, horizon_days = plan_given.shape[1:]
+    length = replay_dose.shape[1] - 1
+    rows = np.repeat(np.arange(n), plans * g_size)
     big = view.take(rows)
     b = rows.shape[0]
-    sim = spec.build(pack, big, np.exp(np.tile(log_grid, 2 * n)))  # reset already: a second reset cost ~3 % of a forecast
+    sim = spec.build(pack, big, np.exp(np.tile(log_grid, plans * n)))  # reset already: a second reset cost ~3 % of a forecast
     if observed:
         assert spec.set_observed_state is not None
         spec.set_observed_state(sim, big, replay[rows])
@@ -388,7 +440,7 @@ def _step_twins(pack: TherapyPack, view: ClinicView, spec: TwinSpec, log_grid: F
     regimen = np.repeat(plan_regimen, g_size, axis=1).ravel()
     for t in range(horizon_days):
         traj[:, t] = day_step(sim, np.repeat(plan_given[:, :, t], g_size, axis=1).ravel(), regimen)
-    return pred.reshape(n, 2, g_size, length + 1)[:, 0], traj.reshape(n, 2, g_size, horizon_days)
+    return pred.reshape(n, plans, g_size, length + 1)[:, 0], traj.reshape(n, plans, g_size, horizon_days)
 
 
 # --- built-in recipes (they know each pack's hidden parameter names) -----------------------------------------------------------

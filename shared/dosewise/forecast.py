@@ -260,7 +260,7 @@ def plan_paths(
     if spec is None:
         return None
     given, regimen = np.asarray(given, dtype=float), np.asarray(regimen, dtype=float)
-    n, plans, horizon_days = given.shape
+    n, plans = given.shape[:2]
     kind = pack.observation_kinds[0]
     obs, age = view.obs[kind], np.round(view.obs_age_days[kind])
     hist = view.dose_history

@@ -27,6 +27,7 @@ from dosewise.therapies.warfarin import interactions as warfarin_interactions
 
 if TYPE_CHECKING:
     from dosewise.schemas import PatientState
+    from dosewise.therapies.clinic import ClinicTrajectory, VisitPolicy
 
 FloatArray = np.ndarray  # float64 unless noted
 IntArray = np.ndarray
@@ -309,6 +310,9 @@ class TherapyPack(ABC):
     # Clinic visit schedules (keys of clinic.SCHEDULES) this pack's decisions are defined for, first the default one.
     # Empty: a daily-decision pack (the immune model).
     cadences: ClassVar[tuple[str, ...]] = ()
+    # True when the patient measures the primary observation every morning (a glucose meter): the clinic protocol reads
+    # it daily and decides at visits only; False: it is measured at visits (an INR in the clinic). clinic.clinic_rollout.
+    self_monitored: ClassVar[bool] = False
     actions: ClassVar[tuple[ActionSpec, ...]]
     feature_specs: ClassVar[tuple[FeatureSpec, ...]]
     reward_weights: RewardWeights = RewardWeights()
@@ -447,6 +451,22 @@ class TherapyPack(ABC):
 
     def guideline_policy(self) -> DosingPolicy:
         raise NotImplementedError(f"{self.id}: no guideline policy yet")
+
+    def visit_guideline_policy(self) -> VisitPolicy:
+        """The pack's guideline at clinic visits (a clinic.VisitPolicy): the floor every learned policy is held to."""
+        raise NotImplementedError(f"{self.id}: no visit-level guideline yet")
+
+    def clinic_metrics(self, trajectory: ClinicTrajectory) -> dict[str, FloatArray]:
+        """Per-patient outcomes of a clinic.clinic_rollout, each (n,): efficacy first, then adverse events (names carry
+        units; ``metric_labels`` names them for tables)."""
+        raise NotImplementedError(f"{self.id}: no clinic metrics yet")
+
+    def clinic_groups(self, covariates: Mapping[str, FloatArray], hidden: Mapping[str, FloatArray]) -> dict[str, IntArray]:
+        """Clinically meaningful patient groups of a twin cohort: group name → (n,) integer codes into
+        ``clinic_group_labels[name]`` (-1: not classifiable). Reads a twin model's covariates and hidden data."""
+        raise NotImplementedError(f"{self.id}: no clinic groups yet")
+
+    clinic_group_labels: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # group name → label of each code
 
     def metrics(self, trajectory: Trajectory) -> dict[str, FloatArray]:
         """Per-patient metrics, each (n,): efficacy first, then adverse events. Names carry units."""

@@ -10,9 +10,24 @@ that protocol, shared by training, evaluation and serving so all three use the s
   pack's start rule for patients not yet on the drug.
 - ``Schedule`` / ``SCHEDULES``: the visit cadences a clinic keeps (fixed days, or the plan's own recheck).
 - ``ClinicTwin``: the minimum a twin model must offer to be driven by the protocol (any published model can implement it,
-  so a policy can be evaluated on models it never trained on).
+  so a policy can be evaluated on models it never trained on). ``SimulatorTwin`` makes a pack's own simulator one.
 - ``ClinicNoise``: what a real clinic adds: assay noise, missed doses, late and missed visits.
 - ``clinic_rollout``: drive N twins through D days under a schedule and a policy; returns a ``ClinicTrajectory``.
+
+Time line of day d in ``clinic_rollout`` (every patient at once, a Python loop over days only):
+
+1. Morning: a self-monitoring pack's patient (``pack.self_monitored``, e.g. a fasting-glucose meter) reads the primary
+   observation; otherwise it is measured only when the patient visits. Measured = the twin's true value × exp(N(0, cv²)).
+2. A patient whose visit falls today is seen: the protocol builds the ClinicView from what a clinic knows (the regimen in
+   force, the doses actually taken, the measured values and their ages, the twin's covariates; never a twin's hidden
+   state), the policy plans, and the next visit is set by the schedule (fixed days, or the plan's recheck in [1, 28] days).
+   A due visit is missed with ``missed_visit_prob`` (the plan runs on until the next one) or happens 1–3 days late with
+   ``late_visit_prob``. Day 0 is everyone's first visit and is never late or missed.
+3. The day's dose of the plan in force is given: nothing while doses are held, then the regimen; each dose is taken with
+   probability ``adherence``. The twin advances 24 h.
+
+All the noise of a rollout is drawn per (patient, day) from ``seed`` before the first day, so two policies run with the same
+seed see the same assay errors, missed doses and late or missed visits on the same days: a paired comparison.
 """
 
 from __future__ import annotations
@@ -23,7 +38,12 @@ from typing import Protocol
 
 import numpy as np
 
-from dosewise.therapies.base import BoolArray, ClinicView, FloatArray, IntArray, TherapyPack
+from dosewise.therapies.base import BoolArray, ClinicView, FloatArray, IntArray, TherapyPack, VectorSimulator
+
+RECHECK_MIN_DAYS = 1  # a recheck schedule sees the patient again no sooner than tomorrow ...
+RECHECK_MAX_DAYS = 28  # ... and no later than 4 weeks: the longest INR interval of ACCP/CHEST 2012 (Holbrook, Chest 141:e152S)
+LATE_VISIT_DAYS = (1, 3)  # a late visit happens this many days late, uniformly (ClinicNoise.late_visit_prob)
+DOSE_TAKEN_KEY = "dose_taken"  # a twin's truth may report the dose the patient really took (its own adherence model)
 
 
 @dataclass
@@ -46,7 +66,8 @@ class VisitPlan:
 
 
 class VisitPolicy(Protocol):
-    """Anything that plans visits for a batch. Stateful policies reset per cohort."""
+    """Anything that plans visits for a batch. ``plan`` receives the patients seen today (a sub-batch of the cohort, in
+    patient order), so a policy reads everything it needs from the view; ``reset(n)`` starts a cohort of n."""
 
     name: str
 
@@ -56,6 +77,31 @@ class VisitPolicy(Protocol):
 
 
 QFn = Callable[[np.ndarray], np.ndarray]  # features (n, F) float32 → Q-values (n, A)
+
+
+def keep_action_index(pack: TherapyPack) -> int:
+    """The pack's "keep the regimen" action (a change or scale of 0): how a start is rechecked. 0 if the pack has none."""
+    for i, a in enumerate(pack.actions):
+        if a.kind in ("change", "scale") and a.delta == 0.0:
+            return i
+    return 0
+
+
+def plan_from_actions(pack: TherapyPack, view: ClinicView, action: IntArray) -> VisitPlan:
+    """The visit plan of chosen action indices, with the pack's start rule where ``pack.needs_start`` (and the pack has one):
+    the hold and regimen by ``pack.apply_actions`` / ``hold_doses``, the recheck by ``pack.recheck_days``."""
+    n = view.n
+    action = np.asarray(action, dtype=np.int64).reshape(n)
+    start = pack.start_regimen(view) if n else None
+    started = pack.needs_start(view) if start is not None else np.zeros(n, dtype=bool)
+    chosen = np.where(started, keep_action_index(pack), action)
+    _, regimen = pack.apply_actions(view.current_dose, chosen)
+    if start is not None:
+        regimen = np.where(started, np.clip(np.asarray(start, dtype=float), 0.0, pack.max_dose), regimen)
+    hold = np.where(started, 0, pack.hold_doses(chosen)).astype(np.int64)
+    recheck = np.asarray(pack.recheck_days(view, chosen), dtype=float).reshape(n)
+    return VisitPlan(hold_doses=hold, regimen=np.asarray(regimen, dtype=float), recheck_days=recheck,
+                     action=np.where(started, -1, action), started=started)
 
 
 class ActionVisitPolicy:
@@ -68,8 +114,17 @@ class ActionVisitPolicy:
     def reset(self, n: int) -> None:
         pass
 
+    def choose(self, view: ClinicView) -> IntArray:
+        """Per patient, the allowed action of highest Q (ties: the lowest index); 0 where the guardrails allow none."""
+        if view.n == 0:
+            return np.zeros(0, dtype=np.int64)
+        q = np.asarray(self.q_fn(self.pack.features(view)), dtype=np.float64).reshape(view.n, self.pack.n_actions)
+        mask = self.pack.guardrails(view).mask
+        best = np.argmax(np.where(mask, q, -np.inf), axis=1)
+        return np.where(mask.any(axis=1), best, 0).astype(np.int64)
+
     def plan(self, view: ClinicView) -> VisitPlan:
-        raise NotImplementedError  # implemented with clinic_rollout
+        return plan_from_actions(self.pack, view, self.choose(view))
 
 
 @dataclass(frozen=True)
@@ -83,8 +138,56 @@ class Schedule:
     then_every_days: int = 7
     follow_recheck: bool = False
 
+    def next_visit(self, day: IntArray, recheck_days: FloatArray | None = None) -> IntArray:
+        """The day of the next visit after a visit on ``day`` (n,): ``day`` + the plan's recheck rounded and kept in
+        [RECHECK_MIN_DAYS, RECHECK_MAX_DAYS] for a ``follow_recheck`` schedule, else the schedule's next listed day (then
+        every ``then_every_days`` after the last), counted from day 0 whatever day the visit really fell on."""
+        day = np.asarray(day, dtype=np.int64)
+        if self.follow_recheck:
+            if recheck_days is None:
+                raise ValueError(f"schedule {self.name!r} follows each plan's recheck: give recheck_days")
+            r = np.clip(np.rint(np.asarray(recheck_days, dtype=float)), RECHECK_MIN_DAYS, RECHECK_MAX_DAYS)
+            return day + r.astype(np.int64)
+        fixed = np.asarray(self.fixed_days or (0,), dtype=np.int64)
+        every = max(1, self.then_every_days)
+        last = int(fixed[-1])
+        after_last = last + every * ((np.maximum(day - last, 0) // every) + 1)
+        idx = np.searchsorted(fixed, day, side="right")
+        listed = fixed[np.minimum(idx, fixed.size - 1)]
+        return np.where(idx < fixed.size, listed, after_last).astype(np.int64)
 
-SCHEDULES: Mapping[str, Schedule] = {}  # filled with the cadences packs declare (pack.cadences)
+    def visit_days(self, days: int, recheck_days: float = 7.0) -> list[int]:
+        """The visit days within [0, days) with no noise (a ``follow_recheck`` schedule: every plan rechecking after
+        ``recheck_days``)."""
+        out, d = [], np.zeros(1, dtype=np.int64)
+        while int(d[0]) < days:
+            out.append(int(d[0]))
+            d = self.next_visit(d, np.full(1, recheck_days))
+        return out
+
+
+SCHEDULES: Mapping[str, Schedule] = {
+    s.name: s
+    for s in (
+        Schedule("every-3-days", "a visit every 3 days", (0,), 3),
+        # The warfarin twins' former fixed INR days (simulator.py): daily during initiation, twice weekly, then weekly
+        # (ACCP/CHEST 2012, Ageno et al. Chest 141:e44S: frequent tests until the INR settles).
+        Schedule("early-then-weekly", "days 0–4, 7, 10 and 14, then weekly", (0, 1, 2, 3, 4, 7, 10, 14), 7),
+        Schedule("weekly", "a visit every 7 days", (0,), 7),
+        Schedule("recheck", f"each plan's own recheck, {RECHECK_MIN_DAYS}–{RECHECK_MAX_DAYS} days", (0,),
+                 follow_recheck=True),
+    )
+}
+
+
+def get_schedule(schedule: Schedule | str) -> Schedule:
+    """A Schedule, or the one named; KeyError names the known ones."""
+    if isinstance(schedule, Schedule):
+        return schedule
+    try:
+        return SCHEDULES[schedule]
+    except KeyError:
+        raise KeyError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}") from None
 
 
 @dataclass(frozen=True)
@@ -100,7 +203,8 @@ class ClinicNoise:
 class ClinicTwin(Protocol):
     """The minimum a twin model offers the clinic protocol. ``advance_day(given)`` gives each patient ``given`` (pack dose
     unit) today and advances 24 h, returning the true values of the day (at least ``truth_key``, the primary observation
-    the clinic measures, and whatever the pack's clinic metrics read). ``covariates``: the COVARIATES a clinic sees."""
+    the clinic measures, and whatever the pack's clinic metrics read). ``covariates``: the COVARIATES a clinic sees.
+    A twin with its own adherence model may report the dose really taken under ``DOSE_TAKEN_KEY``."""
 
     n: int
     truth_key: str
@@ -111,14 +215,211 @@ class ClinicTwin(Protocol):
     def advance_day(self, given: FloatArray) -> dict[str, FloatArray]: ...
 
 
+class SimulatorTwin:
+    """A pack's own VectorSimulator as a ClinicTwin: today's dose is ``sim.step(given, given)`` (the simulator's own
+    decision schedule and measurements are ignored: the protocol measures), the truth of the day its ``StepResult.info``
+    (the primary observation under ``<kind>_true``: warfarin "inr_true", insulin "glucose_fasting_true"), and the dose
+    really taken the simulator's own dose history (a simulator may drop doses by its own adherence model).
+
+    ``initial_truth(sim)``: the true values before the first dose, for a simulator that exposes them; without it, day 0's
+    truth is the simulator's own first reading of the primary observation (its measurement error included)."""
+
+    def __init__(self, pack: TherapyPack, sim: VectorSimulator, covariates: Mapping[str, FloatArray],
+                 initial_truth: Callable[[VectorSimulator], Mapping[str, FloatArray]] | None = None) -> None:
+        kind = pack.observation_kinds[0]
+        self.n, self.sim, self.truth_key = sim.n, sim, f"{kind}_true"
+        self.covariates = {k: np.asarray(v) for k, v in covariates.items()}
+        view = sim.reset()
+        first = initial_truth(sim) if initial_truth is not None else {self.truth_key: view.obs[kind][:, 0]}
+        self._now = {k: np.asarray(v, dtype=float).copy() for k, v in first.items()}
+
+    @classmethod
+    def of_cohort(cls, pack: TherapyPack, cohort_n: int, seed: int,
+                  initial_truth: Callable[[VectorSimulator], Mapping[str, FloatArray]] | None = None) -> SimulatorTwin:
+        """``cohort_n`` patients of the pack's own cohort sampler on its simulator, both from ``seed``."""
+        cohort = pack.sample_cohort(cohort_n, seed)
+        return cls(pack, pack.simulator(cohort, seed + 1), cohort.covariates, initial_truth)
+
+    def truth_now(self) -> dict[str, FloatArray]:
+        return self._now
+
+    def advance_day(self, given: FloatArray) -> dict[str, FloatArray]:
+        given = np.asarray(given, dtype=float)
+        res = self.sim.step(given, given)
+        now = {k: np.asarray(v, dtype=float).copy() for k, v in res.info.items()}
+        now[DOSE_TAKEN_KEY] = np.asarray(res.view.dose_history[:, 0], dtype=float).copy()
+        self._now = now
+        return now
+
+
 @dataclass
 class ClinicTrajectory:
-    """N patients over D days under the clinic protocol. Daily arrays are (n, D); ``truth[k]`` the twin's true values."""
+    """N patients over D days under the clinic protocol. Daily arrays are (n, D), column d = day d.
 
-    given: FloatArray
-    regimen: FloatArray
+    ``truth[k][:, d]``: the twin's true values at the end of day d (the morning of day d + 1), as ``advance_day`` returned
+    them; ``measured[:, d]``: the primary observation measured at a visit on the morning of day d (NaN elsewhere);
+    ``readings``: every value the clinic received (= ``measured`` unless the pack is self-monitored)."""
+
+    given: FloatArray  # dose taken on day d (0 on a held or missed dose)
+    regimen: FloatArray  # the regimen in force on day d (the plan's regimen after its hold)
     truth: dict[str, FloatArray]
     visit: BoolArray  # (n, D) True on the days a decision was made
     measured: FloatArray  # (n, D) the measured primary observation on visit days, NaN elsewhere
     actions: IntArray  # (n, D) the action chosen on visit days, -1 elsewhere
     covariates: dict[str, FloatArray] = field(default_factory=dict)
+    readings: FloatArray | None = None  # (n, D) every measured primary observation, NaN on days without one
+    held: BoolArray | None = None  # (n, D) True on days the plan held the dose
+    started: BoolArray | None = None  # (n, D) True at a visit where the start rule set the regimen
+    recheck_days: FloatArray | None = None  # (n, D) each visit's plan's recheck, NaN elsewhere
+    missed_visit: BoolArray | None = None  # (n, D) a visit was due and did not happen
+    truth_key: str = ""
+    schedule: str = ""
+    policy: str = ""
+
+    @property
+    def n(self) -> int:
+        return int(self.given.shape[0])
+
+    @property
+    def days(self) -> int:
+        return int(self.given.shape[1])
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """Every random draw of a rollout, per (patient, day), made before the first day (see the module docstring)."""
+
+    assay: FloatArray  # multiplicative assay error
+    taken: BoolArray  # the dose of the day is taken
+    late_by: IntArray  # days a visit due that day is late (0: on time)
+    missed: BoolArray  # a visit due that day does not happen
+
+    @classmethod
+    def of(cls, n: int, days: int, noise: ClinicNoise, seed: int) -> _Draws:
+        s_assay, s_adh, s_late, s_miss = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
+        assay = np.exp(s_assay.normal(0.0, noise.assay_cv, (n, days))) if noise.assay_cv > 0 else np.ones((n, days))
+        taken = s_adh.random((n, days)) < noise.adherence
+        late = s_late.random((n, days)) < noise.late_visit_prob
+        late_by = np.where(late, s_late.integers(LATE_VISIT_DAYS[0], LATE_VISIT_DAYS[1] + 1, (n, days)), 0)
+        missed = s_miss.random((n, days)) < noise.missed_visit_prob
+        late_by[:, 0], missed[:, 0] = 0, False  # the first visit starts the course
+        return cls(assay=assay, taken=taken, late_by=late_by.astype(np.int64), missed=missed)
+
+
+def clinic_rollout(
+    pack: TherapyPack,
+    twin: ClinicTwin,
+    policy: VisitPolicy,
+    schedule: Schedule | str,
+    days: int,
+    noise: ClinicNoise | None = None,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> ClinicTrajectory:
+    """Drive ``twin``'s N patients through ``days`` days under ``policy`` at ``schedule``'s visits (module docstring).
+    Patients start with no drug (regimen 0, no dose on record), so the pack's start rule sets the first regimen. Same
+    (twin, policy, schedule, noise, seed) → same trajectory."""
+    sched = get_schedule(schedule)
+    noise = noise or ClinicNoise()
+    n, D = twin.n, int(days)
+    kind = pack.observation_kinds[0]
+    H, K = pack.dose_history_days, pack.obs_history
+    self_monitored = pack.self_monitored
+    draws = _Draws.of(n, D, noise, seed)
+    rows = np.arange(n)
+    policy.reset(n)
+
+    # What the clinic knows.
+    regimen = np.zeros(n)  # the regimen in force: nothing yet
+    hold_left = np.zeros(n, dtype=np.int64)
+    dose_hist = np.full((n, H), np.nan)  # no record yet
+    obs = np.full((n, K), np.nan)
+    obs_day = np.full((n, K), np.nan)
+    # The next visit: ``due`` its nominal day by the schedule, ``at`` the day it happens (late by the noise), ``skip`` it
+    # is missed (checked on its nominal day).
+    due = np.zeros(n, dtype=np.int64)
+    last_interval = np.full(n, max(1, sched.then_every_days), dtype=np.int64)
+
+    def _noise_of(nominal: IntArray) -> tuple[IntArray, BoolArray]:
+        j = np.minimum(nominal, D - 1)
+        skip = draws.missed[rows, j]
+        return nominal + np.where(skip, 0, draws.late_by[rows, j]), skip
+
+    at, skip = _noise_of(due)
+
+    out_given, out_regimen = np.zeros((n, D)), np.zeros((n, D))
+    out_visit, out_held = np.zeros((n, D), dtype=bool), np.zeros((n, D), dtype=bool)
+    out_measured, out_readings = np.full((n, D), np.nan), np.full((n, D), np.nan)
+    out_actions = np.full((n, D), -1, dtype=np.int64)
+    out_started, out_missed = np.zeros((n, D), dtype=bool), np.zeros((n, D), dtype=bool)
+    out_recheck = np.full((n, D), np.nan)
+    truth_cols: dict[str, list[FloatArray]] = {}
+    truth = twin.truth_now()
+
+    for d in range(D):
+        # A visit missed today: the plan runs on; the next one is due on the schedule's next day (recheck: after the last
+        # interval again).
+        missed = (at == d) & skip
+        if missed.any():
+            out_missed[missed, d] = True
+            nxt = due + last_interval if sched.follow_recheck else sched.next_visit(due)
+            due = np.where(missed, nxt, due)
+            new_at, new_skip = _noise_of(due)
+            at, skip = np.where(missed, new_at, at), np.where(missed, new_skip, skip)
+        visit = (at == d) & ~skip
+
+        # Morning reading: every patient of a self-monitoring pack, else the patients seen today.
+        measured_today = truth[twin.truth_key] * draws.assay[:, d]
+        read = np.ones(n, dtype=bool) if self_monitored else visit
+        if read.any():
+            obs = np.where(read[:, None], np.concatenate([measured_today[:, None], obs[:, :-1]], axis=1), obs)
+            obs_day = np.where(read[:, None], np.concatenate([np.full((n, 1), float(d)), obs_day[:, :-1]], axis=1),
+                               obs_day)
+            out_readings[read, d] = measured_today[read]
+
+        who = np.flatnonzero(visit)
+        if who.size:
+            view = ClinicView(
+                day=np.full(who.size, float(d)), current_dose=regimen[who].copy(), dose_history=dose_hist[who].copy(),
+                obs={kind: obs[who].copy()}, obs_age_days={kind: float(d) - obs_day[who]},
+                covariates={k: np.asarray(v)[who] for k, v in twin.covariates.items()},
+            )
+            plan = policy.plan(view)
+            regimen[who] = np.clip(np.asarray(plan.regimen, dtype=float), 0.0, pack.max_dose)
+            hold_left[who] = np.maximum(np.asarray(plan.hold_doses, dtype=np.int64), 0)
+            out_visit[who, d] = True
+            out_measured[who, d] = measured_today[who]
+            out_actions[who, d] = plan.action
+            out_started[who, d] = plan.started
+            out_recheck[who, d] = plan.recheck_days
+            # The next visit: the schedule's next day after today (a late visit stands in for the nominal days it
+            # passed), or the plan's recheck from today.
+            if sched.follow_recheck:
+                nxt = sched.next_visit(np.full(who.size, d), plan.recheck_days)
+                last_interval[who] = nxt - d
+            else:
+                nxt = sched.next_visit(np.full(who.size, d))
+            due[who] = nxt
+            new_at, new_skip = _noise_of(due)
+            at[who], skip[who] = new_at[who], new_skip[who]
+
+        # The day's dose: nothing while doses are held, then the regimen; taken with probability ``adherence``.
+        held = hold_left > 0
+        given = np.where(held, 0.0, regimen) * draws.taken[:, d]
+        hold_left = np.maximum(hold_left - 1, 0)
+        truth = twin.advance_day(given)
+        taken = np.asarray(truth.get(DOSE_TAKEN_KEY, given), dtype=float)
+        dose_hist = np.concatenate([taken[:, None], dose_hist[:, :-1]], axis=1)
+        out_given[:, d], out_regimen[:, d], out_held[:, d] = taken, regimen, held
+        for k, v in truth.items():
+            truth_cols.setdefault(k, []).append(np.asarray(v, dtype=float).copy())
+        if progress is not None:
+            progress(d + 1)
+
+    return ClinicTrajectory(
+        given=out_given, regimen=out_regimen, truth={k: np.stack(v, axis=1) for k, v in truth_cols.items()},
+        visit=out_visit, measured=out_measured, actions=out_actions,
+        covariates={k: np.asarray(v) for k, v in twin.covariates.items()}, readings=out_readings, held=out_held,
+        started=out_started, recheck_days=out_recheck, missed_visit=out_missed, truth_key=twin.truth_key,
+        schedule=sched.name, policy=getattr(policy, "name", type(policy).__name__),
+    )

@@ -7,8 +7,9 @@ Model-informed precision dosing the way its tools do it, as a comparator for the
 2. **Roll forward every action.** Each action of the pack is a visit plan (``forecast.action_plans``: hold its doses, then
    its new regimen every day); every plan runs on every grid candidate at once, vectorized over patients × actions × grid.
 3. **Score.** The primary observation's forecast of each day, from the visit until ``AFTER_RECHECK_DAYS`` after the
-   action's recheck (``pack.recheck_days``), costed by the therapy's ``pack.mpc_objective`` and averaged over those days;
-   the expected cost over the posterior (or, risk-averse, a posterior quantile of it); plus ``change_cost`` per relative
+   action's recheck (``pack.recheck_days``), costed by the therapy's ``pack.mpc_objective`` in expectation over the day's
+   scatter around the twin's noise-free path (log-normal, the fit's own residual SD) and averaged over those days; the
+   expected cost over the posterior (or, risk-averse, a posterior quantile of it); plus ``change_cost`` per relative
    regimen change, which breaks ties toward the smaller change and damps back-and-forth titration.
 4. **Choose** the best action the guardrails allow (``pack.guardrails``: a high INR leaves only the holds, which resume at a
    lower regimen); hold-and-refer (action 0) where the guardrails allow none. Patients not yet on the drug get the pack's
@@ -38,6 +39,8 @@ DEFAULT_GRID_SIZE = 15
 # Cost per relative regimen change |new − current| / max(current, dose step): a tie-breaker toward the smaller change and a
 # brake on reversals, small next to the objective's differences between actions (our choice).
 DEFAULT_CHANGE_COST = 0.002
+# Quadrature points of the expected objective over a day's scatter around the forecast (``_scattered_objective``).
+SCATTER_NODES = 5
 # Patients per vectorized block: the paths array is n × A × G × days floats; 250 patients keep it near 100 MB at most.
 BLOCK = 250
 
@@ -56,6 +59,7 @@ def expected_costs(
     grid_size: int = DEFAULT_GRID_SIZE,
     risk_quantile: float | None = None,
     change_cost: float = DEFAULT_CHANGE_COST,
+    scatter: bool = True,
 ) -> FloatArray | None:
     """(n, A) each action's mean daily ``pack.mpc_objective`` over its horizon, in expectation over the fitted posterior
     (``risk_quantile`` q: the posterior's q-quantile of it instead, e.g. 0.8 for a risk-averse choice), plus
@@ -72,15 +76,28 @@ def expected_costs(
     out = np.empty((n, a_count))
     for lo in range(0, n, BLOCK):
         rows = slice(lo, min(lo + BLOCK, n))
-        out[rows] = _block_costs(pack, view.take(rows), horizon[rows], grid_size, risk_quantile, spec)
+        out[rows] = _block_costs(pack, view.take(rows), horizon[rows], grid_size, risk_quantile, spec, scatter)
     current = np.asarray(view.current_dose, dtype=float)
     regimen = np.clip(pack.proposed_regimens(current), 0.0, pack.max_dose)
     scale = np.maximum(current, max(pack.dose_step, 1e-9))[:, None]
     return out + change_cost * np.abs(regimen - current[:, None]) / scale
 
 
+def _scattered_objective(pack: TherapyPack, paths: FloatArray, log_sd: float) -> FloatArray:
+    """``pack.mpc_objective`` of each day in expectation over the measurement's scatter around the twin's noise-free path:
+    log-normal with ``log_sd`` (the fit's own residual model), by SCATTER_NODES-point Gauss–Hermite quadrature."""
+    if log_sd <= 0:
+        return np.asarray(pack.mpc_objective(paths), dtype=float)
+    z, w = np.polynomial.hermite_e.hermegauss(SCATTER_NODES)
+    w = w / w.sum()
+    total = np.zeros(np.shape(paths))
+    for zk, wk in zip(z, w, strict=True):
+        total += wk * np.asarray(pack.mpc_objective(paths * np.exp(log_sd * zk)), dtype=float)
+    return total
+
+
 def _block_costs(pack: TherapyPack, view: ClinicView, horizon: IntArray, grid_size: int, risk_quantile: float | None,
-                 spec: fc.TwinSpec) -> FloatArray:
+                 spec: fc.TwinSpec, scatter: bool) -> FloatArray:
     """``expected_costs`` without the change cost, for one block of rows."""
     n = view.n
     if n == 0:
@@ -89,7 +106,7 @@ def _block_costs(pack: TherapyPack, view: ClinicView, horizon: IntArray, grid_si
     given, regimen = fc.action_plans(pack, view.current_dose, days)
     fitted = fc.plan_paths(pack, view, given, regimen, grid_size, spec)
     assert fitted is not None
-    daily = np.asarray(pack.mpc_objective(fitted.paths), dtype=float)  # (n, A, G, days)
+    daily = _scattered_objective(pack, fitted.paths, spec.residual_log_sd if scatter else 0.0)  # (n, A, G, days)
     scored = np.arange(days)[None, None, :] < horizon[:, :, None]  # (n, A, days)
     per_candidate = np.einsum("nagd,nad->nag", daily, scored.astype(float)) / np.maximum(horizon, 1)[:, :, None]
     w = fitted.weights  # (n, G)
@@ -103,11 +120,11 @@ def _block_costs(pack: TherapyPack, view: ClinicView, horizon: IntArray, grid_si
 
 def action_scores(pack: TherapyPack, view: ClinicView, horizon_days: int | IntArray | None = None,
                   grid_size: int = DEFAULT_GRID_SIZE, risk_quantile: float | None = None,
-                  change_cost: float = DEFAULT_CHANGE_COST) -> FloatArray:
+                  change_cost: float = DEFAULT_CHANGE_COST, scatter: bool = True) -> FloatArray:
     """(n, A) the MPC's "Q-values": minus ``expected_costs`` (larger is better), finite for every action. Unmasked: the
     caller masks them with ``pack.guardrails`` as it masks a learned policy's. A pack without a forecast twin scores
     every action 0."""
-    costs = expected_costs(pack, view, horizon_days, grid_size, risk_quantile, change_cost)
+    costs = expected_costs(pack, view, horizon_days, grid_size, risk_quantile, change_cost, scatter)
     if costs is None:
         return np.zeros((view.n, pack.n_actions))
     return -costs
@@ -134,8 +151,9 @@ class MpcPolicy:
     whose twin forecast scores best (module docstring). Stateless and deterministic."""
 
     def __init__(self, pack: TherapyPack, grid_size: int = DEFAULT_GRID_SIZE, risk_quantile: float | None = None,
-                 change_cost: float = DEFAULT_CHANGE_COST, name: str = "mpc") -> None:
+                 change_cost: float = DEFAULT_CHANGE_COST, scatter: bool = True, name: str = "mpc") -> None:
         self.pack, self.grid_size, self.risk_quantile, self.change_cost = pack, grid_size, risk_quantile, change_cost
+        self.scatter = scatter
         self.name = name
         self._keep = keep_action(pack)
 
@@ -143,7 +161,7 @@ class MpcPolicy:
         pass
 
     def scores(self, view: ClinicView) -> FloatArray:
-        return action_scores(self.pack, view, None, self.grid_size, self.risk_quantile, self.change_cost)
+        return action_scores(self.pack, view, None, self.grid_size, self.risk_quantile, self.change_cost, self.scatter)
 
     def plan(self, view: ClinicView) -> VisitPlan:
         pack, n = self.pack, view.n

@@ -196,6 +196,15 @@ class TestThePlan:
         horizons = mpc.action_horizons(WARFARIN, view)
         assert (horizons == WARFARIN.recheck_days(view, np.zeros(2, dtype=int))[:, None] + mpc.AFTER_RECHECK_DAYS).all()
 
+    def test_the_scatter_around_the_forecast_prices_a_day_just_above_a_threshold(self) -> None:
+        """A forecast day at 75 mg/dL is safe in the noise-free twin but not for the patient scattered around it."""
+        day = np.array([75.0, 120.0])
+        plain = mpc._scattered_objective(INSULIN, day, 0.0)
+        scattered = mpc._scattered_objective(INSULIN, day, 0.10)
+        np.testing.assert_array_equal(plain, INSULIN.mpc_objective(day))
+        assert scattered[0] > plain[0] + 0.1  # some of its mass lies below 70 mg/dL
+        assert abs(scattered[1] - plain[1]) < 0.05  # at the aim, the scatter costs only its small spread
+
     def test_a_risk_averse_quantile_costs_at_least_the_posterior_median(self) -> None:
         view = on_one_dose(WARFARIN, 0.5, 6.0, n=3)
         median = mpc.expected_costs(WARFARIN, view, risk_quantile=0.5)

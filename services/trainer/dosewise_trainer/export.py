@@ -79,8 +79,11 @@ def export_policy(
     cohort_hash: str | None,
     cv_results: dict[str, Any] | None = None,
     status: str = "candidate",
+    clinic: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``out_dir/policy.onnx`` and ``out_dir/model_card.json``; returns the ONNX path."""
+    """Write ``out_dir/policy.onnx`` and ``out_dir/model_card.json``; returns the ONNX path. ``clinic``: for a policy
+    trained at visit cadence, what it was trained for (protocol, cadences, twin models, clinic noise); the card's
+    ``clinic_evaluation`` stays null until the clinic evaluation on held-out twin models fills it."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     module.eval()
@@ -98,17 +101,25 @@ def export_policy(
         "features": [{"name": f.name, "unit": f.unit, "description": f.description, "loc": f.loc, "scale": f.scale}
                      for f in pack.feature_specs],
         "actions": [{"index": i, "id": a.id, "label": a.label, "kind": a.kind, "delta": a.delta,
-                     "unit": f"{pack.dose_unit}/day"} for i, a in enumerate(pack.actions)],
+                     "unit": _delta_unit(pack, a.kind), "hold_doses": a.doses_held} for i, a in enumerate(pack.actions)],
         "dose_unit": pack.dose_unit,
         "reward_weights": {"alpha": pack.reward_weights.alpha, "beta": pack.reward_weights.beta,
                            "gamma": pack.reward_weights.gamma},
         "training": {"config": train_config, "seed": train_config.get("seed"), "cohort_hash": cohort_hash},
         "cross_validation": cv_results,
+        "protocol": (clinic or {}).get("protocol", "daily"),
+        "clinic": clinic,
+        "clinic_evaluation": None,
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
     }
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
     return onnx_path
+
+
+def _delta_unit(pack: TherapyPack, kind: str) -> str:
+    """The unit of an action's ``delta``: % of the regimen for scale and hold actions, else the dose unit per day."""
+    return "%" if kind in ("scale", "hold") else f"{pack.dose_unit}/day"
 
 
 def export_untrained(pack: TherapyPack, out_dir: Path | str, seed: int = 0, n_heads: int = 5) -> Path:

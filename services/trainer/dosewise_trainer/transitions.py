@@ -74,6 +74,11 @@ def _band_terms(pack: TherapyPack, value: np.ndarray, day: np.ndarray, regimen: 
 OBSERVED_TERMS: dict[str, ObservedTerms] = {"warfarin": _warfarin_terms, "insulin_t2d": _insulin_terms}
 
 
+def observed_terms(pack: TherapyPack) -> ObservedTerms:
+    """The pack's reward terms on a primary value (observed, or a twin's truth in the visit-level environment)."""
+    return OBSERVED_TERMS.get(pack.id, _band_terms)
+
+
 def nearest_action(pack: TherapyPack, current_dose: np.ndarray, given: np.ndarray, regimen: np.ndarray) -> np.ndarray:
     """Per row, the action whose (dose given, new regimen) is closest to what was done (L1, in the pack's dose unit); ties go
     to the lower index, so an ambiguous zero dose maps to hold (index 0, every pack's safest action)."""
@@ -140,7 +145,7 @@ def build_rows(pack: TherapyPack, pairs: Sequence[tuple[Outcome, Recommendation]
     value = np.array([_primary_value(pack, rec) for rec in records])
     observed = ~np.isnan(value)
     day_end = view.day + pack.decision_interval_days
-    terms_fn = OBSERVED_TERMS.get(pack.id, _band_terms)
+    terms_fn = observed_terms(pack)
     t, a_obs, h = terms_fn(pack, np.where(observed, value, np.nan), day_end, regimen, view.current_dose)
     t, a_obs = np.where(observed, t, 0.0), np.where(observed, a_obs, 0.0)
     reported = np.array([float(len(rec["adverse_events"])) for rec in records])

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ from dosewise_trainer.algorithms.common import (
     training_cohort,
 )
 from dosewise_trainer.algorithms.networks import QNetwork, build_q_network
+
+if TYPE_CHECKING:
+    from dosewise_trainer.algorithms.dqn_visits import FamilyMember
 
 TRAIN_COHORT_SEED_OFFSET = 100_000  # default training population = sample_cohort(train_patients, 100_000 + seed), far from
 # the small seeds evaluation uses, so a default training population never overlaps a default evaluation cohort.
@@ -110,16 +113,53 @@ class Args:
     """show a tqdm progress bar"""
     out_dir: str | None = None
     """if set: write training curves (CSV, PNG), policy.onnx and model_card.json here"""
+    protocol: str | None = None
+    """"clinic": one decision per visit at the pack's cadences (dqn_visits.py, visit_env.py); "daily": one a day on the
+    pack's simulator; None: "clinic" for a pack that declares cadences, else "daily"."""
+    cadences: tuple[str, ...] | None = None
+    """clinic protocol: the visit cadences to train for (keys of clinic.SCHEDULES); None: the pack's own cadences"""
+    twin_models: tuple[str, ...] | None = None
+    """clinic protocol: the twin models to train on (twin_models registry); None: every model with role "train", or the
+    pack's own simulator with widened parameters (``parameter_sd``) when the registry has none"""
+    parameter_sd: float = 0.3
+    """clinic protocol, simulator fallback: log-SD of the multiplicative noise on each continuous twin parameter"""
+    gamma_per_day: float = 0.97
+    """clinic protocol: discount per day; a visit interval of d days is discounted gamma_per_day**d"""
+    reversal_penalty: float = 1.0
+    """clinic protocol: reward subtracted for a reversal without new evidence (visit_env.is_reversal; product choice)"""
+    replay_ratio: float = 16.0
+    """clinic protocol: transitions sampled for learning per transition collected"""
+    assay_cv: float = 0.05
+    """clinic protocol: assay noise of the primary measurement (log-normal CV)"""
+    adherence: float = 0.95
+    """clinic protocol: probability each day's dose is taken"""
+    late_visit_prob: float = 0.1
+    """clinic protocol: probability a visit is 1–3 days late"""
+    missed_visit_prob: float = 0.05
+    """clinic protocol: probability a visit does not happen (the plan runs on to the next one)"""
 
     @classmethod
     def for_therapy(cls, therapy: str, **overrides: Any) -> Args:
-        """The full budget with the therapy's simulator-specific settings (THERAPY_SETTINGS), then ``overrides``."""
-        return cls(therapy=therapy, **{**THERAPY_SETTINGS.get(therapy, {}), **overrides})
+        """The full budget with the therapy's simulator-specific settings (THERAPY_SETTINGS), then ``overrides``. Under the
+        clinic protocol, CLINIC_SETTINGS replace the daily learner's budget."""
+        clinic = resolve_protocol(therapy, overrides.get("protocol")) == "clinic"
+        base = {**CLINIC_SETTINGS, "protocol": "clinic"} if clinic else THERAPY_SETTINGS.get(therapy, {})
+        return cls(therapy=therapy, **{**base, **overrides})
 
     @classmethod
     def quick(cls, therapy: str, **overrides: Any) -> Args:
-        """The ``--quick`` budget (about a minute of one core), tuned against the guideline on held-out patients."""
-        return cls.for_therapy(therapy, **{**QUICK_BUDGET, **overrides})
+        """The ``--quick`` budget (a few minutes of one core at most), tuned on the training family only."""
+        clinic = resolve_protocol(therapy, overrides.get("protocol")) == "clinic"
+        return cls.for_therapy(therapy, **{**(CLINIC_QUICK_BUDGET if clinic else QUICK_BUDGET), **overrides})
+
+
+def resolve_protocol(therapy: str, protocol: str | None) -> str:
+    """"clinic" or "daily": ``protocol`` if given, else "clinic" for a pack that declares visit cadences."""
+    if protocol is not None:
+        if protocol not in ("clinic", "daily"):
+            raise ValueError(f"protocol must be 'clinic' or 'daily', not {protocol!r}")
+        return protocol
+    return "clinic" if get_pack(therapy).cadences else "daily"
 
 
 # Per-therapy settings that follow from the simulator's cost, not from the budget. The T2D twin integrates 240 six-minute
@@ -131,6 +171,11 @@ THERAPY_SETTINGS: dict[str, dict[str, Any]] = {
 }
 # --quick: a quarter of the full budget (measured on warfarin and insulin_t2d: see the README for the held-out numbers).
 QUICK_BUDGET: dict[str, Any] = {"total_steps": 150_000, "learning_starts": 5_000, "buffer_size": 150_000}
+# The clinic protocol counts visits, not days: a 90-day course is 10–30 visits, so the budgets are in visits. The twins are
+# stepped day by day for every patient whatever the cadence, so more patients per episode cost little more (numpy).
+CLINIC_SETTINGS: dict[str, Any] = {"total_steps": 200_000, "num_patients": 256, "learning_starts": 5_000,
+                                   "buffer_size": 200_000, "target_network_frequency": 250}
+CLINIC_QUICK_BUDGET: dict[str, Any] = {"total_steps": 50_000, "learning_starts": 3_000, "buffer_size": 50_000}
 
 
 @dataclass
@@ -228,13 +273,17 @@ def seed_everything(seed: int, threads: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = None) -> TrainResult:
+def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = None,
+          family: list[FamilyMember] | None = None) -> TrainResult:
     """Learn a dosing policy. ``cohort``: the training patients (e.g. four cross-validation folds); default: a population
-    of ``args.train_patients`` drawn with ``args.cohort_seed``. ``pack``: defaults to ``get_pack(args.therapy)``."""
+    of ``args.train_patients`` drawn with ``args.cohort_seed``. ``pack``: defaults to ``get_pack(args.therapy)``.
+    ``family``: clinic protocol only, the twin models to train on (default ``dqn_visits.training_family``)."""
     pack = pack if pack is not None else get_pack(args.therapy)
     rng = seed_everything(args.seed, args.threads)
     cohort_seed = args.cohort_seed if args.cohort_seed is not None else TRAIN_COHORT_SEED_OFFSET + args.seed
     population = training_cohort(pack, cohort, args.train_patients, cohort_seed)
+    if (args.protocol or ("clinic" if pack.cadences else "daily")) == "clinic":
+        return _train_clinic(args, pack, population, cohort, cohort_seed, rng, family)
     sampler = EpisodeSampler(pack, population, args.num_patients, rng)
     horizon = steps_per_episode(pack, episode_days(pack, args.episode_days))
 
@@ -325,5 +374,41 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
                   "cohort_seed": cohort_seed if cohort is None else None,
                   "training_patients": population.n, "train_seconds": round(result.seconds, 1)}
         export_policy(q_network, pack, out, config, result.cohort_hash)
+        result.out_dir = out
+    return result
+
+
+def _train_clinic(args: Args, pack: TherapyPack, population: Cohort, cohort: Cohort | None, cohort_seed: int,
+                  rng: np.random.Generator, family: list[FamilyMember] | None) -> TrainResult:
+    """``train`` under the clinic protocol: one decision per visit on the training family (dqn_visits.py)."""
+    from dosewise.therapies.clinic import ClinicNoise
+    from dosewise_trainer.algorithms.dqn_visits import schedules_for, train_visits, training_family
+
+    schedules = schedules_for(pack, args.cadences)
+    if family is None:
+        family = training_family(pack, population, args.parameter_sd, args.twin_models)
+    noise = ClinicNoise(assay_cv=args.assay_cv, adherence=args.adherence, late_visit_prob=args.late_visit_prob,
+                        missed_visit_prob=args.missed_visit_prob)
+    start_time = time.time()
+    q_network, curves, stats = train_visits(args, pack, family, schedules, noise, rng)
+    result = TrainResult(q_network=q_network, curves=curves, args=args, cohort_hash=cohort_hash(population),
+                         seconds=time.time() - start_time)
+    if args.out_dir:
+        from dosewise_trainer.export import export_policy
+
+        out = Path(args.out_dir)
+        curves.write(out)
+        run_only = ("out_dir", "progress")
+        config = {"algorithm": "double_dqn_bootstrap_ensemble_visits",
+                  **{k: v for k, v in dataclasses.asdict(args).items() if k not in run_only},
+                  "protocol": "clinic", "cohort_seed": cohort_seed if cohort is None else None,
+                  "training_patients": population.n, "train_seconds": round(result.seconds, 1),
+                  "visit_stats": dataclasses.asdict(stats)}
+        clinic = {"protocol": "clinic",
+                  "cadences": [{"name": s.name, "description": s.description} for s in schedules],
+                  "twin_models": [m.name for m in family],
+                  "noise": dataclasses.asdict(noise),
+                  "gamma_per_day": args.gamma_per_day, "reversal_penalty": args.reversal_penalty}
+        export_policy(q_network, pack, out, config, result.cohort_hash, clinic=clinic)
         result.out_dir = out
     return result

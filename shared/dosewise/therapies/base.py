@@ -313,6 +313,9 @@ class TherapyPack(ABC):
     # True when the patient measures the primary observation every morning (a glucose meter): the clinic protocol reads
     # it daily and decides at visits only; False: it is measured at visits (an INR in the clinic). clinic.clinic_rollout.
     self_monitored: ClassVar[bool] = False
+    # +1 when more drug raises the primary observation (warfarin: INR), −1 when it lowers it (insulin: glucose). The
+    # trainer's reversal penalty reads it to tell a response to evidence from an oscillation (dosewise_trainer.visit_env).
+    dose_effect_sign: ClassVar[int] = 1
     actions: ClassVar[tuple[ActionSpec, ...]]
     feature_specs: ClassVar[tuple[FeatureSpec, ...]]
     reward_weights: RewardWeights = RewardWeights()
@@ -467,6 +470,7 @@ class TherapyPack(ABC):
         raise NotImplementedError(f"{self.id}: no clinic groups yet")
 
     clinic_group_labels: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # group name → label of each code
+    clinic_metric_labels: ClassVar[Mapping[str, str]] = {}  # clinic metric name → its label in tables, with its unit
 
     def metrics(self, trajectory: Trajectory) -> dict[str, FloatArray]:
         """Per-patient metrics, each (n,): efficacy first, then adverse events. Names carry units."""

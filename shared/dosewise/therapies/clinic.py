@@ -423,3 +423,28 @@ def clinic_rollout(
         started=out_started, recheck_days=out_recheck, missed_visit=out_missed, truth_key=twin.truth_key,
         schedule=sched.name, policy=getattr(policy, "name", type(policy).__name__),
     )
+
+
+def visit_directions(traj: ClinicTrajectory) -> IntArray:
+    """(n, D): at each visit, the direction of its decision: −1 for a hold or a lower regimen, +1 for a higher one, 0 for
+    the same regimen; 0 on days without a visit and at the visit that started the drug (a start has no direction)."""
+    before = np.concatenate([np.zeros((traj.n, 1)), traj.regimen[:, :-1]], axis=1)
+    step = np.sign(np.round(traj.regimen - before, 9)).astype(np.int64)
+    held = traj.held if traj.held is not None else np.zeros_like(traj.visit)
+    started = traj.started if traj.started is not None else np.zeros_like(traj.visit)
+    direction = np.where(held, -1, step)
+    return np.where(traj.visit & ~started, direction, 0)
+
+
+def direction_changes(traj: ClinicTrajectory) -> FloatArray:
+    """(n,): how often a decision went the other way from the decision at the visit before it (up then down, or down then
+    up, at consecutive visits): the oscillation issue #25 asks to report."""
+    dirs = visit_directions(traj)
+    count = np.zeros(traj.n)
+    prev = np.zeros(traj.n, dtype=np.int64)
+    for d in range(traj.days):  # a loop over days only
+        seen = traj.visit[:, d]
+        now = dirs[:, d]
+        count += seen & (now * prev < 0)
+        prev = np.where(seen, now, prev)
+    return count

@@ -21,6 +21,9 @@ simulator parameters. Observation kind ``glucose_fasting`` in mg/dL (canonical; 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from dosewise.guardrails import evaluate as evaluate_rules
@@ -36,6 +39,7 @@ from dosewise.therapies.base import (
     Trajectory,
     VectorSimulator,
 )
+from dosewise.therapies.insulin_t2d import clinic_metrics as clinic_outcomes
 from dosewise.therapies.insulin_t2d.cohort import sample_cohort
 from dosewise.therapies.insulin_t2d.guardrails import RULES
 from dosewise.therapies.insulin_t2d.guideline import (
@@ -50,6 +54,9 @@ from dosewise.therapies.insulin_t2d.simulator import (
     InsulinT2DSimulator,
     SimConfig,
 )
+
+if TYPE_CHECKING:
+    from dosewise.therapies.clinic import ClinicTrajectory
 
 KIND = "glucose_fasting"
 EGFR_IMPUTE = 75.0  # mL/min/1.73 m²: about the cohort mean (cohort.py) when eGFR is unknown; flagged by egfr_unknown
@@ -81,6 +88,7 @@ class InsulinT2DPack(TherapyPack):
     observation_kinds = (KIND,)
     target_band = TARGET_MG_DL  # ADA fasting target
     decision_interval_days = 1.0
+    self_monitored = True  # the patient reads fasting glucose every morning (SMBG); the clinic decides at visits (clinic.py)
     episode_days = DAY_CAP  # training course length (trainer, gym_env)
     dose_history_days = 14
     obs_history = 7  # a week of daily readings: the guideline and the 7-day minimum need them
@@ -188,3 +196,14 @@ class InsulinT2DPack(TherapyPack):
 
     def primary_metrics(self) -> tuple[str, str]:
         return PRIMARY
+
+    # --- clinic protocol (clinic.py; outcomes and groups in clinic_metrics.py) -------------------------------------------
+    clinic_metric_labels = clinic_outcomes.CLINIC_LABELS
+    clinic_group_labels = {clinic_outcomes.SENSITIVITY_GROUP: clinic_outcomes.SENSITIVITY_LABELS,
+                           clinic_outcomes.RENAL_GROUP: clinic_outcomes.RENAL_LABELS}
+
+    def clinic_metrics(self, trajectory: ClinicTrajectory) -> dict[str, np.ndarray]:
+        return clinic_outcomes.insulin_clinic_metrics(trajectory)
+
+    def clinic_groups(self, covariates: Mapping[str, np.ndarray], hidden: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return clinic_outcomes.insulin_groups(covariates, hidden)

@@ -16,7 +16,8 @@ stepped by simulator.py; guideline = IWPC start + Aurora nomogram (guideline.py)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,10 +32,12 @@ from dosewise.therapies.base import (
     FeatureSpec,
     FloatArray,
     GuardrailResult,
+    IntArray,
     RewardWeights,
     TherapyPack,
     Trajectory,
 )
+from dosewise.therapies.warfarin import clinic_metrics as clinic_outcomes
 from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guardrails import RULES
@@ -42,6 +45,9 @@ from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
 from dosewise.therapies.warfarin.metrics import LABELS, warfarin_metrics
 from dosewise.therapies.warfarin.simulator import INR_BLEED_RISK, INR_CLOT_RISK, WarfarinSimulator
+
+if TYPE_CHECKING:
+    from dosewise.therapies.clinic import ClinicTrajectory
 
 INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
 INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
@@ -181,3 +187,13 @@ class WarfarinPack(TherapyPack):
 
     def primary_metrics(self) -> tuple[str, str]:
         return ("time_in_range_pct", "adverse_event_days")
+
+    # --- clinic protocol (clinic.py; outcomes and groups in clinic_metrics.py) -------------------------------------------
+    clinic_metric_labels = clinic_outcomes.CLINIC_LABELS
+    clinic_group_labels = {clinic_outcomes.GENOTYPE_GROUP: clinic_outcomes.SENSITIVITY_LABELS}
+
+    def clinic_metrics(self, trajectory: ClinicTrajectory) -> dict[str, FloatArray]:
+        return clinic_outcomes.warfarin_clinic_metrics(trajectory)
+
+    def clinic_groups(self, covariates: Mapping[str, FloatArray], hidden: Mapping[str, FloatArray]) -> dict[str, IntArray]:
+        return clinic_outcomes.warfarin_groups(covariates, hidden)

@@ -200,3 +200,22 @@ class TestTinyTraining:
         assert card["clinic_evaluation"] is None  # filled by the clinic evaluation on held-out models, never here
         assert card["network"]["n_actions"] == pack.n_actions and card["network"]["n_features"] == pack.n_features
         assert json.loads((tmp_path / "model_card.json").read_text())["training"]["config"]["gamma_per_day"] == 0.97
+
+
+class TestDoseEffectSign:
+    @pytest.mark.parametrize("therapy", ["warfarin", "insulin_t2d"])
+    def test_matches_what_more_drug_does_to_the_pack_twins_primary_observation(self, therapy: str) -> None:
+        """The reversal rule reads ``pack.dose_effect_sign``: check it against the pack's own twins, a week of a double
+        dose against the same patients on a single one."""
+        from dosewise.therapies.registry import get_pack
+        from dosewise.therapies.twin_models import twin_models
+
+        pack = get_pack(therapy)
+        model = twin_models(therapy, role="train")[0]
+        single, _ = model.build(16, 5)
+        double, _ = model.build(16, 5)
+        dose = np.full(16, pack.max_dose / 4)
+        for _ in range(7):
+            low = single.advance_day(dose)[single.truth_key]
+            high = double.advance_day(2 * dose)[double.truth_key]
+        assert np.median(np.sign(high - low)) == pack.dose_effect_sign

@@ -31,6 +31,12 @@ def register(app: typer.Typer) -> None:
         holdout_patients: Annotated[int, typer.Option(
             help="After training, compare with the guideline on this many held-out patients (0: skip).")] = 0,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+        protocol: Annotated[str | None, typer.Option(
+            help="clinic: one decision per visit at the pack's cadences, on its training twin models; daily: one a day "
+                 "on its simulator. Default: clinic for a pack that declares cadences.")] = None,
+        twin_model: Annotated[list[str] | None, typer.Option(
+            help="Clinic protocol: a training twin model to train on (repeat for several; default: every 'train' model "
+                 "of the therapy, plus its simulator with widened parameters).")] = None,
     ) -> None:
         """Learn a dosing policy (Double DQN, ensemble of Q-heads, guardrail masks) on the therapy's digital twins; write
         OUT/policy.onnx, OUT/model_card.json and OUT/training_curves.{csv,png}."""
@@ -49,11 +55,19 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, object] = {"seed": seed, "out_dir": str(out), "progress": progress}
         if total_steps is not None:
             overrides["total_steps"] = total_steps
+        try:
+            overrides["protocol"] = dqn.resolve_protocol(therapy, protocol)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--protocol") from None
+        if twin_model:
+            overrides["twin_models"] = tuple(twin_model)
         args = dqn.Args.quick(therapy, **overrides) if quick else dqn.Args.for_therapy(therapy, **overrides)
         result = dqn.train(args, pack=pack)
-        typer.echo(f"trained {therapy} in {result.seconds:.0f} s; wrote {out / 'policy.onnx'}, model_card.json, "
-                   "training_curves.csv/png")
-        if holdout_patients > 0:
+        typer.echo(f"trained {therapy} ({args.protocol} protocol) in {result.seconds:.0f} s; wrote {out / 'policy.onnx'}, "
+                   "model_card.json, training_curves.csv/png")
+        if holdout_patients > 0 and args.protocol == "clinic":
+            typer.echo("held-out comparison at visits: dosewise evaluate --protocol clinic --twin-model NAME --policy OUT")
+        elif holdout_patients > 0:
             from dosewise_trainer.algorithms.common import episode_days
 
             _print_holdout(pack, result.q_network, holdout_patients, episode_days(pack, args.episode_days))

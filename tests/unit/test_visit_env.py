@@ -219,3 +219,17 @@ class TestDoseEffectSign:
             low = single.advance_day(dose)[single.truth_key]
             high = double.advance_day(2 * dose)[double.truth_key]
         assert np.median(np.sign(high - low)) == pack.dose_effect_sign
+
+
+class TestVisitFeatureStats:
+    def test_are_fitted_on_the_features_of_every_visit_of_the_rollouts(self) -> None:
+        from dosewise_trainer.feature_stats import compute_visit_feature_stats
+
+        pack = VisitToyPack()
+        policy = ActionVisitPolicy(pack, scripted({}))
+        family = [("instant-toy", lambda n, seed: InstantTwin(np.random.default_rng(seed).uniform(0.6, 1.4, n)))]
+        stats = compute_visit_feature_stats(pack, family, [WEEKLY, EARLY], n_patients=10, days=29, policy=policy)
+        # weekly: visits on days 0, 7, 14, 21, 28; early: 0, 3, 7, 14, 21, 28 → 11 visits of each of 10 patients
+        assert stats.n_samples == 110
+        assert stats.mean[-1] == pytest.approx((0 + 7 + 14 + 21 + 28 + 0 + 3 + 7 + 14 + 21 + 28) / 11)
+        assert "weekly, early" in stats.source

@@ -63,10 +63,21 @@ def cv_plan(therapy: str, cv_folds: int) -> CVPlan:
 
 def build_policy(therapy: str, out: Path, seed: int) -> None:
     """The shipped policy and its sidecars: quick DQN (ONNX + card), feature statistics, HyperScore calibration + figure.
-    Nothing here reads the card's ``cross_validation``, which ``record_cross_validation`` writes afterwards."""
+    Nothing here reads the card's ``cross_validation``, which ``record_cross_validation`` writes afterwards. A pack with
+    visit cadences is trained at visits on its training twin family, and its feature statistics are those visits'."""
     pack = get_pack(therapy)
-    dqn.train(dqn.Args.quick(therapy, seed=seed, out_dir=str(out), progress=True), pack=pack)
-    write_feature_stats(pack, out)
+    args = dqn.Args.quick(therapy, seed=seed, out_dir=str(out), progress=True)
+    dqn.train(args, pack=pack)
+    if args.protocol == "clinic":
+        from dosewise_trainer.algorithms.dqn_visits import schedules_for, training_family
+        from dosewise_trainer.feature_stats import STATS_COHORT_SEED, compute_visit_feature_stats
+
+        family = training_family(pack, pack.sample_cohort(args.train_patients, STATS_COHORT_SEED), args.parameter_sd,
+                                 args.twin_models)
+        stats = compute_visit_feature_stats(pack, [(m.name, m.make) for m in family], schedules_for(pack, args.cadences))
+        write_feature_stats(pack, out, stats=stats)
+    else:
+        write_feature_stats(pack, out)
     report = calibrate(CalibrationArgs(therapy=therapy, policy=str(out)))
     print_report(report)
     plot_calibration(report, out / CALIBRATION_FIGURE)
@@ -89,6 +100,11 @@ def ship(therapy: str, root: Path, seed: int = 1, cv_folds: int = CV_FOLDS) -> P
     if out.exists():
         shutil.rmtree(out)
     cv = None
+    if cv_folds and dqn.resolve_protocol(therapy, None) == "clinic":
+        # The cross-validation rolls the daily protocol; a visit-level policy is judged by the clinic evaluation on
+        # held-out twin models instead (card["clinic_evaluation"]).
+        print(f"{therapy}: trained at visits; no daily cross-validation")
+        cv_folds = 0
     if cv_folds:
         cv = cross_validate(get_pack(therapy), CV_PATIENTS, CV_DAYS, CV_SEED, cv_trainer(), folds=cv_folds)
         _print_cv(therapy, cv)

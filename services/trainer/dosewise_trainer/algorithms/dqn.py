@@ -159,7 +159,11 @@ def resolve_protocol(therapy: str, protocol: str | None) -> str:
         if protocol not in ("clinic", "daily"):
             raise ValueError(f"protocol must be 'clinic' or 'daily', not {protocol!r}")
         return protocol
-    return "clinic" if get_pack(therapy).cadences else "daily"
+    try:
+        pack = get_pack(therapy)
+    except KeyError:  # a pack outside the registry (tests): ``train`` decides from the pack it is given
+        return "daily"
+    return "clinic" if pack.cadences else "daily"
 
 
 # Per-therapy settings that follow from the simulator's cost, not from the budget. The T2D twin integrates 240 six-minute
@@ -382,9 +386,15 @@ def _train_clinic(args: Args, pack: TherapyPack, population: Cohort, cohort: Coh
                   rng: np.random.Generator, family: list[FamilyMember] | None) -> TrainResult:
     """``train`` under the clinic protocol: one decision per visit on the training family (dqn_visits.py)."""
     from dosewise.therapies.clinic import ClinicNoise
-    from dosewise_trainer.algorithms.dqn_visits import schedules_for, train_visits, training_family
+    from dosewise_trainer.algorithms.dqn_visits import FamilyMember, schedules_for, train_visits, training_family
+    from dosewise_trainer.visit_env import pack_simulator_family
 
     schedules = schedules_for(pack, args.cadences)
+    if family is None and cohort is not None and not args.twin_models:
+        # Training patients given (e.g. cross-validation folds): those patients only, on the pack's own simulator, so no
+        # registered model's own draws leak patients of the held-out fold into training.
+        family = [FamilyMember(f"{pack.id}-simulator-cohort-widened-sd{args.parameter_sd:g}",
+                               pack_simulator_family(pack, population, args.parameter_sd))]
     if family is None:
         family = training_family(pack, population, args.parameter_sd, args.twin_models)
     noise = ClinicNoise(assay_cv=args.assay_cv, adherence=args.adherence, late_visit_prob=args.late_visit_prob,

@@ -129,9 +129,11 @@ class Args:
     """clinic protocol: reward subtracted for a reversal without new evidence (visit_env.is_reversal; product choice)"""
     replay_ratio: float = 16.0
     """clinic protocol: transitions sampled for learning per transition collected"""
+    # The clinic noise of training defaults to the clinic evaluation's (evaluation/clinic.py DEFAULT_NOISE: our
+    # assumptions of a realistic clinic), so the policy learns under the conditions it is judged in.
     assay_cv: float = 0.05
     """clinic protocol: assay noise of the primary measurement (log-normal CV)"""
-    adherence: float = 0.95
+    adherence: float = 0.9
     """clinic protocol: probability each day's dose is taken"""
     late_visit_prob: float = 0.1
     """clinic protocol: probability a visit is 1–3 days late"""

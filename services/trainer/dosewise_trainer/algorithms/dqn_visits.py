@@ -191,8 +191,9 @@ def schedules_for(pack: TherapyPack, names: tuple[str, ...] | None = None) -> li
 def training_family(pack: TherapyPack, population: Cohort, parameter_sd: float,
                     names: tuple[str, ...] | None = None) -> list[FamilyMember]:
     """The twin models to train on: ``names`` (twin_models registry), default every model the registry lists for the pack
-    with role "train", plus the pack's own simulator on ``population`` with every continuous parameter widened by
-    ``parameter_sd`` (log-normal; 0 leaves it out). A held-out model is never trained on: naming one is an error."""
+    with role "train". While that is the pack's own simulator alone (no family registered yet), the same simulator on
+    ``population`` with every continuous parameter widened by ``parameter_sd`` (log-normal; 0 leaves it out) joins it.
+    A held-out model is never trained on: naming one is an error."""
     family: list[FamilyMember] = []
     try:
         from dosewise.therapies import twin_models as registry
@@ -207,7 +208,7 @@ def training_family(pack: TherapyPack, population: Cohort, parameter_sd: float,
             family.append(FamilyMember(m.name, _registry_factory(m)))
     elif names:
         raise ValueError(f"{pack.id}: no twin-model registry to draw {list(names)} from")
-    if parameter_sd > 0 or not family:
+    if not family or (not names and len(family) == 1 and parameter_sd > 0):
         family.append(FamilyMember(f"{pack.id}-simulator-widened-sd{parameter_sd:g}",
                                    pack_simulator_family(pack, population, parameter_sd)))
     return family

@@ -469,6 +469,10 @@ class TherapyPack(ABC):
         ``clinic_group_labels[name]`` (-1: not classifiable). Reads a twin model's covariates and hidden data."""
         raise NotImplementedError(f"{self.id}: no clinic groups yet")
 
+    def clinic_notes(self, trajectory: ClinicTrajectory) -> list[str]:
+        """What a report must say about how ``clinic_metrics`` read this twin (e.g. a fallback it used). Default: nothing."""
+        return []
+
     clinic_group_labels: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # group name → label of each code
     clinic_metric_labels: ClassVar[Mapping[str, str]] = {}  # clinic metric name → its label in tables, with its unit
 

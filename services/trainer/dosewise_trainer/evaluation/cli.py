@@ -4,7 +4,8 @@ k-fold cross-validation of the training procedure (issue 4, "Evaluation"). Regis
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,9 +22,12 @@ from dosewise.artifacts import CARD_FILE
 from dosewise.cli.console import console as rich_console
 from dosewise.stats import Summary
 from dosewise.therapies.base import DosingPolicy, TherapyPack
+from dosewise.therapies.clinic import VisitPolicy, get_schedule
 from dosewise.therapies.registry import get_pack
 from dosewise.therapies.rollout import ActionPolicy
-from dosewise_trainer.evaluation import crossval, report
+from dosewise.therapies.twin_models import get_twin_model, twin_models
+from dosewise_trainer.evaluation import clinic as clinic_eval
+from dosewise_trainer.evaluation import clinic_report, crossval, report
 from dosewise_trainer.evaluation.crossval import (
     CVResult,
     EvaluationResult,
@@ -36,6 +40,7 @@ from dosewise_trainer.evaluation.crossval import (
 from dosewise_trainer.evaluation.statistics import Comparison
 
 CV_TRAIN_CONFIGS = crossval.DQN_CONFIGS
+SHIPPED_POLICY_DIR = Path("policies")  # the repository's shipped artifacts, <therapy>/<version>/ (as make run serves them)
 
 
 # --- loading a policy ---------------------------------------------------------------------------------------------------
@@ -321,13 +326,165 @@ def run_evaluate(
     return pack, result, cv
 
 
+# --- the clinic protocol (clinic.py, clinic_report.py) ----------------------------------------------------------------------
+def clinic_artifact(pack: TherapyPack, spec: str) -> VisitPolicy:
+    """An exported policy (policy.onnx or its directory) as a visit policy, named by its version."""
+    path = Path(spec)
+    card = _read_card(path, pack)
+    return clinic_eval.artifact_policy(pack, path, load_q_fn, name=f"policy {policy_version(path, card)}")
+
+
+def clinic_policies(pack: TherapyPack, specs: Sequence[str] | None) -> list[VisitPolicy]:
+    """The guideline, then every other policy named (``mpc``, artifact paths), each built once."""
+    ordered = list(dict.fromkeys([clinic_eval.GUIDELINE, *(specs or [])]))
+    out = []
+    for spec in ordered:
+        try:
+            out.append(clinic_eval.named_policy(pack, spec, clinic_artifact))
+        except clinic_eval.PolicyUnavailable as e:
+            raise typer.BadParameter(f"{pack.id}: {e}", param_hint="--policy") from e
+    return out
+
+
+def shipped_visit_policies(pack: TherapyPack, policy_dir: Path = SHIPPED_POLICY_DIR) -> list[str]:
+    """Artifact directories shipped for the pack that were trained for the clinic protocol and are not untrained."""
+    out = []
+    for card_path in sorted((policy_dir / pack.id).glob(f"*/{CARD_FILE}")):
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        if card.get("protocol") == "clinic" and card.get("status") != "untrained":
+            out.append(str(card_path.parent))
+    return out
+
+
+def run_clinic(
+    therapy: str | None, twin_model: str | None, schedule: str | None, specs: Sequence[str] | None, patients: int,
+    days: int, seed: int, noise: clinic_eval.ClinicNoise, progress_factory: Callable[[], Progress] = _progress,
+) -> tuple[TherapyPack, clinic_eval.ClinicEvaluation]:
+    """One clinic evaluation (tests call this): every named policy on ``twin_model``'s twins at ``schedule``."""
+    if twin_model is None:
+        raise typer.BadParameter("the clinic protocol needs --twin-model NAME (or --report FILE.md for every model)",
+                                 param_hint="--twin-model")
+    try:
+        model = get_twin_model(twin_model)
+    except KeyError as e:
+        raise typer.BadParameter(str(e.args[0]), param_hint="--twin-model") from e
+    if therapy is not None and therapy != model.therapy:
+        raise typer.BadParameter(f"{twin_model} is a {model.therapy} model, not {therapy}", param_hint="--therapy")
+    pack = get_pack(model.therapy)
+    sched = schedule or clinic_eval.default_schedules(pack)[0]
+    try:
+        get_schedule(sched)
+    except KeyError as e:
+        raise typer.BadParameter(str(e.args[0]), param_hint="--schedule") from e
+    policies = clinic_policies(pack, specs)
+    with progress_factory() as progress:
+        ev = clinic_eval.evaluate_clinic(model, policies, sched, patients, days, seed, noise, progress=progress)
+    return pack, ev
+
+
+def run_clinic_report(
+    out: Path, therapy: str | None, twin_model: str | None, schedule: str | None, specs: Sequence[str] | None,
+    patients: int, days: int, seed: int, noise: clinic_eval.ClinicNoise, command: str,
+    progress_factory: Callable[[], Progress] = _progress, policy_dir: Path = SHIPPED_POLICY_DIR,
+) -> list[Path]:
+    """Every policy on every twin model (train and held-out) of each therapy at each of its schedules; writes the report.
+    Policies: those named, else the guideline, the MPC and every shipped clinic-protocol artifact of the therapy."""
+    models = twin_models() if twin_model is None else [get_twin_model(twin_model)]
+    therapies = list(dict.fromkeys(m.therapy for m in models if therapy is None or m.therapy == therapy))
+    if not therapies:
+        raise typer.BadParameter(f"no twin model of {therapy!r} is registered", param_hint="--therapy")
+    evaluations, skipped = [], []
+    with progress_factory() as progress:
+        for t in therapies:
+            pack = get_pack(t)
+            wanted = list(specs) if specs else [clinic_eval.MPC, *shipped_visit_policies(pack, policy_dir)]
+            policies: list[VisitPolicy] = []
+            for spec in dict.fromkeys([clinic_eval.GUIDELINE, *wanted]):
+                try:
+                    policies.append(clinic_eval.named_policy(pack, spec, clinic_artifact))
+                except (clinic_eval.PolicyUnavailable, typer.BadParameter) as e:
+                    skipped.append(f"{t}: policy {spec}: {e}")
+            if not policies or policies[0].name != clinic_eval.GUIDELINE:
+                skipped.append(f"{t}: no visit-level guideline, nothing compared")
+                continue
+            ordered = sorted((m for m in models if m.therapy == t), key=lambda m: clinic_eval.ROLE_ORDER.index(m.role))
+            for m in ordered:
+                for sched in [schedule] if schedule else clinic_eval.default_schedules(pack):
+                    try:
+                        evaluations.append(clinic_eval.evaluate_clinic(m, policies, sched, patients, days, seed, noise,
+                                                                       progress=progress))
+                    except NotImplementedError as e:
+                        skipped.append(f"{t}: {m.name} at {sched}: {e}")
+    if not evaluations:
+        raise typer.BadParameter("nothing could be evaluated: " + "; ".join(skipped), param_hint="--report")
+    return clinic_report.write_report(out, evaluations, command, skipped)
+
+
+def clinic_columns(ev: clinic_eval.ClinicEvaluation, label: Label) -> list[Col]:
+    names = ev.metric_names
+    cols = [Col("Metric", [Text(label(m)) for m in names], label=True, justify="left")]
+    cols += [Col(p, [_summary_cell(ev.summaries[p][m]) for m in names]) for p in ev.policies]
+    for p in ev.policies[1:]:
+        by = {c.metric: c for c in ev.comparisons[p]}
+        cols.append(Col(f"Δ {p}", [_delta_cell(by[m]) for m in names]))
+        cols.append(Col(f"paired p ({p})", [report.fmt_p(by[m].paired_p) for m in names], wide_only=True))
+    return cols
+
+
+def clinic_group_columns(ev: clinic_eval.ClinicEvaluation, label: Label) -> list[Col]:
+    first = ev.policies[1]
+    groups = ev.groups[first]
+    cols = [Col("Group", [Text(f"{g.dimension}: {g.label}") for g in groups], label=True, justify="left"),
+            Col("n", [str(g.n) for g in groups])]
+    for p in ev.policies[1:]:
+        for j, c0 in enumerate(groups[0].comparisons if groups else []):
+            cols.append(Col(f"{p}: Δ {label(c0.metric)}",
+                            [Text(f"{_signed(g.comparisons[j].delta)}\np {report.fmt_p(g.comparisons[j].paired_p)}")
+                             for g in ev.groups[p]]))
+    return cols
+
+
+def print_clinic(console: Console, ev: clinic_eval.ClinicEvaluation, pack: TherapyPack) -> None:
+    def label(m: str) -> str:
+        return pack.clinic_metric_labels.get(m, m)
+
+    title = (f"{ev.therapy} at clinic visits: {ev.twin_model} ({ev.role}), schedule {ev.schedule} — {ev.n_patients} "
+             f"patients, {ev.days} days, seed {ev.seed}")
+    note = "mean ± SD over the 95 % CI of the mean (BCa bootstrap); Δ = policy − guideline, 95 % CI (Welch), same patients"
+    console.print(fitted(title, note, clinic_columns(ev, label), console.width))
+    for n in ev.notes:
+        console.print(f"note: {n}")
+    if len(ev.policies) > 1 and ev.groups[ev.policies[1]]:
+        console.print(fitted("Per group (Δ = policy − guideline, paired p)", None, clinic_group_columns(ev, label),
+                             console.width))
+
+
+def run_clinic_command(therapy: str | None, twin_model: str | None, schedule: str | None, specs: list[str] | None,
+                       patients: int, days: int, seed: int, noise: clinic_eval.ClinicNoise, json_out: bool,
+                       report_path: Path | None) -> None:
+    if report_path is not None:
+        command = "dosewise " + " ".join(sys.argv[1:]) if sys.argv[1:] else "dosewise evaluate --protocol clinic"
+        written = run_clinic_report(report_path, therapy, twin_model, schedule, specs, patients, days, seed, noise,
+                                    command)
+        Console(stderr=True).print(f"report: {', '.join(str(p) for p in written)}")
+        return
+    pack, ev = run_clinic(therapy, twin_model, schedule, specs, patients, days, seed, noise)
+    if json_out:
+        typer.echo(json.dumps(ev.to_dict(), indent=1, allow_nan=False))
+    else:
+        print_clinic(rich_console(), ev, pack)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``dosewise evaluate`` to the CLI (called by dosewise_trainer.cli.register)."""
 
     @app.command("evaluate")
     def evaluate(
-        therapy: Annotated[str, typer.Option(help="Therapy pack id, e.g. warfarin, insulin_t2d.")],
-        policy: Annotated[str | None, typer.Option(help="Exported policy.onnx (or its directory), or 'guideline'.")] = None,
+        therapy: Annotated[str | None, typer.Option(
+            help="Therapy pack id, e.g. warfarin, insulin_t2d (clinic protocol: read from --twin-model).")] = None,
+        policy: Annotated[list[str] | None, typer.Option(help=(
+            "Exported policy.onnx (or its directory), or 'guideline'; clinic protocol: also 'mpc', and repeat to compare "
+            "several (the guideline is always one of them)."))] = None,
         patients: Annotated[int, typer.Option(min=2, help="Virtual patients in the fresh cohort (and in CV).")] = 2000,
         days: Annotated[float, typer.Option(min=1, help="Days of therapy simulated per patient.")] = 90,
         seed: Annotated[int, typer.Option(help="Seed of the cohort and the simulator noise.")] = 7,
@@ -338,12 +495,42 @@ def register(app: typer.Typer) -> None:
             "with --policy)."))] = 0,
         cv_train: Annotated[str, typer.Option(
             help=f"DQN budget for CV: {', '.join(CV_TRAIN_CONFIGS)} (smoke: a pipeline check only).")] = "quick",
+        protocol: Annotated[str, typer.Option(help=(
+            "daily: one decision a day on the pack's simulator; clinic: decisions at visits on a named twin model "
+            "(--twin-model), each plan held until the next visit."))] = "daily",
+        twin_model: Annotated[str | None, typer.Option(
+            help="Clinic protocol: the twin model (dosewise.therapies.twin_models), e.g. hamberg2007.")] = None,
+        schedule: Annotated[str | None, typer.Option(
+            help="Clinic protocol: the visit schedule (clinic.SCHEDULES); default the pack's first cadence.")] = None,
+        assay_cv: Annotated[float, typer.Option(min=0, help="Clinic protocol: assay CV of the measurement.")] = (
+            clinic_eval.DEFAULT_NOISE.assay_cv),
+        adherence: Annotated[float, typer.Option(min=0, max=1, help="Clinic protocol: share of doses taken.")] = (
+            clinic_eval.DEFAULT_NOISE.adherence),
+        late_visits: Annotated[float, typer.Option(min=0, max=1, help="Clinic protocol: share of visits 1–3 days late.")] = (
+            clinic_eval.DEFAULT_NOISE.late_visit_prob),
+        missed_visits: Annotated[float, typer.Option(min=0, max=1, help="Clinic protocol: share of visits missed.")] = (
+            clinic_eval.DEFAULT_NOISE.missed_visit_prob),
     ) -> None:
         """Compare a policy with the guideline on fresh virtual patients: every metric's mean ± SD [95 % CI], Δ, relative
-        change, Welch p (two-sided) and paired p; per subgroup; and k-fold cross-validation with the issue's targets."""
+        change, Welch p (two-sided) and paired p; per subgroup; and k-fold cross-validation with the issue's targets.
+
+        With --protocol clinic: the guideline, the MPC or exported policies at clinic visits on a named twin model, per
+        patient group; with --report FILE.md and no --twin-model, every policy on every train and held-out model and
+        schedule, with issue #25's aims checked (FILE.md, FILE.json, plots)."""
+        if protocol not in ("daily", "clinic"):
+            raise typer.BadParameter("--protocol is daily or clinic", param_hint="--protocol")
+        if protocol == "clinic":
+            noise = clinic_eval.ClinicNoise(assay_cv, adherence, late_visits, missed_visits)
+            run_clinic_command(therapy, twin_model, schedule, policy, patients, int(days), seed, noise, json_out,
+                               report_dir)
+            return
+        if therapy is None:
+            raise typer.BadParameter("give --therapy", param_hint="--therapy")
+        if policy is not None and len(policy) > 1:
+            raise typer.BadParameter("the daily protocol evaluates one --policy", param_hint="--policy")
         if cv_folds == 1:
             raise typer.BadParameter("cross-validation needs at least 2 folds", param_hint="--cv-folds")
-        pack, result, cv = run_evaluate(therapy, policy, patients, days, seed, cv_folds, cv_train)
+        pack, result, cv = run_evaluate(therapy, policy[0] if policy else None, patients, days, seed, cv_folds, cv_train)
         if json_out:
             typer.echo(report.to_json(result, cv))
         else:

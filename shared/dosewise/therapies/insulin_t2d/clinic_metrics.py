@@ -55,6 +55,14 @@ def night_source(traj: ClinicTrajectory) -> str:
     return NIGHT_MIN_KEY if NIGHT_MIN_KEY in traj.truth else TRUTH_KEY
 
 
+def data_notes(traj: ClinicTrajectory) -> list[str]:
+    """The fallback, when the twin has no night minimum (TherapyPack.clinic_notes)."""
+    if night_source(traj) == NIGHT_MIN_KEY:
+        return []
+    return [f"this twin reports no nocturnal minimum ({NIGHT_MIN_KEY}): nights below 70 and 54 mg/dL are counted on the "
+            "true fasting glucose instead"]
+
+
 def insulin_clinic_metrics(traj: ClinicTrajectory) -> dict[str, FloatArray]:
     """The metrics of the module docstring, per patient."""
     fasting = traj.truth[TRUTH_KEY]

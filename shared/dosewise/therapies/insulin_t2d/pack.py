@@ -207,3 +207,6 @@ class InsulinT2DPack(TherapyPack):
 
     def clinic_groups(self, covariates: Mapping[str, np.ndarray], hidden: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return clinic_outcomes.insulin_groups(covariates, hidden)
+
+    def clinic_notes(self, trajectory: ClinicTrajectory) -> list[str]:
+        return clinic_outcomes.data_notes(trajectory)

@@ -1,0 +1,251 @@
+"""The clinic evaluation report (``dosewise evaluate --protocol clinic --report docs/evaluation/clinic.md``): every policy on
+each therapy's training twin models and on each held-out one, at each of the pack's visit schedules, overall and per patient
+group, with issue #25's aims checked line by line. Writes the markdown, a JSON of every number next to it (same name,
+``.json``) and one figure per therapy. Every number is computed by the run; nothing is typed in.
+
+The aims (issue #25, "Policies that hold up in the clinic"), for each learned policy:
+
+- held-out models, every schedule: adverse-event days (and, where the pack counts them, nights below 70 mg/dL) no more
+  than the guideline's in every patient group; efficacy (time in range) at least the guideline's − 1 percentage point;
+- held-out models, overall: no worse than the model-predictive controller: efficacy ≥ MPC − 2 points, adverse-event days
+  ≤ MPC + 0.1 per patient;
+- training models: at least 30 % fewer adverse-event days than the guideline and efficacy ≥ guideline + 5 points.
+
+"Efficacy" is the first metric of the pack's ``clinic_metrics`` (a percentage); the adverse metrics are those of
+AIM_ADVERSE_METRICS the pack reports. "No more than" compares the means over the patients (paired: the same patients under
+both policies); the CI and paired p of each difference are in the tables, so a reader sees which differences are noise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dosewise.stats import json_number
+from dosewise.therapies.base import TherapyPack
+from dosewise.therapies.registry import get_pack
+from dosewise_trainer.evaluation.clinic import GUIDELINE, MPC, ClinicEvaluation
+from dosewise_trainer.evaluation.report import fmt, fmt_p, fmt_rel
+from dosewise_trainer.evaluation.statistics import Comparison
+
+# The issue's numbers.
+HELDOUT_EFFICACY_MARGIN_PP = 1.0
+MPC_EFFICACY_MARGIN_PP = 2.0
+MPC_ADVERSE_MARGIN = 0.1  # per patient, in the adverse metric's unit (days, nights)
+TRAIN_ADVERSE_REDUCTION = 0.30
+TRAIN_EFFICACY_GAIN_PP = 5.0
+AIM_ADVERSE_METRICS = ("adverse_event_days", "nights_below_70")
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Aim:
+    """One checked line: what is asked, where, the computed numbers and whether it holds (None: cannot be checked)."""
+
+    therapy: str
+    policy: str
+    where: str
+    text: str
+    values: str
+    met: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"therapy": self.therapy, "policy": self.policy, "where": self.where, "aim": self.text,
+                "values": self.values, "met": self.met}
+
+    def markdown(self) -> str:
+        box = {True: "[x]", False: "[ ]", None: "[?]"}[self.met]
+        verdict = {True: "met", False: "**not met**", None: "not checkable"}[self.met]
+        return f"- {box} {self.where}: {self.text} — {self.values} ({verdict})"
+
+
+def learned_policies(ev: ClinicEvaluation) -> list[str]:
+    return [p for p in ev.policies if p not in (GUIDELINE, MPC)]
+
+
+def _mean(ev: ClinicEvaluation, policy: str, metric: str) -> float:
+    return ev.summaries[policy][metric].mean
+
+
+def _adverse_metrics(ev: ClinicEvaluation) -> list[str]:
+    return [m for m in AIM_ADVERSE_METRICS if m in ev.metric_names]
+
+
+def _where(ev: ClinicEvaluation) -> str:
+    return f"{ev.twin_model} ({ev.role}), {ev.schedule}"
+
+
+def check_aims(evaluations: Sequence[ClinicEvaluation], label: Any = str) -> list[Aim]:
+    """Every aim of the module docstring for every learned policy on every evaluation it applies to."""
+    aims: list[Aim] = []
+    for ev in evaluations:
+        eff = ev.efficacy_metric
+        for pol in learned_policies(ev):
+            where = _where(ev)
+            if ev.role == "heldout":
+                for m in _adverse_metrics(ev):
+                    worst: tuple[float, str] | None = None
+                    for g in ev.groups[pol]:
+                        c = next(c for c in g.comparisons if c.metric == m) if any(
+                            c.metric == m for c in g.comparisons) else None
+                        if c is None:
+                            continue
+                        if worst is None or c.delta > worst[0]:
+                            worst = (c.delta, f"{g.dimension} {g.label} (n {g.n})")
+                    overall = next(c for c in ev.comparisons[pol] if c.metric == m)
+                    deltas = [overall.delta] + ([worst[0]] if worst else [])
+                    ok = all(math.isfinite(d) for d in deltas) and max(deltas) <= EPS
+                    values = f"Δ overall {fmt(overall.delta)}" + (f", largest in a group {fmt(worst[0])} ({worst[1]})"
+                                                                  if worst else "")
+                    aims.append(Aim(ev.therapy, pol, where, f"{label(m)} ≤ guideline in every group", values, ok))
+                c_eff = next(c for c in ev.comparisons[pol] if c.metric == eff)
+                aims.append(Aim(ev.therapy, pol, where,
+                                f"{label(eff)} ≥ guideline − {HELDOUT_EFFICACY_MARGIN_PP:g}",
+                                f"{fmt(c_eff.policy.mean)} vs {fmt(c_eff.guideline.mean)} (Δ {fmt(c_eff.delta)})",
+                                bool(c_eff.delta >= -HELDOUT_EFFICACY_MARGIN_PP - EPS)))
+                if MPC in ev.policies:
+                    pe, me = _mean(ev, pol, eff), _mean(ev, MPC, eff)
+                    aims.append(Aim(ev.therapy, pol, where, f"{label(eff)} ≥ MPC − {MPC_EFFICACY_MARGIN_PP:g}",
+                                    f"{fmt(pe)} vs MPC {fmt(me)}", bool(pe >= me - MPC_EFFICACY_MARGIN_PP - EPS)))
+                    for m in _adverse_metrics(ev):
+                        pa, ma = _mean(ev, pol, m), _mean(ev, MPC, m)
+                        aims.append(Aim(ev.therapy, pol, where, f"{label(m)} ≤ MPC + {MPC_ADVERSE_MARGIN:g}",
+                                        f"{fmt(pa)} vs MPC {fmt(ma)}", bool(pa <= ma + MPC_ADVERSE_MARGIN + EPS)))
+                else:
+                    aims.append(Aim(ev.therapy, pol, where, "no worse than the MPC", "the MPC was not run", None))
+            else:
+                if "adverse_event_days" in ev.metric_names:
+                    c = next(c for c in ev.comparisons[pol] if c.metric == "adverse_event_days")
+                    rel = c.relative_change
+                    aims.append(Aim(ev.therapy, pol, where,
+                                    f"{label('adverse_event_days')} ≥ {TRAIN_ADVERSE_REDUCTION:.0%} fewer than guideline",
+                                    f"{fmt(c.policy.mean)} vs {fmt(c.guideline.mean)} ({fmt_rel(rel)})",
+                                    None if rel is None else bool(rel <= -TRAIN_ADVERSE_REDUCTION + EPS)))
+                c_eff = next(c for c in ev.comparisons[pol] if c.metric == eff)
+                aims.append(Aim(ev.therapy, pol, where, f"{label(eff)} ≥ guideline + {TRAIN_EFFICACY_GAIN_PP:g}",
+                                f"{fmt(c_eff.policy.mean)} vs {fmt(c_eff.guideline.mean)} (Δ {fmt(c_eff.delta)})",
+                                bool(c_eff.delta >= TRAIN_EFFICACY_GAIN_PP - EPS)))
+    return aims
+
+
+# --- markdown ----------------------------------------------------------------------------------------------------------
+def _cell(s: Any) -> str:
+    return f"{fmt(s.mean)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}]"
+
+
+def _delta(c: Comparison) -> str:
+    return f"{fmt(c.delta)} [{fmt(c.delta_ci_low)}, {fmt(c.delta_ci_high)}], p {fmt_p(c.paired_p)}"
+
+
+def evaluation_markdown(ev: ClinicEvaluation, pack: TherapyPack) -> list[str]:
+    label = pack.clinic_metric_labels.get
+    others = ev.policies[1:]
+    head = ["Metric", *(f"{p} mean [95 % CI]" for p in ev.policies), *(f"Δ {p} − guideline [CI], paired p" for p in others)]
+    lines = [f"#### {ev.twin_model} ({ev.role}) · schedule {ev.schedule}", "",
+             f"{ev.n_patients} patients, {ev.days} days, seed {ev.seed}. {ev.citation}.", ""]
+    lines += [f"> {note}" for note in ev.notes]
+    if ev.notes:
+        lines.append("")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    by = {p: {c.metric: c for c in ev.comparisons[p]} for p in others}
+    for m in ev.metric_names:
+        cells = [label(m, m), *(_cell(ev.summaries[p][m]) for p in ev.policies), *(_delta(by[p][m]) for p in others)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if others and ev.groups[others[0]]:
+        metrics = [c.metric for c in ev.groups[others[0]][0].comparisons]
+        gh = ["Group", "n", *(f"{p}: Δ {label(m, m)} (paired p)" for p in others for m in metrics)]
+        lines += ["Per group (Δ = policy − guideline on the same patients):", "",
+                  "| " + " | ".join(gh) + " |", "|" + "---|" * len(gh)]
+        for i, g in enumerate(ev.groups[others[0]]):
+            cells = [f"{g.dimension}: {g.label}", str(g.n)]
+            for p in others:
+                for c in ev.groups[p][i].comparisons:
+                    cells.append(f"{fmt(c.delta)} ({fmt_p(c.paired_p)})")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def plot_therapy(evaluations: Sequence[ClinicEvaluation], pack: TherapyPack, path: Path) -> Path:
+    """Efficacy and the first adverse metric, mean and 95 % CI per policy, for every (model, schedule) of a therapy."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    evs = list(evaluations)
+    metrics = [evs[0].efficacy_metric, evs[0].adverse_metric]
+    policies = list(dict.fromkeys(p for ev in evs for p in ev.policies))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(evs) + 2), 7.0))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 1, sharex=True)
+    width = 0.8 / max(1, len(policies))
+    x = np.arange(len(evs))
+    for ax, m in zip(axes, metrics, strict=True):
+        for k, p in enumerate(policies):
+            means = np.array([ev.summaries[p][m].mean if p in ev.summaries else np.nan for ev in evs])
+            lo = np.array([ev.summaries[p][m].ci_low if p in ev.summaries else np.nan for ev in evs])
+            hi = np.array([ev.summaries[p][m].ci_high if p in ev.summaries else np.nan for ev in evs])
+            err = np.vstack([np.nan_to_num(means - lo), np.nan_to_num(hi - means)])
+            ax.bar(x + (k - (len(policies) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=p)
+        ax.set_ylabel(pack.clinic_metric_labels.get(m, m))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[-1].set_xticks(x, [f"{ev.twin_model}\n({ev.role})\n{ev.schedule}" for ev in evs], fontsize=8)
+    fig.suptitle(f"{pack.name}: clinic protocol, mean and 95 % CI")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def write_report(path: Path, evaluations: Sequence[ClinicEvaluation], command: str,
+                 skipped: Sequence[str] = ()) -> list[Path]:
+    """Write ``path`` (markdown), ``path`` with ``.json`` and ``<stem>_<therapy>.png``; returns the files written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    therapies = list(dict.fromkeys(ev.therapy for ev in evaluations))
+    all_aims: list[Aim] = []
+    written: list[Path] = []
+    first = evaluations[0] if evaluations else None
+    lines = ["# Clinic-protocol evaluation (issue #25)", "",
+             f"Made by `{command}`: every number below is computed by that run (`{path.with_suffix('.json').name}` holds "
+             "them all). Decisions at visits only, each plan held until the next visit, on twin models a learned policy "
+             "was trained on (role train) and on published models it never saw (role heldout).", ""]
+    if first is not None:
+        n = first.noise
+        lines += [f"Clinic noise: assay CV {n.assay_cv:g}, adherence {n.adherence:g}, late visits {n.late_visit_prob:g} "
+                  f"(1–3 days), missed visits {n.missed_visit_prob:g}. Means with BCa bootstrap 95 % CIs; differences "
+                  "with Welch 95 % CIs and paired t-test p (the same patients and noise under every policy).", ""]
+    lines += [f"- skipped: {s}" for s in skipped] + ([""] if skipped else [])
+    for therapy in therapies:
+        pack = get_pack(therapy)
+        evs = [ev for ev in evaluations if ev.therapy == therapy]
+        label = pack.clinic_metric_labels.get
+        aims = check_aims(evs, label=lambda m, label=label: label(m, m))
+        all_aims += aims
+        lines += [f"## {pack.name}", "", "| Twin model | Role | Source |", "|---|---|---|"]
+        for name, role, cite in dict.fromkeys((ev.twin_model, ev.role, ev.citation) for ev in evs):
+            lines.append(f"| {name} | {role} | {cite} |")
+        lines += ["", "### Aims", ""]
+        if aims:
+            met = sum(a.met is True for a in aims)
+            lines += [f"{met} of {len(aims)} met.", "", *(a.markdown() for a in aims), ""]
+        else:
+            lines += ["No learned policy was evaluated: the aims apply to a learned policy, so none is checked.", ""]
+        png = path.with_name(f"{path.stem}_{therapy}.png")
+        written.append(plot_therapy(evs, pack, png))
+        lines += [f"![{therapy}]({png.name})", "", "### Results", ""]
+        for ev in evs:
+            lines += evaluation_markdown(ev, pack)
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    written.insert(0, path)
+    doc = {"command": command, "skipped": list(skipped), "evaluations": [ev.to_dict() for ev in evaluations],
+           "aims": [a.to_dict() for a in all_aims]}
+    js = path.with_suffix(".json")
+    js.write_text(json.dumps(doc, indent=1, default=json_number, allow_nan=False) + "\n", encoding="utf-8")
+    written.insert(1, js)
+    return written

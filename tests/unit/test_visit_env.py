@@ -233,3 +233,19 @@ class TestVisitFeatureStats:
         assert stats.n_samples == 110
         assert stats.mean[-1] == pytest.approx((0 + 7 + 14 + 21 + 28 + 0 + 3 + 7 + 14 + 21 + 28) / 11)
         assert "weekly, early" in stats.source
+
+
+class TestNStep:
+    def test_an_n_step_return_adds_the_next_steps_discounted_by_their_days_and_bootstraps_where_they_end(self) -> None:
+        pack = VisitToyPack()
+        policy = ExploringVisitPolicy(pack, scripted({7: DOWN}), epsilon=0.0, rng=np.random.default_rng(0))
+        traj = clinic_rollout(pack, InstantTwin(np.array([1.0, 1.3])), policy, EARLY, 36, ClinicNoise(), seed=0)
+        one = visit_transitions(pack, traj, policy.record, 0.9, n_step=1)
+        two = visit_transitions(pack, traj, policy.record, 0.9, n_step=2)
+        for i in range(2):
+            r1, d1 = one.reward[one.patient == i], one.days[one.patient == i]  # visits 3, 7, 14, 21, 28 (35 open)
+            r2, disc2 = two.reward[two.patient == i], two.discount[two.patient == i]
+            assert np.allclose(r2[:-1], r1[:-1] + 0.9 ** d1[:-1] * r1[1:])
+            assert np.allclose(disc2[:-1], 0.9 ** (d1[:-1] + d1[1:]))
+            assert r2[-1] == pytest.approx(r1[-1]) and disc2[-1] == pytest.approx(0.9 ** d1[-1])  # the window ends early
+        assert np.array_equal(two.next_obs[0], one.next_obs[1])  # bootstraps from the visit after next

@@ -20,7 +20,8 @@ Spec sheet (Gymnasium style):
   γ·H for the regimen change made at the visit, minus ``reversal_penalty`` when the decision reverses the previous one
   without new evidence (``is_reversal``).
 - **Discount**: γ_day^(v_{k+1} − v_k) (``interval_discount``): a weekly step discounts like seven daily steps, so returns
-  mean the same whatever the cadence.
+  mean the same whatever the cadence. With ``n_step`` > 1 a transition sums the patient's next visit steps too, each
+  discounted by the days from the decision to its visit.
 - **Episode end**: after the rollout's days. The interval still open then has no next visit and is not a transition (its
   reward is unfinished); the twins have no terminal state.
 
@@ -139,13 +140,14 @@ class VisitTransitions:
     day: IntArray  # the decision's visit day
     obs: np.ndarray
     actions: IntArray
-    reward: FloatArray  # Σ daily α·T − β·A over the interval − γ·H − reversal penalty
-    days: FloatArray  # interval length
-    discount: FloatArray  # γ_day^days
-    next_obs: np.ndarray
+    reward: FloatArray  # the (n-step) return: Σ daily α·T − β·A over the interval − γ·H − reversal penalty, per step
+    days: FloatArray  # the decision's own interval (to the next visit)
+    discount: FloatArray  # γ_day^(days from the decision to the visit it bootstraps from)
+    next_obs: np.ndarray  # the features of that visit
     next_mask: np.ndarray
     reversal: np.ndarray  # the decision was a penalized reversal
     direction_change: np.ndarray  # the decision reversed the previous one's direction (penalized or not)
+    one_step_reward: FloatArray  # the decision's own interval's reward (= reward when n_step = 1)
 
     @property
     def n(self) -> int:
@@ -166,9 +168,11 @@ def daily_rewards(pack: TherapyPack, traj: ClinicTrajectory) -> FloatArray:
 
 
 def visit_transitions(pack: TherapyPack, traj: ClinicTrajectory, record: VisitRecord, gamma_per_day: float,
-                      reversal_penalty: float = REVERSAL_PENALTY,
-                      still_fraction: float = STILL_FRACTION_OF_BAND) -> VisitTransitions:
-    """Cut a clinic rollout driven by an ``ExploringVisitPolicy`` into visit-level transitions (module docstring)."""
+                      reversal_penalty: float = REVERSAL_PENALTY, still_fraction: float = STILL_FRACTION_OF_BAND,
+                      n_step: int = 1) -> VisitTransitions:
+    """Cut a clinic rollout driven by an ``ExploringVisitPolicy`` into visit-level transitions (module docstring).
+    ``n_step`` > 1: each transition sums up to that many of the patient's visit steps (Sutton & Barto 2018, §7.1), each
+    step's reward discounted by the days from the decision to that step's visit, and bootstraps where they end."""
     # Every visit as one row, sorted by (patient, day): the policy saw the patients of a day in patient order.
     patient = np.concatenate([np.flatnonzero(traj.visit[:, d]) for d in record.day]) if record.day else np.zeros(0, int)
     day = np.concatenate([np.full(len(a), d) for d, a in zip(record.day, record.action, strict=True)]) \
@@ -196,19 +200,33 @@ def visit_transitions(pack: TherapyPack, traj: ClinicTrajectory, record: VisitRe
                       still_fraction * (hi - lo))
     has_next = np.zeros(len(patient), bool)
     has_next[:-1] = ~first[1:]
-    k = np.flatnonzero((action >= 0) & has_next)  # learned decisions whose interval closed at a next visit
+    valid = (action >= 0) & has_next  # learned decisions whose interval closed at a next visit
+    k = np.flatnonzero(valid)
     nxt = k + 1
 
+    # One-step rewards of every row (0 where the row is no closed learned decision).
     daily = np.cumsum(np.concatenate([np.zeros((traj.n, 1)), daily_rewards(pack, traj)], axis=1), axis=1)
-    _, _, h = observed_terms(pack)(pack, np.full(k.size, np.nan), day[k].astype(float), regimen[k], current[k])
-    rev_k = rev[k]
-    reward = (daily[patient[k], day[nxt]] - daily[patient[k], day[k]] - pack.reward_weights.gamma * h
-              - reversal_penalty * rev_k)
-    days = (day[nxt] - day[k]).astype(float)
+    following = np.minimum(np.arange(len(day)) + 1, max(len(day) - 1, 0))
+    _, _, h = observed_terms(pack)(pack, np.full(len(day), np.nan), day.astype(float), regimen, current)
+    one_step = np.where(valid, daily[patient, day[following]] - daily[patient, day] - pack.reward_weights.gamma * h
+                        - reversal_penalty * rev, 0.0) if len(day) else np.zeros(0)
+    # n-step: add the next learned steps of the same patient, each discounted by the days since this decision, and
+    # bootstrap from the visit where the window ends (an open interval ends a window early).
+    reward, end = one_step[k].copy(), nxt.copy()
+    run = np.ones(k.size, bool)
+    for j in range(1, max(1, n_step)):
+        row = k + j
+        inside = row < len(day)
+        row = np.minimum(row, max(len(day) - 1, 0))
+        run &= inside & valid[row] & (patient[row] == patient[k])
+        reward += np.where(run, interval_discount(gamma_per_day, day[row] - day[k]) * one_step[row], 0.0)
+        end = np.where(run, row + 1, end)
+    days = (day[end] - day[k]).astype(float)
     return VisitTransitions(
-        patient=patient[k], day=day[k], obs=feats[k].astype(np.float32), actions=action[k], reward=reward, days=days,
-        discount=interval_discount(gamma_per_day, days), next_obs=feats[nxt].astype(np.float32), next_mask=masks[nxt],
-        reversal=rev_k, direction_change=(prev_dir * direction < 0)[k],
+        patient=patient[k], day=day[k], obs=feats[k].astype(np.float32), actions=action[k], reward=reward,
+        days=(day[nxt] - day[k]).astype(float), discount=interval_discount(gamma_per_day, days),
+        next_obs=feats[end].astype(np.float32), next_mask=masks[end], reversal=rev[k],
+        direction_change=(prev_dir * direction < 0)[k], one_step_reward=one_step[k],
     )
 
 

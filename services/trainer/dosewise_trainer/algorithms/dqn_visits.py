@@ -7,8 +7,8 @@ What changes against the daily learner, and why:
   daily rewards over the interval minus the reversal penalty (issue #25).
 - **Discount per day**: a transition of d days is discounted γ_day^d (``Args.gamma_per_day``), the same horizon whatever
   the cadence; the replay buffer already stores each transition's own discount.
-- **One-step TD at visits**: patients visit on different days, so there is no common n-step window; one visit is already
-  days of reward.
+- **n-step returns per patient** (``Args.n_step`` visits): patients visit on different days, so each patient's window is
+  its own visits (``visit_transitions``), every step discounted by the days since the decision.
 - **Episodes from a family of twins**: each episode draws fresh patients from one training twin model at one of the
   pack's cadences (every pair in turn, ``episode_plan``), so no single model's parameters or cadence are learned.
 - **Collect, then learn**: an episode runs with the network of its start (ε-greedy); its transitions then train it. An
@@ -112,7 +112,7 @@ def train_visits(args: Args, pack: TherapyPack, family: list[FamilyMember], sche
         policy = ExploringVisitPolicy(pack, q_fn, epsilon, rng)
         twin = member.make(args.num_patients, int(rng.integers(2**31 - 1)))
         traj = clinic_rollout(pack, twin, policy, schedule, horizon, noise, seed=int(rng.integers(2**31 - 1)))
-        tr = visit_transitions(pack, traj, policy.record, args.gamma_per_day, args.reversal_penalty)
+        tr = visit_transitions(pack, traj, policy.record, args.gamma_per_day, args.reversal_penalty, n_step=args.n_step)
         rb.add(**_to_buffer(tr), boot=_boot(rng, tr.n, args.n_heads, args.bootstrap_p))
         global_step += tr.n
         bar.update(tr.n)
@@ -133,7 +133,7 @@ def train_visits(args: Args, pack: TherapyPack, family: list[FamilyMember], sche
                 curves.log("charts/epsilon", epsilon, global_step)
                 curves.log("charts/SPS", global_step / (time.time() - start_time), global_step)
         episodes += 1
-        per_patient = np.bincount(tr.patient, weights=tr.reward, minlength=traj.n)
+        per_patient = np.bincount(tr.patient, weights=tr.one_step_reward, minlength=traj.n)
         curves.log("charts/episodic_return", float(per_patient.mean()), global_step)
         curves.log("charts/reversal_rate", float(tr.reversal.mean()) if tr.n else 0.0, global_step)
         bar.set_postfix(ret=f"{per_patient.mean():.1f}", eps=f"{epsilon:.2f}", model=member.name)

@@ -110,8 +110,25 @@ def ship(therapy: str, root: Path, seed: int = 1, cv_folds: int = CV_FOLDS) -> P
         _print_cv(therapy, cv)
     build_policy(therapy, out, seed)
     record_cross_validation(out, cv)
+    if dqn.resolve_protocol(therapy, None) == "clinic":
+        record_clinic(therapy, out)
     print(f"{therapy}: shipped {out}")
     return out
+
+
+def record_clinic(therapy: str, out: Path) -> None:
+    """The clinic evaluation on the held-out twin models into the card (clinic_card.py), and a line per run."""
+    from dosewise_trainer.clinic_card import clinic_evaluation, record_clinic_evaluation
+
+    evaluation = clinic_evaluation(get_pack(therapy), out)
+    record_clinic_evaluation(out, evaluation)
+    for r in evaluation["runs"]:
+        t = r["targets"]
+        eff, adv = t["efficacy_delta_pp"], t["adverse_relative_change"]
+        print(f"{therapy}: {r['twin_model']} at {r['schedule']}: efficacy "
+              f"{'n/a' if eff is None else f'{eff:+.1f} pp'}, adverse days {'n/a' if adv is None else f'{adv:+.0%}'} "
+              f"vs the guideline: targets met {t['met']}")
+    print(f"{therapy}: clinic targets met on every held-out model and cadence: {evaluation['targets_met']}")
 
 
 # --- the same work in parts (one per Indexed Job pod), then a gather -------------------------------------------------------
@@ -172,6 +189,8 @@ def gather(work: Path, root: Path, therapies: Sequence[str], seed: int = 1, cv_f
             shutil.rmtree(out)
         shutil.copytree(policy_folder(work, therapy, seed), out)
         record_cross_validation(out, cv)
+        if dqn.resolve_protocol(therapy, None) == "clinic":
+            record_clinic(therapy, out)
         print(f"{therapy}: shipped {out}")
         shipped.append(out)
     return shipped

@@ -489,7 +489,9 @@ def register(app: typer.Typer) -> None:
         days: Annotated[float, typer.Option(min=1, help="Days of therapy simulated per patient.")] = 90,
         seed: Annotated[int, typer.Option(help="Seed of the cohort and the simulator noise.")] = 7,
         json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of tables.")] = False,
-        report_dir: Annotated[Path | None, typer.Option("--report", help="Write table.md, results.json and plots here.")] = None,
+        report_dir: Annotated[Path | None, typer.Option("--report", help=(
+            "Write table.md, results.json and plots here (clinic protocol: FILE.md, with FILE.json and plots beside "
+            "it)."))] = None,
         cv_folds: Annotated[int, typer.Option(min=0, help=(
             "Cross-validate the training procedure with this many folds, a fresh policy trained per fold (0: no CV; not "
             "with --policy)."))] = 0,

@@ -160,3 +160,56 @@ def test_the_report_runs_every_model_and_schedule_and_writes_markdown_json_and_p
     text = out.read_text()
     assert "No learned policy was evaluated" in text and "| toy-heldout | heldout | Other toy 2026 |" in text
     assert (tmp_path / "clinic_clinictoy.png").stat().st_size > 0
+
+
+def write_toy_policy(out_dir: Path, protocol: str = "clinic") -> Path:
+    """An exported Q-function for ClinicToyPack (features: regimen, latest level; actions: hold2, keep, up):
+    Q(up) = 2 − level, Q(keep) = 0, Q(hold2) = level − 3.5: up below 2, hold above 3.5."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    w = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, -1.0]], np.float32)
+    b = np.array([-3.5, 0.0, 2.0], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["features", "W"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["q_values"]),
+         helper.make_node("Unsqueeze", ["q_values", "axis1"], ["q_heads"])],
+        "toy_policy",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("q_values", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("q_heads", TensorProto.FLOAT, ["batch", 1, 3])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b"),
+         numpy_helper.from_array(np.array([1], np.int64), "axis1")],
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), out_dir / "policy.onnx")
+    card = {"therapy": "clinictoy", "protocol": protocol, "status": "candidate", "version": out_dir.name}
+    (out_dir / "model_card.json").write_text(json.dumps(card))
+    return out_dir
+
+
+def test_an_exported_q_function_is_evaluated_at_visits_through_onnxruntime(app, tmp_path: Path):
+    policy = write_toy_policy(tmp_path / "toy-v1")
+    res = CliRunner().invoke(app, ["evaluate", "--protocol", "clinic", "--twin-model", "toy-train", "--patients", "15",
+                                   "--days", "20", "--policy", str(policy), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["policies"] == ["guideline", "policy toy-v1"]
+    assert [c["metric"] for c in doc["comparisons"]["policy toy-v1"]][:2] == ["days_in_band_pct", "adverse_event_days"]
+
+
+def test_the_report_finds_shipped_clinic_policies_and_checks_their_aims(tmp_path: Path):
+    shipped = tmp_path / "policies"
+    write_toy_policy(shipped / "clinictoy" / "toy-v2")
+    write_toy_policy(shipped / "clinictoy" / "daily-v1", protocol="daily")  # not a visit policy: left out
+    out = tmp_path / "report" / "clinic.md"
+    written = cli.run_clinic_report(out, None, None, "weekly", None, 15, 20, 3, cli.clinic_eval.DEFAULT_NOISE,
+                                    "dosewise evaluate --protocol clinic --report clinic.md", policy_dir=shipped)
+    assert written[:2] == [out, out.with_suffix(".json")]
+    doc = json.loads(out.with_suffix(".json").read_text())
+    policies = {p for e in doc["evaluations"] for p in e["policies"]}
+    assert {"guideline", "policy toy-v2"} <= policies and "policy daily-v1" not in policies
+    assert all(e["policies"][0] == "guideline" for e in doc["evaluations"])
+    aims = doc["aims"]
+    assert aims and {a["policy"] for a in aims} == {"policy toy-v2"}
+    text = out.read_text()
+    for a in aims:
+        assert a["aim"] in text

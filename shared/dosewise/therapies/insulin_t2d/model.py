@@ -129,6 +129,7 @@ class DayResult:
 
     x: FloatArray  # (4, n) state at the end of the day (the next fasting sample)
     mean_glucose_mmol_l: FloatArray  # (n,) time-average of G over the day
+    min_glucose_mmol_l: FloatArray | None = None  # (n,) lowest G at a step's end over the day (a clinic twin's 24-h minimum)
 
 
 def _day_steps(dt_minutes: float, infusion_hours: float) -> tuple[int, float, int, float, float, float]:
@@ -169,6 +170,7 @@ def advance_day(
     ou = np.array([_ou_scale(1.0 / TAU1_DAYS, dt), _ou_scale(1.0 / TAU1_DAYS, dt), _ou_scale(P2_PER_DAY, dt)])
     sig_insulin = ou[:, None] * p.sigma[None, :]
     g_sum = np.zeros_like(g)
+    g_min = np.full_like(g, np.inf)
     n = g.shape[0]
     kk = np.empty_like(g)
     decay = np.empty_like(g)
@@ -207,7 +209,8 @@ def advance_day(
             np.maximum(i_e, 0.0, out=i_e)
             np.maximum(g, G_FLOOR_MMOL_L, out=g)
         g_sum += g
-    return DayResult(x=x, mean_glucose_mmol_l=g_sum / steps)
+        np.minimum(g_min, g, out=g_min)
+    return DayResult(x=x, mean_glucose_mmol_l=g_sum / steps, min_glucose_mmol_l=g_min)
 
 
 def fasting_paths(si: FloatArray, egp: FloatArray, b: FloatArray, clearance: FloatArray, start_dose: FloatArray,

@@ -88,6 +88,7 @@ class InsulinT2DPack(TherapyPack):
     observation_kinds = (KIND,)
     target_band = TARGET_MG_DL  # ADA fasting target
     decision_interval_days = 1.0
+    dose_effect_sign = -1  # more insulin lowers glucose (base.TherapyPack.dose_effect_sign)
     self_monitored = True  # the patient reads fasting glucose every morning (SMBG); the clinic decides at visits (clinic.py)
     episode_days = DAY_CAP  # training course length (trainer, gym_env)
     dose_history_days = 14

@@ -34,6 +34,9 @@ def register(app: typer.Typer) -> None:
         protocol: Annotated[str | None, typer.Option(
             help="clinic: one decision per visit at the pack's cadences, on its training twin models; daily: one a day "
                  "on its simulator. Default: clinic for a pack that declares cadences.")] = None,
+        cadence: Annotated[list[str] | None, typer.Option(
+            help="Clinic protocol: a visit schedule to train for (clinic.SCHEDULES; repeat for several; default: the "
+                 "pack's cadences).")] = None,
         twin_model: Annotated[list[str] | None, typer.Option(
             help="Clinic protocol: a training twin model to train on (repeat for several; default: every 'train' model "
                  "of the therapy, plus its simulator with widened parameters).")] = None,
@@ -61,6 +64,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(e), param_hint="--protocol") from None
         if twin_model:
             overrides["twin_models"] = tuple(twin_model)
+        if cadence:
+            overrides["cadences"] = tuple(cadence)
         args = dqn.Args.quick(therapy, **overrides) if quick else dqn.Args.for_therapy(therapy, **overrides)
         result = dqn.train(args, pack=pack)
         typer.echo(f"trained {therapy} ({args.protocol} protocol) in {result.seconds:.0f} s; wrote {out / 'policy.onnx'}, "

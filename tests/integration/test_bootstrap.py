@@ -1,24 +1,43 @@
-"""`dosewise up`'s bootstrap on a database that has seen an older checkout: a shipped policy rebuilt under the same version
-name (`make policies` after a twin change) must not leave its therapy unservable (SQLite and PostgreSQL)."""
+"""`dosewise up`'s bootstrap: what each therapy serves (SQLite and PostgreSQL). The guideline is the floor: it is always
+registered and serves unless a network or the MPC showed on its card that it met its targets against the guideline; no
+untrained network, and no network made for another version of its pack, is ever activated; a shipped policy rebuilt under
+the same version name (`make policies` after a twin change) does not leave its therapy unservable."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from dosewise.settings import Settings
 from dosewise.storage.db import make_engine, make_sessionmaker
 from dosewise.storage.migrate import upgrade
 from dosewise.storage.repositories import PolicyRepository
-from dosewise_trainer.bootstrap import ensure_policies, servable
-from dosewise_trainer.export import sha256_file
+from dosewise.therapies.registry import PACKS, get_pack
+from dosewise_trainer.bootstrap import ensure_policies, kind_of, servable
+from dosewise_trainer.controllers_ship import write_controller
+from dosewise_trainer.export import export_untrained, sha256_file
 
-SHIPPED = Path(__file__).resolve().parents[2] / "policies"
+
+def _mpc(folder: Path, therapy: str, targets_met: bool) -> None:
+    """The MPC's version with a card claiming (or not) that it met its targets (controllers_ship writes the real one)."""
+    pack = get_pack(therapy)
+    write_controller(pack, "mpc", folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card["clinic_evaluation" if pack.cadences else "cross_validation"] = {"targets_met": targets_met}
+    (folder / "model_card.json").write_text(json.dumps(card))
+
+
+def _network(folder: Path, therapy: str, targets_met: bool | None) -> Path:
+    """A network of the pack's shape whose card claims (or not) that it met its targets, as `make policies` writes one."""
+    pack = get_pack(therapy)
+    onnx = export_untrained(pack, folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card["status"] = "candidate"
+    if targets_met is not None:
+        card["clinic_evaluation" if pack.cadences else "cross_validation"] = {"targets_met": targets_met}
+    (folder / "model_card.json").write_text(json.dumps(card))
+    return onnx
 
 
 def _rebuild(folder: Path) -> str:
@@ -31,11 +50,11 @@ def _rebuild(folder: Path) -> str:
     return card["onnx"]["sha256"]
 
 
-async def _rows(settings: Settings, therapy: str) -> list[tuple[str, str]]:
+async def _rows(settings: Settings, therapy: str) -> list[tuple[str, str, str]]:
     engine = make_engine(settings)
     try:
         async with make_sessionmaker(engine)() as s:
-            return sorted((p.version, p.status) for p in await PolicyRepository(s).list(therapy))
+            return sorted((p.version, kind_of(p.model_card or {}), p.status) for p in await PolicyRepository(s).list(therapy))
     finally:
         await engine.dispose()
 
@@ -50,31 +69,86 @@ async def _active_is_servable(settings: Settings, therapy: str) -> bool:
         await engine.dispose()
 
 
+def _settings(db_url: str, tmp_path: Path) -> Settings:
+    upgrade(db_url)
+    (tmp_path / "policies").mkdir(exist_ok=True)
+    return Settings(DATABASE_URL=db_url, DOSEWISE_VAR_DIR=tmp_path / "var", DOSEWISE_POLICY_DIR=tmp_path / "policies")
+
+
+def test_with_nothing_shipped_every_therapy_serves_its_guideline_and_no_network(empty_db_url: str, tmp_path: Path) -> None:
+    settings = _settings(empty_db_url, tmp_path)
+    report = asyncio.run(ensure_policies(settings))
+    for therapy in PACKS:
+        assert f"{therapy}: guideline (guideline, active)" in report
+        assert asyncio.run(_rows(settings, therapy)) == [("guideline", "guideline", "active")]
+        assert asyncio.run(_active_is_servable(settings, therapy))
+    assert asyncio.run(ensure_policies(settings)) == report  # idempotent
+
+
+def test_a_network_serves_only_when_its_card_shows_it_met_its_targets(empty_db_url: str, tmp_path: Path) -> None:
+    settings = _settings(empty_db_url, tmp_path)
+    _network(settings.policy_dir / "warfarin" / "dqn-unproven", "warfarin", targets_met=False)
+    _network(settings.policy_dir / "insulin_t2d" / "dqn-no-evidence", "insulin_t2d", targets_met=None)
+    _network(settings.policy_dir / "immune" / "dqn-proven", "immune", targets_met=True)
+    asyncio.run(ensure_policies(settings))
+    assert asyncio.run(_rows(settings, "warfarin")) == [("dqn-unproven", "dqn", "candidate"),
+                                                        ("guideline", "guideline", "active")]
+    assert asyncio.run(_rows(settings, "insulin_t2d")) == [("dqn-no-evidence", "dqn", "candidate"),
+                                                           ("guideline", "guideline", "active")]
+    assert asyncio.run(_rows(settings, "immune")) == [("dqn-proven", "dqn", "active"), ("guideline", "guideline", "candidate")]
+
+
+def test_an_untrained_network_is_never_activated_whatever_its_card_claims(empty_db_url: str, tmp_path: Path) -> None:
+    settings = _settings(empty_db_url, tmp_path)
+    folder = settings.policy_dir / "warfarin" / "random"
+    _network(folder, "warfarin", targets_met=True)
+    card = json.loads((folder / "model_card.json").read_text())
+    (folder / "model_card.json").write_text(json.dumps({**card, "status": "untrained"}))
+    asyncio.run(ensure_policies(settings))
+    assert ("guideline", "guideline", "active") in asyncio.run(_rows(settings, "warfarin"))
+
+
+def test_a_network_made_for_another_action_set_is_not_served(empty_db_url: str, tmp_path: Path) -> None:
+    settings = _settings(empty_db_url, tmp_path)
+    folder = settings.policy_dir / "warfarin" / "old-actions"
+    _network(folder, "warfarin", targets_met=True)
+    card = json.loads((folder / "model_card.json").read_text())
+    card["actions"] = card["actions"][:-1]  # as a card from before the pack's action set changed
+    (folder / "model_card.json").write_text(json.dumps(card))
+    asyncio.run(ensure_policies(settings))
+    assert asyncio.run(_rows(settings, "warfarin")) == [("guideline", "guideline", "active"),
+                                                        ("old-actions", "dqn", "candidate")]
+
+
+def test_a_network_that_met_its_targets_is_preferred_to_the_mpc_and_the_mpc_to_the_guideline(
+        empty_db_url: str, tmp_path: Path) -> None:
+    settings = _settings(empty_db_url, tmp_path)
+    _mpc(settings.policy_dir / "warfarin" / "mpc", "warfarin", targets_met=True)
+    _mpc(settings.policy_dir / "insulin_t2d" / "mpc-unproven", "insulin_t2d", targets_met=False)
+    _network(settings.policy_dir / "immune" / "dqn-proven", "immune", targets_met=True)
+    _mpc(settings.policy_dir / "immune" / "mpc", "immune", targets_met=True)
+    asyncio.run(ensure_policies(settings))
+    assert ("mpc", "mpc", "active") in asyncio.run(_rows(settings, "warfarin"))
+    assert ("guideline", "guideline", "active") in asyncio.run(_rows(settings, "insulin_t2d"))
+    assert ("dqn-proven", "dqn", "active") in asyncio.run(_rows(settings, "immune"))
+
+
 def test_a_policy_rebuilt_under_its_version_name_is_registered_anew_and_served(empty_db_url: str,
                                                                               tmp_path: Path) -> None:
-    upgrade(empty_db_url)
-    policy_dir = tmp_path / "policies"
-    shutil.copytree(SHIPPED / "warfarin", policy_dir / "warfarin")
-    settings = Settings(DATABASE_URL=empty_db_url, DOSEWISE_VAR_DIR=tmp_path / "var", DOSEWISE_POLICY_DIR=policy_dir)
-
+    settings = _settings(empty_db_url, tmp_path)
+    folder = settings.policy_dir / "immune" / "dqn-quick"
+    _network(folder, "immune", targets_met=True)
     asyncio.run(ensure_policies(settings))
-    assert asyncio.run(_rows(settings, "warfarin")) == [("dqn-quick-seed1", "active")]
+    assert ("dqn-quick", "dqn", "active") in asyncio.run(_rows(settings, "immune"))
 
-    digest = _rebuild(policy_dir / "warfarin" / "dqn-quick-seed1")
-    assert not asyncio.run(_active_is_servable(settings, "warfarin"))  # what inference would meet: a hash mismatch
+    digest = _rebuild(folder)
+    assert not asyncio.run(_active_is_servable(settings, "immune"))  # what inference would meet: a hash mismatch
     report = asyncio.run(ensure_policies(settings))
-    rebuilt = f"dqn-quick-seed1-{digest[:8]}"
-    assert f"warfarin: {rebuilt} (active)" in report
-    assert asyncio.run(_rows(settings, "warfarin")) == [("dqn-quick-seed1", "retired"), (rebuilt, "active")]
-    assert asyncio.run(_active_is_servable(settings, "warfarin"))
+    rebuilt = f"dqn-quick-{digest[:8]}"
+    assert f"immune: {rebuilt} (dqn, active)" in report
+    expected = [("dqn-quick", "dqn", "retired"), (rebuilt, "dqn", "active"), ("guideline", "guideline", "candidate")]
+    assert asyncio.run(_rows(settings, "immune")) == expected
+    assert asyncio.run(_active_is_servable(settings, "immune"))
 
     asyncio.run(ensure_policies(settings))  # idempotent: nothing new registered or activated
-    assert asyncio.run(_rows(settings, "warfarin")) == [("dqn-quick-seed1", "retired"), (rebuilt, "active")]
-
-
-@pytest.fixture(autouse=True)
-def _no_shipped_side_effects() -> Iterator[None]:
-    """These tests copy the shipped artifacts; the repository's own must be untouched."""
-    before = sha256_file(SHIPPED / "warfarin" / "dqn-quick-seed1" / "policy.onnx")
-    yield
-    assert sha256_file(SHIPPED / "warfarin" / "dqn-quick-seed1" / "policy.onnx") == before
+    assert asyncio.run(_rows(settings, "immune")) == expected

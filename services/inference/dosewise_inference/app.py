@@ -113,6 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _problem(422, problems.validation_problem(
                 [{"loc": ("therapy",), "msg": f"unknown therapy; allowed: {', '.join(PACKS)}", "type": "therapy"}], ()))
         policy = request.app.state.store.get(body.therapy)  # one version answers the whole request, even mid-swap
+        if not policy.is_network:
+            return _problem(422, problems.validation_problem(
+                [{"loc": ("features",), "msg": f"the serving {body.therapy} policy is a {policy.kind} controller: it decides "
+                  "from patient states (POST /v1/recommend), not from features", "type": "policy_kind"}], ()))
         x = np.asarray(body.features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != policy.n_features or not np.isfinite(x).all():
             return _problem(422, problems.validation_problem(

@@ -247,9 +247,14 @@ def score_and_explain_many(
 
     base = baseline_features(pack, feature_stats)
     scales = np.array([f.scale if f.scale else 1.0 for f in pack.feature_specs])
+    network = getattr(policy, "is_network", True)
     grad_fn = as_grad_fn(policy)
-    attr = integrated_gradients_many(q_fn, x, base, action, scales, grad_fn=grad_fn)
-    q_at = np.asarray(q_fn(np.concatenate([x, base[None, :].astype(np.float32)])), dtype=float)
+    if network:
+        attr = integrated_gradients_many(q_fn, x, base, action, scales, grad_fn=grad_fn)
+        q_at = np.asarray(q_fn(np.concatenate([x, base[None, :].astype(np.float32)])), dtype=float)
+    else:  # a controller's scores come from the patient's record, not from a function of the features to differentiate
+        attr = np.zeros_like(x, dtype=float)
+        q_at = np.concatenate([q, np.full((1, q.shape[1]), np.nan)])
     regimen = pack.apply_actions(view.current_dose, action)[1]
     out = []
     rows = scored.rows()
@@ -275,7 +280,7 @@ def score_and_explain_many(
             "q_values": [{"action": s.id, "label": s.label, "q": round(float(q[i, j]), 4), "allowed": bool(mask[i, j]),
                           "chosen": j == a, "q_sd_across_heads": None if head_sd is None else round(float(head_sd[j]), 4)}
                          for j, s in enumerate(pack.actions)],
-            "attributions": {
+            "attributions": _controller_attributions(policy, pack, a, q[i, a]) if not network else {
                 "method": f"integrated gradients, {IG_STEPS} path steps, " + (
                     "exact gradients of the policy's ONNX graph" if grad_fn is not None else "forward finite differences"),
                 "target": f"Q({pack.actions[a].id})",
@@ -288,6 +293,15 @@ def score_and_explain_many(
             "rationale": text,
         })
     return out
+
+
+def _controller_attributions(policy: Any, pack: TherapyPack, action: int, score: float) -> dict[str, Any]:
+    """What a controller's answer says in place of feature attributions: there are none to give."""
+    kind = getattr(policy, "kind", "controller")
+    why = ("the guideline's rule decides, not a learned function of the features" if kind == "guideline" else
+           "each action is scored by the patient's own fitted twin (see forecast), not by a learned function of the features")
+    return {"method": f"not available: a {kind} controller; {why}", "target": f"score({pack.actions[action].id})",
+            "baseline": None, "q_at_features": round(float(score), 4), "q_at_baseline": None, "sum": 0.0, "top": []}
 
 
 def score_and_explain(

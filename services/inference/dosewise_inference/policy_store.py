@@ -1,8 +1,9 @@
-"""Which policy serves each therapy, loaded into onnxruntime and verified by hash.
+"""Which policy serves each therapy, loaded (a network into onnxruntime) and verified by hash.
 
-The registry (``policies`` table) is the source of truth: the ``active`` policy of a therapy, or — before any training — its
-newest ``untrained`` one. The store re-reads the registry every ``policy_refresh_s`` seconds and swaps a new version in
-atomically (a dict assignment): a request holds a reference to one ``LoadedPolicy`` and is answered entirely by it.
+The registry (``policies`` table) is the source of truth: the ``active`` policy of a therapy — a network, or a controller
+(the guideline, the MPC: dosewise.controllers), whose scores go through the same mask and choice. The store re-reads the
+registry every ``policy_refresh_s`` seconds and swaps a new version in atomically (a dict assignment): a request holds a
+reference to one ``LoadedPolicy`` and is answered entirely by it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dosewise import metrics
+from dosewise import controllers, metrics
 from dosewise.artifacts import artifact_problem
 from dosewise.hyperscore import FeatureStats, HyperScoreConfig
 from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.schemas import PolicyRef
 from dosewise.storage.models import Policy
+from dosewise.therapies.base import ClinicView, TherapyPack
+from dosewise.therapies.registry import PACKS
 from dosewise_inference.explain import load_sidecars
 from dosewise_inference.onnx_gradient import GraphGradient, load_gradient
 
@@ -39,16 +42,30 @@ class LoadedPolicy:
     statistics for novelty). Swapped as a whole, so a request never mixes two versions."""
 
     ref: PolicyRef
-    session: ort.InferenceSession
+    session: ort.InferenceSession | None  # None for a controller (dosewise.controllers)
     n_features: int
     n_actions: int
     has_heads: bool
     hyperscore: HyperScoreConfig
     feature_stats: FeatureStats | None
     gradient: GraphGradient | None = None  # exact attributions' gradients; None: finite differences (explain.py)
+    kind: str = "dqn"  # "dqn" (an ONNX network) or a controllers.KINDS entry
+
+    @property
+    def is_network(self) -> bool:
+        return self.session is not None
+
+    def action_values(self, pack: TherapyPack, view: ClinicView, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(batch, A) the scores the masked argmax picks from — a network's Q-values, a controller's action scores — and
+        the network's per-head Q-values when it has heads."""
+        if self.session is None:
+            return controllers.scores(self.kind, pack, view), None  # type: ignore[arg-type]
+        return self.q_values(features)
 
     def q_values(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(batch, A) ensemble-mean Q-values and, when the model has heads, (batch, K, A)."""
+        """(batch, A) ensemble-mean Q-values and, when the model has heads, (batch, K, A). Networks only."""
+        if self.session is None:
+            raise PolicyUnavailable(f"policy {self.ref.version} is a {self.kind} controller: it needs the patient states")
         outputs = ["q_values", "q_heads"] if self.has_heads else ["q_values"]
         res = self.session.run(outputs, {"features": features.astype(np.float32, copy=False)})
         return res[0], (res[1] if self.has_heads else None)
@@ -56,10 +73,24 @@ class LoadedPolicy:
 
 
 def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
-    """Verify the artifact's sha256 against the registry, then open it in onnxruntime (CPU, one intra-op thread)."""
+    """Verify the artifact's sha256 against the registry, then open it: a controller's manifest, or a network in
+    onnxruntime (CPU, one intra-op thread) whose input and output sizes must be its pack's (an artifact trained for
+    another action or feature set is refused, never served)."""
     path = policy_dir / row.artifact_path
     if (problem := artifact_problem(path, row.sha256)) is not None:
         raise PolicyUnavailable(f"policy {row.therapy} {row.version}: {problem}")
+    pack = PACKS.get(row.therapy)
+    if pack is None:
+        raise PolicyUnavailable(f"policy {row.therapy} {row.version}: unknown therapy")
+    ref = PolicyRef(id=row.id, therapy=row.therapy, version=row.version, status=row.status, sha256=row.sha256)  # type: ignore[arg-type]
+    if path.name == controllers.MANIFEST_FILE:
+        try:
+            kind = controllers.read_manifest(path)["kind"]
+        except (ValueError, OSError) as e:
+            raise PolicyUnavailable(f"policy {row.therapy} {row.version}: {e}") from None
+        hs_cfg, _ = load_sidecars(path.parent)
+        return LoadedPolicy(ref=ref, session=None, n_features=pack.n_features, n_actions=pack.n_actions, has_heads=False,
+                            hyperscore=hs_cfg, feature_stats=None, kind=kind)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -67,7 +98,11 @@ def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
     out_names = {o.name for o in session.get_outputs()}
     shape_in = session.get_inputs()[0].shape
     q_out = next(o for o in session.get_outputs() if o.name == "q_values")
-    ref = PolicyRef(id=row.id, therapy=row.therapy, version=row.version, status=row.status, sha256=row.sha256)  # type: ignore[arg-type]
+    if (int(shape_in[1]), int(q_out.shape[1])) != (pack.n_features, pack.n_actions):
+        raise PolicyUnavailable(
+            f"policy {row.therapy} {row.version}: the network takes {shape_in[1]} features and scores {q_out.shape[1]} "
+            f"actions; the {row.therapy} pack has {pack.n_features} and {pack.n_actions} (trained for another version "
+            "of the pack)")
     hs_cfg, stats = load_sidecars(path.parent)
     return LoadedPolicy(ref=ref, session=session, n_features=int(shape_in[1]), n_actions=int(q_out.shape[1]),
                         has_heads="q_heads" in out_names, hyperscore=hs_cfg, feature_stats=stats,
@@ -75,12 +110,12 @@ def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
 
 
 async def servable_row(session: AsyncSession, therapy: str) -> Policy | None:
-    """The active policy of a therapy, else its newest untrained one."""
-    rank = case((Policy.status == "active", 0), else_=1)
+    """The active policy of a therapy. Nothing else serves: an ``untrained`` row (older databases have them) never does;
+    the bootstrap activates the guideline when nothing better passed."""
     stmt = (
         select(Policy)
-        .where(Policy.therapy == therapy, Policy.status.in_(("active", "untrained")))  # type: ignore[attr-defined]
-        .order_by(rank, Policy.created_at.desc())  # type: ignore[attr-defined]
+        .where(Policy.therapy == therapy, Policy.status == "active")
+        .order_by(Policy.created_at.desc())  # type: ignore[attr-defined]
         .limit(1)
     )
     return (await session.execute(stmt)).scalars().first()

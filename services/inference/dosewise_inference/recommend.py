@@ -22,7 +22,7 @@ from dosewise_inference.scoring import choose
 def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, exploration: str,
               rng: np.random.Generator, epsilon: float, temperature: float) -> list[dict[str, Any]]:
     prep = decision.prepare(states)
-    q, heads = policy.q_values(prep.features)
+    q, heads = policy.action_values(prep.pack, prep.view, prep.features)
     actions, probability = choose(q, prep.guard.mask, exploration, rng, epsilon, temperature)
     if explain:
         scores = score_and_explain_many(prep.pack, policy, prep.view, prep.features, prep.guard.mask, actions, q, heads,

@@ -1,15 +1,16 @@
 """Make sure every registered therapy has a policy to serve (run by `dosewise up` before the services start).
 
-1. Every shipped artifact under ``policy_dir/<therapy>/<version>/`` (policy.onnx + model_card.json) is registered once (by
-   its sha256, checked against its card). Trained ones enter as ``candidate``; untrained ones as ``untrained``. An artifact
-   rebuilt under a version name the registry already holds with other bytes (`make policies` after a twin or pack change,
-   then `git pull` or a new image on an existing database) is registered as ``<version>-<sha256[:8]>``: registry rows
-   are records and keep the bytes they describe.
-2. A therapy with no active policy, or whose active policy can no longer be served (its artifact missing or changed: the
-   rebuild above replaced the file), gets its newest shipped trained policy activated (by "bootstrap") — only if its model
-   card's cross-validation met the targets against the guideline; otherwise it stays a candidate for an admin to decide.
-3. A therapy with nothing servable at all gets an untrained network of the right shape (status ``untrained``), written under
-   ``var/policies`` so the repository stays clean. Every response it makes says so.
+1. Every shipped version under ``policy_dir/<therapy>/<version>/`` — a network (policy.onnx + model_card.json) or a
+   controller (controller.json + model_card.json: the guideline, the MPC; dosewise.controllers) — is registered once, by
+   its sha256 checked against its card, as ``candidate``. A file rebuilt under a version name the registry already holds
+   with other bytes (`make policies` after a twin or pack change, then `git pull` or a new image on an existing database)
+   is registered as ``<version>-<sha256[:8]>``: registry rows are records and keep the bytes they describe.
+2. Every therapy has its guideline registered: when none is shipped, one is written under ``var/policies``.
+3. A therapy with no active policy, or whose active policy can no longer be served (its artifact missing or changed, or
+   made for another action or feature set of the pack), gets one activated by "bootstrap", audited: a shipped network or
+   MPC whose card shows it met the targets against the guideline — for a pack with clinic cadences on the held-out twin
+   models under the clinic protocol (``clinic_evaluation``), otherwise in cross-validation — networks first, then the
+   MPC; otherwise the guideline. The guideline is the floor; no untrained network is ever served.
 Idempotent: running it again changes nothing.
 """
 
@@ -20,19 +21,19 @@ import json
 import logging
 from pathlib import Path
 
-from sqlalchemy import select
-
-from dosewise import registry
-from dosewise.artifacts import CARD_FILE, artifact_problem
+from dosewise import controllers, registry
+from dosewise.artifacts import CARD_FILE, POLICY_FILE, artifact_problem
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, transaction
-from dosewise.storage.models import Policy, utcnow
+from dosewise.storage.models import Policy
 from dosewise.storage.repositories import PolicyRepository
+from dosewise.therapies.base import TherapyPack
 from dosewise.therapies.registry import PACKS
-from dosewise_trainer.export import export_untrained, sha256_file
+from dosewise_trainer.controllers_ship import write_controller
+from dosewise_trainer.export import sha256_file
 
 log = logging.getLogger("dosewise.trainer.bootstrap")
-UNTRAINED_SEED = 0
+PREFERENCE = {"dqn": 0, "mpc": 1}  # among versions that met the targets: a learned network, then the MPC
 
 
 def shipped_artifacts(policy_dir: Path, therapy: str) -> list[tuple[str, Path, dict]]:
@@ -44,14 +45,51 @@ def shipped_artifacts(policy_dir: Path, therapy: str) -> list[tuple[str, Path, d
     return sorted(out, key=lambda t: t[2].get("created_at", ""))
 
 
-def passed_cross_validation(card: dict) -> bool:
-    """The card's own evidence that the policy beat the guideline on held-out virtual patients."""
-    return bool((card.get("cross_validation") or {}).get("targets_met"))
+def kind_of(card: dict) -> str:
+    """"dqn" for a network's card, else the controller kind it names."""
+    return str(card.get("kind", "dqn"))
+
+
+def artifact_file(folder: Path, card: dict) -> tuple[Path, str | None]:
+    """The file a card describes and the sha256 it records."""
+    if kind_of(card) == "dqn":
+        return folder / POLICY_FILE, card.get("onnx", {}).get("sha256")
+    return folder / controllers.MANIFEST_FILE, card.get("artifact", {}).get("sha256")
+
+
+def passed_targets(card: dict, pack: TherapyPack) -> bool:
+    """The card's own evidence that the policy beat the guideline: on the held-out twin models under the clinic protocol
+    for a pack with cadences, in cross-validation on held-out virtual patients otherwise."""
+    if card.get("status") == "untrained":  # a random network has no evidence, whatever else its card says
+        return False
+    evidence = card.get("clinic_evaluation") if pack.cadences else card.get("cross_validation")
+    return bool((evidence or {}).get("targets_met"))
+
+
+def fits_pack(card: dict, pack: TherapyPack) -> bool:
+    """Whether the version was made for this pack's current actions (and, for a network, its features)."""
+    if [a.get("id") for a in card.get("actions", [])] != [a.id for a in pack.actions]:
+        return False
+    return kind_of(card) != "dqn" or len(card.get("features", [])) == pack.n_features
 
 
 def servable(policy: Policy, policy_dir: Path) -> bool:
-    """Whether inference could load this row: its artifact is there with the bytes the registry recorded."""
-    return artifact_problem(policy_dir / policy.artifact_path, policy.sha256) is None
+    """Whether inference could load this row: its artifact is there with the bytes the registry recorded, made for the
+    pack as it is now."""
+    pack = PACKS.get(policy.therapy)
+    return (pack is not None and artifact_problem(policy_dir / policy.artifact_path, policy.sha256) is None
+            and fits_pack(policy.model_card or {}, pack))
+
+
+def best_candidate(candidates: list[Policy], pack: TherapyPack, policy_dir: Path) -> Policy | None:
+    """What the bootstrap activates: the newest servable network, else MPC, that met its targets against the guideline;
+    else the newest servable guideline."""
+    usable = [p for p in candidates if servable(p, policy_dir)]
+    passed = [p for p in usable if kind_of(p.model_card or {}) in PREFERENCE and passed_targets(p.model_card or {}, pack)]
+    if passed:
+        return min(passed, key=lambda p: (PREFERENCE[kind_of(p.model_card or {})], -p.created_at.timestamp()))
+    floors = [p for p in usable if kind_of(p.model_card or {}) == "guideline"]
+    return max(floors, key=lambda p: p.created_at) if floors else None
 
 
 async def ensure_policies(settings: Settings) -> list[str]:
@@ -63,48 +101,47 @@ async def ensure_policies(settings: Settings) -> list[str]:
         for therapy, pack in PACKS.items():
             async with transaction(sessions) as s:
                 repo = PolicyRepository(s)
-                known = {p.version: p.sha256 for p in await repo.list(therapy)}
-                for version, folder, card in shipped_artifacts(settings.policy_dir, therapy):
-                    onnx = folder / "policy.onnx"
-                    digest = sha256_file(onnx)
-                    if digest != card.get("onnx", {}).get("sha256"):
-                        raise SystemExit(f"{onnx}: sha256 {digest} does not match its model card; refusing to register it")
+                registered = await repo.list(therapy)
+                known = {p.version: p.sha256 for p in registered}
+                shipped = shipped_artifacts(settings.policy_dir, therapy)
+                has_guideline = any(kind_of(c) == "guideline" and fits_pack(c, pack)
+                                    for c in [card for _, _, card in shipped] + [p.model_card or {} for p in registered])
+                if not has_guideline:
+                    folder = settings.var_dir / "policies" / therapy / "guideline"
+                    write_controller(pack, "guideline", folder)
+                    shipped.append((folder.name, folder, json.loads((folder / CARD_FILE).read_text())))
+                for version, folder, card in shipped:
+                    path, recorded = artifact_file(folder, card)
+                    digest = sha256_file(path)
+                    if digest != recorded:
+                        raise SystemExit(f"{path}: sha256 {digest} does not match its model card; refusing to register it")
                     if digest in known.values():
                         continue
                     name = version if version not in known else f"{version}-{digest[:8]}"
                     if name != version:
                         log.warning("shipped policy rebuilt under a registered version name",
                                     extra={"therapy": therapy, "version": version, "registered_as": name})
-                    status = "untrained" if card.get("status") == "untrained" else "candidate"
-                    await repo.add(Policy(therapy=therapy, version=name, status=status, sha256=digest,
-                                          artifact_path=str(onnx.relative_to(settings.policy_dir)), model_card=card))
+                    root = settings.policy_dir.resolve()
+                    where = path.resolve()
+                    artifact = str(where.relative_to(root)) if where.is_relative_to(root) else str(where)
+                    await repo.add(Policy(therapy=therapy, version=name, status="candidate", sha256=digest,
+                                          artifact_path=artifact, model_card=card))
                     known[name] = digest
             async with sessions() as s:
                 repo = PolicyRepository(s)
                 active = await repo.active(therapy)
                 if active is not None and not servable(active, settings.policy_dir):
-                    log.warning("active policy cannot be served; activating the newest shipped one that passed",
+                    log.warning("active policy cannot be served; activating the best shipped one",
                                 extra={"therapy": therapy, "version": active.version})
                     active = None
-                trained = [] if active is not None else [
-                    p for p in await repo.list(therapy) if p.status == "candidate" and p.artifact_path
-                    and not Path(p.artifact_path).is_absolute() and passed_cross_validation(p.model_card)
-                    and servable(p, settings.policy_dir)]
-            if trained:  # audited like any activation
-                await registry.activate(sessions, None, max(trained, key=lambda p: p.created_at).id, by="bootstrap",
-                                        role="system")
-            async with transaction(sessions) as s:
-                rows = (await s.execute(select(Policy).where(Policy.therapy == therapy,
-                                                             Policy.status.in_(("active", "untrained"))))).scalars().all()  # type: ignore[attr-defined]
-                if not rows:
-                    folder = settings.var_dir / "policies" / therapy / f"untrained-seed{UNTRAINED_SEED}"
-                    onnx = export_untrained(pack, folder, seed=UNTRAINED_SEED)
-                    card = json.loads((folder / CARD_FILE).read_text())
-                    s.add(Policy(therapy=therapy, version=folder.name, status="untrained", sha256=sha256_file(onnx),
-                                 artifact_path=str(onnx.resolve()), model_card=card, created_at=utcnow()))
-                    rows = [Policy(therapy=therapy, version=folder.name, status="untrained", sha256="", artifact_path="")]
-                best = next((r for r in rows if r.status == "active"), rows[0])
-                report.append(f"{therapy}: {best.version} ({best.status})")
+                choice = None if active is not None else best_candidate(
+                    [p for p in await repo.list(therapy) if p.status == "candidate"], pack, settings.policy_dir)
+            if choice is not None:  # audited like any activation
+                await registry.activate(sessions, None, choice.id, by="bootstrap", role="system")
+            async with sessions() as s:
+                serving = await PolicyRepository(s).active(therapy)
+            report.append(f"{therapy}: {serving.version} ({kind_of(serving.model_card or {})}, {serving.status})"
+                          if serving is not None else f"{therapy}: nothing servable")
     finally:
         await engine.dispose()
     return report

@@ -267,13 +267,16 @@ class RetrainScheduler:
             through = through_id if through_id is not None else await TransitionRepository(s).max_id(therapy)
             rows = list(await TransitionRepository(s).load(therapy, through))
         serving = await serving_policy(self.sessions, therapy)
-        active_path = None if serving is None else self.settings.policy_dir / serving.artifact_path
+        # A controller (guideline, MPC) has no network to warm-start from or to replay as a Q-function: the candidate
+        # then trains from scratch and the gate judges it against the guideline alone.
+        network = serving is not None and serving.artifact_path.endswith(".onnx")
+        active_path = self.settings.policy_dir / serving.artifact_path if serving is not None and network else None
         log.info("retraining", extra={"therapy": therapy, "reason": reason, "transitions": len(rows),
                                       "active": serving.version if serving else None, "holder": self.lease.holder})
         candidate = await asyncio.to_thread(
             train_and_gate, pack, rows, active_path, serving.version if serving else None,
             self.settings.var_dir / "policies", self.cql_args(therapy, through), self.gate_config, through, reason,
-            serving is not None and serving.status != "untrained")
+            network and serving is not None and serving.status != "untrained")
         report = await record_decision(self.sessions, self.events, therapy, candidate, through, fence=self.lease.fence)
         log.info("gate decided", extra={"therapy": therapy, "version": candidate.version, "decision": report.decision,
                                         "report": format_report(report.report)})

@@ -1,0 +1,88 @@
+"""Controllers (the guideline, the MPC) served through the same path as a network: inference loads their manifest,
+scores every action, masks and chooses like a network's Q-values, and explains them without attributions; a network made
+for another version of its pack is refused at load, never served (issue #25: "the guideline is the floor")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dosewise import controllers
+from dosewise.artifacts import sha256_file
+from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
+from dosewise.storage.models import Policy
+from dosewise.therapies.registry import PACKS, get_pack
+from dosewise_inference.policy_store import PolicyUnavailable, load_policy
+from dosewise_inference.recommend import recommend
+from dosewise_trainer.controllers_ship import write_controller
+from dosewise_trainer.export import export_untrained
+
+
+def _row(therapy: str, path: Path, root: Path, card: dict | None = None) -> Policy:
+    return Policy(id="p1", therapy=therapy, version=path.parent.name, status="active", sha256=sha256_file(path),
+                  artifact_path=str(path.relative_to(root)), model_card=card or {})
+
+
+def _views(therapy: str, n: int = 12, days: int = 10):  # type: ignore[no-untyped-def]
+    pack = get_pack(therapy)
+    sim = pack.simulator(pack.sample_cohort(n, seed=5), seed=5)
+    view = sim.reset()
+    policy = pack.guideline_policy()
+    policy.reset(n)
+    for _ in range(days):
+        view = sim.step(*policy.act(view)).view
+    return pack, view
+
+
+@pytest.mark.parametrize("therapy", list(PACKS))
+def test_the_guideline_controller_ranks_the_guidelines_own_action_first(therapy: str) -> None:
+    pack, view = _views(therapy)
+    scores = controllers.scores("guideline", pack, view)
+    assert scores.shape == (view.n, pack.n_actions)
+    chosen = controllers.guideline_actions(pack, view)
+    assert (np.argmax(scores, axis=1) == chosen).all()
+    assert (scores[np.arange(view.n), chosen] == 0.0).all()
+    assert (np.sort(scores, axis=1)[:, :-1] == controllers.GUIDELINE_OTHER_SCORE).all()
+
+
+def test_a_controller_manifest_loads_and_scores_from_the_patient_record(tmp_path: Path) -> None:
+    pack, view = _views("warfarin")
+    path = write_controller(pack, "guideline", tmp_path / "warfarin" / "guideline")
+    loaded = load_policy(_row("warfarin", path, tmp_path), tmp_path)
+    assert loaded.kind == "guideline" and not loaded.is_network
+    assert (loaded.n_features, loaded.n_actions) == (pack.n_features, pack.n_actions)
+    q, heads = loaded.action_values(pack, view, pack.features(view))
+    assert heads is None and np.allclose(q, controllers.scores("guideline", pack, view))
+    with pytest.raises(PolicyUnavailable, match="needs the patient states"):
+        loaded.q_values(pack.features(view))
+
+
+def test_a_changed_manifest_is_refused_by_its_hash(tmp_path: Path) -> None:
+    pack = get_pack("warfarin")
+    path = write_controller(pack, "guideline", tmp_path / "warfarin" / "guideline")
+    row = _row("warfarin", path, tmp_path)
+    path.write_text(json.dumps({"kind": "mpc", "therapy": "warfarin"}))
+    with pytest.raises(PolicyUnavailable, match="hash"):
+        load_policy(row, tmp_path)
+
+
+def test_a_network_made_for_another_pack_shape_is_refused_at_load(tmp_path: Path) -> None:
+    onnx = export_untrained(get_pack("insulin_t2d"), tmp_path / "warfarin" / "foreign")  # insulin's shape, warfarin's row
+    with pytest.raises(PolicyUnavailable, match="another version of the pack"):
+        load_policy(_row("warfarin", onnx, tmp_path), tmp_path)
+
+
+def test_a_served_guideline_answers_through_the_masked_choice_and_says_it_has_no_attributions(tmp_path: Path) -> None:
+    pack = get_pack("warfarin")
+    loaded = load_policy(_row("warfarin", write_controller(pack, "guideline", tmp_path / "warfarin" / "g"), tmp_path),
+                         tmp_path)
+    states = [PatientState.model_validate(PATIENT_STATE_EXAMPLE)]
+    item = recommend(loaded, states, explain=True, exploration="off", rng=np.random.default_rng(0), epsilon=0.0,
+                     temperature=1.0)[0]
+    assert item["action_mask"][item["action"]]
+    assert item["score"]["attributions"]["top"] == []
+    assert item["score"]["attributions"]["method"].startswith("not available: a guideline controller")
+    assert item["score"]["rationale"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -445,6 +445,18 @@ class Explanation(BaseModel):
     rationale: str = Field(description="One paragraph built from the facts above (template; no free-text generation).")
 
 
+class DosePlan(BaseModel):
+    """What to give until the next visit, and when that visit is: a decision holds until then (issue #25)."""
+
+    hold_doses: int = Field(ge=0, description="Doses to skip first (0: none); then ``dose_per_day``.")
+    dose_per_day: DoseQuantity = Field(description="The regimen after any hold, every day until the next visit.")
+    dose_per_week: DoseQuantity = Field(description="The same regimen as a weekly total (how nomograms state it).")
+    recheck_in_days: float = Field(description="Days until the next measurement and decision.")
+    recheck_on: date = Field(description="The date of that recheck (UTC), from the state's decision time.")
+    started: bool = Field(description="True when the therapy's starting rule set the dose (the patient was not on it).")
+    cadences: list[str] = Field(description="The visit schedules this therapy's policies are trained and evaluated at.")
+
+
 class Recommendation(BaseModel):
     """A stored dosing recommendation. Made by ``policy``; decided on by a clinician."""
 
@@ -453,7 +465,8 @@ class Recommendation(BaseModel):
     patient_ref: str = Field(description="The pseudonymized reference as stored (not the caller's raw reference).")
     policy: PolicyRef
     current_dose: DoseQuantity
-    recommended_dose: DoseQuantity
+    recommended_dose: DoseQuantity = Field(description="Today's dose (0 during a hold); ``plan`` says what follows.")
+    plan: DosePlan | None = Field(None, description="The dose until the next visit and the recheck date.")
     action: str
     action_label: str
     action_values: list[ActionValue]

@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -24,6 +24,7 @@ from dosewise.audit_chain import sha256_json
 from dosewise.erasure import is_tombstone
 from dosewise.privacy import pseudonymize
 from dosewise.schemas import (
+    DosePlan,
     DoseQuantity,
     Explanation,
     HyperScoreOut,
@@ -208,6 +209,12 @@ def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: Patient
         policy=answer.policy,
         current_dose=DoseQuantity(value=state.current_dose.value, unit=pack.dose_unit),
         recommended_dose=DoseQuantity(value=d.given_dose, unit=pack.dose_unit),
+        plan=DosePlan(
+            hold_doses=d.hold_doses, dose_per_day=DoseQuantity(value=d.regimen_dose, unit=pack.dose_unit),
+            dose_per_week=DoseQuantity(value=round(7 * d.regimen_dose, 4), unit=pack.dose_unit),
+            recheck_in_days=d.recheck_days,
+            recheck_on=(state.decision_time + timedelta(days=d.recheck_days)).astimezone(UTC).date(),
+            started=d.started, cadences=list(pack.cadences)),
         action=d.action_id,
         action_label=d.action_label,
         # As dicts, validated inside Recommendation's (Rust) validation: 7 ActionValue(...) calls cost 21 µs, this 14.

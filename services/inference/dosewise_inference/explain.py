@@ -123,9 +123,10 @@ def rationale(
     """One paragraph from a fixed template; every number in it is in the explanation's other fields."""
     a = pack.actions[chosen]
     unit = f"{pack.dose_unit}/day"
-    keep = next((j for j, s in enumerate(pack.actions) if s.kind == "change" and s.delta == 0.0), None)
+    keep = next((j for j, s in enumerate(pack.actions) if s.kind in ("change", "scale") and s.delta == 0.0), None)
+    held = a.doses_held
     parts = [f"Recommendation: {mid_sentence(a.label)} ({_fmt(current)} → {_fmt(regimen)} {unit}"
-             + (", no dose over the next interval)." if a.kind == "hold" else ").")]
+             + (f", after {held} dose{'s' if held > 1 else ''} held)." if held else ").")]
     who = f"policy {policy_version}" if policy_version else "the policy"
     if forced:
         parts.append("No action is safe to choose automatically, so the safest one (hold) is shown and a clinician must "

@@ -69,7 +69,7 @@ def patient(draw: st.DrawFn, therapy: str) -> PatientState:
     return PatientState.model_validate(base)
 
 
-q_values = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=8, max_size=8)
+q_values = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=12, max_size=12)  # ≥ every pack's action count
 
 
 def recommend(state: PatientState, q: list[float]) -> tuple[decision.Decision, float]:
@@ -118,30 +118,51 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
         assert abs(change) <= 1e-9 or d.action_id == "hold", "a child: keep or hold only (adult models)"
 
 
+def _regimen_before(state: PatientState, age_days: float) -> float:
+    """The dose the patient was on when a reading ``age_days`` old was measured: the latest recorded non-zero dose before
+    it within the 14-day record, else the current regimen (insulin guardrails.regimen_at_reading, restated)."""
+    cutoff = AS_OF - timedelta(days=float(np.floor(age_days)))
+    before = sorted((x for x in state.doses if x.amount > 0 and x.time < cutoff and AS_OF - x.time <= timedelta(days=14)),
+                    key=lambda x: x.time)
+    return before[-1].amount if before else float(state.current_dose.value)
+
+
 @SETTINGS
 @given(state=patient("insulin_t2d"), q=q_values)
 def test_insulin_recommendations_respect_every_limit(state: PatientState, q: list[float]) -> None:
     d, current = recommend(state, q)
     change = d.regimen_dose - current
     weight = state.weight.value
+    assert d.action_id != "hold" and d.given_dose == d.regimen_dose, "basal insulin is reduced, never skipped"
     assert 0.0 <= d.regimen_dose <= 100.0 + 1e-9
+    readings = [(o.value, (AS_OF - o.time).total_seconds() / 86400) for o in state.observations]
+    week = [(g, a) for g, a in readings if a < 7]
+    three = [g for g, a in week if a < 3]
+    if d.started:  # not yet on insulin: the start rule, 0.1 U/kg/day at most, whole units, at least 4 U
+        assert current == 0.0 and not any(x.amount > 0 for x in state.doses if AS_OF - x.time <= timedelta(days=14))
+        if d.regimen_dose > 0:
+            assert d.regimen_dose == round(d.regimen_dose) and 4.0 <= d.regimen_dose <= max(4.0, round(0.1 * weight))
+            assert three and np.mean(three) > 100 and not any(g < 72 for g, _ in week), "a start only when needed"
+            assert state.age_years >= 18 and not state.pregnant, "no automatic start for a child or in pregnancy"
+        return
     assert change <= 1e-9 or d.regimen_dose <= 1.0 * weight + 1e-9, "no increase past 1 U/kg/day"
-    week = [o.value for o in state.observations if (AS_OF - o.time) < timedelta(days=7)]
-    if any(g < 72 for g in week):
+    if any(g < 72 for g, _ in week):
         assert change <= 1e-9, "Treat-to-Target: no increase after a glucose < 72 mg/dL in the last week"
-    latest, age = _latest(state, "glucose_fasting")
-    if latest is not None and latest < 54:
-        assert change < 0 or d.action_id == "hold" or d.regimen_dose == 0.0, "level-2 hypoglycaemia: reduce or hold"
+    if any(g < 80 for g in three):
+        assert change <= 1e-9, "no increase after a reading below the 80–130 mg/dL target in the last 3 days"
+    if not three or np.mean(three) <= 100:
+        assert change <= 1e-9, "no increase at a 3-day mean ≤ 100 mg/dL (Treat-to-Target, AT.LANTUS) or with none"
+    unanswered = [g for g, a in week if g < 70 and current >= _regimen_before(state, a) - 1e-9]
+    if unanswered and current > 0:
+        assert change < 0, "a fasting glucose < 70 mg/dL not yet answered: the regimen is reduced"
+        if min(unanswered) < 54:
+            assert d.regimen_dose <= 0.9 * current + 1e-9, "level-2 hypoglycaemia: at least 10 % lower"
     if state.egfr_ml_min_1_73m2 is not None and state.egfr_ml_min_1_73m2 < 30:
         assert change <= 2.0 + 1e-9
-    if age is None or age >= 3:
-        assert change <= 1e-9, "no increase without a recent glucose"
-    if _recent_record_max(state) > 100.0:
-        assert abs(change) <= 1e-9 or d.action_id == "hold", "a recorded day above 100 U: keep or hold only"
-    if state.pregnant:
-        assert abs(change) <= 1e-9 or d.action_id == "hold", "pregnant: keep or hold only (other targets)"
-    if state.age_years < 18:
-        assert abs(change) <= 1e-9 or d.action_id == "hold", "a child: keep or hold only (adult models)"
+    if _recent_record_max(state) > 100.0 or state.pregnant or state.age_years < 18:
+        above_cap = current > min(100.0, 1.0 * weight) + 1e-9  # keeping it is not allowed either: the fallback reduces
+        assert abs(change) <= 1e-9 or ((unanswered or above_cap) and change < 0), \
+            "a record above 100 U, pregnancy, a child: keep, or the reduction a low (or a dose above the cap) requires"
 
 
 @SETTINGS

@@ -364,17 +364,24 @@ def test_simulator_view_matches_the_gateway_view(monkeypatch: pytest.MonkeyPatch
     np.testing.assert_allclose(PACK.features(gateway), PACK.features(views[day]), rtol=1e-5, atol=0.01)
 
 
-def test_actions_hold_first_and_guardrails_block_increases_after_low_glucose() -> None:
-    """Every pack's action 0 is its safest (rollout.ActionPolicy relies on it): for basal insulin, skipping today's dose.
-    Riddle 2003: no increase after a glucose < 72 mg/dL in the preceding week — the guardrail masks +2/+4 then."""
-    assert PACK.actions[0].kind == "hold"
-    given, regimen = PACK.apply_actions(np.array([20.0, 20.0, 98.0]), np.array([0, 5, 5]))
-    np.testing.assert_array_equal(given, [0.0, 24.0, 100.0])
-    np.testing.assert_array_equal(regimen, [20.0, 24.0, 100.0])
-    ok = PACK.guardrails(_view([120, 110], 7.0)).mask[0]
-    low = PACK.guardrails(_view([120, 110, 68], 7.0))
+def test_action_zero_is_the_largest_reduction_and_no_action_skips_the_injection() -> None:
+    """Every pack's action 0 is its safest (the fallback where nothing is allowed): for basal insulin −20 %, the upper end
+    of ADA's 10–20 % reduction after hypoglycaemia, which lowers the dose at every dose level. No action skips an injection
+    (Riddle 2003 and ADA reduce, not skip). Whole units (1 U pens), a reduction at least 1 U."""
+    assert PACK.actions[0].kind == "scale" and PACK.actions[0].delta == -20.0
+    assert all(a.kind != "hold" for a in PACK.actions)
+    given, regimen = PACK.apply_actions(np.array([20.0, 20.0, 98.0, 5.0, 1.0]), np.array([0, 8, 8, 1, 0]))
+    np.testing.assert_array_equal(regimen, [16.0, 28.0, 100.0, 4.0, 0.0])  # −10 % of 5 U is 4 U, not 4.5 or 5
+    np.testing.assert_array_equal(given, regimen)
+    assert PACK.dose_step == 1.0 and PACK.cadences == ("every-3-days", "weekly") and PACK.decision_interval_days == 3.0
+
+
+def test_guardrails_block_increases_after_low_glucose_and_without_a_recent_reading() -> None:
+    """Riddle 2003: no increase after a glucose < 72 mg/dL in the preceding week; no increase blind (no reading in 3 days)."""
+    ok = PACK.guardrails(_view([150, 150], 7.0)).mask[0]
+    low = PACK.guardrails(_view([150, 150, 71], 7.0))
     ups = [i for i, a in enumerate(PACK.actions) if a.kind == "change" and a.delta > 0]
-    assert ok.all() and not low.mask[0, ups].any() and low.mask[0, 0] and "hypo_week" in [r for r, _ in low.firings[0]]
+    assert ok[ups].any() and not low.mask[0, ups].any() and "hypo_week" in [r for r, _ in low.firings[0]]
     stale = PACK.guardrails(_view([], 7.0))
     assert not stale.mask[0, ups].any()
 

@@ -1,19 +1,32 @@
-"""Basal insulin in type 2 diabetes: daily titration of the once-daily basal dose (U/day) to a fasting glucose of 80–130 mg/dL.
+"""Basal insulin in type 2 diabetes: titration of the once-daily basal dose (U/day) to a fasting glucose of 80–130 mg/dL,
+one decision per clinic visit (every 3 days or weekly), the regimen held until the next visit.
 
-Action space (6 discrete actions, U/day; "hold" skips today's injection and keeps the standing dose — index 0 is the safest
-action, as with every pack: a skipped basal dose cannot cause hypoglycaemia):
+Action space (9 discrete actions; each sets the regimen until the next visit, rounded to whole units, ``dose_step`` 1 U: insulin
+pens dial whole units, and ``round_regimen`` keeps a reduction at least 1 U below the current dose, so −10 % of 6 U is 5 U):
 
-| index | id    | effect on the daily dose |
-|-------|-------|--------------------------|
-| 0     | hold  | skip today's injection    |
-| 1     | -4U   | regimen − 4 U/day         |
-| 2     | -2U   | regimen − 2 U/day         |
-| 3     | keep  | regimen unchanged         |
-| 4     | +2U   | regimen + 2 U/day         |
-| 5     | +4U   | regimen + 4 U/day         |
+| index | id    | kind   | effect on the daily dose | source                                                          |
+|-------|-------|--------|--------------------------|-----------------------------------------------------------------|
+| 0     | -20%  | scale  | regimen × 0.80           | ADA Standards §9: lower 10–20 % after hypoglycaemia (upper end)  |
+| 1     | -10%  | scale  | regimen × 0.90           | ADA Standards §9 (lower end)                                    |
+| 2     | -4U   | change | regimen − 4 U/day        | Treat-to-Target decrease 2–4 U (Riddle 2003)                    |
+| 3     | -2U   | change | regimen − 2 U/day        | Treat-to-Target decrease 2–4 U (Riddle 2003)                    |
+| 4     | keep  | change | regimen unchanged        |                                                                 |
+| 5     | +2U   | change | regimen + 2 U/day        | AT.LANTUS algorithm 2 (Davies 2005); Treat-to-Target 100–119    |
+| 6     | +4U   | change | regimen + 4 U/day        | Treat-to-Target 120–139 mg/dL                                   |
+| 7     | +6U   | change | regimen + 6 U/day        | Treat-to-Target 140–179 mg/dL                                   |
+| 8     | +8U   | change | regimen + 8 U/day        | Treat-to-Target ≥ 180 mg/dL                                     |
 
-±2 U is the AT.LANTUS step (Davies 2005) and the smallest Treat-to-Target step; −4 U the largest Treat-to-Target decrease
-(Riddle 2003; clinical.md §2). Daily decisions make larger steps unnecessary (a dose change settles in ~3 days, clinical.md).
+There is no "skip the injection" action: hypoglycaemia on basal insulin is answered by reducing the dose, not by skipping
+injections (Riddle 2003; ADA; clinical.md §2), level 2 (< 54 mg/dL) included, by at least 10 % (guardrails.py). Index 0, the
+action every fallback takes (decision.py, clinic.ActionVisitPolicy, where no action is allowed), is the safest: for basal
+insulin the one acute harm is hypoglycaemia, and −20 %, the largest reduction any cited guideline recommends after a low,
+lowers the dose at every dose level (at least 1 U, ``round_regimen``) without skipping it; a patient left too high for a visit
+interval is hyperglycaemic for days, not in danger within hours.
+
+Cadences: "every-3-days" (AT.LANTUS algorithm 2, Davies 2005: +2 U every 3 days while the 3-day mean fasting glucose > 100
+mg/dL; the default, ``decision_interval_days`` 3) and "weekly" (Treat-to-Target, Riddle 2003). The visit guidelines are in
+guideline.py; the patient measures fasting glucose every morning (``self_monitored``), so a decision reads the mean of the
+latest fasting readings, not one value.
 
 Observation space: the features below (float32), each with its unit; computed from a ClinicView only — never the hidden
 simulator parameters. Observation kind ``glucose_fasting`` in mg/dL (canonical; 1 mmol/L = 18 mg/dL, units.py).
@@ -40,10 +53,15 @@ from dosewise.therapies.base import (
     VectorSimulator,
 )
 from dosewise.therapies.insulin_t2d import clinic_metrics as clinic_outcomes
+from dosewise.therapies.insulin_t2d import guardrails as rules
 from dosewise.therapies.insulin_t2d.cohort import sample_cohort
 from dosewise.therapies.insulin_t2d.guardrails import RULES
 from dosewise.therapies.insulin_t2d.guideline import (
+    AtLantusVisitPolicy,
     TreatToTargetPolicy,
+    TreatToTargetVisitPolicy,
+    days_on_regimen,
+    start_dose_u,
 )
 from dosewise.therapies.insulin_t2d.metrics import LABELS, PRIMARY, insulin_metrics
 from dosewise.therapies.insulin_t2d.model import renal_clearance_factor
@@ -56,13 +74,19 @@ from dosewise.therapies.insulin_t2d.simulator import (
 )
 
 if TYPE_CHECKING:
-    from dosewise.therapies.clinic import ClinicTrajectory
+    from dosewise.therapies.clinic import ClinicTrajectory, VisitPolicy
 
 KIND = "glucose_fasting"
 EGFR_IMPUTE = 75.0  # mL/min/1.73 m²: about the cohort mean (cohort.py) when eGFR is unknown; flagged by egfr_unknown
 GLUCOSE_IMPUTE_MG_DL = TARGET_MG_DL[1]  # no reading yet: the top of the target band, neither alarming nor reassuring
 DAYS_SINCE_GLUCOSE_CAP = 14.0  # days; longer gaps look the same to the policy
 STALE_GLUCOSE_DAYS = 3.0  # guardrail: no increase without a fasting glucose in the last 3 days (Dosewise rule)
+DAYS_ON_REGIMEN_CAP = 14.0  # the dose record's length (dose_history_days)
+# Recheck after a decision: the cadence's 3 days (AT.LANTUS; a dose change settles in about 3 days, clinical.md §2); the next
+# morning after a level-2 low (< 54 mg/dL), so the next fasting reading shows whether the reduction was enough — a Dosewise
+# product limit: ADA asks for the regimen to be re-evaluated after level-2 hypoglycaemia but we found no interval to cite.
+RECHECK_DAYS = 3.0
+RECHECK_AFTER_SEVERE_LOW_DAYS = 1.0
 # As warfarin's: an older course than the 90-day training courses reads as day 90. Capped at 180 instead, the shipped
 # policy chose 'hold' for a 180-day course at fasting glucose 171 mg/dL ('+4 U' at 92 days), and its score did not flag it.
 DAY_CAP = 90.0
@@ -87,7 +111,9 @@ class InsulinT2DPack(TherapyPack):
     dose_quantity = "dose_units"
     observation_kinds = (KIND,)
     target_band = TARGET_MG_DL  # ADA fasting target
-    decision_interval_days = 1.0
+    decision_interval_days = 3.0  # the default cadence's visit interval (AT.LANTUS, every 3 days)
+    cadences = ("every-3-days", "weekly")
+    dose_step = 1.0  # pens dial whole units
     dose_effect_sign = -1  # more insulin lowers glucose (base.TherapyPack.dose_effect_sign)
     self_monitored = True  # the patient reads fasting glucose every morning (SMBG); the clinic decides at visits (clinic.py)
     episode_days = DAY_CAP  # training course length (trainer, gym_env)
@@ -98,12 +124,15 @@ class InsulinT2DPack(TherapyPack):
     max_dose = 100.0
     reward_weights = RewardWeights(alpha=1.0, beta=1.0, gamma=0.1)
     actions = (
-        ActionSpec("hold", "Skip today's injection", "hold"),
+        ActionSpec("-20%", "Reduce by 20 %", "scale", -20.0),
+        ActionSpec("-10%", "Reduce by 10 %", "scale", -10.0),
         ActionSpec("-4U", "Decrease by 4 U/day", "change", -4.0),
         ActionSpec("-2U", "Decrease by 2 U/day", "change", -2.0),
         ActionSpec("keep", "Keep the current dose", "change", 0.0),
         ActionSpec("+2U", "Increase by 2 U/day", "change", 2.0),
         ActionSpec("+4U", "Increase by 4 U/day", "change", 4.0),
+        ActionSpec("+6U", "Increase by 6 U/day", "change", 6.0),
+        ActionSpec("+8U", "Increase by 8 U/day", "change", 8.0),
     )
     feature_specs = (
         FeatureSpec("age_years", "years", "Age", 60.0, 12.0),
@@ -129,6 +158,16 @@ class InsulinT2DPack(TherapyPack):
         FeatureSpec("glucose_min_7d_mg_dl", "mg/dL", "Lowest fasting glucose of the last 7 days (= latest if none)",
                     120.0, 40.0),
         FeatureSpec("day_of_therapy", "days", f"Days since the first recorded dose (capped at {DAY_CAP:g})", 45.0, 30.0),
+        # The decision's inputs at visits: the mean of the latest readings (the guideline algorithms titrate on means), the
+        # lows the guardrails act on, and how long the regimen has been taken (a change settles in about 3 days).
+        FeatureSpec("glucose_mean_3d_mg_dl", "mg/dL", "Mean fasting glucose of the last 3 days (= latest if none)",
+                    140.0, 50.0),
+        FeatureSpec("glucose_mean_7d_mg_dl", "mg/dL", "Mean fasting glucose of the last 7 days (= latest if none)",
+                    140.0, 50.0),
+        FeatureSpec("readings_below_70_7d", "count", "Fasting readings below 70 mg/dL in the last 7 days", 0.2, 0.5),
+        FeatureSpec("low_unanswered", "0/1", "A reading < 70 mg/dL in the last 7 days and the dose not lowered since"),
+        FeatureSpec("days_on_regimen", "days", f"Days the current regimen has been taken (capped at {DAYS_ON_REGIMEN_CAP:g})",
+                    5.0, 4.0),
     )
 
     # (low, high) of each feature in feature_specs order: the Gymnasium observation Box (gym_env.py). Loose physical limits
@@ -138,6 +177,7 @@ class InsulinT2DPack(TherapyPack):
         (0.0, 200.0), (0.0, 1.0), (0.5, 1.0),
         (0.0, max_dose), (0.0, 400.0), (0.0, max_dose), (0.0, 7.0),
         (0.0, 1000.0), (0.0, 1000.0), (0.0, 1000.0), (0.0, DAYS_SINCE_GLUCOSE_CAP), (0.0, 1.0), (0.0, 1000.0), (0.0, DAY_CAP),
+        (0.0, 1000.0), (0.0, 1000.0), (0.0, float(obs_history)), (0.0, 1.0), (0.0, DAYS_ON_REGIMEN_CAP),
     )
 
     # --- decision ----------------------------------------------------------------------------------------------------------
@@ -158,12 +198,19 @@ class InsulinT2DPack(TherapyPack):
         in_week = ~np.isnan(g) & (age < 7.0)
         min7 = np.where(in_week.any(axis=1), np.min(np.where(in_week, g, np.inf), axis=1), last)
         since = np.where(np.isnan(age[:, 0]), DAYS_SINCE_GLUCOSE_CAP, np.minimum(age[:, 0], DAYS_SINCE_GLUCOSE_CAP))
+        g_mean3 = rules.mean_fasting(view, rules.MEAN_DAYS)
+        g_mean7 = rules.mean_fasting(view, rules.LOOKBACK_DAYS)
+        _, week7 = rules.recent_readings(view, rules.LOOKBACK_DAYS)
+        n_low = (week7 & (np.nan_to_num(g, nan=np.inf) < rules.HYPO_L1_MG_DL)).sum(axis=1).astype(float)
         weight = c["weight_kg"]
         cols = [
             c["age_years"], c["female"], weight, c["height_cm"], weight / (c["height_cm"] / 100.0) ** 2,
             np.where(egfr_unknown, EGFR_IMPUTE, egfr), egfr_unknown.astype(float), renal_clearance_factor(egfr),
             view.current_dose, view.current_dose / weight, mean7, no_dose,
             last, prev, prev2, since, (~np.isnan(g[:, 0])).astype(float), min7, np.minimum(view.day, DAY_CAP),
+            np.where(np.isnan(g_mean3), last, g_mean3), np.where(np.isnan(g_mean7), last, g_mean7), n_low,
+            rules.unanswered_low(view, rules.HYPO_L1_MG_DL).astype(float),
+            np.minimum(days_on_regimen(view), DAYS_ON_REGIMEN_CAP),
         ]
         return np.stack(cols, axis=1).astype(np.float32)
 
@@ -178,6 +225,15 @@ class InsulinT2DPack(TherapyPack):
         """The rules in guardrails.py (hypoglycaemia, renal, dose limits), applied by the shared machinery."""
         return evaluate_rules(self, view, RULES)
 
+    def recheck_days(self, view: ClinicView, action_idx: np.ndarray) -> np.ndarray:
+        """3 days (the cadence; a change settles in about 3 days), the next morning after an unanswered level-2 low."""
+        severe = rules.unanswered_low(view, rules.HYPO_L2_MG_DL)
+        return np.where(severe, RECHECK_AFTER_SEVERE_LOW_DAYS, RECHECK_DAYS)
+
+    def start_regimen(self, view: ClinicView) -> np.ndarray:
+        """0.1 U/kg/day × the renal fraction, whole units (guideline.start_dose_u); 0 while the log shows no need."""
+        return start_dose_u(view, self.max_dose)
+
     # --- digital twin ------------------------------------------------------------------------------------------------------
     def sample_cohort(self, n: int, seed: int) -> Cohort:
         return sample_cohort(n, seed)
@@ -189,6 +245,17 @@ class InsulinT2DPack(TherapyPack):
 
     def guideline_policy(self) -> DosingPolicy:
         return TreatToTargetPolicy(self.max_dose)
+
+    def visit_guideline_policy(self, cadence: str | None = None) -> VisitPolicy:
+        """The cited algorithm of a cadence: "weekly" (and "early-then-weekly") → Treat-to-Target (Riddle 2003);
+        "every-3-days", "recheck" (3-day rechecks, ``recheck_days``) and None (the default cadence, every 3 days) →
+        AT.LANTUS algorithm 2 (Davies 2005). Treat-to-Target keeps its weekly pace at 3-day visits too (guideline.py);
+        AT.LANTUS at weekly visits would add 2 U a week, a third of its pace, so it is not offered for weekly visits."""
+        if cadence in (None, "every-3-days", "recheck"):
+            return AtLantusVisitPolicy(self)
+        if cadence in ("weekly", "early-then-weekly"):
+            return TreatToTargetVisitPolicy(self)
+        raise KeyError(f"{self.id}: no visit guideline for cadence {cadence!r}; known: {', '.join(self.cadences)}")
 
     metric_labels = LABELS
 

@@ -123,8 +123,8 @@ def _decide(prep: Prepared, rows: np.ndarray, chosen: np.ndarray) -> list[Decisi
         action = pack.actions[int(final[j])]
         held = int(plan.hold_doses[j])
         if held:
-            warnings.append(f"Hold: give no dose for the next {held} dose{'s' if held > 1 else ''}, then "
-                            f"{regimen:g} {pack.dose_unit}/day.")
+            doses = "dose" if held == 1 else f"{held} doses"
+            warnings.append(f"Hold: give no dose for the next {doses}, then {regimen:g} {pack.dose_unit}/day.")
         if (late := cadence_warning(pack, view, j)) is not None:
             warnings.append(late)
         if row < len(prep.comedication_warnings):

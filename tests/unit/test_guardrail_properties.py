@@ -184,12 +184,14 @@ def test_no_safe_action_means_hold_and_refer_never_a_guess() -> None:
     prep = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)])
     nothing = decision.Prepared(prep.pack, prep.view, prep.features,
                                 GuardrailResult(mask=np.zeros_like(prep.guard.mask), firings=[[]]))
-    chosen = int(masked_argmax(np.array([[5.0] * 8]), nothing.guard.mask)[0])
+    chosen = int(masked_argmax(np.array([[5.0] * prep.pack.n_actions]), nothing.guard.mask)[0])
     assert chosen == -1
     d = decision.decide(nothing, 0, chosen)
-    assert d.action_id == "hold" and d.given_dose == 0.0
+    safest = prep.pack.actions[0]
+    assert d.action_id == safest.id and d.given_dose == 0.0 and d.hold_doses == safest.doses_held >= 1
     assert any("refer to the clinician" in w for w in d.warnings)
-    assert "Hold: give no dose for the next day; the regimen stays 5 mg/day." in d.warnings  # how long, and what then
+    doses = "dose" if d.hold_doses == 1 else f"{d.hold_doses} doses"
+    assert f"Hold: give no dose for the next {doses}, then {d.regimen_dose:g} mg/day." in d.warnings  # how long, what then
 
 
 def test_a_recorded_day_above_the_maximum_allows_only_keep_or_hold_and_says_why() -> None:

@@ -358,7 +358,9 @@ class TherapyPack(ABC):
             "decision_interval_days": self.decision_interval_days,
             "observation_kinds": {k: OBSERVATION_KINDS[k].model_dump() for k in self.observation_kinds},
             "target_band": list(self.target_band),
-            "actions": [{"id": a.id, "label": a.label, "kind": a.kind, "delta": a.delta} for a in self.actions],
+            "actions": [{"id": a.id, "label": a.label, "kind": a.kind, "delta": a.delta, "hold_doses": a.doses_held}
+                        for a in self.actions],
+            "cadences": list(self.cadences),
             "features": [{"name": f.name, "unit": f.unit, "description": f.description} for f in self.feature_specs],
             "required_state_fields": list(self.required_state_fields()),
         }
@@ -455,8 +457,10 @@ class TherapyPack(ABC):
     def guideline_policy(self) -> DosingPolicy:
         raise NotImplementedError(f"{self.id}: no guideline policy yet")
 
-    def visit_guideline_policy(self) -> VisitPolicy:
-        """The pack's guideline at clinic visits (a clinic.VisitPolicy): the floor every learned policy is held to."""
+    def visit_guideline_policy(self, cadence: str | None = None) -> VisitPolicy:
+        """The pack's guideline at clinic visits (a clinic.VisitPolicy): the floor every learned policy is held to.
+        ``cadence``: the visit schedule (a key of clinic.SCHEDULES) it is for, when the guideline depends on it; None:
+        the pack's default (its first cadence)."""
         raise NotImplementedError(f"{self.id}: no visit-level guideline yet")
 
     def clinic_metrics(self, trajectory: ClinicTrajectory) -> dict[str, FloatArray]:

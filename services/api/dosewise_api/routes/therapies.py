@@ -15,9 +15,12 @@ router = APIRouter(prefix="/v1/therapies", tags=["therapies"])
 class ActionPublic(BaseModel):
     id: str
     label: str
-    kind: Literal["hold", "change", "level"] = Field(description="change: new daily dose = current + delta; hold: nothing "
-                                                     "over the next interval, regimen kept; level: exactly delta a day.")
+    kind: Literal["hold", "change", "scale", "level"] = Field(
+        description="change: new daily dose = current + delta; scale: current × (1 + delta/100), a percent change of the "
+                    "weekly dose; hold: no dose for hold_doses doses, then current × (1 + delta/100); level: exactly delta "
+                    "a day. Each holds until the next visit.")
     delta: float
+    hold_doses: int = Field(0, description="Doses skipped first (hold only).")
 
 
 class FeaturePublic(BaseModel):
@@ -34,6 +37,8 @@ class TherapyPublic(BaseModel):
     dose_unit: str
     max_dose_per_day: float
     decision_interval_days: float
+    cadences: list[str] = Field(default_factory=list, description="The visit schedules this therapy's policies are "
+                                "trained and evaluated at (empty: a decision every interval).")
     observation_kinds: dict[str, ObservationKind] = Field(description="The lab results this therapy reads, by kind.")
     target_band: list[float] = Field(description="[low, high] of the primary observation, canonical unit.")
     actions: list[ActionPublic]

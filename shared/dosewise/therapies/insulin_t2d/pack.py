@@ -24,7 +24,7 @@ lowers the dose at every dose level (at least 1 U, ``round_regimen``) without sk
 interval is hyperglycaemic for days, not in danger within hours.
 
 Cadences: "every-3-days" (AT.LANTUS algorithm 2, Davies 2005: +2 U every 3 days while the 3-day mean fasting glucose > 100
-mg/dL; the default, ``decision_interval_days`` 3) and "weekly" (Treat-to-Target, Riddle 2003). The visit guidelines are in
+mg/dL; the default) and "weekly" (Treat-to-Target, Riddle 2003). The visit guidelines are in
 guideline.py; the patient measures fasting glucose every morning (``self_monitored``), so a decision reads the mean of the
 latest fasting readings, not one value.
 
@@ -111,7 +111,9 @@ class InsulinT2DPack(TherapyPack):
     dose_quantity = "dose_units"
     observation_kinds = (KIND,)
     target_band = TARGET_MG_DL  # ADA fasting target
-    decision_interval_days = 3.0  # the default cadence's visit interval (AT.LANTUS, every 3 days)
+    # The daily machinery's step (the simulator, the gym env, outcome transitions advance one day per step); visits are
+    # set by ``cadences`` and ``recheck_days``, which the clinic protocol, the MPC and the answer read.
+    decision_interval_days = 1.0
     cadences = ("every-3-days", "weekly")
     dose_step = 1.0  # pens dial whole units
     dose_effect_sign = -1  # more insulin lowers glucose (base.TherapyPack.dose_effect_sign)

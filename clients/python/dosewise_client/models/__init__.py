@@ -28,6 +28,7 @@ from .dose_immune_type_0 import DoseImmuneType0
 from .dose_immune_type_0_unit import DoseImmuneType0Unit
 from .dose_insulin_t2d_type_0 import DoseInsulinT2DType0
 from .dose_insulin_t2d_type_0_unit import DoseInsulinT2DType0Unit
+from .dose_plan import DosePlan
 from .dose_quantity import DoseQuantity
 from .dose_warfarin_type_0 import DoseWarfarinType0
 from .dose_warfarin_type_0_unit import DoseWarfarinType0Unit
@@ -132,6 +133,7 @@ __all__ = (
     "DoseImmuneType0Unit",
     "DoseInsulinT2DType0",
     "DoseInsulinT2DType0Unit",
+    "DosePlan",
     "DoseQuantity",
     "DoseWarfarinType0",
     "DoseWarfarinType0Unit",

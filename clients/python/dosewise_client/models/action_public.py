@@ -7,6 +7,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.action_public_kind import ActionPublicKind
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ActionPublic")
 
@@ -17,15 +18,18 @@ class ActionPublic:
     Attributes:
         delta (float):
         id (str):
-        kind (ActionPublicKind): change: new daily dose = current + delta; hold: nothing over the next interval, regimen
-            kept; level: exactly delta a day.
+        kind (ActionPublicKind): change: new daily dose = current + delta; scale: current × (1 + delta/100), a percent
+            change of the weekly dose; hold: no dose for hold_doses doses, then current × (1 + delta/100); level: exactly
+            delta a day. Each holds until the next visit.
         label (str):
+        hold_doses (int | Unset): Doses skipped first (hold only). Default: 0.
     """
 
     delta: float
     id: str
     kind: ActionPublicKind
     label: str
+    hold_doses: int | Unset = 0
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -37,6 +41,8 @@ class ActionPublic:
 
         label = self.label
 
+        hold_doses = self.hold_doses
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -47,6 +53,8 @@ class ActionPublic:
                 "label": label,
             }
         )
+        if hold_doses is not UNSET:
+            field_dict["hold_doses"] = hold_doses
 
         return field_dict
 
@@ -61,11 +69,14 @@ class ActionPublic:
 
         label = d.pop("label")
 
+        hold_doses = d.pop("hold_doses", UNSET)
+
         action_public = cls(
             delta=delta,
             id=id,
             kind=kind,
             label=label,
+            hold_doses=hold_doses,
         )
 
         action_public.additional_properties = d

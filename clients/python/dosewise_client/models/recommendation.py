@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.action_value import ActionValue
+    from ..models.dose_plan import DosePlan
     from ..models.dose_quantity import DoseQuantity
     from ..models.explanation import Explanation
     from ..models.guardrail_firing import GuardrailFiring
@@ -41,6 +42,7 @@ class Recommendation:
             recommendation against the whole patient before acting on it.'.
         explanation (Explanation | None | Unset): Present for single recommendations; omitted in batches.
         guardrails (list[GuardrailFiring] | Unset):
+        plan (DosePlan | None | Unset): The dose until the next visit and the recheck date.
         score (HyperScoreOut | None | Unset):
         warnings (list[str] | Unset):
     """
@@ -60,11 +62,13 @@ class Recommendation:
     )
     explanation: Explanation | None | Unset = UNSET
     guardrails: list[GuardrailFiring] | Unset = UNSET
+    plan: DosePlan | None | Unset = UNSET
     score: HyperScoreOut | None | Unset = UNSET
     warnings: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.dose_plan import DosePlan  # noqa: PLC0415
         from ..models.explanation import Explanation  # noqa: PLC0415
         from ..models.hyper_score_out import HyperScoreOut  # noqa: PLC0415
 
@@ -108,6 +112,14 @@ class Recommendation:
                 guardrails_item = guardrails_item_data.to_dict()
                 guardrails.append(guardrails_item)
 
+        plan: dict[str, Any] | None | Unset
+        if isinstance(self.plan, Unset):
+            plan = UNSET
+        elif isinstance(self.plan, DosePlan):
+            plan = self.plan.to_dict()
+        else:
+            plan = self.plan
+
         score: dict[str, Any] | None | Unset
         if isinstance(self.score, Unset):
             score = UNSET
@@ -142,6 +154,8 @@ class Recommendation:
             field_dict["explanation"] = explanation
         if guardrails is not UNSET:
             field_dict["guardrails"] = guardrails
+        if plan is not UNSET:
+            field_dict["plan"] = plan
         if score is not UNSET:
             field_dict["score"] = score
         if warnings is not UNSET:
@@ -152,6 +166,7 @@ class Recommendation:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.action_value import ActionValue  # noqa: PLC0415
+        from ..models.dose_plan import DosePlan  # noqa: PLC0415
         from ..models.dose_quantity import DoseQuantity  # noqa: PLC0415
         from ..models.explanation import Explanation  # noqa: PLC0415
         from ..models.guardrail_firing import GuardrailFiring  # noqa: PLC0415
@@ -212,6 +227,23 @@ class Recommendation:
 
                 guardrails.append(guardrails_item)
 
+        def _parse_plan(data: object) -> DosePlan | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                plan_type_0 = DosePlan.from_dict(data)
+
+                return plan_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(DosePlan | None | Unset, data)
+
+        plan = _parse_plan(d.pop("plan", UNSET))
+
         def _parse_score(data: object) -> HyperScoreOut | None | Unset:
             if data is None:
                 return data
@@ -245,6 +277,7 @@ class Recommendation:
             disclaimer=disclaimer,
             explanation=explanation,
             guardrails=guardrails,
+            plan=plan,
             score=score,
             warnings=warnings,
         )

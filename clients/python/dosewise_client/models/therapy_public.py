@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
     from ..models.action_public import ActionPublic
     from ..models.feature_public import FeaturePublic
@@ -30,6 +32,8 @@ class TherapyPublic:
         observation_kinds (TherapyPublicObservationKinds): The lab results this therapy reads, by kind.
         required_state_fields (list[str]):
         target_band (list[float]): [low, high] of the primary observation, canonical unit.
+        cadences (list[str] | Unset): The visit schedules this therapy's policies are trained and evaluated at (empty: a
+            decision every interval).
     """
 
     actions: list[ActionPublic]
@@ -42,6 +46,7 @@ class TherapyPublic:
     observation_kinds: TherapyPublicObservationKinds
     required_state_fields: list[str]
     target_band: list[float]
+    cadences: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +76,10 @@ class TherapyPublic:
 
         target_band = self.target_band
 
+        cadences: list[str] | Unset = UNSET
+        if not isinstance(self.cadences, Unset):
+            cadences = self.cadences
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -87,6 +96,8 @@ class TherapyPublic:
                 "target_band": target_band,
             }
         )
+        if cadences is not UNSET:
+            field_dict["cadences"] = cadences
 
         return field_dict
 
@@ -127,6 +138,8 @@ class TherapyPublic:
 
         target_band = cast(list[float], d.pop("target_band"))
 
+        cadences = cast(list[str], d.pop("cadences", UNSET))
+
         therapy_public = cls(
             actions=actions,
             decision_interval_days=decision_interval_days,
@@ -138,6 +151,7 @@ class TherapyPublic:
             observation_kinds=observation_kinds,
             required_state_fields=required_state_fields,
             target_band=target_band,
+            cadences=cadences,
         )
 
         therapy_public.additional_properties = d

@@ -104,6 +104,63 @@ def plan_from_actions(pack: TherapyPack, view: ClinicView, action: IntArray) -> 
                      action=np.where(started, -1, action), started=started)
 
 
+# --- what the packs' visit guidelines share -------------------------------------------------------------------------
+def days_on_regimen(view: ClinicView) -> FloatArray:
+    """(n,) days the regimen in force has been taken, as far as the record shows: the leading days of the dose record that
+    are the current regimen or a missed (0) or unrecorded day, at most the days of therapy and the record's length."""
+    doses = view.dose_history
+    h = doses.shape[1]
+    other = ~np.isnan(doses) & (doses > 0.0) & (np.abs(doses - view.current_dose[:, None]) > 1e-6)
+    first_other = np.where(other.any(axis=1), np.argmax(other, axis=1), h)
+    return np.minimum(first_other.astype(float), np.maximum(np.floor(view.day + 1e-9), 0.0))
+
+
+def action_index(pack: TherapyPack, action_id: str) -> int:
+    """The index of the pack's action ``action_id`` (KeyError names the known ones)."""
+    for i, a in enumerate(pack.actions):
+        if a.id == action_id:
+            return i
+    raise KeyError(f"{pack.id} has no action {action_id!r}; known: {[a.id for a in pack.actions]}")
+
+
+def through_guardrails(pack: TherapyPack, view: ClinicView, preferred: IntArray) -> IntArray:
+    """The preferred action where the guardrails allow it, else the allowed action whose regimen is nearest to the
+    preferred one's (the lower regimen on a tie), else action 0 (the pack's safest, a reduction)."""
+    mask = pack.guardrails(view).mask
+    preferred = np.asarray(preferred, dtype=np.int64)
+    rows = np.arange(view.n)
+    proposed = np.clip(pack.proposed_regimens(view.current_dose), 0.0, pack.max_dose)
+    distance = np.abs(proposed - proposed[rows, preferred][:, None]) + 1e-6 * proposed  # tie → the lower regimen
+    nearest = np.argmin(np.where(mask, distance, np.inf), axis=1)
+    chosen = np.where(mask[rows, preferred], preferred, nearest)
+    return np.where(mask.any(axis=1), chosen, 0).astype(np.int64)
+
+
+class ActionGuideline:
+    """A guideline algorithm at visits, stated as the action it prefers (``preferred``, each pack's subclass): the pack's
+    start where ``needs_start``, else that action through the guardrails (``through_guardrails``), as a VisitPlan."""
+
+    name = "guideline"
+
+    def __init__(self, pack: TherapyPack) -> None:
+        self.pack = pack
+
+    def reset(self, n: int) -> None:
+        """Stateless: nothing to reset."""
+
+    def preferred(self, view: ClinicView) -> IntArray:
+        raise NotImplementedError
+
+    def choose(self, view: ClinicView) -> IntArray:
+        """(n,) the action index at this visit (what ``plan`` applies where no start is due)."""
+        if view.n == 0:
+            return np.zeros(0, dtype=np.int64)
+        return through_guardrails(self.pack, view, self.preferred(view))
+
+    def plan(self, view: ClinicView) -> VisitPlan:
+        return plan_from_actions(self.pack, view, self.choose(view))
+
+
 class ActionVisitPolicy:
     """A Q-function as a VisitPolicy: the pack's start rule where ``needs_start``, else the best action the guardrails
     allow (hold-and-refer, action 0, where none is)."""

@@ -43,7 +43,7 @@ import numpy as np
 
 from dosewise.guardrails import ADULT_AGE_YEARS
 from dosewise.therapies.base import ClinicView, FloatArray, IntArray, TherapyPack
-from dosewise.therapies.clinic import VisitPlan, plan_from_actions
+from dosewise.therapies.clinic import ActionGuideline, action_index, days_on_regimen
 from dosewise.therapies.insulin_t2d import guardrails as rules
 from dosewise.therapies.insulin_t2d.model import renal_clearance_factor
 
@@ -91,37 +91,6 @@ def start_dose_u(view: ClinicView, max_dose_u: float) -> FloatArray:
     return np.where(need, weight_based_start_dose_u(c, max_dose_u), 0.0)
 
 
-def days_on_regimen(view: ClinicView) -> FloatArray:
-    """(n,) days the regimen in force has been taken, as far as the record shows: the leading days of the dose record that
-    are the current regimen or a missed (0) or unrecorded day, at most the days of therapy and the record's length."""
-    doses = view.dose_history
-    h = doses.shape[1]
-    other = ~np.isnan(doses) & (doses > 0.0) & (np.abs(doses - view.current_dose[:, None]) > 1e-6)
-    first_other = np.where(other.any(axis=1), np.argmax(other, axis=1), h)
-    return np.minimum(first_other.astype(float), np.maximum(np.floor(view.day + 1e-9), 0.0))
-
-
-def action_index(pack: TherapyPack, action_id: str) -> int:
-    """The index of the pack's action ``action_id`` (KeyError names the known ones)."""
-    for i, a in enumerate(pack.actions):
-        if a.id == action_id:
-            return i
-    raise KeyError(f"{pack.id} has no action {action_id!r}; known: {[a.id for a in pack.actions]}")
-
-
-def through_guardrails(pack: TherapyPack, view: ClinicView, preferred: IntArray) -> IntArray:
-    """The preferred action where the guardrails allow it, else the allowed action whose regimen is nearest to the
-    preferred one's (the lower regimen on a tie), else action 0 (the pack's safest, a reduction)."""
-    mask = pack.guardrails(view).mask
-    preferred = np.asarray(preferred, dtype=np.int64)
-    rows = np.arange(view.n)
-    proposed = np.clip(pack.proposed_regimens(view.current_dose), 0.0, pack.max_dose)
-    distance = np.abs(proposed - proposed[rows, preferred][:, None]) + 1e-6 * proposed  # tie → the lower regimen
-    nearest = np.argmin(np.where(mask, distance, np.inf), axis=1)
-    chosen = np.where(mask[rows, preferred], preferred, nearest)
-    return np.where(mask.any(axis=1), chosen, 0).astype(np.int64)
-
-
 def _answer_lows(pack: TherapyPack, view: ClinicView, otherwise: IntArray) -> IntArray:
     """−4 U after an unanswered fasting glucose < 56 mg/dL, −2 U after one < 70 (Riddle 2003: decreases of 2–4 U), else
     ``otherwise``."""
@@ -131,32 +100,7 @@ def _answer_lows(pack: TherapyPack, view: ClinicView, otherwise: IntArray) -> In
                     np.where(mild, action_index(pack, f"-{LOW_DECREASE_U:g}U"), otherwise)).astype(np.int64)
 
 
-class _VisitGuideline:
-    """A guideline algorithm at visits: the pack's start where ``needs_start``, else the algorithm's action through the
-    guardrails (``through_guardrails``), as a clinic.VisitPlan."""
-
-    name = "guideline"
-
-    def __init__(self, pack: TherapyPack) -> None:
-        self.pack = pack
-
-    def reset(self, n: int) -> None:
-        """Stateless: nothing to reset."""
-
-    def preferred(self, view: ClinicView) -> IntArray:
-        raise NotImplementedError
-
-    def choose(self, view: ClinicView) -> IntArray:
-        """(n,) the action index at this visit (what ``plan`` applies where no start is due)."""
-        if view.n == 0:
-            return np.zeros(0, dtype=np.int64)
-        return through_guardrails(self.pack, view, self.preferred(view))
-
-    def plan(self, view: ClinicView) -> VisitPlan:
-        return plan_from_actions(self.pack, view, self.choose(view))
-
-
-class TreatToTargetVisitPolicy(_VisitGuideline):
+class TreatToTargetVisitPolicy(ActionGuideline):
     """Riddle 2003 Treat-to-Target at visits (module docstring): the weekly steps on the 2-day mean."""
 
     name = "guideline-treat-to-target"
@@ -177,7 +121,7 @@ class TreatToTargetVisitPolicy(_VisitGuideline):
         return _answer_lows(pack, view, up_action)
 
 
-class AtLantusVisitPolicy(_VisitGuideline):
+class AtLantusVisitPolicy(ActionGuideline):
     """Davies 2005 AT.LANTUS algorithm 2 at visits (module docstring): +2 U every 3 days while the 3-day mean > 100."""
 
     name = "guideline-at-lantus"

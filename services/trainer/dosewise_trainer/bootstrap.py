@@ -59,7 +59,8 @@ def artifact_file(folder: Path, card: dict) -> tuple[Path, str | None]:
 
 def passed_targets(card: dict, pack: TherapyPack) -> bool:
     """The card's own evidence that the policy beat the guideline: on the held-out twin models under the clinic protocol
-    for a pack with cadences, in cross-validation on held-out virtual patients otherwise."""
+    for a pack with cadences (issue #25's aims, clinic_card.gate_evaluation), in cross-validation on held-out virtual
+    patients otherwise."""
     if card.get("status") == "untrained":  # a random network has no evidence, whatever else its card says
         return False
     evidence = card.get("clinic_evaluation") if pack.cadences else card.get("cross_validation")

@@ -69,12 +69,14 @@ def artifact_policy(pack: TherapyPack, path: Path, load_q_fn: Callable[[Path], C
 
 
 def named_policy(pack: TherapyPack, spec: str,
-                 artifact: Callable[[TherapyPack, str], VisitPolicy] | None = None) -> VisitPolicy:
-    """``guideline`` (the pack's visit guideline), ``mpc`` (dosewise.mpc), or an artifact by ``artifact(pack, spec)``."""
+                 artifact: Callable[[TherapyPack, str], VisitPolicy] | None = None,
+                 cadence: str | None = None) -> VisitPolicy:
+    """``guideline`` (the pack's visit guideline; ``cadence``: the one for that visit schedule, where the pack's guideline
+    depends on it — insulin's does — else its default), ``mpc`` (dosewise.mpc), or an artifact by ``artifact(pack, spec)``."""
     if spec == GUIDELINE:
         try:
-            return pack.visit_guideline_policy()
-        except NotImplementedError as e:
+            return pack.visit_guideline_policy() if cadence is None else pack.visit_guideline_policy(cadence)
+        except (NotImplementedError, KeyError) as e:  # KeyError: no guideline for that cadence
             raise PolicyUnavailable(str(e)) from e
     if spec == MPC:
         try:

@@ -6,9 +6,11 @@ group, with issue #25's aims checked line by line. Writes the markdown, a JSON o
 The aims (issue #25, "Policies that hold up in the clinic"), for each learned policy:
 
 - held-out models, every schedule: adverse-event days (and, where the pack counts them, nights below 70 mg/dL) no more
-  than the guideline's in every patient group; efficacy (time in range) at least the guideline's − 1 percentage point;
-- held-out models, overall: no worse than the model-predictive controller: efficacy ≥ MPC − 2 points, adverse-event days
-  ≤ MPC + 0.1 per patient;
+  than the guideline's, and efficacy (time in range) at least the guideline's − 1 percentage point, overall and in every
+  patient group the pack reports (``clinic_groups``: warfarin's genotype sensitivity groups; insulin's sensitivity
+  tertiles and both eGFR groups, < 60 and ≥ 60 — the issue names < 60, the ≥ 60 group is checked too);
+- held-out models, overall (all patients of each model and schedule): no worse than the model-predictive controller:
+  efficacy ≥ MPC − 2 points, adverse-event days (and nights below 70 mg/dL, where counted) ≤ MPC + 0.1 per patient;
 - training models: at least 30 % fewer adverse-event days than the guideline and efficacy ≥ guideline + 5 points.
 
 "Efficacy" is the first metric of the pack's ``clinic_metrics`` (a percentage); the adverse metrics are those of
@@ -30,7 +32,7 @@ import numpy as np
 from dosewise.stats import json_number
 from dosewise.therapies.base import TherapyPack
 from dosewise.therapies.registry import get_pack
-from dosewise_trainer.evaluation.clinic import GUIDELINE, MPC, ClinicEvaluation
+from dosewise_trainer.evaluation.clinic import MPC, ClinicEvaluation
 from dosewise_trainer.evaluation.report import fmt, fmt_p, fmt_rel
 from dosewise_trainer.evaluation.statistics import Comparison
 
@@ -42,6 +44,14 @@ TRAIN_ADVERSE_REDUCTION = 0.30
 TRAIN_EFFICACY_GAIN_PP = 5.0
 AIM_ADVERSE_METRICS = ("adverse_event_days", "nights_below_70")
 EPS = 1e-9
+# The aims as issue #25 words them, recorded with the checked lines (the model card's clinic_evaluation).
+ISSUE_TEXT = (
+    "On every held-out model under the clinic protocol, for each genotype sensitivity group (normal / sensitive / highly "
+    "sensitive; for insulin each sensitivity tertile and eGFR < 60): adverse-event days ≤ the guideline's, nights below "
+    "70 mg/dL ≤ the guideline's, and TTR / days in range ≥ the guideline's − 1 point; overall, what serves is no worse "
+    "than the MPC comparator (TTR ≥ MPC − 2 points, adverse-event days ≤ MPC + 0.1 per patient). On the training family: "
+    "≥ 30 % fewer adverse-event days than the guideline and efficacy ≥ guideline + 5 points."
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,9 @@ class Aim:
 
 
 def learned_policies(ev: ClinicEvaluation) -> list[str]:
-    return [p for p in ev.policies if p not in (GUIDELINE, MPC)]
+    """The policies the aims are asked of: every arm but the guideline (the first, whatever the pack names it) and the
+    MPC (the comparator)."""
+    return [p for p in ev.policies[1:] if p != MPC]
 
 
 def _mean(ev: ClinicEvaluation, policy: str, metric: str) -> float:
@@ -81,56 +93,86 @@ def _where(ev: ClinicEvaluation) -> str:
     return f"{ev.twin_model} ({ev.role}), {ev.schedule}"
 
 
-def check_aims(evaluations: Sequence[ClinicEvaluation], label: Any = str) -> list[Aim]:
-    """Every aim of the module docstring for every learned policy on every evaluation it applies to."""
+def _group_aim(ev: ClinicEvaluation, pol: str, metric: str, text: str, worst_is_max: bool, bound: float,
+               label: Any) -> Aim:
+    """``metric``'s difference from the guideline, overall and in the group where it is worst (the largest for an adverse
+    metric, the smallest for efficacy), held to ``bound`` (≤ for adverse, ≥ for efficacy). Cannot be checked (None) when
+    no patient group reports the metric or a difference is not a number."""
+    overall = next(c for c in ev.comparisons[pol] if c.metric == metric)
+    in_groups = [(c.delta, f"{g.dimension} {g.label} (n {g.n})")
+                 for g in ev.groups.get(pol, []) for c in g.comparisons if c.metric == metric]
+    pick = max if worst_is_max else min
+    worst = pick(in_groups, key=lambda t: t[0]) if in_groups else None
+    values = f"Δ overall {fmt(overall.delta)}" + (f", {'largest' if worst_is_max else 'smallest'} in a group "
+                                                  f"{fmt(worst[0])} ({worst[1]})" if worst else ", no patient group")
+    deltas = [overall.delta, *(d for d, _ in in_groups)]
+    met: bool | None
+    if not in_groups or not all(math.isfinite(d) for d in deltas):
+        met = None
+    elif worst_is_max:
+        met = bool(max(deltas) <= bound + EPS)
+    else:
+        met = bool(min(deltas) >= bound - EPS)
+    return Aim(ev.therapy, pol, _where(ev), f"{label(metric)} {text}", values, met)
+
+
+def heldout_aims(ev: ClinicEvaluation, pol: str, label: Any = str, comparator: str | None = MPC) -> list[Aim]:
+    """Issue #25's held-out aims for ``pol`` on one held-out evaluation: in every patient group (and overall) each adverse
+    metric ≤ the guideline's and efficacy ≥ the guideline's − 1 point; then no worse than ``comparator`` (the MPC) on
+    this model and schedule. ``comparator=None``: ``pol`` is the comparator itself, whose aims against itself would be
+    met by definition, so they are left out (not counted as met)."""
+    eff = ev.efficacy_metric
+    aims = [_group_aim(ev, pol, m, "≤ guideline in every group", True, 0.0, label) for m in _adverse_metrics(ev)]
+    aims.append(_group_aim(ev, pol, eff, f"≥ guideline − {HELDOUT_EFFICACY_MARGIN_PP:g} in every group", False,
+                           -HELDOUT_EFFICACY_MARGIN_PP, label))
+    if comparator is None:
+        return aims
+    where = _where(ev)
+    if comparator not in ev.policies:
+        return [*aims, Aim(ev.therapy, pol, where, "no worse than the MPC", "the MPC was not run", None)]
+    pe, me = _mean(ev, pol, eff), _mean(ev, comparator, eff)
+    aims.append(Aim(ev.therapy, pol, where, f"{label(eff)} ≥ MPC − {MPC_EFFICACY_MARGIN_PP:g}",
+                    f"{fmt(pe)} vs MPC {fmt(me)}", None if not math.isfinite(pe - me)
+                    else bool(pe >= me - MPC_EFFICACY_MARGIN_PP - EPS)))
+    for m in _adverse_metrics(ev):
+        pa, ma = _mean(ev, pol, m), _mean(ev, comparator, m)
+        aims.append(Aim(ev.therapy, pol, where, f"{label(m)} ≤ MPC + {MPC_ADVERSE_MARGIN:g}", f"{fmt(pa)} vs MPC {fmt(ma)}",
+                        None if not math.isfinite(pa - ma) else bool(pa <= ma + MPC_ADVERSE_MARGIN + EPS)))
+    return aims
+
+
+def training_aims(ev: ClinicEvaluation, pol: str, label: Any = str) -> list[Aim]:
+    """Issue #25's training-model aims for ``pol`` on one training evaluation: ≥ 30 % fewer adverse-event days than the
+    guideline, efficacy ≥ the guideline's + 5 points."""
+    eff, where = ev.efficacy_metric, _where(ev)
+    aims = []
+    if "adverse_event_days" in ev.metric_names:
+        c = next(c for c in ev.comparisons[pol] if c.metric == "adverse_event_days")
+        rel = c.relative_change
+        aims.append(Aim(ev.therapy, pol, where,
+                        f"{label('adverse_event_days')} ≥ {TRAIN_ADVERSE_REDUCTION:.0%} fewer than guideline",
+                        f"{fmt(c.policy.mean)} vs {fmt(c.guideline.mean)} ({fmt_rel(rel)})",
+                        None if rel is None else bool(rel <= -TRAIN_ADVERSE_REDUCTION + EPS)))
+    c_eff = next(c for c in ev.comparisons[pol] if c.metric == eff)
+    aims.append(Aim(ev.therapy, pol, where, f"{label(eff)} ≥ guideline + {TRAIN_EFFICACY_GAIN_PP:g}",
+                    f"{fmt(c_eff.policy.mean)} vs {fmt(c_eff.guideline.mean)} (Δ {fmt(c_eff.delta)})",
+                    bool(c_eff.delta >= TRAIN_EFFICACY_GAIN_PP - EPS)))
+    return aims
+
+
+def check_aims(evaluations: Sequence[ClinicEvaluation], label: Any = str, policies: Sequence[str] | None = None,
+               comparator: str | None = MPC) -> list[Aim]:
+    """Every aim of the module docstring for each of ``policies`` (default: every learned policy) on every evaluation it
+    was run in: the held-out aims on a held-out model, the training aims on a training one. ``comparator``: the name of
+    the arm the held-out "no worse than the MPC" aims compare with; None leaves them out (the candidate is the MPC)."""
     aims: list[Aim] = []
     for ev in evaluations:
-        eff = ev.efficacy_metric
-        for pol in learned_policies(ev):
-            where = _where(ev)
+        pols = learned_policies(ev) if policies is None else [p for p in policies if p in ev.policies[1:]]
+        for pol in pols:
             if ev.role == "heldout":
-                for m in _adverse_metrics(ev):
-                    worst: tuple[float, str] | None = None
-                    for g in ev.groups[pol]:
-                        c = next(c for c in g.comparisons if c.metric == m) if any(
-                            c.metric == m for c in g.comparisons) else None
-                        if c is None:
-                            continue
-                        if worst is None or c.delta > worst[0]:
-                            worst = (c.delta, f"{g.dimension} {g.label} (n {g.n})")
-                    overall = next(c for c in ev.comparisons[pol] if c.metric == m)
-                    deltas = [overall.delta] + ([worst[0]] if worst else [])
-                    ok = all(math.isfinite(d) for d in deltas) and max(deltas) <= EPS
-                    values = f"Δ overall {fmt(overall.delta)}" + (f", largest in a group {fmt(worst[0])} ({worst[1]})"
-                                                                  if worst else "")
-                    aims.append(Aim(ev.therapy, pol, where, f"{label(m)} ≤ guideline in every group", values, ok))
-                c_eff = next(c for c in ev.comparisons[pol] if c.metric == eff)
-                aims.append(Aim(ev.therapy, pol, where,
-                                f"{label(eff)} ≥ guideline − {HELDOUT_EFFICACY_MARGIN_PP:g}",
-                                f"{fmt(c_eff.policy.mean)} vs {fmt(c_eff.guideline.mean)} (Δ {fmt(c_eff.delta)})",
-                                bool(c_eff.delta >= -HELDOUT_EFFICACY_MARGIN_PP - EPS)))
-                if MPC in ev.policies:
-                    pe, me = _mean(ev, pol, eff), _mean(ev, MPC, eff)
-                    aims.append(Aim(ev.therapy, pol, where, f"{label(eff)} ≥ MPC − {MPC_EFFICACY_MARGIN_PP:g}",
-                                    f"{fmt(pe)} vs MPC {fmt(me)}", bool(pe >= me - MPC_EFFICACY_MARGIN_PP - EPS)))
-                    for m in _adverse_metrics(ev):
-                        pa, ma = _mean(ev, pol, m), _mean(ev, MPC, m)
-                        aims.append(Aim(ev.therapy, pol, where, f"{label(m)} ≤ MPC + {MPC_ADVERSE_MARGIN:g}",
-                                        f"{fmt(pa)} vs MPC {fmt(ma)}", bool(pa <= ma + MPC_ADVERSE_MARGIN + EPS)))
-                else:
-                    aims.append(Aim(ev.therapy, pol, where, "no worse than the MPC", "the MPC was not run", None))
+                aims += heldout_aims(ev, pol, label, comparator)
             else:
-                if "adverse_event_days" in ev.metric_names:
-                    c = next(c for c in ev.comparisons[pol] if c.metric == "adverse_event_days")
-                    rel = c.relative_change
-                    aims.append(Aim(ev.therapy, pol, where,
-                                    f"{label('adverse_event_days')} ≥ {TRAIN_ADVERSE_REDUCTION:.0%} fewer than guideline",
-                                    f"{fmt(c.policy.mean)} vs {fmt(c.guideline.mean)} ({fmt_rel(rel)})",
-                                    None if rel is None else bool(rel <= -TRAIN_ADVERSE_REDUCTION + EPS)))
-                c_eff = next(c for c in ev.comparisons[pol] if c.metric == eff)
-                aims.append(Aim(ev.therapy, pol, where, f"{label(eff)} ≥ guideline + {TRAIN_EFFICACY_GAIN_PP:g}",
-                                f"{fmt(c_eff.policy.mean)} vs {fmt(c_eff.guideline.mean)} (Δ {fmt(c_eff.delta)})",
-                                bool(c_eff.delta >= TRAIN_EFFICACY_GAIN_PP - EPS)))
+                aims += training_aims(ev, pol, label)
     return aims
 
 

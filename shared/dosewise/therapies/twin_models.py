@@ -120,6 +120,12 @@ def _warfarin_day0(sim: VectorSimulator) -> dict[str, FloatArray]:
     return {"inr_true": np.asarray(sim.inr_true, dtype=float)}  # type: ignore[attr-defined]  # WarfarinSimulator
 
 
+def _warfarin_true_genotypes(hidden: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+    """cohort.py's hidden values plus the TRUE genotypes under the keys clinic_metrics.warfarin_groups reads (a patient
+    the clinic did not genotype still has one)."""
+    return {**hidden, "cyp2c9": hidden["cyp2c9_true"], "vkorc1": hidden["vkorc1_true"]}
+
+
 def _insulin_day0(sim: VectorSimulator) -> dict[str, FloatArray]:
     from dosewise.units import GLUCOSE_MG_DL_PER_MMOL_L
 
@@ -129,7 +135,7 @@ def _insulin_day0(sim: VectorSimulator) -> dict[str, FloatArray]:
 register(
     "hamberg2007", "warfarin", "train",
     "Hamberg et al. 2007, Clin Pharmacol Ther 81:529 (PK/PD); Ravvaz et al. 2017 avatars (cohort)",
-    simulator_builder("warfarin", _warfarin_day0),
+    simulator_builder("warfarin", _warfarin_day0, _warfarin_true_genotypes),
     "The warfarin pack's own twins (hamberg.py, cohort.py): the training model.",
 )
 register(

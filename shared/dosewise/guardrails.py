@@ -81,6 +81,25 @@ def forbid_step_above(max_step: float) -> Forbids:
     return f
 
 
+def forbid_above_unless_lower(limit: Callable[[TherapyPack, ClinicView], np.ndarray]) -> Forbids:
+    """Forbid regimens above a per-patient limit ``limit(pack, view) -> (n,)``, except those that lower the current one
+    (a patient already above the limit is brought down, not left without an allowed action)."""
+
+    def f(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+        proposed = _unclipped_regimens(pack, view)
+        lim = np.asarray(limit(pack, view), dtype=float)
+        return (proposed > lim[:, None] + 1e-9) & (proposed > view.current_dose[:, None] - 1e-9)
+
+    return f
+
+
+def forbid_not_lower(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """Only actions that lower a positive regimen (a hold followed by a lower one counts); for a regimen of 0, nothing is
+    forbidden (nothing can be lower)."""
+    keeps_or_raises = _unclipped_regimens(pack, view) > view.current_dose[:, None] - 1e-9
+    return keeps_or_raises & (view.current_dose > 1e-9)[:, None]
+
+
 def forbid_below_zero(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return _unclipped_regimens(pack, view) < -1e-9
 
@@ -93,6 +112,25 @@ def always(pack: TherapyPack, view: ClinicView) -> np.ndarray:
 def largest_recorded_day(view: ClinicView) -> np.ndarray:
     """(n,) the largest daily amount in the dose record's window (0 when nothing is recorded)."""
     return np.where(np.isnan(view.dose_history), 0.0, view.dose_history).max(axis=1, initial=0.0)
+
+
+def regimen_at_reading(view: ClinicView, kind: str) -> np.ndarray:
+    """(n, K): the regimen the patient was on when each ``kind`` reading was measured: the latest dose taken before it (a
+    dose of 0, a held or missed day, is skipped), the current regimen where the dose record does not reach back that far.
+    A reading is *unanswered* while the current regimen is not below this one (the packs' "must lower" rules)."""
+    doses = view.dose_history
+    n, h = doses.shape
+    age = view.obs_age_days[kind]
+    taken = ~np.isnan(doses) & (doses > 0.0)
+    # Doses bin by whole days before the decision, [:, 0] = yesterday; a reading a days old was measured after the doses
+    # of index ≥ floor(a) (a morning reading precedes that day's dose; ClinicView, clinic.py).
+    first = np.floor(np.nan_to_num(age, nan=float(h))).astype(np.int64)  # (n, K)
+    idx = np.arange(h)[None, None, :]
+    ok = taken[:, None, :] & (idx >= first[:, :, None])  # (n, K, H)
+    j = np.argmax(ok, axis=2)
+    found = ok.any(axis=2)
+    at = np.nan_to_num(doses, nan=0.0)[np.arange(n)[:, None], j]
+    return np.where(found, at, view.current_dose[:, None])
 
 
 def dose_record_above_max(pack: TherapyPack, view: ClinicView) -> np.ndarray:

@@ -334,13 +334,13 @@ def clinic_artifact(pack: TherapyPack, spec: str) -> VisitPolicy:
     return clinic_eval.artifact_policy(pack, path, load_q_fn, name=f"policy {policy_version(path, card)}")
 
 
-def clinic_policies(pack: TherapyPack, specs: Sequence[str] | None) -> list[VisitPolicy]:
-    """The guideline, then every other policy named (``mpc``, artifact paths), each built once."""
+def clinic_policies(pack: TherapyPack, specs: Sequence[str] | None, schedule: str) -> list[VisitPolicy]:
+    """The guideline for ``schedule``, then every other policy named (``mpc``, artifact paths), each built once."""
     ordered = list(dict.fromkeys([clinic_eval.GUIDELINE, *(specs or [])]))
     out = []
     for spec in ordered:
         try:
-            out.append(clinic_eval.named_policy(pack, spec, clinic_artifact))
+            out.append(clinic_eval.named_policy(pack, spec, clinic_artifact, cadence=schedule))
         except clinic_eval.PolicyUnavailable as e:
             raise typer.BadParameter(f"{pack.id}: {e}", param_hint="--policy") from e
     return out
@@ -376,7 +376,7 @@ def run_clinic(
         get_schedule(sched)
     except KeyError as e:
         raise typer.BadParameter(str(e.args[0]), param_hint="--schedule") from e
-    policies = clinic_policies(pack, specs)
+    policies = clinic_policies(pack, specs, sched)
     with progress_factory() as progress:
         ev = clinic_eval.evaluate_clinic(model, policies, sched, patients, days, seed, noise, progress=progress)
     return pack, ev
@@ -398,18 +398,18 @@ def run_clinic_report(
         for t in therapies:
             pack = get_pack(t)
             wanted = list(specs) if specs else [clinic_eval.MPC, *shipped_visit_policies(pack, policy_dir)]
-            policies: list[VisitPolicy] = []
-            for spec in dict.fromkeys([clinic_eval.GUIDELINE, *wanted]):
-                try:
-                    policies.append(clinic_eval.named_policy(pack, spec, clinic_artifact))
-                except (clinic_eval.PolicyUnavailable, typer.BadParameter) as e:
-                    skipped.append(f"{t}: policy {spec}: {e}")
-            if not policies or policies[0].name != clinic_eval.GUIDELINE:
-                skipped.append(f"{t}: no visit-level guideline, nothing compared")
-                continue
             ordered = sorted((m for m in models if m.therapy == t), key=lambda m: clinic_eval.ROLE_ORDER.index(m.role))
-            for m in ordered:
-                for sched in [schedule] if schedule else clinic_eval.default_schedules(pack):
+            for sched in [schedule] if schedule else clinic_eval.default_schedules(pack):
+                policies: list[VisitPolicy] = []
+                for spec in dict.fromkeys([clinic_eval.GUIDELINE, *wanted]):
+                    try:
+                        policies.append(clinic_eval.named_policy(pack, spec, clinic_artifact, cadence=sched))
+                    except (clinic_eval.PolicyUnavailable, typer.BadParameter) as e:
+                        skipped.append(f"{t} at {sched}: policy {spec}: {e}")
+                if not policies or policies[0].name != clinic_eval.GUIDELINE:
+                    skipped.append(f"{t} at {sched}: no visit-level guideline, nothing compared")
+                    continue
+                for m in ordered:
                     try:
                         evaluations.append(clinic_eval.evaluate_clinic(m, policies, sched, patients, days, seed, noise,
                                                                        progress=progress))
@@ -417,6 +417,8 @@ def run_clinic_report(
                         skipped.append(f"{t}: {m.name} at {sched}: {e}")
     if not evaluations:
         raise typer.BadParameter("nothing could be evaluated: " + "; ".join(skipped), param_hint="--report")
+    names = [m.name for m in models]  # each therapy's training models first, then its held-out ones, each at every schedule
+    evaluations.sort(key=lambda e: (therapies.index(e.therapy), clinic_eval.ROLE_ORDER.index(e.role), names.index(e.twin_model)))
     return clinic_report.write_report(out, evaluations, command, skipped)
 
 

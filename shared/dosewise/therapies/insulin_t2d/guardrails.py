@@ -36,11 +36,18 @@ regimen of 0 already, or a dose raised > 20 % since the low); the fallback then 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from dosewise.guardrails import Forbids, Rule, always, child, child_message, dose_record_above_max, dose_record_message
+from dosewise.guardrails import (
+    Rule,
+    always,
+    child,
+    child_message,
+    dose_record_above_max,
+    dose_record_message,
+    forbid_above_unless_lower,
+    regimen_at_reading,
+)
 from dosewise.therapies.base import ClinicView, TherapyPack
 
 KIND = "glucose_fasting"
@@ -74,29 +81,11 @@ def mean_fasting(view: ClinicView, days: float) -> np.ndarray:
     return np.where(n > 0, np.where(recent, g, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
 
 
-def regimen_at_reading(view: ClinicView) -> np.ndarray:
-    """(n, K): the regimen the patient was on when each reading was measured: the latest dose taken before it (a dose of 0,
-    a missed day, is skipped), the current regimen where the dose record does not reach back that far."""
-    doses = view.dose_history
-    n, h = doses.shape
-    age = view.obs_age_days[KIND]
-    taken = ~np.isnan(doses) & (doses > 0.0)
-    # Doses bin by whole days before the decision, [:, 0] = yesterday; a reading a days old was measured after the doses
-    # of index ≥ floor(a) (the morning reading precedes that day's dose; ClinicView, clinic.py).
-    first = np.floor(np.nan_to_num(age, nan=float(h))).astype(np.int64)  # (n, K)
-    idx = np.arange(h)[None, None, :]
-    ok = taken[:, None, :] & (idx >= first[:, :, None])  # (n, K, H)
-    j = np.argmax(ok, axis=2)
-    found = ok.any(axis=2)
-    at = np.nan_to_num(doses, nan=0.0)[np.arange(n)[:, None], j]
-    return np.where(found, at, view.current_dose[:, None])
-
-
 def unanswered_low(view: ClinicView, below: float) -> np.ndarray:
     """(n,) a fasting glucose < ``below`` in the last 7 days with the regimen not lowered since it was measured."""
     g, recent = recent_readings(view, LOOKBACK_DAYS)
     low = recent & (g < below)
-    not_lowered = view.current_dose[:, None] >= regimen_at_reading(view) - EPS
+    not_lowered = view.current_dose[:, None] >= regimen_at_reading(view, KIND) - EPS
     return (low & not_lowered).any(axis=1)
 
 
@@ -167,18 +156,6 @@ def _forbid_above_ttt_step(pack: TherapyPack, view: ClinicView) -> np.ndarray:
 
 def _forbid_big_increase(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return _change(pack, view) > LOW_EGFR_MAX_STEP_U + EPS
-
-
-def forbid_above_unless_lower(limit: Callable[[TherapyPack, ClinicView], np.ndarray]) -> Forbids:
-    """Forbid regimens above a per-patient limit ``limit(pack, view) -> (n,)``, except those that lower the current one
-    (a patient already above the limit is brought down, not left without an allowed action)."""
-
-    def f(pack: TherapyPack, view: ClinicView) -> np.ndarray:
-        proposed = pack.proposed_regimens(view.current_dose)
-        lim = np.asarray(limit(pack, view), dtype=float)
-        return (proposed > lim[:, None] + EPS) & (proposed > view.current_dose[:, None] - EPS)
-
-    return f
 
 
 def _forbid_change_but_answer_lows(pack: TherapyPack, view: ClinicView) -> np.ndarray:

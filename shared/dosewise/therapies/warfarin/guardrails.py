@@ -1,10 +1,23 @@
-"""Warfarin hard limits. Each rule cites where it comes from; product limits say so.
+"""Warfarin hard limits, for decisions at clinic visits through the pack's percent actions. Each rule cites where it comes
+from; product limits say so. "Increase" / "decrease" = an action whose regimen (after any hold) is above / below the current
+one; every hold is followed by a lower regimen (pack.py), so "hold" and "lower" are never at odds: a rule that forces a
+hold leaves the reduction that follows it open.
 
-- max_dose: no regimen above 15 mg/day (product limit, pack.max_dose).
-- max_step: no change above 2 mg/day in one decision (product limit; the action set's largest step).
-- inr_above_4_5: latest INR > 4.5 → hold only (the Aurora nomogram holds at INR ≥ 4.0; CHEST 2012, Holbrook et al.,
-  Chest 141:e152S, omits doses for INR 4.5–10 without bleeding).
+An INR above the target is *unanswered* while the regimen is not below the one the patient was on when it was measured
+(guardrails.regimen_at_reading: the last dose taken before the INR; the current regimen if the record does not reach
+back). Once lowered since, that INR asks for no further reduction (the next INR says whether it was enough), so one high
+value is answered once, not at every visit while it is the latest.
+
+- max_dose: no regimen above 15 mg/day unless it lowers the current one (product limit, pack.max_dose).
+- max_increase: no increase above 2 mg/day in one decision (product limit; decreases are not capped: CHEST 2012 lowers
+  the weekly dose by 10–20 % whatever it is).
+- inr_above_4_5: latest INR > 4.5 → hold only, each hold then lowers the weekly dose (the Aurora nomogram holds at
+  INR ≥ 4.0 and resumes 10–15 % lower; CHEST 2012, Holbrook et al., Chest 141:e152S, omits one or two doses for INR
+  4.5–10 without bleeding and resumes at a lower dose).
 - inr_above_3: latest INR > 3.0 → no increase (above the 2–3 target an increase can only raise INR further).
+- high_inr_unanswered: an unanswered INR > 3.0 (the latest, at most 14 days old) on a positive regimen → the regimen must
+  fall (keep forbidden): with a week between visits a kept regimen keeps the patient above range (issue #25; Aurora
+  lowers 7.5–15 % above 3.0).
 - pregnancy: pregnant → hold only, refer (warfarin is contraindicated in pregnancy: FDA Coumadin label 2011).
 - inr_raising_comedication: takes a drug of the interaction table that raises INR (interactions.py: amiodarone,
   fluconazole, metronidazole, trimethoprim-sulfamethoxazole; CYP2C9 inhibitors rated "highly probable" by Wells 1994) →
@@ -12,20 +25,27 @@
   reduction; the 0.5 mg cap is a Dosewise product limit). The message names the drug.
 - inr_lowering_comedication: takes an enzyme inducer of the table (rifampicin, carbamazepine, phenytoin: warfarin's effect
   inhibited, Wells 1994 level 1 for rifampin and carbamazepine; IWPC 2009 covariate for all three) and the latest INR is
-  not above the 3.0 target's top (or there is none) → no decrease; holds, keeping and increases stay open. The inducer
-  keeps pulling INR down (patients on rifampicin needed 3- to 7-fold doses, interactions.py), so a decrease there only
-  deepens under-anticoagulation; above 3.0 a decrease is the helpful action and stays allowed. No cap on increases: the
-  helpful action for an inducer is the larger dose, up to max_dose (beyond it a clinician decides). Dosewise product
-  limit, from those sources.
+  not above the 3.0 target's top (or there is none) → no decrease other than a hold; keeping and increases stay open. The
+  inducer keeps pulling INR down (patients on rifampicin needed 3- to 7-fold doses, interactions.py), so a decrease there
+  only deepens under-anticoagulation; above 3.0 a decrease is the helpful action and stays allowed. Holds stay open as
+  every pack's safe fallback (guardrails.py). Dosewise product limit, from those sources.
+- first_week: day < 5 of therapy → no increase (the INR lags the dose by days: Aurora's initiation keeps the start dose
+  through day 4, Ravvaz 2017 as coded in ReiL; CHEST 2012 advises against early escalation on a single INR).
+- regimen_too_new: the regimen in force taken < 7 days (as far as the dose record shows) → no increase (warfarin's
+  effect on INR takes about a week to settle after a change; Aurora retests 7 days after an out-of-range INR; Dosewise
+  product limit for the record: a short record counts as a short regimen).
 - dose_record_above_max: a recorded day above 15 mg → keep or hold only (product limit: outside the policy's dose range;
-  often a unit slip in the record).
+  often a unit slip in the record). With an unanswered high INR: hold only.
 - child: age < 18 y → keep or hold only (FDA Coumadin label 2011, 8.4 Pediatric Use: optimum dosing, safety and efficacy
   in children unknown; the twins are adults, Ravvaz 2017 avatars truncated at 18 y).
 - no_inr_on_record: on a regimen with no INR on record at all → no increase (product limit: never titrate up blind; the
-  first week's exemption below is for doses given before INRs are informative, not for titrating without any).
+  first week's doses are given before INRs are informative, but not titrated without any).
 - no_recent_inr: the latest INR is older than 14 days, or day ≥ 7 and no INR at all → keep or hold only (titrating
   without a recent INR is guessing). An old INR counts from day 0: a short dose record (the EHR sent a few days) beside a
   2-month-old INR was titrated as if in its first week.
+
+Every state keeps an allowed action: the rules that forbid keeping (high_inr_unanswered) leave every hold open, and no
+rule forbids a hold; a regimen of 0 is never asked to fall.
 """
 
 from __future__ import annotations
@@ -39,25 +59,29 @@ from dosewise.guardrails import (
     Rule,
     always,
     child_rule,
-    forbid_above,
+    forbid_above_unless_lower,
     forbid_all_but_hold,
     forbid_change,
     forbid_increase,
-    forbid_step_above,
+    forbid_not_lower,
     is_hold,
-    new_regimens,
+    regimen_at_reading,
 )
 from dosewise.therapies.base import ClinicView, TherapyPack
+from dosewise.therapies.clinic import days_on_regimen
 from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin.interactions import LOWERS_INR, RAISES_INR, Interaction
 
 HOLD_ABOVE_INR = 4.5  # issue #5; CHEST 2012 omits doses for INR 4.5–10 without bleeding
 NO_INCREASE_ABOVE_INR = 3.0  # upper end of the 2–3 target
-MAX_STEP_MG = 2.0  # product limit
+MAX_STEP_MG = 2.0  # product limit: the largest increase in one decision
 RAISES_INR_MAX_INCREASE_MG = 0.5  # product limit: a co-medication that raises INR (amiodarone, fluconazole, ...)
 INDUCER_NO_DECREASE_UP_TO_INR = NO_INCREASE_ABOVE_INR  # product limit: with an inducer, no decrease unless INR is above 3
 STALE_INR_DAYS = 14.0  # product limit: INR older than this does not support a dose change
 STALE_CHECK_FROM_DAY = 7.0  # with no INR at all: the first week's IWPC dose is given before INRs are informative
+FIRST_WEEK_NO_INCREASE_DAYS = 5.0  # Aurora initiation keeps the start dose through day 4 (guideline.MAINTENANCE_FROM_DAY)
+MIN_DAYS_ON_REGIMEN = 7.0  # Aurora retests 7 days after a change (guideline.RETEST_AFTER_CHANGE_DAYS)
+EPS = 1e-9
 
 
 def _latest_inr(view: ClinicView) -> np.ndarray:
@@ -112,34 +136,61 @@ def _no_inr_on_record(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return np.isnan(_latest_inr(view)) & (view.current_dose > 0.0)
 
 
-def _forbid_large_increase(pack: TherapyPack, view: ClinicView) -> np.ndarray:
-    deltas = np.array([a.delta if a.kind == "change" else 0.0 for a in pack.actions])
-    return np.broadcast_to(deltas > RAISES_INR_MAX_INCREASE_MG + 1e-9, (view.n, pack.n_actions)).copy()
+def _high_inr_unanswered(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """The latest INR, at most STALE_INR_DAYS old, above the target, and the regimen not lowered since it was measured."""
+    inr, age = _latest_inr(view), view.obs_age_days["inr"][:, 0]
+    high = ~np.isnan(inr) & (np.round(inr, 2) > NO_INCREASE_ABOVE_INR) & (np.nan_to_num(age, nan=np.inf) <= STALE_INR_DAYS)
+    not_lowered = view.current_dose >= regimen_at_reading(view, "inr")[:, 0] - EPS
+    return high & not_lowered & (view.current_dose > EPS)
+
+
+def _first_week(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return view.day < FIRST_WEEK_NO_INCREASE_DAYS
+
+
+def _regimen_too_new(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    return (days_on_regimen(view) < MIN_DAYS_ON_REGIMEN) & (view.day >= FIRST_WEEK_NO_INCREASE_DAYS)
+
+
+def _change(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """(n, A) proposed regimen (after any hold) − current regimen."""
+    return pack.proposed_regimens(view.current_dose) - view.current_dose[:, None]
+
+
+def _forbid_increase_above(limit: float):  # type: ignore[no-untyped-def]
+    def f(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+        return _change(pack, view) > limit + EPS
+
+    return f
 
 
 def _forbid_decrease(pack: TherapyPack, view: ClinicView) -> np.ndarray:
-    """A lower regimen; a hold (today's dose skipped, the regimen kept) is not a decrease and stays the safe fallback."""
-    return (new_regimens(pack, view) < view.current_dose[:, None] - 1e-9) & ~is_hold(pack)[None, :]
+    """A lower regimen, other than a hold (every pack's safe fallback, guardrails.py)."""
+    return (_change(pack, view) < -EPS) & ~is_hold(pack)[None, :]
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("max_dose", always, forbid_above(lambda p, v: np.full(v.n, p.max_dose)),
+    Rule("max_dose", always, forbid_above_unless_lower(lambda p, v: np.full(v.n, p.max_dose)),
          lambda p, v, i: f"Doses above {p.max_dose:g} mg/day need the clinician's explicit decision.",
          "Dosewise product limit"),
-    Rule("max_step", always, forbid_step_above(MAX_STEP_MG),
-         lambda p, v, i: f"Changes larger than {MAX_STEP_MG:g} mg/day in one step are not recommended automatically.",
+    Rule("max_increase", always, _forbid_increase_above(MAX_STEP_MG),
+         lambda p, v, i: f"Increases larger than {MAX_STEP_MG:g} mg/day in one step are not recommended automatically.",
          "Dosewise product limit"),
     Rule("inr_above_4_5", _inr_above(HOLD_ABOVE_INR), forbid_all_but_hold,
-         lambda p, v, i: f"Latest INR {_latest_inr(v)[i]:.1f} is above {HOLD_ABOVE_INR:g}: hold warfarin and recheck INR; "
-                         "assess for bleeding.",
+         lambda p, v, i: f"Latest INR {_latest_inr(v)[i]:.1f} is above {HOLD_ABOVE_INR:g}: hold warfarin, then resume at a "
+                         "lower weekly dose; recheck INR and assess for bleeding.",
          "Aurora anticoagulation nomogram (Ravvaz 2017); Holbrook et al., CHEST 2012;141:e152S"),
     Rule("inr_above_3", _inr_above(NO_INCREASE_ABOVE_INR), forbid_increase,
          lambda p, v, i: f"Latest INR {_latest_inr(v)[i]:.1f} is above the 2–3 target: no dose increase.",
          "INR target 2.0–3.0 (CHEST 2012)"),
+    Rule("high_inr_unanswered", _high_inr_unanswered, forbid_not_lower,
+         lambda p, v, i: f"Latest INR {_latest_inr(v)[i]:.1f} is above the 2–3 target and the dose has not been lowered "
+                         "since: lower the weekly dose (or hold, then lower).",
+         "Aurora anticoagulation nomogram (Ravvaz 2017: −7.5 to −15 % above INR 3); CHEST 2012;141:e152S"),
     Rule("pregnancy", _pregnant, forbid_all_but_hold,
          lambda p, v, i: "Warfarin is contraindicated in pregnancy: hold and refer to the treating clinician.",
          "FDA Coumadin label (2011), Contraindications"),
-    Rule("inr_raising_comedication", _takes_any(RAISES_INR), _forbid_large_increase,
+    Rule("inr_raising_comedication", _takes_any(RAISES_INR), _forbid_increase_above(RAISES_INR_MAX_INCREASE_MG),
          lambda p, v, i: f"{_drugs(v, RAISES_INR, i, 'raise')}: increases limited to {RAISES_INR_MAX_INCREASE_MG:g} "
                          "mg/day per step; monitor INR closely.",
          "Wells et al., Ann Intern Med 1994;121:676 (level 1 interactions); FDA Coumadin label (2011), Drug "
@@ -150,6 +201,14 @@ RULES: tuple[Rule, ...] = (
                          "closely, and when it is stopped, for weeks: INR then rises.",
          "Wells et al., Ann Intern Med 1994;121:676 (level 1 interactions); IWPC, NEJM 2009;360:753 (enzyme inducers); "
          "no-decrease rule is a Dosewise product limit"),
+    Rule("first_week", _first_week, forbid_increase,
+         lambda p, v, i: f"Day {v.day[i]:.0f} of therapy: INR lags the dose by days; no increase before day "
+                         f"{FIRST_WEEK_NO_INCREASE_DAYS:g}.",
+         "Aurora nomogram initiation (Ravvaz 2017, as coded in ReiL); Holbrook et al., CHEST 2012;141:e152S"),
+    Rule("regimen_too_new", _regimen_too_new, forbid_increase,
+         lambda p, v, i: f"The dose record shows {days_on_regimen(v)[i]:.0f} days on this regimen: INR needs about "
+                         f"{MIN_DAYS_ON_REGIMEN:g} days to reflect it; no increase yet.",
+         "Aurora nomogram: retest 7 days after a change (Ravvaz 2017); Dosewise product limit"),
     child_rule("FDA Coumadin label (2011), 8.4 Pediatric Use; adult twins (Ravvaz 2017 avatars, age ≥ 18 y)"),
     DOSE_RECORD_ABOVE_MAX,
     Rule("no_inr_on_record", _no_inr_on_record, forbid_increase,

@@ -1,17 +1,41 @@
-"""Warfarin therapy pack: daily titration of the warfarin dose (mg/day) to keep INR in 2.0–3.0.
+"""Warfarin therapy pack: the weekly warfarin dose decided at clinic visits, to keep INR in 2.0–3.0.
 
-Action space (8 discrete actions, mg/day; "hold" gives no dose today and keeps the regimen):
+A decision is taken at a visit (an INR measured in the clinic, ``self_monitored`` False) and held until the next one
+(clinic.py). Doses are in mg/day, the weekly dose / 7; actions change the **weekly dose by a percentage**, as nomograms do,
+and a hold skips N doses and then resumes at a **lower** regimen (CHEST 2012, Holbrook et al., Chest 141:e152S: omit one or
+two doses and resume at a lower dose; a hold that kept the regimen let it never fall with weekly visits, issue #25).
 
-| index | id     | effect on the daily dose |
-|-------|--------|--------------------------|
-| 0     | hold   | skip today's dose         |
-| 1..7  | −2 … +2| regimen + delta mg/day    |
+Action space (11 discrete actions; index 0 is the safest: hold, then the largest reduction). Every step of the Aurora
+nomogram (Ravvaz 2017, as coded in ReiL; clinical.md §1) is one action, so the guideline needs no approximation:
+
+| index | id          | effect                                           | Aurora band (INR, 2 decimals) |
+|-------|-------------|--------------------------------------------------|-------------------------------|
+| 0     | hold2-15%   | hold 2 doses, then weekly dose × 0.85            | > 5 (hold, recheck in 2 days) |
+| 1     | hold2-12.5% | hold 2 doses, then weekly dose × 0.875           | 4.0–5.0                       |
+| 2     | hold1-10%   | hold 1 dose, then weekly dose × 0.90             | (CHEST 2012: omit one dose)   |
+| 3     | -20%        | weekly dose × 0.80                               |                               |
+| 4     | -10%        | weekly dose × 0.90                               | 3.4–3.99                      |
+| 5     | -7.5%       | weekly dose × 0.925                              | 3.01–3.39                     |
+| 6     | keep        | weekly dose unchanged                            | 2.0–3.0                       |
+| 7     | +7.5%       | weekly dose × 1.075                              | 1.8–1.99                      |
+| 8     | +10%        | weekly dose × 1.10                               | 1.5–1.79                      |
+| 9     | +15%        | weekly dose × 1.15                               | < 1.5                         |
+| 10    | +20%        | weekly dose × 1.20                               |                               |
+
+±20 % and "hold 1 dose then −10 %" lie outside Aurora: the largest weekly change of common nomograms and CHEST's one-dose
+omission, for a learned policy (our choice). New regimens are rounded to ``dose_step`` = 0.5 mg a week (a half 1-mg
+tablet once a week; 1/14 mg/day) without losing their direction (base.round_regimen).
+
+Visits (``cadences``): the warfarin twins' early-then-weekly INR days, or every 3 days; ``recheck_days`` gives the INR
+retest the answer asks for (Aurora's rule, more often in the first two weeks). ``start_regimen``: the IWPC dose for a
+patient not yet on warfarin (pharmacogenetic when genotyped, else clinical).
 
 Observation space: the features below (float32), each with its unit and the bounds in ``feature_bounds``. The policy
 sees only what a clinic sees.
 
 Digital twin (issue "Digital twins"): Ravvaz 2017 avatars (cohort.py) on the Hamberg 2007 PK/PD model (hamberg.py),
-stepped by simulator.py; guideline = IWPC start + Aurora nomogram (guideline.py); outcomes in metrics.py.
+stepped by simulator.py; guideline = IWPC start + Aurora nomogram (guideline.py; daily ``IwpcAuroraGuideline`` and the
+visit-level ``AuroraVisitGuideline``); guardrails in guardrails.py; outcomes in metrics.py and clinic_metrics.py.
 """
 
 from __future__ import annotations
@@ -41,13 +65,18 @@ from dosewise.therapies.warfarin import clinic_metrics as clinic_outcomes
 from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guardrails import RULES
-from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline
+from dosewise.therapies.warfarin.guideline import (
+    AuroraVisitGuideline,
+    IwpcAuroraGuideline,
+    iwpc_visit_start_dose_mg_per_day,
+    recheck_days,
+)
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
 from dosewise.therapies.warfarin.metrics import LABELS, warfarin_metrics
 from dosewise.therapies.warfarin.simulator import INR_BLEED_RISK, INR_CLOT_RISK, WarfarinSimulator
 
 if TYPE_CHECKING:
-    from dosewise.therapies.clinic import ClinicTrajectory
+    from dosewise.therapies.clinic import ClinicTrajectory, VisitPolicy
 
 INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
 INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
@@ -76,22 +105,30 @@ class WarfarinPack(TherapyPack):
     dose_quantity = "dose_mg"
     observation_kinds = ("inr",)
     target_band = INR_TARGET
+    # The simulator steps a day; a clinic decision holds until the next visit, which ``cadences`` or ``recheck_days`` set
+    # (clinic.py), as for insulin.
     decision_interval_days = 1.0
+    cadences = ("early-then-weekly", "every-3-days")  # clinic.SCHEDULES; the first is the default
+    self_monitored = False  # INR is measured at the clinic visit
     episode_days = DAY_CAP  # training course length (trainer, gym_env)
     dose_history_days = 14
     obs_history = 3
     # Product safety limit, not a literature value: maintenance doses above 15 mg/day are exceptional (IWPC 2009 cohort
     # weekly doses are mostly < 100 mg); anything higher must be a clinician's explicit decision.
     max_dose = 15.0
+    dose_step = 0.5 / 7.0  # 0.5 mg a week, per day: the weekly dose in half 1-mg tablets (module docstring)
     actions = (
-        ActionSpec("hold", "Hold today's dose", "hold"),
-        ActionSpec("-2mg", "Decrease by 2 mg/day", "change", -2.0),
-        ActionSpec("-1mg", "Decrease by 1 mg/day", "change", -1.0),
-        ActionSpec("-0.5mg", "Decrease by 0.5 mg/day", "change", -0.5),
-        ActionSpec("keep", "Keep the current dose", "change", 0.0),
-        ActionSpec("+0.5mg", "Increase by 0.5 mg/day", "change", 0.5),
-        ActionSpec("+1mg", "Increase by 1 mg/day", "change", 1.0),
-        ActionSpec("+2mg", "Increase by 2 mg/day", "change", 2.0),
+        ActionSpec("hold2-15%", "Hold 2 doses, then lower the weekly dose by 15 %", "hold", -15.0, hold_doses=2),
+        ActionSpec("hold2-12.5%", "Hold 2 doses, then lower the weekly dose by 12.5 %", "hold", -12.5, hold_doses=2),
+        ActionSpec("hold1-10%", "Hold 1 dose, then lower the weekly dose by 10 %", "hold", -10.0, hold_doses=1),
+        ActionSpec("-20%", "Lower the weekly dose by 20 %", "scale", -20.0),
+        ActionSpec("-10%", "Lower the weekly dose by 10 %", "scale", -10.0),
+        ActionSpec("-7.5%", "Lower the weekly dose by 7.5 %", "scale", -7.5),
+        ActionSpec("keep", "Keep the weekly dose", "scale", 0.0),
+        ActionSpec("+7.5%", "Raise the weekly dose by 7.5 %", "scale", 7.5),
+        ActionSpec("+10%", "Raise the weekly dose by 10 %", "scale", 10.0),
+        ActionSpec("+15%", "Raise the weekly dose by 15 %", "scale", 15.0),
+        ActionSpec("+20%", "Raise the weekly dose by 20 %", "scale", 20.0),
     )
     feature_specs = (
         FeatureSpec("age_years", "years", "Age", 65.0, 15.0),
@@ -155,6 +192,14 @@ class WarfarinPack(TherapyPack):
         shared machinery."""
         return evaluate_rules(self, view, RULES)
 
+    def recheck_days(self, view: ClinicView, action_idx: IntArray) -> FloatArray:
+        """Days to the next INR: Aurora's retest rule, sooner in the first two weeks and after a change (guideline.py)."""
+        return recheck_days(self, view, action_idx)
+
+    def start_regimen(self, view: ClinicView) -> FloatArray:
+        """The IWPC dose (pharmacogenetic when genotyped, else clinical), rounded to 0.5 mg, in [0.5, max_dose]."""
+        return iwpc_visit_start_dose_mg_per_day(view.covariates, self.max_dose)
+
     def mpc_objective(self, predicted: FloatArray) -> FloatArray:
         """Squared log-distance to INR 2.5, plus MPC_ADVERSE_DAY_COST a day above INR 4 or below 1.5 (dosewise.mpc)."""
         inr = np.maximum(np.asarray(predicted, dtype=float), 1e-6)
@@ -178,7 +223,13 @@ class WarfarinPack(TherapyPack):
         )
 
     def guideline_policy(self) -> DosingPolicy:
+        """The daily guideline (the simulator's own IWPC start, then Aurora on new INRs), for the daily rollout."""
         return IwpcAuroraGuideline(self.max_dose)
+
+    def visit_guideline_policy(self, cadence: str | None = None) -> VisitPolicy:
+        """Aurora at each visit through its exact action, the IWPC start for a patient not yet on warfarin. The same at
+        every cadence: Aurora's own retest days are ``recheck_days`` (the "recheck" schedule)."""
+        return AuroraVisitGuideline(self)
 
     metric_labels = LABELS
 

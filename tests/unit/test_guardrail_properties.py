@@ -69,6 +69,7 @@ def patient(draw: st.DrawFn, therapy: str) -> PatientState:
     return PatientState.model_validate(base)
 
 
+KEEP_OR_HOLD = {"keep", "hold2-15%", "hold2-12.5%", "hold1-10%"}  # warfarin: no automatic change but keep or a hold
 q_values = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=12, max_size=12)  # ≥ every pack's action count
 
 
@@ -86,41 +87,92 @@ def _latest(state: PatientState, kind: str) -> tuple[float | None, float | None]
     return obs[-1].value, (AS_OF - obs[-1].time).total_seconds() / 86400
 
 
+def _day_of_therapy(state: PatientState) -> float:
+    day = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)
+    if state.therapy_started is not None:
+        day = max(day, (AS_OF - state.therapy_started).total_seconds() / 86400)
+    return day
+
+
+def _is_hold(d: decision.Decision) -> bool:
+    return d.hold_doses > 0 and d.given_dose == 0.0
+
+
 @SETTINGS
 @given(state=patient("warfarin"), q=q_values)
 def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: list[float]) -> None:
     d, current = recommend(state, q)
     change = d.regimen_dose - current
     inr, inr_age = _latest(state, "inr")
+    day = _day_of_therapy(state)
     assert 0.0 <= d.regimen_dose <= 15.0 + 1e-9 and d.given_dose <= d.regimen_dose + 1e-9
-    assert abs(change) <= 2.0 + 1e-9 or d.action_id == "hold"
+    assert not any("No dose change is safe" in w for w in d.warnings), "every state keeps an allowed action"
+    if d.started:  # not yet on warfarin: the IWPC start in 0.5 mg steps, or none where a clinician must decide
+        assert current == 0.0 and not any(x.amount > 0 for x in state.doses if AS_OF - x.time <= timedelta(days=14))
+        if state.pregnant or state.age_years < 18 or (inr is not None and inr >= 1.5):
+            assert d.regimen_dose == 0.0, "no automatic start in pregnancy, for a child or on an unexplained high INR"
+        else:
+            assert 0.5 <= d.regimen_dose <= 15.0 and d.regimen_dose * 2 == round(d.regimen_dose * 2)
+        return
+    if _is_hold(d) and current > 0:
+        assert d.regimen_dose < current, "a hold is followed by a lower weekly dose"
+    assert change <= 2.0 + 1e-9, "increases of 2 mg/day at most"
     if inr is not None and inr > 4.5:
-        assert d.action_id == "hold", "INR above 4.5 must hold warfarin"
+        assert _is_hold(d), "INR above 4.5 must hold warfarin (and then lower the dose)"
     if inr is not None and inr > 3.0:
         assert change <= 1e-9, "no increase above the INR target"
+    # A supratherapeutic INR is answered: the regimen falls, unless it already fell since that INR was measured.
+    if inr is not None and round(inr, 2) > 3.0 and inr_age <= 14 and current > 0 \
+            and current >= _regimen_before(state, inr_age) - 1e-9:
+        assert change < 0, "an INR above 3 not yet answered: the weekly dose is lowered"
     if state.pregnant:
-        assert d.action_id == "hold", "warfarin is contraindicated in pregnancy"
+        assert _is_hold(d), "warfarin is contraindicated in pregnancy"
     meds = generics(state.co_medications)
     if meds & {"amiodarone", "fluconazole", "metronidazole", "sulfamethoxazole"}:
         assert change <= 0.5 + 1e-9, "a co-medication that raises INR: increases of 0.5 mg/day at most"
     if meds & {"rifampin", "carbamazepine", "phenytoin"} and (inr is None or inr <= 3.0):
-        assert change >= -1e-9 or d.action_id == "hold", "an enzyme inducer, INR not above 3: no decrease"
-    day = max(((AS_OF - x.time).total_seconds() / 86400 for x in state.doses), default=0.0)  # of therapy
-    if state.therapy_started is not None:
-        day = max(day, (AS_OF - state.therapy_started).total_seconds() / 86400)
+        assert change >= -1e-9 or _is_hold(d), "an enzyme inducer, INR not above 3: no decrease"
+    if change > 1e-9:  # an increase needs a week of the regimen in force, as the record shows it
+        assert day >= 5, "no increase in the first days: INR lags the dose"
+        assert day >= 7 and all(abs(x.amount - current) <= 1e-6 for x in state.doses
+                                if x.amount > 0 and AS_OF - x.time < timedelta(days=7)), "no increase < 7 days on a regimen"
     if (inr_age is None and day >= 7) or (inr_age is not None and inr_age > 14):
-        assert abs(change) <= 1e-9, "no titration without a recent INR (an old one counts from day 0)"
+        assert abs(change) <= 1e-9 or _is_hold(d), "no titration without a recent INR (an old one counts from day 0)"
     if inr is None and current > 0:
         assert change <= 1e-9, "no INR on record: no increase"
     if _recent_record_max(state) > 15.0:
-        assert abs(change) <= 1e-9 or d.action_id == "hold", "a recorded day above 15 mg: keep or hold only"
+        assert abs(change) <= 1e-9 or _is_hold(d), "a recorded day above 15 mg: keep or hold only"
     if state.age_years < 18:
-        assert abs(change) <= 1e-9 or d.action_id == "hold", "a child: keep or hold only (adult models)"
+        assert abs(change) <= 1e-9 or _is_hold(d), "a child: keep or hold only (adult models)"
+
+
+@st.composite
+def supratherapeutic_warfarin(draw: st.DrawFn) -> PatientState:
+    """Any warfarin patient (child, pregnant, co-medications, ...) put on a steady regimen whose latest INR, measured in
+    the last 13 days, is above 3, with or without an earlier in-range one."""
+    dose, age = draw(st.floats(0.5, 15)), draw(st.floats(0.0, 13.0))
+    inrs = [{"kind": "inr", "value": draw(st.floats(3.01, 9.0)), "unit": "{INR}", "time": AS_OF - timedelta(days=age)}]
+    if draw(st.booleans()):
+        inrs.append({"kind": "inr", "value": 2.5, "unit": "{INR}", "time": AS_OF - timedelta(days=age + 7)})
+    doses = [{"amount": dose, "unit": "mg", "time": AS_OF - timedelta(days=d + 0.5)} for d in range(draw(st.integers(0, 21)))]
+    state = draw(patient("warfarin")).model_dump()
+    return PatientState.model_validate(state | {"current_dose": {"value": dose, "unit": "mg"}, "observations": inrs,
+                                                "doses": doses})
+
+
+@SETTINGS
+@given(state=supratherapeutic_warfarin(), q=q_values)
+def test_a_supratherapeutic_warfarin_regimen_always_falls_whatever_the_network_prefers(
+        state: PatientState, q: list[float]) -> None:
+    """Issue #25's hold that never lowered: for any Q-values, an INR above 3 on the regimen in force lowers it (a hold
+    then a lower dose, or a lower dose), never keeps it until the next visit."""
+    d, current = recommend(state, q)
+    assert d.regimen_dose < current, f"INR {_latest(state, 'inr')[0]:.2f} on {current:g} mg/day kept or raised"
 
 
 def _regimen_before(state: PatientState, age_days: float) -> float:
     """The dose the patient was on when a reading ``age_days`` old was measured: the latest recorded non-zero dose before
-    it within the 14-day record, else the current regimen (insulin guardrails.regimen_at_reading, restated)."""
+    it within the 14-day record, else the current regimen (guardrails.regimen_at_reading, restated)."""
     cutoff = AS_OF - timedelta(days=float(np.floor(age_days)))
     before = sorted((x for x in state.doses if x.amount > 0 and x.time < cutoff and AS_OF - x.time <= timedelta(days=14)),
                     key=lambda x: x.time)
@@ -172,8 +224,10 @@ def test_a_forbidden_choice_from_inference_never_leaves_the_gateway(state: Patie
     response holds and refers."""
     prep = decision.prepare([state])
     d = decision.decide(prep, 0, bad)
-    if bad >= prep.pack.n_actions or not prep.guard.mask[0, bad]:
-        assert d.action_id == "hold" and any("refer" in w for w in d.warnings)
+    if d.started:  # not on warfarin yet: the start rule sets the dose whatever inference chose
+        assert d.action_id == "start"
+    elif bad >= prep.pack.n_actions or not prep.guard.mask[0, bad]:
+        assert d.action_id == prep.pack.actions[0].id and d.hold_doses >= 1 and any("refer" in w for w in d.warnings)
     else:
         assert d.action_index == bad
 
@@ -201,7 +255,7 @@ def test_a_recorded_day_above_the_maximum_allows_only_keep_or_hold_and_says_why(
     slip = PATIENT_STATE_EXAMPLE | {"doses": [d | {"amount": 50} for d in PATIENT_STATE_EXAMPLE["doses"]]}
     prep = decision.prepare([PatientState.model_validate(slip)])
     allowed = {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok}
-    assert allowed == {"hold", "keep"}
+    assert allowed == KEEP_OR_HOLD
     (message,) = [m for rule, m in prep.guard.firings[0] if rule == "dose_record_above_max"]
     assert "50 mg" in message and "units" in message
     clean = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)])
@@ -212,7 +266,7 @@ def test_a_child_gets_no_automatic_dose_change() -> None:
     from dosewise.schemas import PATIENT_STATE_EXAMPLE
 
     prep = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE | {"age_years": 9})])
-    assert {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok} == {"hold", "keep"}
+    assert {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok} == KEEP_OR_HOLD
     (message,) = [m for rule, m in prep.guard.firings[0] if rule == "child"]
     assert "Age 9 years" in message and "paediatric" in message
 
@@ -226,7 +280,7 @@ def test_an_old_inr_allows_no_change_even_beside_a_short_dose_record() -> None:
                                                      "time": "2026-09-22T08:00:00Z"}]}
     prep = decision.prepare([PatientState.model_validate(old)])
     assert prep.view.day[0] < 7  # the record's seven daily doses: day 6.5
-    assert {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok} == {"hold", "keep"}
+    assert {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok} == KEEP_OR_HOLD
     assert "no_recent_inr" in [rule for rule, _ in prep.guard.firings[0]]
 
 
@@ -240,8 +294,8 @@ def test_a_long_term_patient_with_no_inr_gets_no_change_even_beside_a_short_dose
     for state in (no_inr, no_inr | {"therapy_started": "2025-11-23T08:00:00Z"}):
         prep = decision.prepare([PatientState.model_validate(state)])
         allowed.append({a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok})
-    assert "-1mg" in allowed[0] and "+1mg" not in allowed[0]
-    assert allowed[1] == {"hold", "keep"}
+    assert "-10%" in allowed[0] and "+10%" not in allowed[0]
+    assert allowed[1] == KEEP_OR_HOLD
 
 
 def test_simulated_courses_never_fire_the_out_of_range_rules() -> None:
@@ -286,7 +340,8 @@ def test_random_network_weights_never_break_a_guardrail(tmp_path) -> None:  # ty
             chosen = masked_argmax(q, guard.mask)
             assert guard.mask[np.arange(view.n), chosen].all()
             inr = view.obs["inr"][:, 0]
-            assert (chosen[~np.isnan(inr) & (inr > 4.5)] == 0).all()
+            holds = np.array([a.kind == "hold" for a in pack.actions])
+            assert holds[chosen[~np.isnan(inr) & (inr > 4.5)]].all()
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -294,7 +349,7 @@ def test_random_network_weights_never_break_a_guardrail(tmp_path) -> None:  # ty
 def test_a_batch_is_decided_exactly_as_each_patient_alone(states: list[PatientState], data: st.DataObject) -> None:
     """decide_all (the gateway's batch path) gives each row what decide gives that patient alone, forbidden and
     nothing-allowed choices included."""
-    chosen = data.draw(st.lists(st.integers(-1, 9), min_size=len(states), max_size=len(states)))
+    chosen = data.draw(st.lists(st.integers(-1, 12), min_size=len(states), max_size=len(states)))
     batch = decision.decide_all(decision.prepare(states), chosen)
     alone = [decision.decide(decision.prepare([s]), 0, c) for s, c in zip(states, chosen, strict=True)]
     assert batch == alone

@@ -373,17 +373,22 @@ class TherapyPack(ABC):
     def features(self, view: ClinicView) -> np.ndarray:
         """(n, n_features) float32, in the units of ``feature_specs``; finite for every valid view."""
 
-    def round_regimen(self, proposed: FloatArray, current: FloatArray) -> FloatArray:
+    def round_regimen(self, proposed: FloatArray, current: FloatArray, direction: FloatArray | None = None) -> FloatArray:
         """Round proposed regimens to ``dose_step`` without turning a change into none or into the other direction: a
-        decrease stays at least one step below ``current`` (down to 0), an increase at least one step above it. Shapes
+        decrease stays at least one step below ``current`` (down to 0), an increase at least one step above it. The
+        direction is ``sign(direction)`` where given (the action's), else that of ``proposed − current``. Shapes
         broadcast; ``dose_step`` 0 leaves the values as they are."""
+        proposed, current = np.asarray(proposed, dtype=float), np.asarray(current, dtype=float)
+        if direction is None:
+            down, up = proposed < current, proposed > current
+        else:
+            direction = np.asarray(direction, dtype=float)
+            down, up = (direction < 0) & (current > 0), direction > 0
         step = self.dose_step
         if step <= 0:
-            return np.asarray(proposed, dtype=float)
-        proposed, current = np.asarray(proposed, dtype=float), np.asarray(current, dtype=float)
+            # Still never a decrease that does not lower (a percent of a denormal regimen underflows to itself).
+            return np.where(down & (proposed >= current), 0.0, proposed)
         rounded = np.round(proposed / step) * step
-        down = proposed < current - 1e-9
-        up = proposed > current + 1e-9
         rounded = np.where(down & (rounded > current - step + 1e-9), np.maximum(current - step, 0.0), rounded)
         rounded = np.where(up & (rounded < current + step - 1e-9), current + step, rounded)
         return np.where(~(down | up), proposed, rounded)
@@ -397,7 +402,7 @@ class TherapyPack(ABC):
         raw = np.where(kinds == "change", cur + deltas,
                        np.where(kinds == "level", np.broadcast_to(deltas, (cur.shape[0], deltas.shape[1])),
                                 cur * (1.0 + deltas / 100.0)))  # scale and hold
-        rounded = self.round_regimen(raw, np.broadcast_to(cur, raw.shape))
+        rounded = self.round_regimen(raw, np.broadcast_to(cur, raw.shape), np.broadcast_to(deltas, raw.shape))
         return np.where(kinds == "level", raw, rounded)
 
     def apply_actions(self, current_dose: FloatArray, action_idx: IntArray) -> tuple[FloatArray, FloatArray]:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dosewise.guardrails import ADULT_AGE_YEARS
 from dosewise.guardrails import evaluate as evaluate_rules
 from dosewise.therapies.base import (
     CYP2C9_GENOTYPES,
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
     from dosewise.therapies.clinic import ClinicTrajectory, VisitPolicy
 
 INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
+START_MAX_INR = 1.5  # untreated INR is about 1 (Hamberg 2007 BASE); ≥ 1.5 without warfarin needs a clinician first
 INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
 DAYS_SINCE_INR_CAP = 28.0  # days; longer gaps look the same to the policy
 # The twins' courses in training last 90 days (``episode_days``, read by the trainer and gym_env). An older course
@@ -197,8 +199,15 @@ class WarfarinPack(TherapyPack):
         return recheck_days(self, view, action_idx)
 
     def start_regimen(self, view: ClinicView) -> FloatArray:
-        """The IWPC dose (pharmacogenetic when genotyped, else clinical), rounded to 0.5 mg, in [0.5, max_dose]."""
-        return iwpc_visit_start_dose_mg_per_day(view.covariates, self.max_dose)
+        """The IWPC dose (pharmacogenetic when genotyped, else clinical), rounded to 0.5 mg, in [0.5, max_dose]; 0 (no
+        automatic start) in pregnancy (contraindicated: FDA Coumadin label 2011), for a child (adult models: guardrails
+        ``child``) and where an INR ≥ START_MAX_INR is on record without warfarin (a coagulopathy or another
+        anticoagulant to explain first; Dosewise product limit)."""
+        dose = iwpc_visit_start_dose_mg_per_day(view.covariates, self.max_dose)
+        inr = view.obs["inr"][:, 0]
+        refuse = ((view.covariates["pregnant"] > 0.5) | (view.covariates["age_years"] < ADULT_AGE_YEARS)
+                  | (~np.isnan(inr) & (inr >= START_MAX_INR)))
+        return np.where(refuse, 0.0, dose)
 
     def mpc_objective(self, predicted: FloatArray) -> FloatArray:
         """Squared log-distance to INR 2.5, plus MPC_ADVERSE_DAY_COST a day above INR 4 or below 1.5 (dosewise.mpc)."""

@@ -401,12 +401,14 @@ def run_clinic_report(
             ordered = sorted((m for m in models if m.therapy == t), key=lambda m: clinic_eval.ROLE_ORDER.index(m.role))
             for sched in [schedule] if schedule else clinic_eval.default_schedules(pack):
                 policies: list[VisitPolicy] = []
+                has_guideline = False  # the guideline comes first (the comparator), whatever the pack names it
                 for spec in dict.fromkeys([clinic_eval.GUIDELINE, *wanted]):
                     try:
                         policies.append(clinic_eval.named_policy(pack, spec, clinic_artifact, cadence=sched))
+                        has_guideline |= spec == clinic_eval.GUIDELINE
                     except (clinic_eval.PolicyUnavailable, typer.BadParameter) as e:
                         skipped.append(f"{t} at {sched}: policy {spec}: {e}")
-                if not policies or policies[0].name != clinic_eval.GUIDELINE:
+                if not has_guideline:
                     skipped.append(f"{t} at {sched}: no visit-level guideline, nothing compared")
                     continue
                 for m in ordered:

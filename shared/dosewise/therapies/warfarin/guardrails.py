@@ -31,9 +31,6 @@ value is answered once, not at every visit while it is the latest.
   every pack's safe fallback (guardrails.py). Dosewise product limit, from those sources.
 - first_week: day < 5 of therapy → no increase (the INR lags the dose by days: Aurora's initiation keeps the start dose
   through day 4, Ravvaz 2017 as coded in ReiL; CHEST 2012 advises against early escalation on a single INR).
-- regimen_too_new: the regimen in force taken < 7 days (as far as the dose record shows) → no increase (warfarin's
-  effect on INR takes about a week to settle after a change; Aurora retests 7 days after an out-of-range INR; Dosewise
-  product limit for the record: a short record counts as a short regimen).
 - dose_record_above_max: a recorded day above 15 mg → keep or hold only (product limit: outside the policy's dose range;
   often a unit slip in the record). With an unanswered high INR: hold only.
 - child: age < 18 y → keep or hold only (FDA Coumadin label 2011, 8.4 Pediatric Use: optimum dosing, safety and efficacy
@@ -43,6 +40,10 @@ value is answered once, not at every visit while it is the latest.
 - no_recent_inr: the latest INR is older than 14 days, or day ≥ 7 and no INR at all → keep or hold only (titrating
   without a recent INR is guessing). An old INR counts from day 0: a short dose record (the EHR sent a few days) beside a
   2-month-old INR was titrated as if in its first week.
+
+Not a rule: Aurora's one increase per 7 days on a regimen. The guideline keeps it (guideline.py), but it is a pacing
+heuristic for a nomogram that cannot see the INR's trajectory, not a limit on harm: a model-based controller may raise a
+dose 3 days after a change when the INR is still at 1.4 (the first-week rule above covers the INR lag of a start).
 
 Every state keeps an allowed action: the rules that forbid keeping (high_inr_unanswered) leave every hold open, and no
 rule forbids a hold; a regimen of 0 is never asked to fall.
@@ -68,7 +69,6 @@ from dosewise.guardrails import (
     regimen_at_reading,
 )
 from dosewise.therapies.base import ClinicView, TherapyPack
-from dosewise.therapies.clinic import days_on_regimen
 from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin.interactions import LOWERS_INR, RAISES_INR, Interaction
 
@@ -80,7 +80,6 @@ INDUCER_NO_DECREASE_UP_TO_INR = NO_INCREASE_ABOVE_INR  # product limit: with an 
 STALE_INR_DAYS = 14.0  # product limit: INR older than this does not support a dose change
 STALE_CHECK_FROM_DAY = 7.0  # with no INR at all: the first week's IWPC dose is given before INRs are informative
 FIRST_WEEK_NO_INCREASE_DAYS = 5.0  # Aurora initiation keeps the start dose through day 4 (guideline.MAINTENANCE_FROM_DAY)
-MIN_DAYS_ON_REGIMEN = 7.0  # Aurora retests 7 days after a change (guideline.RETEST_AFTER_CHANGE_DAYS)
 EPS = 1e-9
 
 
@@ -148,10 +147,6 @@ def _first_week(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return view.day < FIRST_WEEK_NO_INCREASE_DAYS
 
 
-def _regimen_too_new(pack: TherapyPack, view: ClinicView) -> np.ndarray:
-    return (days_on_regimen(view) < MIN_DAYS_ON_REGIMEN) & (view.day >= FIRST_WEEK_NO_INCREASE_DAYS)
-
-
 def _change(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     """(n, A) proposed regimen (after any hold) − current regimen."""
     return pack.proposed_regimens(view.current_dose) - view.current_dose[:, None]
@@ -205,10 +200,6 @@ RULES: tuple[Rule, ...] = (
          lambda p, v, i: f"Day {v.day[i]:.0f} of therapy: INR lags the dose by days; no increase before day "
                          f"{FIRST_WEEK_NO_INCREASE_DAYS:g}.",
          "Aurora nomogram initiation (Ravvaz 2017, as coded in ReiL); Holbrook et al., CHEST 2012;141:e152S"),
-    Rule("regimen_too_new", _regimen_too_new, forbid_increase,
-         lambda p, v, i: f"The dose record shows {days_on_regimen(v)[i]:.0f} days on this regimen: INR needs about "
-                         f"{MIN_DAYS_ON_REGIMEN:g} days to reflect it; no increase yet.",
-         "Aurora nomogram: retest 7 days after a change (Ravvaz 2017); Dosewise product limit"),
     child_rule("FDA Coumadin label (2011), 8.4 Pediatric Use; adult twins (Ravvaz 2017 avatars, age ≥ 18 y)"),
     DOSE_RECORD_ABOVE_MAX,
     Rule("no_inr_on_record", _no_inr_on_record, forbid_increase,

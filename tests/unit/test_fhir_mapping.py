@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dosewise.fhir import BundleError, map_bundle
 from dosewise.fhir.observations import cyp2c9_diplotype, vkorc1_genotype
 from dosewise.fhir.units import GLUCOSE_MG_DL_PER_MMOL_L, ckd_epi_2021
+from dosewise.problems import validation_problem
+from tests.fhir_bundles import bundles
 
 BUNDLES = Path(__file__).resolve().parents[1] / "fixtures" / "fhir" / "bundles"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -214,3 +218,24 @@ class TestCkdEpi2021:
 
     def test_below_kappa_the_female_branch(self) -> None:
         assert ckd_epi_2021(0.7, 50, female=True) == pytest.approx(142 * 0.9938**50 * 1.012)
+
+
+class TestAnyBundle:
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(b=bundles(), therapy=st.sampled_from([None, "warfarin", "insulin_t2d"]))
+    def test_is_a_patient_state_or_a_bundle_error_naming_a_field(self, b: dict[str, Any], therapy: str | None) -> None:
+        try:
+            m = map_bundle(b, therapy, NOW)
+        except BundleError as e:
+            assert e.errors and all(x["loc"] and x["msg"] for x in e.errors)
+            problem = validation_problem(e.errors, ())
+            assert problem["status"] == 422 and all(x["field"] for x in problem["errors"])
+            json.dumps(problem)  # what errors.py sends
+        else:
+            assert m.state.therapy in ("warfarin", "insulin_t2d")
+            assert m.state.current_dose.value >= 0
+
+    def test_a_creatinine_of_zero_is_refused_not_divided_by(self) -> None:
+        b = bundle("t2d_fasting_glucose")
+        by_id(b, "scr")["valueQuantity"]["value"] = 0
+        assert "physiologically impossible" in errors(b)["Observation/scr.valueQuantity.value"]

@@ -181,10 +181,12 @@ def map_bundle(bundle: Any, therapy: str | None = None, now: datetime | None = N
         age_then = (scr.time.date() - demographics.born).days / 365.25
         if age_then >= 18:
             value = fhir_units.ckd_epi_2021(scr.value, age_then, demographics.sex == "female")
-            state["egfr_ml_min_1_73m2"] = round(min(max(value, 1.0), 200.0), 1)
+            capped = min(max(value, 1.0), 200.0)  # PatientState's range
+            state["egfr_ml_min_1_73m2"] = round(capped, 1)
             where[("egfr_ml_min_1_73m2",)] = scr.source
             report.warn(f"eGFR {value:.0f} mL/min/1.73 m² computed from creatinine {scr.value:.2f} mg/dL ({scr.source}, "
-                        f"{scr.time.date().isoformat()}) by CKD-EPI 2021 (Inker et al., NEJM 2021;385:1737)")
+                        f"{scr.time.date().isoformat()}) by CKD-EPI 2021 (Inker et al., NEJM 2021;385:1737)"
+                        + (f", used as {capped:g}" if capped != value else ""))
         else:
             report.warn(f"creatinine of {scr.source} not used: CKD-EPI is an adult equation (age {age_then:.0f})")
     if (a1c := found.latest.get("hba1c")) is not None:

@@ -22,6 +22,9 @@ _QUANTITY_OF = {
     **dict.fromkeys(codes.EGFR, "egfr"), **dict.fromkeys(codes.CREATININE, "creatinine"),
     **dict.fromkeys(codes.WEIGHT, "mass"), **dict.fromkeys(codes.HEIGHT, "length"),
 }
+# What no living patient's sample shows (a unit mix-up): refused, as PatientState refuses its own values. Creatinine: our
+# choice, 0.05–40 mg/dL (4.4–3,500 µmol/L); HbA1c: 3–25 % (the DCCT-aligned assay range and beyond).
+PLAUSIBLE = {"creatinine": (0.05, 40.0), "hba1c": (3.0, 25.0)}
 _NAMES = {"inr": "INR", "glucose": "glucose", "hba1c": "HbA1c", "egfr": "eGFR", "creatinine": "creatinine",
           "mass": "body weight", "length": "body height"}
 
@@ -78,6 +81,11 @@ def _quantity(entry: Entry, quantity: str, loinc: str, report: Report) -> float 
         return None
     if note:
         report.warn(f"{entry.label}: {note}")
+    low, high = PLAUSIBLE.get(quantity, (float("-inf"), float("inf")))
+    if not low <= value <= high:
+        report.error(entry.label, f"{name} of {value:g} {fhir_units.CANONICAL[quantity]} is physiologically impossible; "
+                     f"allowed {low:g}–{high:g}", "fhir_value", "valueQuantity", "value")
+        return None
     return value
 
 

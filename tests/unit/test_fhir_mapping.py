@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,14 @@ class TestAnyBundle:
         b = bundle("t2d_fasting_glucose")
         by_id(b, "scr")["valueQuantity"]["value"] = 0
         assert "physiologically impossible" in errors(b)["Observation/scr.valueQuantity.value"]
+
+
+class TestDocs:
+    def test_the_curl_example_of_docs_fhir_is_the_openapi_example_and_maps(self) -> None:
+        from dosewise.fhir.example import FHIR_BUNDLE_EXAMPLE
+
+        doc = (Path(__file__).resolve().parents[2] / "docs" / "fhir.md").read_text()
+        body = re.search(r"<<'JSON'[^\n]*\n(.*?)\nJSON", doc, re.S)
+        assert body is not None and json.loads(body.group(1)) == FHIR_BUNDLE_EXAMPLE
+        s = map_bundle(FHIR_BUNDLE_EXAMPLE, None, NOW).state
+        assert (s.therapy, s.current_dose.value, [o.value for o in s.observations]) == ("warfarin", 5.0, [1.6, 1.9, 2.4])

@@ -10,10 +10,12 @@ from fastapi import Request, Response
 from dosewise.fhir import FHIR_JSON, medication_request
 from dosewise.schemas import Recommendation
 
-MEDICATION_REQUEST_CONTENT = {FHIR_JSON: {"schema": {
-    "type": "object", "description": "A FHIR R4 MedicationRequest (intent proposal, status draft): the recommended dose in "
-                                     "dosageInstruction[0].doseAndRate[0], the rationale in note, the HyperScore, policy "
-                                     "version and recommendation id as extensions (docs/fhir.md)."}}}
+# How the OpenAPI document states the FHIR answer: in the description only. A second content type for the 200 made the
+# generated client type every answer of the route as an untyped object instead of a Recommendation.
+FHIR_ANSWER_DESCRIPTION = ("With `Accept: application/fhir+json` the answer is the recommendation as a FHIR R4 "
+                           "MedicationRequest (intent `proposal`, status `draft`): the recommended dose in "
+                           "`dosageInstruction[0].doseAndRate[0]`, the rationale in `note`, the HyperScore, policy version "
+                           "and recommendation id as extensions (docs/fhir.md).")
 
 
 def wants_fhir(request: Request) -> bool:

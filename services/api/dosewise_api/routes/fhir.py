@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from dosewise.fhir import FHIR_JSON, map_bundle
+from dosewise.fhir import map_bundle
 from dosewise.fhir.example import FHIR_BUNDLE_EXAMPLE
 from dosewise.schemas import Recommendation
 from dosewise_api.deps import ClinicalCaller, CoalescerDep
-from dosewise_api.fhir_out import MEDICATION_REQUEST_CONTENT, fhir_response, wants_fhir
+from dosewise_api.fhir_out import FHIR_ANSWER_DESCRIPTION, fhir_response, wants_fhir
 from dosewise_api.middleware import ParsedBodyRoute
 from dosewise_api.ratelimit import Admission
 from dosewise_api.routes.recommendations import _PROBLEM, _SHARE, _single_admission
@@ -28,15 +28,14 @@ router = APIRouter(prefix="/v1/fhir", tags=["fhir"], route_class=ParsedBodyRoute
     response_model=Recommendation,
     operation_id="fhir_recommendations_create",
     summary="Recommend the next dose from a FHIR R4 Bundle (stored before it is returned)",
-    description="The bundle's Patient, Observations (LOINC), Conditions and medication resources (RxNorm) become the "
-                "PatientState of POST /v1/recommendations (docs/fhir.md has the mapping); every normalization is listed "
-                "in the answer's `warnings`. Send `Accept: application/fhir+json` for a proposed MedicationRequest.",
-    responses={200: {"content": MEDICATION_REQUEST_CONTENT},
-               422: {"description": "What the bundle lacks or what cannot be read, one entry per resource and element "
+    description="The body is a FHIR R4 Bundle, sent as `application/fhir+json` or `application/json`. Its Patient, "
+                "Observations (LOINC), Conditions and medication resources (RxNorm) become the PatientState of POST "
+                "/v1/recommendations (docs/fhir.md has the mapping); every normalization is listed in the answer's "
+                "`warnings`. " + FHIR_ANSWER_DESCRIPTION,
+    responses={422: {"description": "What the bundle lacks or what cannot be read, one entry per resource and element "
                                     "(`field` starts with the resource, e.g. `Observation/abc.valueQuantity.unit`)",
                      **_PROBLEM},
                413: {"description": "Body too large", **_PROBLEM}, **_SHARE},
-    openapi_extra={"requestBody": {"content": {FHIR_JSON: {"schema": {"type": "object"}}}}},
 )
 async def create_from_bundle(
     request: Request,

@@ -18,7 +18,7 @@ from dosewise.schemas import (
 )
 from dosewise_api import recommendations
 from dosewise_api.deps import ClinicalCaller, CoalescerDep, InferenceDep, SessionsDep, SettingsDep
-from dosewise_api.fhir_out import MEDICATION_REQUEST_CONTENT, fhir_response, wants_fhir
+from dosewise_api.fhir_out import FHIR_ANSWER_DESCRIPTION, fhir_response, wants_fhir
 from dosewise_api.middleware import ParsedBodyRoute
 from dosewise_api.ratelimit import Admission
 
@@ -107,10 +107,8 @@ async def create_recommendations_batch(
 
 @router.get("/{recommendation_id}", response_model=Recommendation, summary="One of the caller's stored recommendations",
             operation_id="recommendations_get",
-            description="With `Accept: application/fhir+json`: the recommendation as a proposed FHIR R4 MedicationRequest "
-                        "(docs/fhir.md), its subject the stored pseudonym.",
-            responses={200: {"content": MEDICATION_REQUEST_CONTENT},
-                       404: {"description": "Not found (or made by another caller)", **_PROBLEM},
+            description=FHIR_ANSWER_DESCRIPTION + " Its subject is the stored pseudonym.",
+            responses={404: {"description": "Not found (or made by another caller)", **_PROBLEM},
                        410: {"description": "Erased on the patient's request", **_PROBLEM}})
 async def get_recommendation(recommendation_id: uuid.UUID, caller: ClinicalCaller, sessions: SessionsDep,
                              request: Request) -> Recommendation:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,15 @@ async def _rows(db_url: str, table: type) -> int:
         await engine.dispose()
 
 
+async def _stored(db_url: str, rec_id: str) -> models.Recommendation | None:
+    engine = make_engine(Settings(DATABASE_URL=db_url))
+    try:
+        async with make_sessionmaker(engine)() as s:
+            return await s.get(models.Recommendation, uuid.UUID(rec_id))
+    finally:
+        await engine.dispose()
+
+
 def count(stack: Stack, table: type = models.Recommendation) -> int:
     return asyncio.run(_rows(stack.db_url, table))
 
@@ -65,6 +75,9 @@ class TestFhirIn:
         assert any("read doseAndRate given as an object" in w for w in rec["warnings"])
         assert any("read eGFR in 'mL/min' as mL/min/1.73 m²" in w for w in rec["warnings"])
         assert rec["patient_ref"] != "fhir-ac-pt-1042", "stored under its pseudonym"
+        row = asyncio.run(_stored(stack.db_url, rec["recommendation_id"]))
+        assert row is not None and "ac-pt-1042" not in json.dumps(row.state) + json.dumps(row.response), \
+            "the Patient's id is stored nowhere, warnings included"
         assert (count(stack), count(stack, models.AuditEvent)) == (before[0] + 1, before[1] + 1)
         got = httpx.get(f"{stack.api}/v1/recommendations/{rec['recommendation_id']}", timeout=10,
                         headers=stack.clinician_headers)

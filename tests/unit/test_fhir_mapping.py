@@ -125,6 +125,14 @@ class TestAnticoagulationClinic:
         assert [o.value for o in m.state.observations] == [1.4, 1.8, 2.2]
         assert any("about another subject" in w and "Observation/inr-4" in w for w in m.warnings)
 
+    def test_no_warning_names_the_patient_by_its_id(self) -> None:
+        b = bundle("anticoag_inr_series")
+        by_id(b, "inr-4")["subject"] = {"reference": "Patient/someone-else"}
+        by_id(b, "ac-pt-1042")["birthDate"] = "1959"
+        warnings = map_bundle(b, None, NOW).warnings
+        assert any("birthDate 1959 has no day" in w for w in warnings)
+        assert not [w for w in warnings if "ac-pt-1042" in w], "warnings are stored; the id only pseudonymized"
+
     def test_an_active_pregnancy_condition_sets_pregnant(self) -> None:
         b = bundle("anticoag_inr_series")
         b["entry"].append({"resource": {

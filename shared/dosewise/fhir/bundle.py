@@ -147,7 +147,7 @@ def map_bundle(bundle: Any, therapy: str | None = None, now: datetime | None = N
                           "MedicationAdministration") for e in by_type.get(t, [])]
     foreign = [e.label for e in others if not _mine(e, refs)]
     if foreign:
-        report.warn(f"{len(foreign)} resource(s) about another subject than {p.label} were not used: "
+        report.warn(f"{len(foreign)} resource(s) about another subject than the bundle's Patient were not used: "
                     + ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else ""))
     mine = {t: [e for e in by_type.get(t, []) if _mine(e, refs)] for t in by_type}
 

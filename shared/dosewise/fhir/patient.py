@@ -33,7 +33,7 @@ def _born(birth: object, where: str, report: Report) -> date | None:
     if isinstance(birth, str) and re.fullmatch(r"\d{4}(-\d{2})?", birth):
         year, month = int(birth[:4]), int(birth[5:7]) if len(birth) > 4 else 7
         day = 15 if len(birth) > 4 else 1
-        report.warn(f"{where}: birthDate {birth} has no day; age counted from {year}-{month:02d}-{day:02d}")
+        report.warn(f"Patient: birthDate {birth} has no day; age counted from {year}-{month:02d}-{day:02d}")
         return date(year, month, day)
     report.error(where, "no birthDate: the age is needed", "fhir_missing", "birthDate")
     return None

@@ -24,7 +24,10 @@ _DOSAGE_FIELDS = {"MedicationRequest": "dosageInstruction", "MedicationStatement
 
 @dataclass
 class Report:
-    """What a mapping found wrong (``errors``, pydantic-shaped: loc, msg, type) and what it normalized (``warnings``)."""
+    """What a mapping found wrong (``errors``, pydantic-shaped: loc, msg, type) and what it normalized (``warnings``).
+
+    Warnings are stored with the recommendation: they never name the Patient by its id (a record number, often), which
+    is stored only pseudonymized; errors are only answered (a 422 stores nothing) and name every resource."""
 
     errors: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

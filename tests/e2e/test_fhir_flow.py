@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from dosewise.fhir import extensions
+from dosewise.fhir.example import FHIR_BUNDLE_EXAMPLE
 from dosewise.settings import Settings
 from dosewise.storage import models
 from dosewise.storage.db import make_engine, make_sessionmaker
@@ -130,6 +131,12 @@ class TestFhirIn:
 
 
 class TestFhirOut:
+    def test_the_docs_example_answers_a_medication_request(self, stack: Stack) -> None:
+        r = post(stack, FHIR_BUNDLE_EXAMPLE, accept=FHIR)
+        assert r.status_code == 200, r.text
+        MedicationRequest.model_validate(r.json())
+        assert r.json()["subject"] == {"reference": "Patient/ward7-bed12"}
+
     def test_accept_fhir_answers_a_proposed_medication_request_for_the_bundles_patient(self, stack: Stack) -> None:
         r = post(stack, bundle("anticoag_inr_series"), accept=FHIR)
         assert r.status_code == 200, r.text

@@ -62,6 +62,18 @@ class TestAnticoagulationClinic:
         assert m.patient == "Patient/ac-pt-1042"
         assert m.medication is not None and m.medication["coding"][0]["code"] == "855332"
 
+    def test_a_resource_of_a_type_not_mapped_is_never_parsed(self) -> None:
+        b = bundle("anticoag_inr_series")
+        claim = next(r for r in resources(b, "Claim"))
+        assert claim["note"] == "an unmapped type, not even valid: never parsed"
+        b["entry"].append({"resource": {"resourceType": "NoSuchType", "x": [1, {"y": None}]}})
+        assert map_bundle(b, None, NOW).state.therapy == "warfarin"
+
+    def test_an_invalid_mapped_resource_is_a_422_naming_its_element(self) -> None:
+        b = bundle("anticoag_inr_series")
+        by_id(b, "inr-4")["effectiveDateTime"] = "yesterday morning"
+        assert "not a valid R4 Observation" in errors(b)["Observation/inr-4.effectiveDateTime"]
+
     def test_each_normalization_is_in_the_warnings(self) -> None:
         w = "\n".join(map_bundle(bundle("anticoag_inr_series"), None, NOW).warnings)
         assert "MedicationRequest/warf-rx-7.dosageInstruction[0]: read doseAndRate given as an object" in w
@@ -259,3 +271,19 @@ class TestDocs:
         assert body is not None and json.loads(body.group(1)) == FHIR_BUNDLE_EXAMPLE
         s = map_bundle(FHIR_BUNDLE_EXAMPLE, None, NOW).state
         assert (s.therapy, s.current_dose.value, [o.value for o in s.observations]) == ("warfarin", 5.0, [1.6, 1.9, 2.4])
+
+
+SHARED_SYNTHEA = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "fhir"  # beside the clone (CI's ../shared)
+
+
+@pytest.mark.skipif(not SHARED_SYNTHEA.is_dir(), reason="../shared/fixtures/fhir is not beside this clone")
+class TestFullSyntheaBundles:
+    """The three whole Synthea exports (0.5–1.3 MB, Claims and ExplanationOfBenefits included): each is refused naming
+    what it lacks, as their README says (no INR, no dose on the orders), never with an unexpected error."""
+
+    @pytest.mark.parametrize(("prefix", "where"), [("Max_Dicki", "MedicationRequest/60999897-2bfd-4ac7-91bb-e91c71f54ebc"),
+                                                   ("Dirk_Kuhlman", "MedicationRequest/16df13f2-d839-4f29-abc9-1f9e746d4b6f"),
+                                                   ("Fabian_Murray", "query")])
+    def test_each_is_a_422_naming_what_it_lacks(self, prefix: str, where: str) -> None:
+        b = json.loads(next(SHARED_SYNTHEA.glob(f"{prefix}_*.json")).read_text())
+        assert any(field.startswith(where) for field in errors(b))

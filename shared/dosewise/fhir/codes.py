@@ -52,3 +52,5 @@ BASAL_INSULIN = {"274783": "insulin glargine", "139825": "insulin detemir", "167
 # Words in a display or text that name a basal insulin (generics and US brands).
 BASAL_INSULIN_NAMES = ("glargine", "detemir", "degludec", "isophane", "nph", "lantus", "toujeo", "basaglar", "semglee",
                        "levemir", "tresiba", "humulin n", "novolin n")
+# Words of a prandial (bolus) insulin: a product naming one beside a basal insulin is a premix (70/30 NPH/regular).
+PRANDIAL_INSULIN_NAMES = ("regular", "lispro", "aspart", "glulisine", "humalog", "novolog", "novorapid", "apidra")

@@ -184,6 +184,9 @@ def read(entries: list[Entry], therapy: str, media: dict[str, Any], report: Repo
             if when is not None:
                 found.started = when if found.started is None else min(found.started, when)
             orders.append((when or _UNDATED, concept))
+            if therapy == "insulin_t2d" and any(re.search(rf"\b{n}\b", words(concept)) for n in codes.PRANDIAL_INSULIN_NAMES):
+                report.warn(f"{entry.label}: {product} is a premix with a prandial insulin; the policy titrates basal "
+                            "insulin alone")
             per_day = _dosage_per_day(r.dosageInstruction or [], product, therapy, entry.label, report)
             if per_day is None:
                 if not any(e["loc"][0] == entry.label for e in report.errors):

@@ -287,3 +287,18 @@ class TestFullSyntheaBundles:
     def test_each_is_a_422_naming_what_it_lacks(self, prefix: str, where: str) -> None:
         b = json.loads(next(SHARED_SYNTHEA.glob(f"{prefix}_*.json")).read_text())
         assert any(field.startswith(where) for field in errors(b))
+
+
+class TestTherapyOfAMedication:
+    @pytest.mark.parametrize(("code", "display", "therapy"), [
+        ("11289", "", "warfarin"), ("855332", "", "warfarin"), ("999999", "Jantoven 5 mg tablet", "warfarin"),
+        ("274783", "", "insulin_t2d"), ("1670021", "", "insulin_t2d"), ("999999", "Lantus SoloStar pen", "insulin_t2d"),
+        ("860975", "Metformin hydrochloride 500 MG", None), ("999999", "insulin lispro", None)])
+    def test_by_rxnorm_code_or_by_name(self, code: str, display: str, therapy: str | None) -> None:
+        from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+        from dosewise.fhir.medications import therapy_of
+
+        concept = CodeableConcept.model_validate({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                              "code": code, **({"display": display} if display else {})}]})
+        assert therapy_of(concept) == therapy

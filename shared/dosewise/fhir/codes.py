@@ -48,7 +48,13 @@ WARFARIN = frozenset({
 # Basal insulins by ingredient. Glargine 274783 [secondary: third-party code names "insulin glargine concept (RxNorm
 # 274783)"]; detemir 139825, degludec 1670007, NPH (isophane) 5856 and 253182 [unverified: from the issue].
 BASAL_INSULIN = {"274783": "insulin glargine", "139825": "insulin detemir", "1670007": "insulin degludec",
-                 "5856": "insulin isophane (NPH)", "253182": "insulin isophane (NPH)"}
+                 "5856": "insulin isophane (NPH)", "253182": "insulin isophane (NPH)",
+                 # Products [checked]: glargine 213442 "Insulin glargine 100 UNT/ML Injectable Solution" (the dQM CMS
+                 # content IG's diabetes medications value set); the rxcui lists of openFDA's NDC records for Levemir
+                 # (NDC 50090-1276) and Tresiba (0169-2662, 0169-2550, 50090-7094).
+                 "213442": "insulin glargine",
+                 **dict.fromkeys(("484322", "616238", "847239", "847241"), "insulin detemir"),
+                 **dict.fromkeys(("1670011", "1670021", "1670023", "2107520"), "insulin degludec")}
 # Words in a display or text that name a basal insulin (generics and US brands).
 BASAL_INSULIN_NAMES = ("glargine", "detemir", "degludec", "isophane", "nph", "lantus", "toujeo", "basaglar", "semglee",
                        "levemir", "tresiba", "humulin n", "novolin n")

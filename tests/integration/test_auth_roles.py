@@ -60,6 +60,7 @@ ROLE_TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/v1/therapies"): Row(ANY, "/v1/therapies", 200),
     ("POST", "/v1/recommendations"): Row(CLINICAL, "/v1/recommendations", 422, {}),
     ("POST", "/v1/recommendations:batch"): Row(CLINICAL, "/v1/recommendations:batch", 422, {}),
+    ("POST", "/v1/fhir/recommendations"): Row(CLINICAL, "/v1/fhir/recommendations", 422, {}),
     ("GET", "/v1/recommendations/{recommendation_id}"): Row(CLINICAL, f"/v1/recommendations/{uuid.uuid4()}", 404),
     ("GET", "/v1/recommendations/{recommendation_id}/forecast.svg"): Row(
         CLINICAL, f"/v1/recommendations/{uuid.uuid4()}/forecast.svg", 404),

@@ -29,6 +29,7 @@ OPERATION_IDS = {
     ("get", "/v1/therapies"): "therapies_list",
     ("post", "/v1/recommendations"): "recommendations_create",
     ("post", "/v1/recommendations:batch"): "recommendations_create_batch",
+    ("post", "/v1/fhir/recommendations"): "fhir_recommendations_create",
     ("get", "/v1/recommendations/{recommendation_id}"): "recommendations_get",
     ("get", "/v1/recommendations/{recommendation_id}/forecast.svg"): "recommendations_get_forecast_chart",
     ("post", "/v1/outcomes"): "outcomes_create",

@@ -24,7 +24,7 @@ from dosewise_api.coalescer import RecommendationCoalescer
 from dosewise_api.inference_client import InferenceClient
 from dosewise_api.middleware import RequestGuard
 from dosewise_api.recommendations import IdempotencyKeyReused, RecommendationErased
-from dosewise_api.routes import audit, health, keys, outcomes, policies, recommendations, therapies
+from dosewise_api.routes import audit, fhir, health, keys, outcomes, policies, recommendations, therapies
 
 DESCRIPTION = f"""Dosewise recommends personalized dose adjustments learned with reinforcement learning on digital twins.
 
@@ -61,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HttpMetrics)  # outermost: times and counts everything, the 413s and 401s too
     errors.install(app)
     auth.install(app, settings)
-    for r in (health.router, therapies.router, recommendations.router, outcomes.router, audit.router, keys.router):
+    for r in (health.router, therapies.router, recommendations.router, fhir.router, outcomes.router, audit.router,
+              keys.router):
         app.include_router(r)
     app.include_router(policies.router, dependencies=[Depends(auth.requires(Role.ADMIN))])  # policy changes: admin only
 

@@ -54,8 +54,9 @@ class RecommendationCoalescer:
         self._computing: set[asyncio.Task[None]] = set()
         self._committing: asyncio.Task[None] | None = None
 
-    async def recommend(self, state: PatientState, caller: Caller, idempotency_key: str | None = None) -> Answer:
-        waiting = _Waiting(SingleRequest(state, caller, idempotency_key))
+    async def recommend(self, state: PatientState, caller: Caller, idempotency_key: str | None = None,
+                        read_warnings: tuple[str, ...] = ()) -> Answer:
+        waiting = _Waiting(SingleRequest(state, caller, idempotency_key, read_warnings))
         self._queue.append(waiting)
         if len(self._computing) < self._max_in_flight:
             self._computing.add(asyncio.create_task(self._compute()))

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dosewise import problems
+from dosewise.fhir import BundleError
 from dosewise_api.inference_client import InferenceUnavailable
 
 log = logging.getLogger("dosewise.api")
@@ -44,6 +45,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ValidationError)
     async def _invalid_model(_: Request, exc: ValidationError) -> JSONResponse:
         return problem_response(problems.validation_problem(exc.errors(), ()))
+
+    @app.exception_handler(BundleError)
+    async def _bundle(_: Request, exc: BundleError) -> JSONResponse:
+        # Each entry names the resource ("Observation/abc"), the element and what was expected (dosewise/fhir/bundle.py).
+        return problem_response(problems.validation_problem(exc.errors, ()))
 
     @app.exception_handler(InferenceUnavailable)
     async def _inference(_: Request, exc: InferenceUnavailable) -> JSONResponse:

@@ -189,12 +189,13 @@ class Built:
 
 def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: PatientState, stored: StoredState,
            answer: RecommendResponse, caller_id: str | None, key: str | None, features: list[float],
-           mask: list[bool]) -> Built:
+           mask: list[bool], read_warnings: Sequence[str] = ()) -> Built:
     """The answer and its row for row ``i``, which the gateway's final guardrail check decided as ``d`` (``features`` and
-    ``mask``: row i of the prepared arrays as Python lists)."""
+    ``mask``: row i of the prepared arrays as Python lists; ``read_warnings``: what reading the request normalized, e.g.
+    a FHIR bundle's deviations, stored with the answer)."""
     pack = prep.pack
     item = answer.items[i]
-    warnings = ([UNTRAINED_WARNING] if answer.policy.status == "untrained" else []) + d.warnings
+    warnings = ([UNTRAINED_WARNING] if answer.policy.status == "untrained" else []) + d.warnings + list(read_warnings)
     score = item.score
     overridden = d.action_index != item.action
     hyperscore = None if overridden else HyperScoreOut.model_validate(score)
@@ -249,8 +250,10 @@ async def _compute(
     client: InferenceClient,
     pseudonym_key: str,
     explain: bool,
+    read_warnings: Sequence[Sequence[str]] | None = None,
 ) -> list[Built]:
-    """New recommendations for ``states`` (one inference call per therapy), in input order, not yet stored."""
+    """New recommendations for ``states`` (one inference call per therapy), in input order, not yet stored;
+    ``read_warnings[i]`` goes into answer i's warnings."""
     out: list[Built | None] = [None] * len(states)
     now = utc_now()  # in the tzinfo parsed timestamps share: the checks compare and subtract without utcoffset() calls
     # Inference never sees the caller's patient reference, and decides at the same instant the gateway checks.
@@ -275,7 +278,7 @@ async def _compute(
         features, masks = prep.features.tolist(), prep.guard.mask.tolist()  # once: numpy row by row costs more
         for j, i in enumerate(idx):
             out[i] = _build(prep, j, decided[j], states[i], stored[j], answer, callers[i].id, keys[i], features[j],
-                            masks[j])
+                            masks[j], read_warnings[i] if read_warnings else ())
     return [o for o in out if o is not None]
 
 
@@ -307,9 +310,10 @@ async def _make(
     sessions: async_sessionmaker[AsyncSession],
     pseudonym_key: str,
     explain: bool,
+    read_warnings: Sequence[Sequence[str]] | None = None,
 ) -> list[Answer]:
     """New recommendations for ``states``, computed, then committed (``_persist``) before anyone sees them."""
-    built = await _compute(states, callers, keys, client, pseudonym_key, explain)
+    built = await _compute(states, callers, keys, client, pseudonym_key, explain, read_warnings)
     await _persist(sessions, built, callers)
     return [_answer(b) for b in built]
 
@@ -322,6 +326,7 @@ async def recommend_many(
     caller: Caller | None = None,
     idempotency_key: str | None = None,
     batch: bool = True,
+    read_warnings: Sequence[Sequence[str]] | None = None,
 ) -> list[Answer]:
     """Recommendations for patients of one or more therapies, in input order; one inference call per therapy. Each stored
     row gets its audit event (``recommendation.create``: caller, pseudonym, policy version, sha256 of the stored state) in
@@ -331,7 +336,8 @@ async def recommend_many(
     if (existing := await _find(sessions, keys, states, pseudonym_key, batch)) is not None:
         return existing
     try:
-        return await _make(states, [caller] * len(states), keys, client, sessions, pseudonym_key, explain=not batch)
+        return await _make(states, [caller] * len(states), keys, client, sessions, pseudonym_key, explain=not batch,
+                           read_warnings=read_warnings)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: answer with what it stored.
         if (existing := await _find(sessions, keys, states, pseudonym_key, batch)) is not None:
@@ -346,8 +352,10 @@ async def recommend(
     pseudonym_key: str,
     caller: Caller | None = None,
     idempotency_key: str | None = None,
+    read_warnings: Sequence[str] = (),
 ) -> Answer:
-    return (await recommend_many([state], client, sessions, pseudonym_key, caller, idempotency_key, batch=False))[0]
+    return (await recommend_many([state], client, sessions, pseudonym_key, caller, idempotency_key, batch=False,
+                                 read_warnings=[read_warnings]))[0]
 
 
 @dataclass(frozen=True)
@@ -357,6 +365,7 @@ class SingleRequest:
     state: PatientState
     caller: Caller
     idempotency_key: str | None = None
+    read_warnings: tuple[str, ...] = ()  # what reading the request normalized (a FHIR bundle's), added to the answer's
 
 
 @dataclass
@@ -396,7 +405,8 @@ async def plan_singles(
             results[i] = IdempotencyKeyReused("this Idempotency-Key was already used for a different request")
     todo = [i for i, r in enumerate(results) if r is None and (keys[i] is None or first[keys[i]] == i)]
     built = (await _compute([requests[i].state for i in todo], [requests[i].caller for i in todo], [keys[i] for i in todo],
-                            client, pseudonym_key, explain=True)) if todo else []
+                            client, pseudonym_key, explain=True, read_warnings=[requests[i].read_warnings for i in todo])
+             if todo else [])
     return PlannedSingles(requests, keys, results, first, todo, built)
 
 
@@ -423,7 +433,8 @@ async def commit_singles(
             for i in p.todo:
                 r = p.requests[i]
                 try:
-                    p.results[i] = await recommend(r.state, client, sessions, pseudonym_key, r.caller, r.idempotency_key)
+                    p.results[i] = await recommend(r.state, client, sessions, pseudonym_key, r.caller, r.idempotency_key,
+                                                   r.read_warnings)
                 except (IdempotencyKeyReused, RecommendationErased) as e:
                     p.results[i] = e
     answers = []

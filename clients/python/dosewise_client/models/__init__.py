@@ -44,6 +44,8 @@ from .feature_public import FeaturePublic
 from .feedback import Feedback
 from .feedback_decision import FeedbackDecision
 from .feedback_reason_code_type_0 import FeedbackReasonCodeType0
+from .fhir_recommendations_create_bundle import FhirRecommendationsCreateBundle
+from .fhir_recommendations_create_therapy_type_0 import FhirRecommendationsCreateTherapyType0
 from .field_error import FieldError
 from .genotype import Genotype
 from .genotype_cyp_2c9_type_0 import GenotypeCyp2C9Type0
@@ -149,6 +151,8 @@ __all__ = (
     "Feedback",
     "FeedbackDecision",
     "FeedbackReasonCodeType0",
+    "FhirRecommendationsCreateBundle",
+    "FhirRecommendationsCreateTherapyType0",
     "FieldError",
     "Genotype",
     "GenotypeCyp2C9Type0",

@@ -18,6 +18,7 @@ from dosewise.schemas import (
 )
 from dosewise_api import recommendations
 from dosewise_api.deps import ClinicalCaller, CoalescerDep, InferenceDep, SessionsDep, SettingsDep
+from dosewise_api.fhir_out import FHIR_ANSWER_DESCRIPTION, fhir_response, wants_fhir
 from dosewise_api.middleware import ParsedBodyRoute
 from dosewise_api.ratelimit import Admission
 
@@ -106,12 +107,16 @@ async def create_recommendations_batch(
 
 @router.get("/{recommendation_id}", response_model=Recommendation, summary="One of the caller's stored recommendations",
             operation_id="recommendations_get",
+            description=FHIR_ANSWER_DESCRIPTION + " Its subject is the stored pseudonym.",
             responses={404: {"description": "Not found (or made by another caller)", **_PROBLEM},
                        410: {"description": "Erased on the patient's request", **_PROBLEM}})
-async def get_recommendation(recommendation_id: uuid.UUID, caller: ClinicalCaller, sessions: SessionsDep) -> Recommendation:
+async def get_recommendation(recommendation_id: uuid.UUID, caller: ClinicalCaller, sessions: SessionsDep,
+                             request: Request) -> Recommendation:
     rec = await recommendations.get(sessions, recommendation_id, caller_id=caller.id)  # erased: 410 (see app.py)
     if rec is None:
         raise HTTPException(404, "recommendation not found")
+    if wants_fhir(request):
+        return fhir_response(rec)  # type: ignore[return-value]
     return rec
 
 

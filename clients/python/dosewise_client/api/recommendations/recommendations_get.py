@@ -88,6 +88,11 @@ def sync_detailed(
 ) -> Response[Problem | Recommendation]:
     """One of the caller's stored recommendations
 
+     With `Accept: application/fhir+json` the answer is the recommendation as a FHIR R4 MedicationRequest
+    (intent `proposal`, status `draft`): the recommended dose in `dosageInstruction[0].doseAndRate[0]`,
+    the rationale in `note`, the HyperScore, policy version and recommendation id as extensions
+    (docs/fhir.md). Its subject is the stored pseudonym.
+
     Args:
         recommendation_id (UUID):
 
@@ -117,6 +122,11 @@ def sync(
 ) -> Problem | Recommendation | None:
     """One of the caller's stored recommendations
 
+     With `Accept: application/fhir+json` the answer is the recommendation as a FHIR R4 MedicationRequest
+    (intent `proposal`, status `draft`): the recommended dose in `dosageInstruction[0].doseAndRate[0]`,
+    the rationale in `note`, the HyperScore, policy version and recommendation id as extensions
+    (docs/fhir.md). Its subject is the stored pseudonym.
+
     Args:
         recommendation_id (UUID):
 
@@ -140,6 +150,11 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 ) -> Response[Problem | Recommendation]:
     """One of the caller's stored recommendations
+
+     With `Accept: application/fhir+json` the answer is the recommendation as a FHIR R4 MedicationRequest
+    (intent `proposal`, status `draft`): the recommended dose in `dosageInstruction[0].doseAndRate[0]`,
+    the rationale in `note`, the HyperScore, policy version and recommendation id as extensions
+    (docs/fhir.md). Its subject is the stored pseudonym.
 
     Args:
         recommendation_id (UUID):
@@ -167,6 +182,11 @@ async def asyncio(
     client: AuthenticatedClient,
 ) -> Problem | Recommendation | None:
     """One of the caller's stored recommendations
+
+     With `Accept: application/fhir+json` the answer is the recommendation as a FHIR R4 MedicationRequest
+    (intent `proposal`, status `draft`): the recommended dose in `dosageInstruction[0].doseAndRate[0]`,
+    the rationale in `note`, the HyperScore, policy version and recommendation id as extensions
+    (docs/fhir.md). Its subject is the stored pseudonym.
 
     Args:
         recommendation_id (UUID):

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dosewise import units
 
-# Glucose, molar mass 180.156 g/mol: 1 mmol/L = 18.016 mg/dL (PubChem CID 5793). dosewise.units rounds to 18.0 (ADA's
-# tables) for the JSON contract; FHIR results arrive from lab systems, which convert with the molar mass.
-GLUCOSE_MG_DL_PER_MMOL_L = 18.016
+# Glucose: the JSON contract's factor (dosewise.units, 18.0 mg/dL per mmol/L), so a value means the same on both routes.
+GLUCOSE_MG_DL_PER_MMOL_L = units.GLUCOSE_MG_DL_PER_MMOL_L
 # Creatinine, molar mass 113.12 g/mol: 1 mg/dL = 88.4 µmol/L (KDIGO 2012 CKD guideline, conversion table).
 CREATININE_UMOL_L_PER_MG_DL = 88.4
 

@@ -370,7 +370,14 @@ def main() -> None:
         servers = {"gateway": stack.procs["api"].pid, "inference": stack.procs["inference"].pid}
         features = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)]).features.tolist()
         infer_body = {"therapy": "warfarin", "features": features}
-        policy = next(tmp.glob("policies/warfarin/*/policy.onnx"), None) or next(Path("policies").glob("warfarin/*/policy.onnx"))
+        shipped = [*tmp.glob("policies/warfarin/*/policy.onnx"), *Path("policies").glob("warfarin/*/policy.onnx")]
+        if shipped:
+            policy = shipped[0]
+        else:  # no warfarin network ships (its guideline serves): row (a) times a network of the pack's shape
+            from dosewise.therapies.registry import get_pack
+            from dosewise_trainer.export import export_untrained
+
+            policy = export_untrained(get_pack("warfarin"), tmp / "row-a-network")
         use_wrk = shutil.which("wrk") is not None
         print(f"policy: {boot.stdout.strip()}  |  throughput load generator: {'wrk' if use_wrk else 'httpx'}, "
               f"{args.clients} connections, {args.seconds:g} s per row")

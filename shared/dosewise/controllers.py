@@ -11,12 +11,15 @@ policy"; "the guideline is the floor"). A network's scores are its Q-values. A c
   guideline (the immune model) gets the action nearest to what that guideline gives.
 
 A controller is registered like a network, with a small JSON manifest in place of the ONNX file (``MANIFEST_FILE``): its
-sha256 is what the registry checks, so a changed manifest is a new version, as a changed network is.
+sha256 is what the registry checks, so a changed manifest is a new version, as a changed network is. It names the pack's
+actions it scores: after a change of the pack's action set the controller is a new version too, so the bootstrap registers
+and serves it rather than finding its bytes already registered under the old card (made for the old actions, unservable).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,11 +34,12 @@ MANIFEST_FILE = "controller.json"
 GUIDELINE_OTHER_SCORE = -1.0
 
 
-def manifest(kind: ControllerKind, therapy: str) -> dict[str, Any]:
-    """What a controller's manifest holds: its kind and therapy (the code is the version's behaviour)."""
+def manifest(kind: ControllerKind, therapy: str, actions: Sequence[str]) -> dict[str, Any]:
+    """What a controller's manifest holds: its kind, therapy and the ids of the actions it scores (the code is the
+    version's behaviour)."""
     if kind not in KINDS:
         raise ValueError(f"unknown controller kind {kind!r}; known: {', '.join(KINDS)}")
-    return {"kind": kind, "therapy": therapy}
+    return {"kind": kind, "therapy": therapy, "actions": list(actions)}
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -394,7 +394,7 @@ class PolicyRef(BaseModel):
 
 
 class ActionValue(BaseModel):
-    action: str = Field(description="Action id, e.g. 'hold', '+0.5mg'.")
+    action: str = Field(description="Action id, e.g. 'hold2-15%', '+7.5%' (warfarin), '-4U' (insulin).")
     label: str
     q_value: float = Field(description="The policy's estimated value of taking this action (higher is better).")
     allowed: bool = Field(description="False when a guardrail masked the action.")

@@ -21,9 +21,10 @@ OBFUSCATED = ["amio\u200bdarone", "\u0430miodarone", "amiodarona", "amiodaron"]
 
 
 def low_inr(**changes: object) -> dict:
-    """The README patient with INRs of 1.3, 1.4, 1.5: the shipped warfarin policy's own choice is +2 mg/day."""
+    """The README patient (5 mg/day) with INRs of 1.2, 1.3, 1.4: the warfarin guideline's own choice is +15 % (Aurora,
+    INR < 1.5), +0.71 mg/day, above the amiodarone cap of 0.5."""
     body = copy.deepcopy(PATIENT_STATE_EXAMPLE)
-    body["observations"] = [o | {"value": v} for o, v in zip(body["observations"], (1.3, 1.4, 1.5), strict=True)]
+    body["observations"] = [o | {"value": v} for o, v in zip(body["observations"], (1.2, 1.3, 1.4), strict=True)]
     return body | changes
 
 
@@ -39,7 +40,7 @@ def test_without_amiodarone_large_increases_are_open(stack: Stack) -> None:
     """The control: nothing limits the increase for this patient without the drug."""
     rec = recommend(stack, low_inr()).json()
     assert RULE not in [g["rule"] for g in rec["guardrails"]]
-    assert {"+1mg", "+2mg"} <= allowed(rec)
+    assert {"+15%", "+20%"} <= allowed(rec)  # +0.71 and +1 mg/day
 
 
 @pytest.mark.parametrize("entry", ["amiodarone", *OBFUSCATED], ids=["plain", "zero-width", "cyrillic", "es", "de"])
@@ -49,7 +50,7 @@ def test_every_spelling_fires_the_guardrail(stack: Stack, entry: str) -> None:
     rec = r.json()
     (message,) = [g["message"] for g in rec["guardrails"] if g["rule"] == RULE]
     assert "amiodarone" in message and "0.5 mg/day" in message
-    assert not {"+1mg", "+2mg"} & allowed(rec)
+    assert not {"+15%", "+20%"} & allowed(rec) and {"+7.5%", "+10%"} <= allowed(rec)  # +0.36 and +0.5 mg/day stay
     assert rec["recommended_dose"]["value"] <= rec["current_dose"]["value"] + 0.5
     assert not [w for w in rec["warnings"] if "not recognized" in w]
 

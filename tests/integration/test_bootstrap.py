@@ -9,8 +9,9 @@ import asyncio
 import json
 from pathlib import Path
 
+from dosewise.controllers import manifest
 from dosewise.settings import Settings
-from dosewise.storage.db import make_engine, make_sessionmaker
+from dosewise.storage.db import make_engine, make_sessionmaker, transaction
 from dosewise.storage.migrate import upgrade
 from dosewise.storage.repositories import PolicyRepository
 from dosewise.therapies.registry import PACKS, get_pack
@@ -152,3 +153,46 @@ def test_a_policy_rebuilt_under_its_version_name_is_registered_anew_and_served(e
 
     asyncio.run(ensure_policies(settings))  # idempotent: nothing new registered or activated
     assert asyncio.run(_rows(settings, "immune")) == expected
+
+
+async def _registered_for_an_older_pack(settings: Settings, therapy: str) -> None:
+    """Every registered version of the therapy as made before its action set changed (one action fewer), as a database
+    bootstrapped before d7cf487's warfarin percent actions holds them: the cards, and the guideline's manifest as
+    written then."""
+    engine = make_engine(settings)
+    try:
+        async with transaction(make_sessionmaker(engine)) as s:
+            for p in await PolicyRepository(s).list(therapy):
+                card = dict(p.model_card or {})
+                card["actions"] = card["actions"][:-1]
+                p.model_card = card
+                if kind_of(card) == "guideline":
+                    path = settings.policy_dir / p.artifact_path
+                    path.write_text(json.dumps(manifest("guideline", therapy, [a["id"] for a in card["actions"]])))
+                    p.sha256 = sha256_file(path)
+                s.add(p)
+    finally:
+        await engine.dispose()
+
+
+def test_after_a_pack_change_the_registered_guideline_is_replaced_by_one_that_fits(empty_db_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """An existing database whose active network and guideline were made for the pack's former actions (the 8-action
+    warfarin DQN and its guideline): the network's artifact is gone, and the guideline's manifest has the same bytes as
+    the one written for the new pack. The therapy must still end up serving a guideline made for its actions."""
+    settings = _settings(empty_db_url, tmp_path)
+    folder = settings.policy_dir / "warfarin" / "dqn-old"
+    _network(folder, "warfarin", targets_met=True)
+    asyncio.run(ensure_policies(settings))
+    assert ("dqn-old", "dqn", "active") in asyncio.run(_rows(settings, "warfarin"))
+    asyncio.run(_registered_for_an_older_pack(settings, "warfarin"))
+    for f in folder.iterdir():  # the repository no longer ships it
+        f.unlink()
+    folder.rmdir()
+    assert not asyncio.run(_active_is_servable(settings, "warfarin"))
+
+    report = asyncio.run(ensure_policies(settings))
+    assert asyncio.run(_active_is_servable(settings, "warfarin")), report
+    [line] = [x for x in report if x.startswith("warfarin:")]
+    assert "(guideline, active)" in line
+    assert asyncio.run(ensure_policies(settings)) == report  # idempotent

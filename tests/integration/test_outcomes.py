@@ -25,10 +25,12 @@ from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
 from dosewise.settings import Settings
 from dosewise.storage import models
 from dosewise.storage.db import transaction
+from dosewise.therapies.clinic import action_index
+from dosewise.therapies.registry import get_pack
 from dosewise_api.app import create_app
 from tests.jwt_issuer import TestIssuer
 
-KEEP = 4  # warfarin action "keep": regimen unchanged
+KEEP = action_index(get_pack("warfarin"), "keep")  # regimen unchanged
 OWNER_ID = "key:outcome-tests"  # the caller that made make_recommendations' rows, unless told otherwise
 DECIDED = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
 

@@ -21,15 +21,17 @@ from dosewise.queue.base import OUTCOMES_STREAM, Message, Queue
 from dosewise.settings import Settings
 from dosewise.storage import models
 from dosewise.storage.db import make_engine, make_sessionmaker, transaction
+from dosewise.therapies.clinic import action_index
 from dosewise.therapies.registry import get_pack
 from dosewise_api.auth import Caller
 from dosewise_api.outcomes import OutcomeCreate, record_outcomes
 from dosewise_trainer import worker
 from dosewise_trainer.transitions import record_transitions
-from tests.integration.test_outcomes import DECIDED, OWNER_ID, make_recommendations, outcome
+from tests.integration.test_outcomes import DECIDED, KEEP, OWNER_ID, make_recommendations, outcome
 
 CALLER = Caller(id=OWNER_ID, roles=frozenset())  # the caller that made make_recommendations' rows: it may answer them
-FEATURES = [f.name for f in get_pack("warfarin").feature_specs]
+WARFARIN = get_pack("warfarin")
+FEATURES = [f.name for f in WARFARIN.feature_specs]
 
 
 async def record(sessions: async_sessionmaker[AsyncSession], bodies: list[dict[str, Any]]) -> list[uuid.UUID]:
@@ -66,25 +68,27 @@ class TestBuild:
         accepted, lowered, bleed, held = (t[i] for i in ids)
 
         # Accepted: the logged action and its logged probability; R = α·1 − β·0 − γ·0 (warfarin weights 1, 1, 0.1).
-        assert (accepted.action_index, accepted.behaviour_probability, accepted.feedback) == (4, 0.9, "accepted")
+        assert (accepted.action_index, accepted.behaviour_probability, accepted.feedback) == (KEEP, 0.9, "accepted")
         assert accepted.reward == pytest.approx(1.0)
         assert accepted.features == recs[0].features  # exactly what the serving policy saw
         nxt = dict(zip(FEATURES, accepted.next_features, strict=True))
         assert nxt["inr_last"] == pytest.approx(2.5) and nxt["inr_prev"] == pytest.approx(2.4)
         assert nxt["days_since_inr"] == pytest.approx(0.0) and nxt["current_dose_mg_per_day"] == 5.0
-        assert len(accepted.next_mask) == 8 and all(accepted.mask)
+        assert len(accepted.next_mask) == WARFARIN.n_actions and all(accepted.mask)
 
-        # Override to 4 mg/day: the clinician's action (−1 mg, index 2) with unknown propensity; INR 4.6 > 4 is the
+        # Override to 4 mg/day: the clinician's action (−20 % of 5 mg/day) with unknown propensity; INR 4.6 > 4 is the
         # bleeding-risk proxy (../shared/clinical.md §1): R = 0 − 1 − 0.1·|4 − 5| = −1.1.
-        assert (lowered.action_index, lowered.behaviour_probability, lowered.feedback) == (2, None, "overridden")
+        lower_20 = action_index(WARFARIN, "-20%")
+        assert (lowered.action_index, lowered.behaviour_probability, lowered.feedback) == (lower_20, None, "overridden")
         assert lowered.reward == pytest.approx(-1.1)
         assert lowered.reward_terms["r_a_observed"] == 1.0
 
         # No INR reported: no T and no observation-based A are invented; the reported bleed counts once in A.
         assert bleed.reward_terms["observed"] is False and bleed.reward == pytest.approx(-1.0)
 
-        # A held dose (0 mg given, regimen kept) is the hold action; the ended course is terminal.
-        assert held.action_index == 0 and held.terminated and not accepted.terminated
+        # A held dose (0 mg given, regimen kept) is the nearest hold: one dose held, then the smallest reduction (every
+        # hold of the pack lowers the regimen after it); the ended course is terminal.
+        assert held.action_index == action_index(WARFARIN, "hold1-10%") and held.terminated and not accepted.terminated
 
     async def test_redelivery_and_racing_trainers_add_nothing(self, sessions: async_sessionmaker) -> None:
         recs = await make_recommendations(sessions, 5)

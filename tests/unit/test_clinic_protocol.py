@@ -262,3 +262,24 @@ def test_a_packs_own_simulator_is_a_clinic_twin(therapy):
     assert traj.truth[twin.truth_key].shape == (5, 8)
     assert np.isfinite(traj.truth[twin.truth_key]).all()
     assert (traj.given <= pack.max_dose / 20 + 1e-9).all()
+
+
+def test_days_on_a_regimen_count_the_record_s_dose_days_whatever_the_time_of_the_visit():
+    """Seven evening doses seen at the next morning's visit (the README patient: 6.5 days of therapy) are seven days on
+    the regimen, as many as when the record's older days held another dose; six are six."""
+    from datetime import datetime, timedelta
+
+    from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
+    from dosewise.therapies.clinic import days_on_regimen
+
+    def view(doses: list[float]) -> ClinicView:
+        as_of = datetime.fromisoformat(PATIENT_STATE_EXAMPLE["as_of"])
+        record = [{"amount": a, "unit": "mg", "time": (as_of - timedelta(days=k, hours=12)).isoformat()}
+                  for k, a in enumerate(doses)]  # [0]: last night's dose
+        state = PatientState.model_validate(PATIENT_STATE_EXAMPLE | {"doses": record})
+        return ClinicView.from_states(get_pack("warfarin"), [state])
+
+    only_this = view([5.0] * 7)
+    assert only_this.day[0] == 6.5
+    assert days_on_regimen(only_this)[0] == 7 == days_on_regimen(view([5.0] * 7 + [4.0] * 7))[0]
+    assert days_on_regimen(view([5.0] * 6))[0] == 6

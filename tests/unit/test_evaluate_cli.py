@@ -48,13 +48,16 @@ def app() -> typer.Typer:
     return app
 
 
-def write_linear_policy(out_dir: Path, therapy: str = "evaltoy", n_features: int = 3, cohort_seed: int = 1000) -> Path:
+def write_linear_policy(out_dir: Path, therapy: str = "evaltoy", n_features: int = 3, cohort_seed: int = 1000, *,
+                        n_actions: int = 4, level: int = 0, down: int = 1, keep: int = 2, up: int = 3) -> Path:
     """An exported policy in the export contract's layout (input ``features``, outputs ``q_values`` and ``q_heads``):
-    Q = features·W + b with Q(+1) = 2.3 − level and Q(−1) = level − 2.8, i.e. it aims for the inner band 2.3–2.8 where
-    the guideline aims for 2–3, so its results differ from the guideline's."""
-    w = np.zeros((n_features, 4), np.float32)
-    b = np.array([-10.0, -2.8, 0.0, 2.3], np.float32)  # hold, −1, keep, +1
-    w[0, 1], w[0, 3] = 1.0, -1.0  # feature 0 = latest level
+    Q = features·W + b with Q(up) = 2.3 − level and Q(down) = level − 2.8, Q(keep) = 0 and −10 for every other action,
+    i.e. it aims for the inner band 2.3–2.8 where the guideline aims for 2–3, so its results differ from the guideline's.
+    ``level``: the feature index of the latest level; ``down``, ``keep``, ``up``: action indices (the toy's −1, keep, +1)."""
+    w = np.zeros((n_features, n_actions), np.float32)
+    b = np.full(n_actions, -10.0, np.float32)
+    b[down], b[keep], b[up] = -2.8, 0.0, 2.3
+    w[level, down], w[level, up] = 1.0, -1.0
     nodes = [
         helper.make_node("MatMul", ["features", "W"], ["xw"]),
         helper.make_node("Add", ["xw", "b"], ["q_values"]),
@@ -63,8 +66,8 @@ def write_linear_policy(out_dir: Path, therapy: str = "evaltoy", n_features: int
     graph = helper.make_graph(
         nodes, "linear_policy",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", n_features])],
-        [helper.make_tensor_value_info("q_values", TensorProto.FLOAT, ["batch", 4]),
-         helper.make_tensor_value_info("q_heads", TensorProto.FLOAT, ["batch", 1, 4])],
+        [helper.make_tensor_value_info("q_values", TensorProto.FLOAT, ["batch", n_actions]),
+         helper.make_tensor_value_info("q_heads", TensorProto.FLOAT, ["batch", 1, n_actions])],
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b"),
          numpy_helper.from_array(np.array([1], np.int64), "axis1")],
     )
@@ -206,15 +209,18 @@ class TestErrors:
 
 
 # --- what a person reads in an 80-column terminal ----------------------------------------------------------------------
-SHIPPED_WARFARIN = Path(__file__).resolve().parents[2] / "policies" / "warfarin" / "dqn-quick-seed1"
-
-
 @pytest.fixture(scope="module")
-def warfarin_result() -> cli.EvaluationResult:
-    """The shipped warfarin policy on a small fresh cohort: real labels, real numbers, real subgroups."""
+def warfarin_result(tmp_path_factory: pytest.TempPathFactory) -> cli.EvaluationResult:
+    """An exported warfarin policy (the linear one, on INR and the pack's ±10 % steps) on a small fresh cohort: real
+    labels, real numbers, real subgroups."""
     from rich.progress import Progress
 
-    _, result, _ = cli.run_evaluate("warfarin", str(SHIPPED_WARFARIN), 80, 20, 5, 0, "quick",
+    pack = registry.get_pack("warfarin")
+    ids = [a.id for a in pack.actions]
+    policy = write_linear_policy(tmp_path_factory.mktemp("w") / "linear-v1", "warfarin", pack.n_features,
+                                 n_actions=pack.n_actions, level=[f.name for f in pack.feature_specs].index("inr_last"),
+                                 down=ids.index("-10%"), keep=ids.index("keep"), up=ids.index("+10%"))
+    _, result, _ = cli.run_evaluate("warfarin", str(policy), 80, 20, 5, 0, "quick",
                                     progress_factory=lambda: Progress(disable=True))
     assert result is not None
     return result
@@ -287,7 +293,7 @@ class TestTerminalTables:
                     assert 0.0 <= s.ci_low <= s.mean <= s.ci_high, (c.metric, s)
 
     def test_the_title_names_the_policy_by_its_version(self, warfarin_result: cli.EvaluationResult) -> None:
-        assert warfarin_result.policy_name == "policy dqn-quick-seed1"
+        assert warfarin_result.policy_name == "policy linear-v1"
 
     def test_a_card_that_states_its_version_is_named_by_it(self, tmp_path: Path) -> None:
         folder = write_linear_policy(tmp_path / "some-folder")

@@ -44,7 +44,7 @@ class ClinicToyPack(ToyPack):
     clinic_group_labels = {"age": ("under 60", "60 and over")}
     clinic_metric_labels = {"days_in_band_pct": "Days in 2–3 (%)", "days_above_3": "Days above 3"}
 
-    def visit_guideline_policy(self) -> Guideline:
+    def visit_guideline_policy(self, cadence: str | None = None) -> Guideline:
         return Guideline(self)
 
     def clinic_metrics(self, traj: ClinicTrajectory) -> dict[str, np.ndarray]:

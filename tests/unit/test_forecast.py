@@ -109,9 +109,9 @@ class TestFitRecoversTheSensitivity:
 class TestRecommendedVersusKeep:
     def test_warfarin_increase_raises_and_decrease_lowers_the_predicted_inr(self) -> None:
         view = simulated_history(WARFARIN, 1.0, 21)
-        up = fc.forecast(WARFARIN, view, np.full(view.n, action(WARFARIN, "+2mg")))
-        down = fc.forecast(WARFARIN, view, np.full(view.n, action(WARFARIN, "-2mg")))
-        hold = fc.forecast(WARFARIN, view, np.full(view.n, action(WARFARIN, "hold")))
+        up = fc.forecast(WARFARIN, view, np.full(view.n, action(WARFARIN, "+20%")))
+        down = fc.forecast(WARFARIN, view, np.full(view.n, action(WARFARIN, "-20%")))
+        hold = fc.forecast(WARFARIN, view, np.full(view.n, action(WARFARIN, "hold1-10%")))
         assert up is not None and down is not None and hold is not None
         np.testing.assert_allclose(up.keep, down.keep)  # the keep-dose plan does not depend on the recommendation
         assert (up.recommended[:, -1] > up.keep[:, -1] + 0.05).all()
@@ -127,7 +127,7 @@ class TestRecommendedVersusKeep:
 
     def test_one_row_of_a_batch_equals_the_same_patient_alone(self) -> None:
         view = simulated_history(WARFARIN, 1.3, 20, n=3)
-        chosen = np.array([action(WARFARIN, "+1mg"), action(WARFARIN, "keep"), action(WARFARIN, "-1mg")])
+        chosen = np.array([action(WARFARIN, "+10%"), action(WARFARIN, "keep"), action(WARFARIN, "-10%")])
         batch = fc.forecast(WARFARIN, view, chosen)
         alone = fc.forecast(WARFARIN, view.take(np.array([2])), chosen[2:])
         assert batch is not None and alone is not None
@@ -152,7 +152,7 @@ class TestForecastReward:
     def test_it_is_the_reward_the_simulator_books_for_the_same_plan(self) -> None:
         # Patients built with the twin's own recipe: the fitted twin should live their next week, reward included.
         sim, view = simulated_course(WARFARIN, 1.0, 21, n=6)
-        a = np.full(view.n, action(WARFARIN, "+1mg"))
+        a = np.full(view.n, action(WARFARIN, "+10%"))
         f = fc.forecast(WARFARIN, view, a)
         assert f is not None and f.recommended_reward is not None
         given, regimen = WARFARIN.apply_actions(view.current_dose, a)
@@ -163,7 +163,7 @@ class TestForecastReward:
         np.testing.assert_allclose(f.recommended_reward, np.mean(booked, axis=0), atol=1 / 7 + 1e-9)  # one day at most
         assert f.reward_range == (-1.0, 1.0)
 
-    @pytest.mark.parametrize(("pack", "change_id", "keep_id"), [(WARFARIN, "+2mg", "keep"), (INSULIN, "+4U", "keep")])
+    @pytest.mark.parametrize(("pack", "change_id", "keep_id"), [(WARFARIN, "+20%", "keep"), (INSULIN, "+4U", "keep")])
     def test_a_dose_change_is_charged_once_and_keeping_costs_nothing(self, pack: TherapyPack, change_id: str,
                                                                      keep_id: str) -> None:
         view = simulated_history(pack, 1.0, 14)

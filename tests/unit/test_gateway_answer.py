@@ -17,9 +17,10 @@ def recommendation(i: int) -> Recommendation:
     return Recommendation(
         recommendation_id=uuid.UUID(int=i), therapy="warfarin", patient_ref=f"pseudonym-{i}", policy=POLICY,
         current_dose=DoseQuantity(value=5.0, unit="mg"), recommended_dose=DoseQuantity(value=5.5 + i, unit="mg"),
-        action="+0.5mg", action_label="Increase by 0.5 mg/day",
-        action_values=[ActionValue(action="hold", label="Hold", q_value=-1.25, allowed=False),
-                       ActionValue(action="+0.5mg", label="Increase by 0.5 mg/day", q_value=3.0e-7 * i, allowed=True)],
+        action="+10%", action_label="Raise the weekly dose by 10 %",
+        action_values=[ActionValue(action="hold2-15%", label="Hold 2 doses, then lower the weekly dose by 15 %",
+                                   q_value=-1.25, allowed=False),
+                       ActionValue(action="+10%", label="Raise the weekly dose by 10 %", q_value=3.0e-7 * i, allowed=True)],
         warnings=["Ünïcode is kept as it is"], created_at=datetime(2026, 11, 28, 12, 0, i, 123456, tzinfo=UTC))
 
 

@@ -10,6 +10,7 @@ import pytest
 from dosewise import decision
 from dosewise.medications import generics, ingredients
 from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
+from dosewise.therapies.clinic import action_index
 from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin.guardrails import RAISES_INR_MAX_INCREASE_MG
 
@@ -23,6 +24,12 @@ def prepare(*co_medications: str, **changes: object) -> decision.Prepared:
 
 def allowed(prep: decision.Prepared) -> set[str]:
     return {a.id for a, ok in zip(prep.pack.actions, prep.guard.mask[0], strict=True) if ok}
+
+
+def increases(prep: decision.Prepared) -> dict[str, float]:
+    """Each action's regimen change, mg/day (after any hold), for the patient of ``prep``."""
+    change = prep.pack.proposed_regimens(prep.view.current_dose)[0] - prep.view.current_dose[0]
+    return {a.id: float(c) for a, c in zip(prep.pack.actions, change, strict=True)}
 
 
 def message(prep: decision.Prepared, rule: str) -> str:
@@ -83,9 +90,10 @@ def test_the_amiodarone_guardrail_fires_for_what_the_ehr_sends(entry: str) -> No
     prep = prepare(entry)
     assert "amiodarone" in message(prep, RAISES)
     assert prep.view.covariates["amiodarone"][0] == 1.0
-    deltas = {a.id: a.delta for a in prep.pack.actions}
-    assert max(deltas[a] for a in allowed(prep)) == RAISES_INR_MAX_INCREASE_MG  # decreases and +0.5 stay open
-    assert {"-2mg", "-1mg", "-0.5mg"} <= allowed(prep)
+    change = increases(prep)  # the README patient is on 5 mg/day: +10 % is +0.5 mg/day, +15 % is +0.71
+    assert max(change[a] for a in allowed(prep)) == pytest.approx(RAISES_INR_MAX_INCREASE_MG)
+    assert allowed(prep) == {a for a, c in change.items() if c <= RAISES_INR_MAX_INCREASE_MG + 1e-9}  # the rest stay open
+    assert {"-20%", "-10%", "-7.5%", "+7.5%", "+10%"} <= allowed(prep)
 
 
 @pytest.mark.parametrize(("entry", "named"), [("Diflucan", "fluconazole"), ("Flagyl 500 mg", "metronidazole"),
@@ -93,7 +101,7 @@ def test_the_amiodarone_guardrail_fires_for_what_the_ehr_sends(entry: str) -> No
 def test_every_inr_raising_drug_limits_increases_and_is_named(entry: str, named: str) -> None:
     prep = prepare(entry)
     assert f"Co-medication {named} (" in message(prep, RAISES) and "raises INR" in message(prep, RAISES)
-    assert not {"+1mg", "+2mg"} & allowed(prep) and "+0.5mg" in allowed(prep)
+    assert not {"+15%", "+20%"} & allowed(prep) and {"+7.5%", "+10%"} <= allowed(prep)  # 5 mg/day: +0.71, +1; +0.5
     assert prep.view.covariates["amiodarone"][0] == 0.0  # the IWPC covariate is amiodarone's alone
 
 
@@ -107,19 +115,20 @@ def test_an_inducer_sets_the_iwpc_covariate_and_blocks_decreases_while_inr_is_no
     prep = prepare(entry)  # the README patient: latest INR 2.4
     assert prep.view.covariates["enzyme_inducer"][0] == 1.0
     assert "lowers INR" in message(prep, LOWERS)
-    assert allowed(prep) == {"hold", "keep", "+0.5mg", "+1mg", "+2mg"}  # the helpful increase stays open, and a hold
+    # The helpful increases stay open, and the holds (each then lowers the weekly dose: the safe fallback)
+    assert allowed(prep) == {"hold2-15%", "hold2-12.5%", "hold1-10%", "keep", "+7.5%", "+10%", "+15%", "+20%"}
 
 
 def test_above_the_target_a_decrease_stays_open_with_an_inducer() -> None:
     high = [*PATIENT_STATE_EXAMPLE["observations"][:-1], PATIENT_STATE_EXAMPLE["observations"][-1] | {"value": 3.6}]
     prep = prepare("rifampicin", observations=high)
     assert LOWERS not in [r for r, _ in prep.guard.firings[0]]
-    assert {"-2mg", "-1mg", "-0.5mg"} <= allowed(prep)
+    assert {"-20%", "-10%", "-7.5%"} <= allowed(prep)
 
 
 def test_the_iwpc_features_are_computed_from_the_table_and_unchanged_for_the_readme_patient() -> None:
-    """The shipped policies read ``amiodarone`` and ``enzyme_inducer``: amiodarone for amiodarone only, the inducer for
-    the three IWPC inducers; nothing else of the table moves a feature."""
+    """The policy reads ``amiodarone`` and ``enzyme_inducer``: amiodarone for amiodarone only, the inducer for the three
+    IWPC inducers; nothing else of the table moves a feature."""
     names = [f.name for f in prepare().pack.feature_specs]
     amio, inducer = names.index("amiodarone"), names.index("enzyme_inducer")
     base = prepare("metoprolol").features[0]
@@ -134,9 +143,10 @@ def test_the_iwpc_features_are_computed_from_the_table_and_unchanged_for_the_rea
 
     from tests.unit.test_shipped_policies import POLICY_DIR
 
-    onnx = POLICY_DIR / "warfarin" / "dqn-quick-seed1" / "policy.onnx"
-    (width,) = ort.InferenceSession(str(onnx)).get_inputs()[0].shape[1:]
-    assert len(names) == width  # the shipped ONNX policy's input
+    assert base.shape == (len(names),)  # the pack's feature spec, what a network trained for the pack reads
+    for onnx in sorted((POLICY_DIR / "warfarin").glob("*/policy.onnx")):  # none ships until one passes the gate
+        (width,) = ort.InferenceSession(str(onnx)).get_inputs()[0].shape[1:]
+        assert len(names) == width, onnx  # a shipped ONNX policy's input
 
 
 def test_an_entry_nothing_checks_is_named_in_the_warnings() -> None:
@@ -149,7 +159,8 @@ def test_an_entry_nothing_checks_is_named_in_the_warnings() -> None:
 
 def test_known_entries_and_other_therapies_add_no_co_medication_warning() -> None:
     prep = prepare("Cordarone", "Coumadin 5 mg")
-    assert not [w for w in decision.decide(prep, 0, 4).warnings if w.startswith("Co-medication")]
+    keep = action_index(prep.pack, "keep")
+    assert not [w for w in decision.decide(prep, 0, keep).warnings if w.startswith("Co-medication")]
     from dosewise.schemas import INSULIN_STATE_EXAMPLE
 
     insulin = decision.prepare([PatientState.model_validate(INSULIN_STATE_EXAMPLE | {"co_medications": ["metformin"]})])

@@ -196,7 +196,12 @@ class TestThePlan:
     def test_the_horizon_runs_a_week_past_each_actions_recheck(self) -> None:
         view = on_one_dose(WARFARIN, 1.0, 5.0, n=2)
         horizons = mpc.action_horizons(WARFARIN, view)
-        assert (horizons == WARFARIN.recheck_days(view, np.zeros(2, dtype=int))[:, None] + mpc.AFTER_RECHECK_DAYS).all()
+        for a in range(WARFARIN.n_actions):
+            recheck = WARFARIN.recheck_days(view, np.full(2, a, dtype=np.int64))
+            assert (horizons[:, a] == recheck + mpc.AFTER_RECHECK_DAYS).all(), WARFARIN.actions[a].id
+        # Aurora retests a change within a week, a kept in-range regimen later: each action is scored to its own recheck.
+        keep = next(i for i, x in enumerate(WARFARIN.actions) if x.id == "keep")
+        assert len(set(horizons[1].tolist())) == 2 and horizons[1, keep] > horizons[1].min()
 
     def test_the_scatter_around_the_forecast_prices_a_day_just_above_a_threshold(self) -> None:
         """A forecast day at 75 mg/dL is safe in the noise-free twin but not for the patient scattered around it."""

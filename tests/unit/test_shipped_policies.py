@@ -13,7 +13,10 @@ import pytest
 from dosewise import decision
 from dosewise.hyperscore import FeatureStats
 from dosewise.schemas import INSULIN_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE, PatientState
+from dosewise.storage.models import Policy
 from dosewise.therapies.registry import PACKS
+from dosewise_trainer import bootstrap
+from dosewise_trainer.controllers_ship import write_controller
 from dosewise_trainer.export import sha256_file
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -21,10 +24,41 @@ POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 SHIPPED = sorted(p.parent for p in POLICY_DIR.glob("*/*/policy.onnx"))
 
 
-def test_no_shipped_network_is_untrained() -> None:
-    """A therapy with no network that fits its pack serves its guideline (bootstrap.py); a random network never ships."""
-    assert SHIPPED, "run `make policies`"
+def test_no_shipped_network_is_untrained_and_every_shipped_version_fits_its_pack() -> None:
+    """A random network never ships, nor a version made for another action or feature set of its pack (the 8-action
+    warfarin DQN left with d7cf487's percent actions, as the 6-action insulin one did before it)."""
     assert all(json.loads((d / "model_card.json").read_text())["status"] != "untrained" for d in SHIPPED)
+    for therapy, pack in PACKS.items():
+        for version, _, card in bootstrap.shipped_artifacts(POLICY_DIR, therapy):
+            assert bootstrap.fits_pack(card, pack), f"{therapy}/{version}: made for another version of the pack"
+
+
+@pytest.mark.parametrize("therapy", sorted(PACKS))
+def test_a_fresh_deployment_serves_what_met_its_targets_else_the_guideline(therapy: str, tmp_path: Path) -> None:
+    """What the bootstrap activates on an empty registry from what ships here (bootstrap.best_candidate, the guideline it
+    writes when none ships): never an untrained network; a network or the MPC only with its card's evidence; otherwise the
+    guideline — what warfarin and insulin serve while no network of their current packs ships."""
+    pack = PACKS[therapy]
+    rows = []
+    for version, folder, card in bootstrap.shipped_artifacts(POLICY_DIR, therapy):
+        path, digest = bootstrap.artifact_file(folder, card)
+        rows.append(Policy(therapy=therapy, version=version, status="candidate", sha256=digest,
+                           artifact_path=str(path.relative_to(POLICY_DIR)), model_card=card))
+    if not any(bootstrap.kind_of(card) == "guideline" for card in (r.model_card for r in rows)):
+        manifest = write_controller(pack, "guideline", tmp_path / "guideline")
+        card = json.loads((tmp_path / "guideline" / "model_card.json").read_text())
+        rows.append(Policy(therapy=therapy, version="guideline", status="candidate", sha256=sha256_file(manifest),
+                           artifact_path=str(manifest), model_card=card))  # absolute: outside the policy dir, as var/
+    choice = bootstrap.best_candidate(rows, pack, POLICY_DIR)
+    assert choice is not None
+    card = choice.model_card
+    proven = [r for r in rows if bootstrap.kind_of(r.model_card) in bootstrap.PREFERENCE
+              and bootstrap.passed_targets(r.model_card, pack) and bootstrap.fits_pack(r.model_card, pack)]
+    assert card.get("status") != "untrained" and bootstrap.fits_pack(card, pack)
+    if not proven:
+        assert bootstrap.kind_of(card) == "guideline"
+    else:
+        assert bootstrap.kind_of(card) in bootstrap.PREFERENCE and bootstrap.passed_targets(card, pack)
 
 
 @pytest.mark.parametrize("folder", SHIPPED, ids=[f"{d.parent.name}/{d.name}" for d in SHIPPED])

@@ -16,73 +16,78 @@ from dosewise.schemas import DISCLAIMER, PATIENT_STATE_EXAMPLE
 
 _REC_ID = "f1b49bf9-af55-431d-8c50-2df542466e96"
 _PSEUDONYM = "pz_a49d4d9ebbdf4e417b9db09b9cab442efc215437"  # what PATIENT_STATE_EXAMPLE's patient_ref is stored as
-_POLICY = {"id": "772d0732b43444d6b8adc4eeeee24074", "therapy": "warfarin", "version": "dqn-quick-seed1", "status": "active",
-           "sha256": "cbb3ea2c3c35c9a334e85fc156bf3e20f1be6db349f9c33d90aaef7f60c07ef2"}
-# The warfarin pack's eight actions: id, label, Q (policy dqn-quick-seed1 on PATIENT_STATE_EXAMPLE), sd across heads.
-_ACTIONS = [("hold", "Hold today's dose", 14.13, 0.045), ("-2mg", "Decrease by 2 mg/day", 14.52, 0.043),
-            ("-1mg", "Decrease by 1 mg/day", 14.34, 0.068), ("-0.5mg", "Decrease by 0.5 mg/day", 14.45, 0.040),
-            ("keep", "Keep the current dose", 14.42, 0.031), ("+0.5mg", "Increase by 0.5 mg/day", 13.95, 0.076),
-            ("+1mg", "Increase by 1 mg/day", 13.67, 0.126), ("+2mg", "Increase by 2 mg/day", 13.31, 0.056)]
-_SCORE = {"hyperscore": 122.74, "v": 0.4908, "needs_review": False, "review_reasons": [],
-          "sub_scores": {"consistency": 1.0, "forecast": 0.099, "novelty": 0.4199, "impact": 0.7954, "reproducibility": 0.8,
-                         "value": 0.3568},
-          "score_range": [100.0, 194.03], "review_below": 115.56, "review_novelty_below": 0.01}
+_POLICY = {"id": "55b24e3e1e014eeb9fb45b96cdc64cdd", "therapy": "warfarin", "version": "guideline", "status": "active",
+           "sha256": "d839410bd034905dadb756481a640cf9dce2f8b89dca023dd6dfb6cb16ab34c8"}
+# The warfarin pack's eleven actions: id, label, score (the guideline, which serves while no network ships: 0 for its own
+# action, -1 for the others; dosewise.controllers) on PATIENT_STATE_EXAMPLE.
+_ACTIONS = [("hold2-15%", "Hold 2 doses, then lower the weekly dose by 15 %", -1.0),
+            ("hold2-12.5%", "Hold 2 doses, then lower the weekly dose by 12.5 %", -1.0),
+            ("hold1-10%", "Hold 1 dose, then lower the weekly dose by 10 %", -1.0),
+            ("-20%", "Lower the weekly dose by 20 %", -1.0), ("-10%", "Lower the weekly dose by 10 %", -1.0),
+            ("-7.5%", "Lower the weekly dose by 7.5 %", -1.0), ("keep", "Keep the weekly dose", 0.0),
+            ("+7.5%", "Raise the weekly dose by 7.5 %", -1.0), ("+10%", "Raise the weekly dose by 10 %", -1.0),
+            ("+15%", "Raise the weekly dose by 15 %", -1.0), ("+20%", "Raise the weekly dose by 20 %", -1.0)]
+_SCORE = {"hyperscore": 173.61, "v": 0.7164, "needs_review": False, "review_reasons": [],
+          "sub_scores": {"consistency": 1.0, "forecast": 0.4286, "novelty": None, "impact": 0.7207, "reproducibility": None,
+                         "value": None},
+          "score_range": [100.0, 194.03], "review_below": 125.0, "review_novelty_below": 0.01}
 _EXPLANATION = {
-    "q_values": [{"action": a, "label": label, "q": q, "allowed": True, "chosen": a == "-2mg", "q_sd_across_heads": sd}
-                 for a, label, q, sd in _ACTIONS],
-    "attributions": {  # the top two features of five
-        "method": "integrated gradients, 16 path steps, exact gradients of the policy's ONNX graph", "target": "Q(-2mg)",
-        "baseline": "training mean (feature_stats.json)", "q_at_features": 14.5217, "q_at_baseline": 14.5197, "sum": 0.0338,
-        "top": [{"feature": "cyp2c9_*1/*2", "description": "CYP2C9 *1/*2 (one-hot)", "unit": "0/1", "value": 1.0,
-                 "baseline": 0.156, "attribution": 2.1614},
-                {"feature": "vkorc1_G/A", "description": "VKORC1 -1639 G/A (one-hot)", "unit": "0/1", "value": 1.0,
-                 "baseline": 0.416, "attribution": 1.9429}]},
+    "q_values": [{"action": a, "label": label, "q": q, "allowed": True, "chosen": a == "keep", "q_sd_across_heads": None}
+                 for a, label, q in _ACTIONS],
+    "attributions": {
+        "method": "not available: a guideline controller; the guideline's rule decides, not a learned function of the "
+                  "features",
+        "target": "score(keep)", "baseline": None, "q_at_features": 0.0, "q_at_baseline": None, "sum": 0.0, "top": []},
     "forecast": {  # the 80 % bands left out
         "observation": "inr", "unit": "INR", "target_band": [2.0, 3.0],
         "days_after_decision": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
-        "recommended": [2.91, 3.0, 3.08, 3.16, 3.22, 3.27, 3.32], "keep_dose": [3.08, 3.3, 3.5, 3.68, 3.83, 3.96, 4.07],
+        "recommended": [3.08, 3.3, 3.5, 3.68, 3.83, 3.96, 4.07], "keep_dose": [3.08, 3.3, 3.5, 3.68, 3.83, 3.96, 4.07],
         "personalization": {"parameter": "EC50", "scale": 0.452, "log_sd": 0.158, "observations_used": 2},
-        "mean_daily_reward": {"recommended": 0.2571, "keep_dose": -0.1429, "worst_best": [-1.0, 1.0]},
+        "mean_daily_reward": {"recommended": -0.1429, "keep_dose": -0.1429, "worst_best": [-1.0, 1.0]},
         "measured": {"days_after_decision": [-7.0, -4.0, -1.0], "values": [1.6, 1.9, 2.4], "used_in_fit": [False, True, True]},
-        "score": 0.099},
-    "rationale": "Recommendation: decrease by 2 mg/day (5 → 3 mg/day). Of the 8 actions the guardrails allow, policy "
-                 "dqn-quick-seed1 values this one highest (Q 14.52; keeping the dose: 14.42). […] Guardrails: none fired. "
-                 "HyperScore 123 (range 100–194).",
+        "score": 0.4286},
+    "rationale": "Recommendation: keep the weekly dose (5 → 5 mg/day). Of the 11 actions the guardrails allow, policy "
+                 "guideline values this one highest (Q 0.00). […] Guardrails: none fired. HyperScore 174 (range 100–194).",
 }
 RECOMMENDATION: dict[str, Any] = {
     "recommendation_id": _REC_ID, "therapy": "warfarin", "patient_ref": _PSEUDONYM, "policy": _POLICY,
-    "current_dose": {"value": 5.0, "unit": "mg"}, "recommended_dose": {"value": 3.0, "unit": "mg"},
-    "action": "-2mg", "action_label": "Decrease by 2 mg/day",
-    "action_values": [{"action": a, "label": label, "q_value": q, "allowed": True} for a, label, q, _ in _ACTIONS],
+    "current_dose": {"value": 5.0, "unit": "mg"}, "recommended_dose": {"value": 5.0, "unit": "mg"},
+    "plan": {"hold_doses": 0, "dose_per_day": {"value": 5.0, "unit": "mg"}, "dose_per_week": {"value": 35.0, "unit": "mg"},
+             "recheck_in_days": 3.0, "recheck_on": "2026-11-26", "started": False,
+             "cadences": ["early-then-weekly", "every-3-days"]},
+    "action": "keep", "action_label": "Keep the weekly dose",
+    "action_values": [{"action": a, "label": label, "q_value": q, "allowed": True} for a, label, q in _ACTIONS],
     "guardrails": [], "warnings": ["Co-medication 'metoprolol' was not recognized; interactions with it were not checked."],
     "score": _SCORE, "explanation": _EXPLANATION, "created_at": "2026-11-23T08:00:01.212751Z", "disclaimer": DISCLAIMER,
 }
 OUTCOME_CREATE: dict[str, Any] = {
-    "recommendation_id": _REC_ID, "dose_given": {"value": 3, "unit": "mg"}, "feedback": {"decision": "accepted"},
+    "recommendation_id": _REC_ID, "dose_given": {"value": 5, "unit": "mg"}, "feedback": {"decision": "accepted"},
     "observations": [{"kind": "inr", "value": 2.5, "unit": "{INR}", "time": "2026-11-26T08:00:00Z"}],
 }
 OUTCOME_OVERRIDDEN: dict[str, Any] = {
-    "recommendation_id": _REC_ID, "dose_given": {"value": 5, "unit": "mg"}, "regimen": {"value": 5, "unit": "mg"},
+    "recommendation_id": _REC_ID, "dose_given": {"value": 5.5, "unit": "mg"}, "regimen": {"value": 5.5, "unit": "mg"},
     "given_at": "2026-11-23T20:00:00Z",
-    "feedback": {"decision": "overridden", "reason_code": "thrombosis_risk", "reason": "mechanical valve, keep the dose"},
+    "feedback": {"decision": "overridden", "reason_code": "thrombosis_risk", "reason": "mechanical valve, aim higher"},
     "adverse_events": [{"kind": "minor_bleeding", "severity": "mild", "time": "2026-11-25T10:00:00Z"}],
 }
 OUTCOME_RECORD: dict[str, Any] = {
     "outcome_id": "89cde001-8e16-481a-8940-386586cdc7b4", "recommendation_id": _REC_ID, "therapy": "warfarin",
-    "patient_ref": _PSEUDONYM, "policy_version": "dqn-quick-seed1", "recommended_dose": {"value": 3.0, "unit": "mg"},
-    "dose_given": {"value": 3.0, "unit": "mg"}, "regimen": {"value": 3.0, "unit": "mg"}, "given_at": "2026-11-23T08:00:00Z",
+    "patient_ref": _PSEUDONYM, "policy_version": "guideline", "recommended_dose": {"value": 5.0, "unit": "mg"},
+    "dose_given": {"value": 5.0, "unit": "mg"}, "regimen": {"value": 5.0, "unit": "mg"}, "given_at": "2026-11-23T08:00:00Z",
     "feedback": {"decision": "accepted", "reason_code": None, "reason": None},
     "observations": [{"kind": "inr", "unit": "{INR}", "value": 2.5, "time": "2026-11-26T08:00:00Z"}],
     "adverse_events": [], "course_ended": False, "created_at": "2026-11-26T09:00:00.747757Z",
 }
-THERAPY: dict[str, Any] = {  # three of the eight actions, three of the features
+THERAPY: dict[str, Any] = {  # three of the eleven actions, three of the features
     "id": "warfarin", "name": "Warfarin (INR 2–3)", "dose_unit": "mg", "max_dose_per_day": 15.0, "decision_interval_days": 1.0,
+    "cadences": ["early-then-weekly", "every-3-days"],
     "observation_kinds": {"inr": {"quantity": "inr", "low": 0.5, "high": 15.0, "loinc": "6301-6",
                                   "description": "INR of prothrombin time", "label": "INR"}},
     "target_band": [2.0, 3.0],
-    "actions": [{"id": "hold", "label": "Hold today's dose", "kind": "hold", "delta": 0.0},
-                {"id": "-2mg", "label": "Decrease by 2 mg/day", "kind": "change", "delta": -2.0},
-                {"id": "keep", "label": "Keep the current dose", "kind": "change", "delta": 0.0}],
+    "actions": [{"id": "hold2-15%", "label": "Hold 2 doses, then lower the weekly dose by 15 %", "kind": "hold",
+                 "delta": -15.0, "hold_doses": 2},
+                {"id": "-10%", "label": "Lower the weekly dose by 10 %", "kind": "scale", "delta": -10.0, "hold_doses": 0},
+                {"id": "keep", "label": "Keep the weekly dose", "kind": "scale", "delta": 0.0, "hold_doses": 0}],
     "features": [{"name": "age_years", "unit": "years", "description": "Age"},
                  {"name": "female", "unit": "0/1", "description": "Sex is female"},
                  {"name": "weight_kg", "unit": "kg", "description": "Body weight"}],
@@ -90,17 +95,18 @@ THERAPY: dict[str, Any] = {  # three of the eight actions, three of the features
                               "observations", "doses"],
 }
 POLICY: dict[str, Any] = {  # its model card shortened to a few of its fields
-    "id": _POLICY["id"], "therapy": "warfarin", "version": "dqn-quick-seed1", "status": "active", "sha256": _POLICY["sha256"],
-    "created_at": "2026-11-29T00:50:42Z", "activated_at": "2026-11-29T00:52:11.309723Z", "activated_by": "bootstrap",
-    "model_card": {"schema_version": 1, "therapy": "warfarin", "status": "active", "dose_unit": "mg",
-                   "network": {"n_features": 18, "n_actions": 8, "hidden": [128, 128], "n_heads": 5, "dueling": True}},
+    "id": _POLICY["id"], "therapy": "warfarin", "version": "guideline", "status": "active", "sha256": _POLICY["sha256"],
+    "created_at": "2026-11-29T00:50:42Z", "activated_at": "2026-11-29T00:50:42.309723Z", "activated_by": "bootstrap",
+    "model_card": {"schema_version": 1, "therapy": "warfarin", "kind": "guideline", "status": "candidate", "dose_unit": "mg",
+                   "artifact": {"file": "controller.json", "sha256": _POLICY["sha256"]},
+                   "cadences": ["early-then-weekly", "every-3-days"]},
 }
 API_KEY: dict[str, Any] = {"id": "0af34e2cd227", "name": "epic-integration", "role": "clinician",
                            "created_at": "2026-11-20T09:15:17.556120Z", "created_by": "key:3daf2165a881",
                            "expires_at": "2027-11-20T09:15:17.556120Z", "revoked_at": None, "revoked_by": None}
 AUDIT_EVENT: dict[str, Any] = {
     "id": 42, "occurred_at": "2026-11-23T08:00:01.212751Z", "actor": "key:0af34e2cd227", "role": "clinician",
-    "action": "recommendation.create", "patient_ref": _PSEUDONYM, "policy_version": "dqn-quick-seed1", "subject_id": _REC_ID,
+    "action": "recommendation.create", "patient_ref": _PSEUDONYM, "policy_version": "guideline", "subject_id": _REC_ID,
     "input_hash": "f46b17beba2592df98289946702c2cba76bbc60d1e07d2bd9ba6e45236ef49b4",
     "prev_hash": "06619017e803bc579607feb1b67abf62b2e3ac7f16ccc9bd3f32f667290082c0",
     "hash": "3d1c16d51363108d312db7cb4dee5fdb5587a6f98aa173740830c6496210e6df",

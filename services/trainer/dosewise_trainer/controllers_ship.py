@@ -33,7 +33,7 @@ def write_controller(pack: TherapyPack, kind: controllers.ControllerKind, out: P
     """Write the manifest and card into ``out``; returns the manifest's path."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / controllers.MANIFEST_FILE
-    path.write_text(json.dumps(controllers.manifest(kind, pack.id), indent=2) + "\n")
+    path.write_text(json.dumps(controllers.manifest(kind, pack.id, [a.id for a in pack.actions]), indent=2) + "\n")
     card: dict[str, Any] = {
         "schema_version": 1, "therapy": pack.id, "therapy_name": pack.name, "kind": kind, "status": "candidate",
         "created_at": utcnow().isoformat(), "description": DESCRIPTIONS[kind],

@@ -107,12 +107,17 @@ def plan_from_actions(pack: TherapyPack, view: ClinicView, action: IntArray) -> 
 # --- what the packs' visit guidelines share -------------------------------------------------------------------------
 def days_on_regimen(view: ClinicView) -> FloatArray:
     """(n,) days the regimen in force has been taken, as far as the record shows: the leading days of the dose record that
-    are the current regimen or a missed (0) or unrecorded day, at most the days of therapy and the record's length."""
+    are the current regimen or a missed (0) or unrecorded day, at most the days of therapy and the record's length.
+
+    The days of therapy are the day bins the first dose falls in: bin j holds the doses (j, j + 1] days old, so a first
+    dose ``day`` days ago lies in bin ceil(day) − 1. A twin decides on whole days (``day`` doses taken); a clinic's
+    evening doses and morning visit give half days: seven evening doses seen the next morning are 6.5 days of therapy and
+    seven days on the regimen, as a record whose older days held another dose counts them."""
     doses = view.dose_history
     h = doses.shape[1]
     other = ~np.isnan(doses) & (doses > 0.0) & (np.abs(doses - view.current_dose[:, None]) > 1e-6)
     first_other = np.where(other.any(axis=1), np.argmax(other, axis=1), h)
-    return np.minimum(first_other.astype(float), np.maximum(np.floor(view.day + 1e-9), 0.0))
+    return np.minimum(first_other.astype(float), np.maximum(np.ceil(view.day - 1e-9), 0.0))
 
 
 def action_index(pack: TherapyPack, action_id: str) -> int:

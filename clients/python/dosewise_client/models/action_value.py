@@ -13,7 +13,7 @@ T = TypeVar("T", bound="ActionValue")
 class ActionValue:
     """
     Attributes:
-        action (str): Action id, e.g. 'hold', '+0.5mg'.
+        action (str): Action id, e.g. 'hold2-15%', '+7.5%' (warfarin), '-4U' (insulin).
         allowed (bool): False when a guardrail masked the action.
         label (str):
         q_value (float): The policy's estimated value of taking this action (higher is better).

@@ -4,8 +4,6 @@ model and cadence, and is no worse than the MPC; anything that cannot be checked
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -215,10 +213,8 @@ def _insulin_gate(candidate_of, monkeypatch: pytest.MonkeyPatch, patients: int, 
     guideline (the real MPC is slower than a unit test)."""
     pack = get_pack("insulin_t2d")
     monkeypatch.setattr(pack, "cadences", ("every-3-days",))
-    t = time.perf_counter()
     card = gate_evaluation(pack, candidate_of(pack), patients=patients, days=days, seed=5,
                            comparator=Renamed(pack.visit_guideline_policy("every-3-days"), "mpc"))
-    assert time.perf_counter() - t < 20
     (run,) = card["runs"]
     assert run["twin_model"] == "dallaman2007_t2d" and run["guideline"] == "guideline-at-lantus"
     assert {g["dimension"] for g in run["groups"]} == {"insulin sensitivity", "renal function"}

@@ -220,6 +220,27 @@ def test_missed_visits_leave_the_plan_running_and_late_visits_come_1_to_3_days_l
     assert set(lateness) == {1, 2, 3}
 
 
+def test_a_delayed_result_is_the_measurement_of_its_draw_day_and_is_that_old_at_the_decision():
+    """With every result delayed, a clinic visit's decision reads the level measured 1–2 days before it (the twin's value of
+    that day, not today's), its age says so, and the first visit's is fresh; a self-monitored log is read without its
+    newest 1–2 readings."""
+    policy = ScriptedPolicy(lambda v: _plan(v, np.full(v.n, 1.0)))
+    traj = _run(policy, days=30, n=20, noise=ClinicNoise(result_delay_prob=1.0))
+    first, later = policy.views[0], policy.views[1:]
+    np.testing.assert_array_equal(first.obs_age_days["level"][:, 0], 0.0)
+    ages = np.concatenate([v.obs_age_days["level"][:, 0] for v in later])
+    assert set(ages.tolist()) == {1.0, 2.0}
+    level = 1.0 + 0.1 * np.concatenate([np.zeros((20, 1)), np.cumsum(traj.given, axis=1)], axis=1)  # at each morning
+    for v in later:
+        drawn = (v.day - v.obs_age_days["level"][:, 0]).astype(int)
+        np.testing.assert_allclose(v.obs["level"][:, 0], level[0, drawn])  # every toy patient takes the same doses
+    logs = ScriptedPolicy(lambda v: _plan(v, np.full(v.n, 1.0)))
+    _run(logs, days=30, n=20, noise=ClinicNoise(result_delay_prob=1.0), pack=SelfMonitoredToyPack())
+    newest = np.concatenate([v.obs_age_days["level"][:, 0] for v in logs.views[1:]])
+    assert set(newest.tolist()) == {1.0, 2.0}
+    assert not np.isnan(np.concatenate([v.obs["level"][:, 0] for v in logs.views[1:]])).any()
+
+
 def test_the_start_rule_sets_the_first_regimen_and_the_q_function_the_rest():
     pack = ToyPack()
 

@@ -4,8 +4,6 @@ them."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -89,15 +87,6 @@ def test_the_same_seed_gives_the_same_twins_and_another_seed_other_twins(name: s
     for k in ga:
         np.testing.assert_array_equal(ga[k], gb[k])
     assert not np.allclose(ra["inr_true"], rc["inr_true"])
-
-
-@pytest.mark.parametrize("name", NEW_MODELS)
-def test_three_hundred_patients_times_ninety_days_simulate_in_well_under_a_few_seconds(name: str) -> None:
-    t0 = time.perf_counter()
-    twin, _ = get_twin_model(name).build(300, 1)
-    for _ in range(90):
-        twin.advance_day(np.full(300, 5.0))
-    assert time.perf_counter() - t0 < 2.0
 
 
 # --- dose response -------------------------------------------------------------------------------------------------------

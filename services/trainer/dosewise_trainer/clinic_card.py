@@ -116,7 +116,7 @@ def gate_evaluation(pack: TherapyPack, candidate: VisitPolicy, patients: int = C
         "protocol": "clinic", "candidate": candidate.name, "comparator": comparator_name,
         "patients": patients, "days": days, "seed": seed,
         "noise": {"assay_cv": noise.assay_cv, "adherence": noise.adherence, "late_visit_prob": noise.late_visit_prob,
-                  "missed_visit_prob": noise.missed_visit_prob},
+                  "missed_visit_prob": noise.missed_visit_prob, "result_delay_prob": noise.result_delay_prob},
         "aims_text": ISSUE_TEXT, "notes": notes,
         "heldout_models": list(dict.fromkeys(r["twin_model"] for r in runs)), "cadences": list(pack.cadences),
         "runs": runs,

@@ -18,6 +18,8 @@ Time line of day d in ``clinic_rollout`` (every patient at once, a Python loop o
 
 1. Morning: a self-monitoring pack's patient (``pack.self_monitored``, e.g. a fasting-glucose meter) reads the primary
    observation; otherwise it is measured only when the patient visits. Measured = the twin's true value × exp(N(0, cv²)).
+   With ``result_delay_prob`` a visit's decision reads a result 1–2 days old: the visit's INR was drawn that many days
+   before (never before the previous one), or the glucose log is read before the day's reading (and the day before's).
 2. A patient whose visit falls today is seen: the protocol builds the ClinicView from what a clinic knows (the regimen in
    force, the doses actually taken, the measured values and their ages, the twin's covariates; never a twin's hidden
    state), the policy plans, and the next visit is set by the schedule (fixed days, or the plan's recheck in [1, 28] days).
@@ -43,6 +45,7 @@ from dosewise.therapies.base import BoolArray, ClinicView, FloatArray, IntArray,
 RECHECK_MIN_DAYS = 1  # a recheck schedule sees the patient again no sooner than tomorrow ...
 RECHECK_MAX_DAYS = 28  # ... and no later than 4 weeks: the longest INR interval of ACCP/CHEST 2012 (Holbrook, Chest 141:e152S)
 LATE_VISIT_DAYS = (1, 3)  # a late visit happens this many days late, uniformly (ClinicNoise.late_visit_prob)
+RESULT_DELAY_DAYS = (1, 2)  # a delayed result was measured this many days before the decision (ClinicNoise.result_delay_prob)
 DOSE_TAKEN_KEY = "dose_taken"  # a twin's truth may report the dose the patient really took (its own adherence model)
 
 
@@ -260,6 +263,10 @@ class ClinicNoise:
     adherence: float = 1.0  # probability each day's dose is taken
     late_visit_prob: float = 0.0  # a visit happens 1–3 days late
     missed_visit_prob: float = 0.0  # a visit does not happen (the plan runs on until the next one)
+    # The decision reads a measurement 1–2 days old: an INR drawn at the lab and reviewed (phoned back) the next day, or a
+    # glucose log read before the day's fasting reading. Real requests come like this (the API's examples: an INR from
+    # yesterday); a policy that only ever saw fresh values would meet every such request outside its training.
+    result_delay_prob: float = 0.0
 
 
 class ClinicTwin(Protocol):
@@ -355,17 +362,23 @@ class _Draws:
     taken: BoolArray  # the dose of the day is taken
     late_by: IntArray  # days a visit due that day is late (0: on time)
     missed: BoolArray  # a visit due that day does not happen
+    delay: IntArray  # days before a visit on that day that the measurement it reads was taken (0: at the visit)
 
     @classmethod
     def of(cls, n: int, days: int, noise: ClinicNoise, seed: int) -> _Draws:
-        s_assay, s_adh, s_late, s_miss = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
+        # The fifth stream is the result delay's: the first four are the children they always were (SeedSequence.spawn
+        # is by index), so a rollout without delays draws what it drew before.
+        s_assay, s_adh, s_late, s_miss, s_delay = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5))
         assay = np.exp(s_assay.normal(0.0, noise.assay_cv, (n, days))) if noise.assay_cv > 0 else np.ones((n, days))
         taken = s_adh.random((n, days)) < noise.adherence
         late = s_late.random((n, days)) < noise.late_visit_prob
         late_by = np.where(late, s_late.integers(LATE_VISIT_DAYS[0], LATE_VISIT_DAYS[1] + 1, (n, days)), 0)
         missed = s_miss.random((n, days)) < noise.missed_visit_prob
-        late_by[:, 0], missed[:, 0] = 0, False  # the first visit starts the course
-        return cls(assay=assay, taken=taken, late_by=late_by.astype(np.int64), missed=missed)
+        delayed = s_delay.random((n, days)) < noise.result_delay_prob
+        delay = np.where(delayed, s_delay.integers(RESULT_DELAY_DAYS[0], RESULT_DELAY_DAYS[1] + 1, (n, days)), 0)
+        late_by[:, 0], missed[:, 0], delay[:, 0] = 0, False, 0  # the first visit starts the course
+        return cls(assay=assay, taken=taken, late_by=late_by.astype(np.int64), missed=missed,
+                   delay=delay.astype(np.int64))
 
 
 def clinic_rollout(
@@ -397,6 +410,7 @@ def clinic_rollout(
     dose_hist = np.full((n, H), np.nan)  # no record yet
     obs = np.full((n, K), np.nan)
     obs_day = np.full((n, K), np.nan)
+    recent = np.full((n, RESULT_DELAY_DAYS[1] + 1), np.nan)  # today's assay value, then the days before
     # The next visit: ``due`` its nominal day by the schedule, ``at`` the day it happens (late by the noise), ``skip`` it
     # is missed (checked on its nominal day).
     due = np.zeros(n, dtype=np.int64)
@@ -430,27 +444,41 @@ def clinic_rollout(
             at, skip = np.where(missed, new_at, at), np.where(missed, new_skip, skip)
         visit = (at == d) & ~skip
 
-        # Morning reading: every patient of a self-monitoring pack, else the patients seen today.
+        # Morning: what an assay would read today (kept for RESULT_DELAY_DAYS[1] days, for delayed results). Every patient
+        # of a self-monitoring pack reads it; otherwise the patients seen today are measured — with a delayed result, on
+        # the day it was drawn (never before the last measurement on record).
         measured_today = truth[twin.truth_key] * draws.assay[:, d]
+        recent = np.concatenate([measured_today[:, None], recent[:, :-1]], axis=1)
+        delay = np.where(visit, draws.delay[:, d], 0)
+        if not self_monitored:
+            last = np.nan_to_num(obs_day[:, 0], nan=-1.0)
+            delay = np.clip(np.minimum(delay, d - last - 1), 0, None).astype(np.int64)
         read = np.ones(n, dtype=bool) if self_monitored else visit
         if read.any():
-            obs = np.where(read[:, None], np.concatenate([measured_today[:, None], obs[:, :-1]], axis=1), obs)
-            obs_day = np.where(read[:, None], np.concatenate([np.full((n, 1), float(d)), obs_day[:, :-1]], axis=1),
-                               obs_day)
-            out_readings[read, d] = measured_today[read]
+            lag = np.zeros(n, dtype=np.int64) if self_monitored else delay
+            value, on_day = recent[rows, lag], float(d) - lag
+            obs = np.where(read[:, None], np.concatenate([value[:, None], obs[:, :-1]], axis=1), obs)
+            obs_day = np.where(read[:, None], np.concatenate([on_day[:, None], obs_day[:, :-1]], axis=1), obs_day)
+            out_readings[rows[read], on_day[read].astype(np.int64)] = value[read]
 
         who = np.flatnonzero(visit)
         if who.size:
+            seen, seen_day = obs[who].copy(), obs_day[who].copy()
+            if self_monitored:  # a delayed log: today's (and yesterday's) reading not yet in it
+                hide = obs_day[who] > (d - delay[who])[:, None]
+                order = np.argsort(hide, axis=1, kind="stable")  # the readings it has first, newest first
+                seen = np.where(np.take_along_axis(hide, order, 1), np.nan, np.take_along_axis(seen, order, 1))
+                seen_day = np.where(np.take_along_axis(hide, order, 1), np.nan, np.take_along_axis(seen_day, order, 1))
             view = ClinicView(
                 day=np.full(who.size, float(d)), current_dose=regimen[who].copy(), dose_history=dose_hist[who].copy(),
-                obs={kind: obs[who].copy()}, obs_age_days={kind: float(d) - obs_day[who]},
+                obs={kind: seen}, obs_age_days={kind: float(d) - seen_day},
                 covariates={k: np.asarray(v)[who] for k, v in twin.covariates.items()},
             )
             plan = policy.plan(view)
             regimen[who] = np.clip(np.asarray(plan.regimen, dtype=float), 0.0, pack.max_dose)
             hold_left[who] = np.maximum(np.asarray(plan.hold_doses, dtype=np.int64), 0)
             out_visit[who, d] = True
-            out_measured[who, d] = measured_today[who]
+            out_measured[who, d] = seen[:, 0]  # what the decision read (a delayed result: measured before today)
             out_actions[who, d] = plan.action
             out_started[who, d] = plan.started
             out_recheck[who, d] = plan.recheck_days

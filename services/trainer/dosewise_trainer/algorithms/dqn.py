@@ -139,6 +139,8 @@ class Args:
     """clinic protocol: probability a visit is 1–3 days late"""
     missed_visit_prob: float = 0.05
     """clinic protocol: probability a visit does not happen (the plan runs on to the next one)"""
+    result_delay_prob: float = 0.3
+    """clinic protocol: probability a decision reads a result 1–2 days old (a lab INR reviewed the next day)"""
 
     @classmethod
     def for_therapy(cls, therapy: str, **overrides: Any) -> Args:
@@ -400,7 +402,7 @@ def _train_clinic(args: Args, pack: TherapyPack, population: Cohort, cohort: Coh
     if family is None:
         family = training_family(pack, population, args.parameter_sd, args.twin_models)
     noise = ClinicNoise(assay_cv=args.assay_cv, adherence=args.adherence, late_visit_prob=args.late_visit_prob,
-                        missed_visit_prob=args.missed_visit_prob)
+                        missed_visit_prob=args.missed_visit_prob, result_delay_prob=args.result_delay_prob)
     start_time = time.time()
     q_network, curves, stats = train_visits(args, pack, family, schedules, noise, rng)
     result = TrainResult(q_network=q_network, curves=curves, args=args, cohort_hash=cohort_hash(population),

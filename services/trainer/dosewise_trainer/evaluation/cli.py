@@ -516,6 +516,9 @@ def register(app: typer.Typer) -> None:
             clinic_eval.DEFAULT_NOISE.late_visit_prob),
         missed_visits: Annotated[float, typer.Option(min=0, max=1, help="Clinic protocol: share of visits missed.")] = (
             clinic_eval.DEFAULT_NOISE.missed_visit_prob),
+        delayed_results: Annotated[float, typer.Option(min=0, max=1, help=(
+            "Clinic protocol: share of decisions made on a result 1–2 days old."))] = (
+            clinic_eval.DEFAULT_NOISE.result_delay_prob),
     ) -> None:
         """Compare a policy with the guideline on fresh virtual patients: every metric's mean ± SD [95 % CI], Δ, relative
         change, Welch p (two-sided) and paired p; per subgroup; and k-fold cross-validation with the issue's targets.
@@ -526,7 +529,7 @@ def register(app: typer.Typer) -> None:
         if protocol not in ("daily", "clinic"):
             raise typer.BadParameter("--protocol is daily or clinic", param_hint="--protocol")
         if protocol == "clinic":
-            noise = clinic_eval.ClinicNoise(assay_cv, adherence, late_visits, missed_visits)
+            noise = clinic_eval.ClinicNoise(assay_cv, adherence, late_visits, missed_visits, delayed_results)
             run_clinic_command(therapy, twin_model, schedule, policy, patients, int(days), seed, noise, json_out,
                                report_dir)
             return

@@ -269,7 +269,8 @@ def write_report(path: Path, evaluations: Sequence[ClinicEvaluation], command: s
     if first is not None:
         n = first.noise
         lines += [f"Clinic noise: assay CV {n.assay_cv:g}, adherence {n.adherence:g}, late visits {n.late_visit_prob:g} "
-                  f"(1–3 days), missed visits {n.missed_visit_prob:g}. Means with BCa bootstrap 95 % CIs; differences "
+                  f"(1–3 days), missed visits {n.missed_visit_prob:g}, results 1–2 days old at "
+                  f"{n.result_delay_prob:g} of visits. Means with BCa bootstrap 95 % CIs; differences "
                   "with Welch 95 % CIs and paired t-test p (the same patients and noise under every policy).", ""]
     lines += [f"- skipped: {s}" for s in skipped] + ([""] if skipped else [])
     for therapy in therapies:

@@ -73,6 +73,12 @@ ROLE_TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/v1/policies"): Row(ADMIN, "/v1/policies", 200),
     ("POST", "/v1/policies/{policy_id}/activate"): Row(ADMIN, "/v1/policies/no-such-policy/activate", 404),
     ("POST", "/v1/therapies/{therapy}/rollback"): Row(ADMIN, "/v1/therapies/no-such-therapy/rollback", 404),
+    ("GET", "/v1/policies/{policy_id}"): Row(ADMIN, "/v1/policies/no-such-policy", 404),
+    # CDS Hooks: a CDS client's own JWT (tests/e2e/test_cds_hooks.py), or a clinician's or integrator's credential.
+    ("GET", "/cds-services"): Row(CLINICAL, "/cds-services", 200),
+    ("POST", "/cds-services/{service_id}"): Row(CLINICAL, "/cds-services/dosewise-warfarin-order-sign", 422, {}),
+    ("POST", "/cds-services/{service_id}/feedback"): Row(CLINICAL, "/cds-services/dosewise-warfarin-order-sign/feedback",
+                                                        422, {}),
 }
 DOC_PAGES = ("/openapi.json", "/docs", "/redoc")  # public, outside the OpenAPI document itself
 

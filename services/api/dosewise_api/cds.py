@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dosewise.cds import cards
 from dosewise.cds.prefetch import DraftOrder, HookRequestError, bundle_of, draft_order, missing, patient_id
 from dosewise.cds.services import ORDER_HOOKS, Service, render
+from dosewise.erasure import is_tombstone
 from dosewise.fhir import BundleError, map_bundle
 from dosewise.schemas import Recommendation
 from dosewise.storage import models
@@ -248,7 +249,7 @@ async def record_feedback(req: FeedbackRequest, caller: Caller,
                 card.recommendation_id) if card is not None else None
         if card is None or row is None:
             raise outcomes.OutcomeError(404, f"card {item.card} {outcomes.NOT_FOUND}")
-        if not isinstance(row.response, dict) or "recommendation_id" not in row.response:
+        if is_tombstone(row.response):
             raise outcomes.OutcomeError(410, f"card {item.card}: its patient's data was erased")
         rec = Recommendation.model_validate(row.response)
         body = _outcome(item, card, rec)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -288,3 +289,30 @@ class TestClientAuthentication:
         for why, token in refused.items():
             r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 401, why
+
+
+class TestDocsExample:
+    def test_the_curl_example_of_docs_cds_hooks_answers_a_card_to_a_clinician_key(
+            self, cds: tuple[Stack, CdsClient]) -> None:
+        stack, _ = cds
+        doc = (Path(__file__).resolve().parents[2] / "docs" / "cds-hooks.md").read_text()
+        body = re.search(r"<<'JSON'[^\n]*\n(.*?)\nJSON", doc, re.S)
+        assert body is not None
+        url = stack.api + "/cds-services/dosewise-warfarin-order-sign"
+        r = httpx.post(url, content=body.group(1), timeout=30,
+                       headers=stack.clinician_headers | {"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        [card] = r.json()["cards"]
+        assert card["suggestions"][0]["actions"][0]["resource"]["id"] == "warfarin-draft-1"
+        again = httpx.post(url, content=body.group(1), timeout=30,
+                           headers=stack.clinician_headers | {"Content-Type": "application/json"})
+        assert [c["uuid"] for c in again.json()["cards"]] == [card["uuid"]], "pasted twice: the same card"
+        path = "/cds-services/dosewise-warfarin-order-sign/feedback"
+        feedback = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                                  "outcomeTimestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                  "overrideReason": {"reason": {"system": "https://dosewise.org/fhir/CodeSystem/override-reason",
+                                                                "code": "bleeding_risk", "display": "Bleeding risk"},
+                                                     "userComment": "Recent GI bleed: keep 5 mg"}}]}
+        done = httpx.post(stack.api + path, json=feedback, headers=stack.clinician_headers, timeout=30)
+        assert done.status_code == 200, done.text
+        assert done.json()["outcomes"][0]["replayed"] is False

@@ -78,9 +78,9 @@ class TestPatientViewCard:
     def test_the_detail_has_the_rationale_the_forecast_and_the_guardrails_that_fired(self) -> None:
         rec = recommendation(5.5, 5.5)
         assert rec.explanation is not None
-        rec.explanation.forecast = {"observation": "inr", "unit": "{INR}", "target_band": [2.0, 3.0],
+        rec.explanation.forecast = {"observation": "inr", "unit": "INR", "target_band": [2.0, 3.0],
                                     "days_after_decision": [1, 3, 7], "recommended": [2.0, 2.3, 2.6],
-                                    "keep_dose": [1.9, 2.0, 2.1]}
+                                    "keep_dose": [1.9, 2.0, 2.1]}  # the unit as forecasts carry it
         detail = cards.patient_view_card(rec, state(1.9), "c", LINKS)["detail"]
         assert "**Why:** INR 2.6 is in range." in detail
         assert "forecasts INR 2.6 in 7 days with this dose, 2.1 if the dose is kept (target 2–3)" in detail
@@ -181,3 +181,28 @@ class TestPrefetch:
         for bad in ("../Patient", "a?b=1", "", None, "x" * 65):
             with pytest.raises(HookRequestError):
                 patient_id({"patientId": bad})
+
+
+class TestDocs:
+    def test_the_curl_example_of_docs_cds_hooks_is_the_openapi_example_and_maps(self) -> None:
+        import re
+
+        from dosewise.cds.example import CDS_ORDER_SIGN_EXAMPLE
+
+        doc = (Path(__file__).resolve().parents[2] / "docs" / "cds-hooks.md").read_text()
+        body = re.search(r"<<'JSON'[^\n]*\n(.*?)\nJSON", doc, re.S)
+        assert body is not None and json.loads(body.group(1)) == CDS_ORDER_SIGN_EXAMPLE
+        mapped = map_bundle(bundle_of(CDS_ORDER_SIGN_EXAMPLE["prefetch"]), "warfarin", datetime(2026, 12, 1, tzinfo=UTC))
+        assert [o.value for o in mapped.state.observations] == [1.6, 1.9, 2.4]
+        draft = draft_order(CDS_ORDER_SIGN_EXAMPLE["context"], "warfarin")
+        assert draft is not None and draft.dose_per_day == 5.0
+
+
+def test_a_glucose_standing_carries_its_unit() -> None:
+    rec = recommendation(20, 20, unit="U", therapy="insulin_t2d")
+    s = PatientState.model_validate({
+        "therapy": "insulin_t2d", "patient_ref": "ward7-bed12", "age_years": 58, "sex": "male",
+        "weight": {"value": 92, "unit": "kg"}, "height": {"value": 178, "unit": "cm"}, "current_dose": {"value": 20, "unit": "U"},
+        "observations": [{"kind": "glucose_fasting", "unit": "mg/dL", "value": 162,
+                          "time": datetime(2026, 11, 20, 7, tzinfo=UTC)}]})
+    assert cards.standing(rec, s).startswith("Latest fasting glucose 162 mg/dL on 2026-11-20: above the target")

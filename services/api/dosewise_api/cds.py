@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi.concurrency import run_in_threadpool
@@ -49,6 +49,9 @@ from dosewise_api.ratelimit import Admission
 
 CARD_NAMESPACE = uuid.UUID("9d3c1f0e-5b4a-4c2e-8f6d-7a1b2c3d4e5f")  # uuid5 namespace of our card and suggestion ids
 USER_COMMENT_MAX = 500  # outcomes.Feedback.reason
+# A feedback's outcomeTimestamp up to this much before the decision it answers is the client's clock (or a timestamp to the
+# second): read as the decision time. Earlier than that, the outcome loop refuses it (an outcome follows its decision).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class FhirAuthorization(BaseModel):
@@ -252,6 +255,9 @@ async def record_feedback(req: FeedbackRequest, caller: Caller,
         if is_tombstone(row.response):
             raise outcomes.OutcomeError(410, f"card {item.card}: its patient's data was erased")
         rec = Recommendation.model_validate(row.response)
+        decided = datetime.fromisoformat(row.state["as_of"]) if row.state.get("as_of") else row.created_at
+        if decided - CLOCK_SKEW <= item.outcomeTimestamp < decided:  # the card preceded its feedback: a clock apart
+            item = item.model_copy(update={"outcomeTimestamp": decided})
         body = _outcome(item, card, rec)
         [recorded] = await outcomes.record_outcomes([body], [f"cds-feedback:{item.card}"], caller, sessions, batch=False)
         done.append(recorded)

@@ -72,6 +72,12 @@ def _n(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:.0f}"
 
 
+def _unit(unit: str, name: str) -> str:
+    """" mg/dL", or nothing for a dimensionless value that is its own name ({INR} / INR after "INR 2.4")."""
+    bare = unit.strip("{}")
+    return "" if not bare or bare.lower() == name.lower() else f" {unit}"
+
+
 def _latest(state: PatientState, kind: str) -> Observation | None:
     series = [o for o in state.observations if o.kind == kind]
     return max(series, key=lambda o: o.time) if series else None
@@ -86,7 +92,7 @@ def standing(rec: Recommendation, state: PatientState) -> str:
     if latest is None:
         return f"No {name} on record."
     where = "below" if latest.value < lo else "above" if latest.value > hi else "within"
-    unit = "" if latest.unit.startswith("{") else f" {latest.unit}"
+    unit = _unit(latest.unit, name)
     return (f"Latest {name} {_n(latest.value)}{unit} on {latest.time.date().isoformat()}: {where} the target "
             f"{_n(lo)}–{_n(hi)}{unit}.")
 
@@ -107,8 +113,7 @@ def forecast_words(rec: Recommendation) -> str | None:
     if not f or not f.get("recommended") or not f.get("days_after_decision"):
         return None
     name = observation_name(str(f.get("observation", "")))
-    unit = str(f.get("unit") or "")
-    unit = "" if unit.startswith("{") else f" {unit}"
+    unit = _unit(str(f.get("unit") or ""), name)
     lo, hi = f.get("target_band") or (None, None)
     days = f["days_after_decision"][-1]
     keep = f.get("keep_dose") or []

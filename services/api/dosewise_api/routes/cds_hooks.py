@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 
+from dosewise.cds.example import CDS_ORDER_SIGN_EXAMPLE
 from dosewise.cds.services import SERVICES, Service
 from dosewise_api import cds, outcomes
 from dosewise_api.auth import Caller
@@ -19,6 +20,10 @@ CdsCaller = Annotated[Caller, Depends(cds_caller)]
 _PROBLEM = {"content": {"application/problem+json": {}}}
 _AUTH = ("A CDS client authenticates with its JWT (CDS Hooks 2.0 §Trusting CDS Clients: `iss` on DOSEWISE_CDS_ISSUERS, "
          "`aud` this endpoint's URL, `exp`, `iat`, `jti` once); an integration may use a clinician or integrator API key.")
+
+
+_EXAMPLES = {"order-sign": {"summary": "order-sign, prefetch filled, a draft warfarin order",
+                            "value": CDS_ORDER_SIGN_EXAMPLE}}
 
 
 def _service(service_id: str) -> Service:
@@ -58,7 +63,8 @@ async def discovery(caller: Annotated[Caller | None, Depends(discovery_caller)])
              responses={400: {"description": "Malformed hook request", **_PROBLEM},
                         404: {"description": "Unknown service", **_PROBLEM},
                         412: {"description": "Prefetch missing and not readable from fhirServer", **_PROBLEM}})
-async def call_service(service_id: str, body: cds.HookRequest, request: Request, caller: CdsCaller,
+async def call_service(service_id: str, body: Annotated[cds.HookRequest, Body(openapi_examples=_EXAMPLES)],
+                       request: Request, caller: CdsCaller,
                        admission: Annotated[Admission, Depends(_admission)], coalescer: CoalescerDep,
                        sessions: SessionsDep) -> dict[str, Any]:
     deps = cds.HookDeps(sessions, coalescer, request.app.state.fhir_reader, admission, _base(request))

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         await app.state.coalescer.aclose()
         await app.state.fhir_reader.aclose()
+        await app.state.cds_verifier.aclose()
         await app.state.queue.close()
         await app.state.inference.aclose()
         await engine.dispose()

@@ -49,6 +49,10 @@ class CdsJwtVerifier:
         self.issuers = {iss: Jwks(url) for iss, url in settings.cds_issuer_map.items()}
         self._redis: Redis | None = Redis.from_url(settings.redis_url) if settings.redis_url else None
 
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
     def issued_by_a_client(self, token: str) -> bool:
         """Whether ``token`` is a JWT naming a CDS client of the allow-list as its issuer (not yet verified)."""
         if not self.issuers:

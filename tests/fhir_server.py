@@ -43,8 +43,8 @@ class FhirServer:
             found.append(r)
         count = int((query.get("_count") or ["1000"])[0])
         return {"resourceType": "Bundle", "type": "searchset", "total": len(found),
-                "entry": [{"fullUrl": f"{self.url}/{rtype}/{r.get('id')}", "resource": r, "search": {"mode": "match"}}
-                          for r in found[:count]]}
+                "entry": [({"fullUrl": f"{self.url}/{rtype}/{r.get('id')}"} if self.url else {})
+                          | {"resource": r, "search": {"mode": "match"}} for r in found[:count]]}
 
     def read(self, rtype: str, rid: str) -> dict[str, Any] | None:
         return next((r for r in self.resources if r.get("resourceType") == rtype and r.get("id") == rid), None)

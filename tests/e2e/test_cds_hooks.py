@@ -13,19 +13,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import jwt
 import pytest
 from sqlalchemy import select
 
-from dosewise.cds.services import SERVICES
+from dosewise.cds.services import SERVICES, render
 from dosewise.settings import Settings
 from dosewise.storage import models
 from dosewise.storage.db import make_engine, make_sessionmaker
 from tests.cds_client import CdsClient
 from tests.e2e.conftest import Stack, _stack
-from tests.fhir_server import serving
+from tests.fhir_server import FhirServer, serving
 
 BUNDLES = Path(__file__).resolve().parents[1] / "fixtures" / "fhir" / "bundles"
 PATIENT = "ac-pt-1042"
@@ -42,21 +43,28 @@ DRAFT: dict[str, Any] = {
 }
 
 
-def resources() -> list[dict[str, Any]]:
-    bundle = json.loads((BUNDLES / "anticoag_inr_series.json").read_text())
-    return [e["resource"] for e in bundle["entry"]]
+def resources(name: str = "anticoag_inr_series") -> list[dict[str, Any]]:
+    """A fixture's resources as a FHIR server holds them: subjects as Patient/<id> (the bundle's urn:uuid references are
+    the bundle's own)."""
+    bundle = json.loads((BUNDLES / f"{name}.json").read_text())
+    patient = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    out = [e["resource"] for e in bundle["entry"]]
+    for r in out:
+        if "subject" in r:
+            r["subject"] = {"reference": f"Patient/{patient}"}
+    return out
 
 
-def prefetch(templates: dict[str, str]) -> dict[str, Any]:
-    """What an EHR would prefetch for the anticoagulation fixture: the Patient, the rest as searchsets."""
-    rs = resources()
-    out: dict[str, Any] = {"patient": next(r for r in rs if r["resourceType"] == "Patient")}
-    by_key = {"series": "Observation", "measurements": "Observation", "medications": "MedicationRequest",
-              "statements": "MedicationStatement", "administrations": "MedicationAdministration", "conditions": "Condition"}
-    for key in templates:
-        if key in by_key:
-            out[key] = {"resourceType": "Bundle", "type": "searchset",
-                        "entry": [{"resource": r} for r in rs if r["resourceType"] == by_key[key]]}
+def prefetch(templates: dict[str, str], name: str = "anticoag_inr_series") -> dict[str, Any]:
+    """What an EHR would prefetch for a fixture: the Patient, and each search's matches (by type and LOINC codes) as a
+    searchset, as tests/fhir_server.py answers them."""
+    rs = resources(name)
+    server, out = FhirServer(rs), {}
+    for key, template in templates.items():
+        query = render(template, {"patientId": next(r["id"] for r in rs if r["resourceType"] == "Patient")})
+        assert query is not None
+        path, _, qs = query.partition("?")
+        out[key] = server.read(*path.split("/")) if "/" in path else server.search(path, parse_qs(qs))
     return out
 
 
@@ -143,6 +151,35 @@ class TestPatientView:
         assert rec.caller_id == f"cds:{client.issuer}#ehr-client-7"
         audit = rows(stack, select(models.AuditEvent).where(models.AuditEvent.subject_id == str(rec.id)))
         assert [a.action for a in audit] == ["recommendation.create"] and audit[0].actor == rec.caller_id
+
+
+    def test_the_insulin_service_cards_a_type_2_diabetes_patient(self, cds: tuple[Stack, CdsClient]) -> None:
+        stack, client = cds
+        service = "dosewise-insulin-t2d-patient-view"
+        body = hook(service, {"patientId": "t2d-pt-0412"}, with_prefetch=False)
+        body["prefetch"] = prefetch(SERVICES[service].prefetch, "t2d_fasting_glucose")
+        r = call(stack, client, service, body)
+        assert r.status_code == 200, r.text
+        [card] = r.json()["cards"]
+        assert "Latest fasting glucose" in card["detail"] and " U/day" in card["summary"]
+
+    def test_a_record_it_cannot_decide_from_is_a_card_saying_what_it_lacks_and_nothing_is_stored(
+            self, cds: tuple[Stack, CdsClient]) -> None:
+        stack, client = cds
+        before = len(rows(stack, select(models.Recommendation.id)))
+        body = hook(WARFARIN["view"], {})
+        body["prefetch"]["series"] = None  # no INR, for a patient on warfarin
+        r = call(stack, client, WARFARIN["view"], body)
+        assert r.status_code == 200, r.text
+        [card] = r.json()["cards"]
+        assert card["indicator"] == "warning" and "no INR" in card["summary"] and len(card["summary"]) < 140
+        assert len(rows(stack, select(models.Recommendation.id))) == before
+
+    def test_a_call_of_another_hook_and_an_unknown_service_are_refused(self, cds: tuple[Stack, CdsClient]) -> None:
+        stack, client = cds
+        r = call(stack, client, WARFARIN["view"], hook(WARFARIN["sign"], orders()))
+        assert r.status_code == 400 and "patient-view" in r.json()["detail"]
+        assert call(stack, client, "no-such-service", hook(WARFARIN["view"], {})).status_code == 404
 
 
 class TestOrderHooks:

@@ -40,17 +40,26 @@ def resources_of(value: object) -> list[dict[str, Any]]:
     return [value] if isinstance(value.get("resourceType"), str) else []
 
 
+def _entries(value: object) -> list[dict[str, Any]]:
+    """Bundle entries of a prefetch value, each with its ``fullUrl`` when the client's search gave one."""
+    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        return [{k: e[k] for k in ("fullUrl", "resource") if k in e} for e in value.get("entry") or []
+                if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    return [{"resource": r} for r in resources_of(value)]
+
+
 def bundle_of(data: dict[str, Any]) -> dict[str, Any]:
     """One collection Bundle of every resource of the prefetch values (each resource once, by type and id)."""
     seen: set[tuple[str, str]] = set()
     entries: list[dict[str, Any]] = []
     for value in data.values():
-        for r in resources_of(value):
+        for e in _entries(value):
+            r = e["resource"]
             key = (str(r.get("resourceType")), str(r.get("id")))
             if r.get("id") is not None and key in seen:
                 continue
             seen.add(key)
-            entries.append({"resource": r})
+            entries.append(e)
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 

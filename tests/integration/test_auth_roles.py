@@ -421,6 +421,13 @@ class TestBrowserHardening:
             evil = client.options("/v1/recommendations", headers={"Origin": "https://evil.example", **pre})
             assert "access-control-allow-origin" not in evil.headers
 
+    def test_cds_discovery_is_open_only_when_configured(self, tmp_path: Path, sqlite_url: str) -> None:
+        """CDS Hooks discovery lists no patient data; a hospital may leave it open (the hook endpoints never are)."""
+        app = create_app(settings_for(sqlite_url, TestIssuer(tmp_path), DOSEWISE_CDS_DISCOVERY_OPEN="true"))
+        with TestClient(app) as client:
+            assert client.get("/cds-services").status_code == 200
+            assert client.post("/cds-services/dosewise-warfarin-patient-view", json={}).status_code == 401
+
     def test_405_lists_every_method_of_the_path(self, gateway: Gateway) -> None:
         r = gateway.client.put("/v1/keys", headers=gateway.headers["admin"])
         assert r.status_code == 405 and set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}

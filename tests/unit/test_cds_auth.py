@@ -67,3 +67,13 @@ def test_a_jku_that_is_not_the_issuers_jwks_is_never_fetched(monkeypatch: pytest
     v.issuers[EXAMPLE["iss"]] = Jwks("https://fhir-ehr.example.com/other-jwks")
     assert "jku" in refusal(v, EXAMPLE["token"])
     assert reads == []
+
+
+def test_a_token_without_its_kid_or_typ_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    body = {"iss": EXAMPLE["iss"], "aud": EXAMPLE["aud"], "exp": 2**31, "iat": 2**31 - 60, "jti": "j"}
+    v = verifier(monkeypatch, [])
+    assert "kid" in refusal(v, jwt.encode(body, key, algorithm="ES384"))
+    assert "typ" in refusal(v, jwt.encode(body, key, algorithm="ES384", headers={"kid": "example-kid", "typ": "at+jwt"}))

@@ -5,7 +5,7 @@ hospital identity provider's JWT) of a clinician or integrator: an integration, 
 The client signs a JWT per request and sends it as ``Authorization: Bearer``. A JWT whose ``iss`` is on the allow-list
 (``DOSEWISE_CDS_ISSUERS``) is held to these rules, and accepted when:
 - its header names ``alg`` (asymmetric only: ES384 and RS384 are the spec's; ``none`` and HMAC are refused before any key is
-  touched) and ``kid``;
+  touched), ``kid`` and ``typ: JWT``;
 - ``iss`` is on the allow-list (``DOSEWISE_CDS_ISSUERS``), each issuer with its JWKS URL; a ``jku`` header is honoured
   only when it is exactly that URL (an arbitrary URL is never fetched);
 - ``aud`` is the URL of the endpoint called (``DOSEWISE_PUBLIC_URL`` + path, or the request's own URL);
@@ -86,6 +86,8 @@ class CdsJwtVerifier:
             raise unauthorized("token algorithm not accepted (asymmetric only, e.g. ES384 or RS384)", invalid=True)
         if not isinstance(kid, str) or not kid:
             raise unauthorized("a CDS client's token names its key (`kid` header)", invalid=True)
+        if header.get("typ") != "JWT":  # the spec's fixed value
+            raise unauthorized("a CDS client's token has the header `typ: JWT`", invalid=True)
         iss = unverified.get("iss")
         jwks = self.issuers.get(iss) if isinstance(iss, str) else None
         if jwks is None:

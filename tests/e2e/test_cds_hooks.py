@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -290,7 +290,7 @@ class TestFeedback:
         suggestion = card["suggestions"][0]
         dose = suggestion["actions"][0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"]
         path = f"/cds-services/{WARFARIN['select']}/feedback"
-        now = datetime.now(UTC).isoformat()
+        now = (datetime.now(UTC) + timedelta(seconds=30)).isoformat()  # the EHR's clock a little ahead: read as now
         r = httpx.post(stack.api + path, headers=client.headers(stack.api + path), json={"feedback": [{
             "card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": suggestion["uuid"]}],
             "outcomeTimestamp": now}]})

@@ -49,8 +49,9 @@ from dosewise_api.ratelimit import Admission
 
 CARD_NAMESPACE = uuid.UUID("9d3c1f0e-5b4a-4c2e-8f6d-7a1b2c3d4e5f")  # uuid5 namespace of our card and suggestion ids
 USER_COMMENT_MAX = 500  # outcomes.Feedback.reason
-# A feedback's outcomeTimestamp up to this much before the decision it answers is the client's clock (or a timestamp to the
-# second): read as the decision time. Earlier than that, the outcome loop refuses it (an outcome follows its decision).
+# A feedback's outcomeTimestamp up to this much before the decision it answers, or after our now, is the client's clock (or
+# a timestamp to the second): read as the decision time, or now. Beyond that, the outcome loop refuses it (an outcome
+# follows its decision and is in the past).
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -256,8 +257,11 @@ async def record_feedback(req: FeedbackRequest, caller: Caller,
             raise outcomes.OutcomeError(410, f"card {item.card}: its patient's data was erased")
         rec = Recommendation.model_validate(row.response)
         decided = datetime.fromisoformat(row.state["as_of"]) if row.state.get("as_of") else row.created_at
+        now = models.utcnow()
         if decided - CLOCK_SKEW <= item.outcomeTimestamp < decided:  # the card preceded its feedback: a clock apart
             item = item.model_copy(update={"outcomeTimestamp": decided})
+        elif now < item.outcomeTimestamp <= now + CLOCK_SKEW:  # the client's clock is ahead of ours
+            item = item.model_copy(update={"outcomeTimestamp": now})
         body = _outcome(item, card, rec)
         [recorded] = await outcomes.record_outcomes([body], [f"cds-feedback:{item.card}"], caller, sessions, batch=False)
         done.append(recorded)

@@ -43,6 +43,11 @@ async def list_policies(sessions: async_sessionmaker[AsyncSession], therapy: str
         return list(await PolicyRepository(s).list(therapy))
 
 
+async def get_policy(sessions: async_sessionmaker[AsyncSession], policy_id: str) -> Policy | None:
+    async with sessions() as s:
+        return await PolicyRepository(s).get(policy_id)
+
+
 async def _announce(queue: Queue | None, p: Policy, by: str) -> None:
     if queue is None:
         return

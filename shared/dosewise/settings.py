@@ -7,6 +7,7 @@ Each service builds its own settings object from this class (``get_settings()``)
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -111,6 +112,28 @@ class Settings(BaseSettings):
         "RS256,PS256,ES256,EdDSA",
         alias="DOSEWISE_JWT_ALGORITHMS",
         description="Comma-separated JWT signature algorithms accepted; asymmetric only (HS*/none are refused).",
+    )
+    public_url: str | None = Field(
+        None,
+        alias="DOSEWISE_PUBLIC_URL",
+        description="The gateway's URL as clients reach it (https://dosewise.example): the links on CDS Hooks cards and the "
+        "`aud` a CDS client's JWT must carry. Unset: the URL the request arrived at.",
+    )
+    cds_issuers: str = Field(
+        "",
+        alias="DOSEWISE_CDS_ISSUERS",
+        description="CDS Hooks clients trusted, as JSON: {\"<iss>\": \"<JWKS URL or file>\"}. A client's JWT must name one "
+        "of them; its `jku` header is used only when it is that JWKS URL. Empty: no CDS client JWT is accepted (API keys "
+        "still are).",
+    )
+    cds_discovery_open: bool = Field(
+        False,
+        alias="DOSEWISE_CDS_DISCOVERY_OPEN",
+        description="Serve CDS Hooks discovery (GET /cds-services) without authentication.",
+    )
+    cds_fetch_timeout_s: float = Field(
+        3.0, gt=0, le=30, alias="DOSEWISE_CDS_FETCH_TIMEOUT_S",
+        description="Timeout of each read from a CDS client's fhirServer when its prefetch is missing, seconds.",
     )
     cors_origins: str = Field(
         "",
@@ -254,6 +277,26 @@ class Settings(BaseSettings):
             raise ValueError(f"DOSEWISE_JWT_ALGORITHMS: only asymmetric algorithms ({', '.join(ASYMMETRIC_JWT_ALGORITHMS)}); "
                              f"refused: {', '.join(bad) or '(empty)'}")
         return self
+
+    @model_validator(mode="after")
+    def _cds_issuers_are_a_map(self) -> Settings:
+        issuers = self.cds_issuer_map  # raises on malformed JSON
+        plain = [i for i, url in issuers.items() if url.startswith("http://")]
+        if plain and self.environment == "production":
+            raise ValueError(f"DOSEWISE_CDS_ISSUERS: JWKS URLs must be https:// (or files) in production: {', '.join(plain)}")
+        return self
+
+    @property
+    def cds_issuer_map(self) -> dict[str, str]:
+        if not self.cds_issuers.strip():
+            return {}
+        try:
+            value = json.loads(self.cds_issuers)
+        except ValueError:
+            raise ValueError("DOSEWISE_CDS_ISSUERS must be a JSON object {\"<iss>\": \"<JWKS URL or file>\"}") from None
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+            raise ValueError("DOSEWISE_CDS_ISSUERS must be a JSON object {\"<iss>\": \"<JWKS URL or file>\"}")
+        return dict(value)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

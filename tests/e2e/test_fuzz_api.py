@@ -38,6 +38,13 @@ CONFIG = """
 include-path-regex = "^/v1/(recommendations|outcomes)"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
+# CDS Hooks: a schema-valid call may name no service of ours (404), a hook other than the service's or a malformed context
+# (400), prefetch missing with no fhirServer (412, the spec's), a card that is not the caller's (404).
+[[operations]]
+include-path-regex = "^/cds-services/"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "410", "412", "422", "429"]
 """
 
 

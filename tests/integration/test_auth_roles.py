@@ -73,6 +73,12 @@ ROLE_TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/v1/policies"): Row(ADMIN, "/v1/policies", 200),
     ("POST", "/v1/policies/{policy_id}/activate"): Row(ADMIN, "/v1/policies/no-such-policy/activate", 404),
     ("POST", "/v1/therapies/{therapy}/rollback"): Row(ADMIN, "/v1/therapies/no-such-therapy/rollback", 404),
+    ("GET", "/v1/policies/{policy_id}"): Row(ADMIN, "/v1/policies/no-such-policy", 404),
+    # CDS Hooks: a CDS client's own JWT (tests/e2e/test_cds_hooks.py), or a clinician's or integrator's credential.
+    ("GET", "/cds-services"): Row(CLINICAL, "/cds-services", 200),
+    ("POST", "/cds-services/{service_id}"): Row(CLINICAL, "/cds-services/dosewise-warfarin-order-sign", 422, {}),
+    ("POST", "/cds-services/{service_id}/feedback"): Row(CLINICAL, "/cds-services/dosewise-warfarin-order-sign/feedback",
+                                                        422, {}),
 }
 DOC_PAGES = ("/openapi.json", "/docs", "/redoc")  # public, outside the OpenAPI document itself
 
@@ -414,6 +420,13 @@ class TestBrowserHardening:
             assert "access-control-allow-credentials" not in ok.headers
             evil = client.options("/v1/recommendations", headers={"Origin": "https://evil.example", **pre})
             assert "access-control-allow-origin" not in evil.headers
+
+    def test_cds_discovery_is_open_only_when_configured(self, tmp_path: Path, sqlite_url: str) -> None:
+        """CDS Hooks discovery lists no patient data; a hospital may leave it open (the hook endpoints never are)."""
+        app = create_app(settings_for(sqlite_url, TestIssuer(tmp_path), DOSEWISE_CDS_DISCOVERY_OPEN="true"))
+        with TestClient(app) as client:
+            assert client.get("/cds-services").status_code == 200
+            assert client.post("/cds-services/dosewise-warfarin-patient-view", json={}).status_code == 401
 
     def test_405_lists_every_method_of_the_path(self, gateway: Gateway) -> None:
         r = gateway.client.put("/v1/keys", headers=gateway.headers["admin"])

@@ -20,11 +20,13 @@ from dosewise.schemas import DISCLAIMER
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker
 from dosewise_api import auth, docs, errors, openapi, security
+from dosewise_api.cds_auth import CdsJwtVerifier
 from dosewise_api.coalescer import RecommendationCoalescer
+from dosewise_api.fhir_client import FhirReader
 from dosewise_api.inference_client import InferenceClient
 from dosewise_api.middleware import RequestGuard
 from dosewise_api.recommendations import IdempotencyKeyReused, RecommendationErased
-from dosewise_api.routes import audit, fhir, health, keys, outcomes, policies, recommendations, therapies
+from dosewise_api.routes import audit, cds_hooks, fhir, health, keys, outcomes, policies, recommendations, therapies
 
 DESCRIPTION = f"""Dosewise recommends personalized dose adjustments learned with reinforcement learning on digital twins.
 
@@ -45,10 +47,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.queue = make_queue(settings, app.state.sessions)
         app.state.coalescer = RecommendationCoalescer(app.state.inference, app.state.sessions, settings.pseudonym_key)
+        app.state.fhir_reader = FhirReader(settings.cds_fetch_timeout_s)
+        app.state.cds_verifier = CdsJwtVerifier(settings)
         app.state.backlog = metrics.BacklogCollector(asyncio.get_running_loop(), app.state.queue, app.state.sessions)
         with startup_heap_frozen():
             yield
         await app.state.coalescer.aclose()
+        await app.state.fhir_reader.aclose()
+        await app.state.cds_verifier.aclose()
         await app.state.queue.close()
         await app.state.inference.aclose()
         await engine.dispose()
@@ -62,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     auth.install(app, settings)
     for r in (health.router, therapies.router, recommendations.router, fhir.router, outcomes.router, audit.router,
-              keys.router):
+              keys.router, cds_hooks.router):
         app.include_router(r)
     app.include_router(policies.router, dependencies=[Depends(auth.requires(Role.ADMIN))])  # policy changes: admin only
 

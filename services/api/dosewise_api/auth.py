@@ -103,21 +103,18 @@ def _signing_key(data: object) -> tuple[str, _SigningKey] | None:
     return str(data.get("kid") or ""), _SigningKey(jwk, str(data["kty"]), data.get("alg"))
 
 
-class JwtVerifier:
-    """Verifies bearer JWTs against a JWKS read from an https URL or a file, cached and re-read on key rotation."""
+class Jwks:
+    """Signing keys read from a JWKS at an https URL or in a file, cached and re-read on key rotation."""
 
-    def __init__(self, settings: Settings) -> None:
-        assert settings.jwt_jwks_url and settings.jwt_issuer and settings.jwt_audience  # Settings refuses anything less
-        self.source, self.issuer, self.audience = settings.jwt_jwks_url, settings.jwt_issuer, settings.jwt_audience
-        self.algorithms = settings.jwt_algorithm_list
-        self.role_claim = settings.jwt_role_claim.split(".")
+    def __init__(self, source: str) -> None:
+        self.source = source
         self._keys: dict[str, _SigningKey] = {}
         self._loaded_at = -JWKS_TTL_S
         self._lock = asyncio.Lock()
 
     async def _read_jwks(self) -> dict[str, Any]:
         if self.source.startswith(("https://", "http://")):
-            async with httpx.AsyncClient(timeout=5.0) as client:
+            async with httpx.AsyncClient(timeout=5.0) as client:  # httpx follows no redirect unless asked
                 resp = await client.get(self.source)
                 resp.raise_for_status()
                 return dict(resp.json())
@@ -140,7 +137,7 @@ class JwtVerifier:
             self._keys = dict(k for k in map(_signing_key, raw) if k is not None)
             self._loaded_at = time.monotonic()
 
-    async def _key_for(self, kid: str) -> _SigningKey:
+    async def key_for(self, kid: str) -> _SigningKey:
         await self._refresh(force=False)
         if kid not in self._keys:
             await self._refresh(force=True)
@@ -150,6 +147,17 @@ class JwtVerifier:
         if key is None:
             raise unauthorized("token signed with an unknown key", invalid=True)
         return key
+
+
+class JwtVerifier:
+    """Verifies bearer JWTs against the identity provider's JWKS (``Jwks``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.jwt_jwks_url and settings.jwt_issuer and settings.jwt_audience  # Settings refuses anything less
+        self.source, self.issuer, self.audience = settings.jwt_jwks_url, settings.jwt_issuer, settings.jwt_audience
+        self.algorithms = settings.jwt_algorithm_list
+        self.role_claim = settings.jwt_role_claim.split(".")
+        self.jwks = Jwks(settings.jwt_jwks_url)
 
     def _roles(self, claims: dict[str, Any]) -> frozenset[Role]:
         value: Any = claims
@@ -166,7 +174,7 @@ class JwtVerifier:
         alg = header.get("alg")
         if alg not in self.algorithms:  # checked before any key is touched: no "none", no HS* with a public key
             raise unauthorized("token algorithm not accepted", invalid=True)
-        key = await self._key_for(str(header.get("kid") or ""))
+        key = await self.jwks.key_for(str(header.get("kid") or ""))
         if not key.admits(alg):
             raise unauthorized("token algorithm does not match its key", invalid=True)
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from dosewise.cds.example import CDS_ORDER_SIGN_EXAMPLE
 from dosewise.schemas import DISCLAIMER, PATIENT_STATE_EXAMPLE
 
 _REC_ID = "f1b49bf9-af55-431d-8c50-2df542466e96"
@@ -127,6 +128,12 @@ EXAMPLES: dict[str, list[Any]] = {
     "OutcomeCreate": [OUTCOME_CREATE, OUTCOME_OVERRIDDEN],
     "OutcomeBatchRequest": [{"outcomes": [OUTCOME_CREATE | {"idempotency_key": "ward7-round-2026-11-26-bed12"}]}],
     "ApiKeyCreate": [{"name": "epic-integration", "role": "clinician", "expires_in_days": 365}],
+    "HookRequest": [CDS_ORDER_SIGN_EXAMPLE],
+    "FeedbackRequest": [{"feedback": [{
+        "card": "e13084b6-710f-5c92-89f2-f7d4c058c1ff", "outcome": "overridden", "outcomeTimestamp": "2026-12-07T14:31:05Z",
+        "overrideReason": {"reason": {"system": "https://dosewise.org/fhir/CodeSystem/override-reason",
+                                      "code": "bleeding_risk", "display": "Bleeding risk"},
+                           "userComment": "Recent GI bleed: keep 5 mg"}}]}],
     # Responses
     "Recommendation": [RECOMMENDATION],
     "BatchRecommendationResponse": [{"data": [_batch_item()], "count": 1}],

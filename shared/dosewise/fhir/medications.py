@@ -135,6 +135,13 @@ def _dosage_per_day(dosages: list[Any], product: str, therapy: str, where: str, 
     return total if found else None
 
 
+def order_dose_per_day(entry: Entry, therapy: str, report: Report) -> float | None:
+    """The daily dose a MedicationRequest orders, in ``therapy``'s pack unit (a CDS Hooks draft order), or None."""
+    r = entry.resource
+    product = first_text(_concept(r, {})) or "the medication"
+    return _dosage_per_day(list(r.dosageInstruction or []), product, therapy, entry.label, report)
+
+
 def _concept(resource: Any, media: dict[str, Any]) -> Any:
     if resource.medicationCodeableConcept is not None:
         return resource.medicationCodeableConcept

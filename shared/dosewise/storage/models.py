@@ -237,3 +237,33 @@ class Lease(SQLModel, table=True):
     holder: str = Field(max_length=128)  # hostname:pid of the process (in Kubernetes the hostname is the pod's name)
     acquired_at: datetime = _ts()  # when this holder took it (kept across renewals)
     expires_at: datetime = _ts()  # free for anyone from this instant unless the holder renews first
+
+
+class CdsCard(SQLModel, table=True):
+    """A CDS Hooks card as shown to one caller (issue 26): its recommendation, the hook that showed it and, for an order
+    card, the draft order it answers (hashed: an EHR's order id stays out of the store). The first hook that cards an order
+    for a recommendation owns it; the other order hook is answered without that card (the spec's clients call order-select
+    and then order-sign for the same order). Feedback on the card finds its recommendation here, for its caller only."""
+
+    __tablename__ = "cds_cards"
+    __table_args__ = (UniqueConstraint("caller_id", "order_key", "recommendation_id",
+                                       name="uq_cds_cards_caller_order_recommendation"),)
+
+    id: uuid.UUID = Field(primary_key=True)  # the card's uuid
+    caller_id: str = Field(max_length=128, index=True)
+    recommendation_id: uuid.UUID = Field(foreign_key="recommendations.id", index=True)
+    hook: str = Field(max_length=32)
+    order_key: str | None = Field(default=None, max_length=64)  # sha256 of the draft order's id; None for patient-view
+    suggestion_id: uuid.UUID | None = None
+    drafted_dose: float | None = None  # the draft's daily dose (pack unit): what an override keeps
+    created_at: datetime = _ts()
+
+
+class CdsTokenId(SQLModel, table=True):
+    """A CDS client JWT's ``jti`` (hashed with its issuer), kept until the token's ``exp`` so a replay is refused
+    (CDS Hooks 2.0 §Trusting CDS Clients). Used when Redis is not configured."""
+
+    __tablename__ = "cds_token_ids"
+
+    id: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = _ts(index=True)

@@ -18,6 +18,8 @@ from dosewise.audit_chain import GENESIS_HASH
 from dosewise.storage.models import (
     ApiKey,
     AuditEvent,
+    CdsCard,
+    CdsTokenId,
     GateReport,
     Lease,
     OutboxEvent,
@@ -531,3 +533,44 @@ class LeaseRepository:
     async def get(self, name: str) -> Lease | None:
         """The lease row, live or expired (its holder is who last took it)."""
         return (await self.session.execute(select(Lease).where(Lease.name == name))).scalar_one_or_none()
+
+
+class CdsCardRepository:
+    """The CDS Hooks cards shown (models.CdsCard): which hook carded an order first, and what a feedback answers."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, card_id: uuid.UUID, caller_id: str) -> CdsCard | None:
+        """The caller's card; another caller's is answered as unknown."""
+        card = await self.session.get(CdsCard, card_id)
+        return card if card is not None and card.caller_id == caller_id else None
+
+    async def first_shown(self, card: CdsCard) -> CdsCard:
+        """The stored card of ``card.id`` (made from its recommendation and order, so a retry or the other order hook
+        finds it) when there is one, naming the hook that showed it first; else ``card``, stored. Flushes, so a
+        concurrent first showing raises ``IntegrityError``."""
+        found = await self.session.get(CdsCard, card.id)
+        if found is not None:
+            return found
+        self.session.add(card)
+        await self.session.flush()
+        return card
+
+
+class CdsTokenIdRepository:
+    """CDS client JWT ids seen, until their tokens expire (models.CdsTokenId)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def remember(self, token_id: str, expires_at: datetime) -> bool:
+        """True the first time ``token_id`` is seen (expired ones are forgotten first); False for a replay. Flushes, so a
+        concurrent first use raises ``IntegrityError``."""
+        await self.session.execute(delete(CdsTokenId).where(CdsTokenId.expires_at < utcnow())
+                                   .execution_options(synchronize_session=False))
+        if await self.session.get(CdsTokenId, token_id) is not None:
+            return False
+        self.session.add(CdsTokenId(id=token_id, expires_at=expires_at))
+        await self.session.flush()
+        return True

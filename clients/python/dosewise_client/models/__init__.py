@@ -1,5 +1,6 @@
 """Contains all the data models used in inputs/outputs"""
 
+from .accepted_suggestion import AcceptedSuggestion
 from .action import Action
 from .action_public import ActionPublic
 from .action_public_kind import ActionPublicKind
@@ -14,6 +15,10 @@ from .audit_event_public import AuditEventPublic
 from .audit_events_public import AuditEventsPublic
 from .batch_recommendation_request import BatchRecommendationRequest
 from .batch_recommendation_response import BatchRecommendationResponse
+from .cds_discovery_response_cds_discovery import CdsDiscoveryResponseCdsDiscovery
+from .cds_feedback_response_cds_feedback import CdsFeedbackResponseCdsFeedback
+from .cds_hook_response_cds_hook import CdsHookResponseCdsHook
+from .coding import Coding
 from .dose_event_immune_type_0 import DoseEventImmuneType0
 from .dose_event_immune_type_0_unit import DoseEventImmuneType0Unit
 from .dose_event_insulin_t2d_type_0 import DoseEventInsulinT2DType0
@@ -43,7 +48,11 @@ from .explanation_q_values_item import ExplanationQValuesItem
 from .feature_public import FeaturePublic
 from .feedback import Feedback
 from .feedback_decision import FeedbackDecision
+from .feedback_item import FeedbackItem
+from .feedback_item_outcome import FeedbackItemOutcome
 from .feedback_reason_code_type_0 import FeedbackReasonCodeType0
+from .feedback_request import FeedbackRequest
+from .fhir_authorization import FhirAuthorization
 from .fhir_recommendations_create_bundle import FhirRecommendationsCreateBundle
 from .fhir_recommendations_create_therapy_type_0 import FhirRecommendationsCreateTherapyType0
 from .field_error import FieldError
@@ -60,6 +69,9 @@ from .height_type_2 import HeightType2
 from .height_type_2_unit import HeightType2Unit
 from .height_type_3 import HeightType3
 from .height_type_3_unit import HeightType3Unit
+from .hook_request import HookRequest
+from .hook_request_context import HookRequestContext
+from .hook_request_prefetch_type_0 import HookRequestPrefetchType0
 from .hyper_score_out import HyperScoreOut
 from .hyper_score_out_sub_scores import HyperScoreOutSubScores
 from .observation_glucose_fasting_type_0 import ObservationGlucoseFastingType0
@@ -78,6 +90,7 @@ from .outcome_batch_request import OutcomeBatchRequest
 from .outcome_batch_response import OutcomeBatchResponse
 from .outcome_create import OutcomeCreate
 from .outcome_record import OutcomeRecord
+from .override_reason import OverrideReason
 from .patient_state_immune import PatientStateImmune
 from .patient_state_immune_race import PatientStateImmuneRace
 from .patient_state_immune_sex import PatientStateImmuneSex
@@ -107,6 +120,7 @@ from .weight_type_2 import WeightType2
 from .weight_type_2_unit import WeightType2Unit
 
 __all__ = (
+    "AcceptedSuggestion",
     "Action",
     "ActionPublic",
     "ActionPublicKind",
@@ -121,6 +135,10 @@ __all__ = (
     "AuditEventsPublic",
     "BatchRecommendationRequest",
     "BatchRecommendationResponse",
+    "CdsDiscoveryResponseCdsDiscovery",
+    "CdsFeedbackResponseCdsFeedback",
+    "CdsHookResponseCdsHook",
+    "Coding",
     "DoseEventImmuneType0",
     "DoseEventImmuneType0Unit",
     "DoseEventInsulinT2DType0",
@@ -150,7 +168,11 @@ __all__ = (
     "FeaturePublic",
     "Feedback",
     "FeedbackDecision",
+    "FeedbackItem",
+    "FeedbackItemOutcome",
     "FeedbackReasonCodeType0",
+    "FeedbackRequest",
+    "FhirAuthorization",
     "FhirRecommendationsCreateBundle",
     "FhirRecommendationsCreateTherapyType0",
     "FieldError",
@@ -167,6 +189,9 @@ __all__ = (
     "HeightType2Unit",
     "HeightType3",
     "HeightType3Unit",
+    "HookRequest",
+    "HookRequestContext",
+    "HookRequestPrefetchType0",
     "HyperScoreOut",
     "HyperScoreOutSubScores",
     "ObservationGlucoseFastingType0",
@@ -185,6 +210,7 @@ __all__ = (
     "OutcomeBatchResponse",
     "OutcomeCreate",
     "OutcomeRecord",
+    "OverrideReason",
     "PatientStateImmune",
     "PatientStateImmuneRace",
     "PatientStateImmuneSex",

@@ -47,6 +47,16 @@ async def list_policies(sessions: SessionsDep, therapy: str | None = None) -> di
     return {"data": data, "count": len(data)}
 
 
+@router.get("/v1/policies/{policy_id}", response_model=PolicyPublic, operation_id="policies_get",
+            summary="One policy version: its model card and the gate's report (where CDS Hooks cards point)",
+            responses={404: {"description": "Unknown policy", **_PROBLEM}})
+async def get_policy(policy_id: str, sessions: SessionsDep) -> dict[str, Any]:
+    p = await registry.get_policy(sessions, policy_id)
+    if p is None:
+        raise HTTPException(404, f"unknown policy {policy_id!r}")
+    return registry.public(p)
+
+
 @router.post("/v1/policies/{policy_id}/activate", response_model=PolicyPublic, operation_id="policies_activate",
              summary="Make a policy version the active one of its therapy",
              responses={404: {"description": "Unknown policy", **_PROBLEM}, 409: {"description": "Rejected policy", **_PROBLEM}})

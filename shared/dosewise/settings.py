@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         alias="DOSEWISE_CDS_DISCOVERY_OPEN",
         description="Serve CDS Hooks discovery (GET /cds-services) without authentication.",
     )
+    cds_fhir_servers: str = Field(
+        "",
+        alias="DOSEWISE_CDS_FHIR_SERVERS",
+        description="Comma-separated FHIR base URLs a CDS client's fhirServer must be one of (or lie under). Empty: any "
+        "https server except a private network's IP address.",
+    )
     cds_fetch_timeout_s: float = Field(
         3.0, gt=0, le=30, alias="DOSEWISE_CDS_FETCH_TIMEOUT_S",
         description="Timeout of each read from a CDS client's fhirServer when its prefetch is missing, seconds.",
@@ -285,6 +291,10 @@ class Settings(BaseSettings):
         if plain and self.environment == "production":
             raise ValueError(f"DOSEWISE_CDS_ISSUERS: JWKS URLs must be https:// (or files) in production: {', '.join(plain)}")
         return self
+
+    @property
+    def cds_fhir_server_list(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in self.cds_fhir_servers.split(",") if u.strip())
 
     @property
     def cds_issuer_map(self) -> dict[str, str]:

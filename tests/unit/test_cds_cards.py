@@ -206,3 +206,25 @@ def test_a_glucose_standing_carries_its_unit() -> None:
         "observations": [{"kind": "glucose_fasting", "unit": "mg/dL", "value": 162,
                           "time": datetime(2026, 11, 20, 7, tzinfo=UTC)}]})
     assert cards.standing(rec, s).startswith("Latest fasting glucose 162 mg/dL on 2026-11-20: above the target")
+
+
+# --- which FHIR servers the gateway reads from (server-side request forgery) -------------------------------------------
+@pytest.mark.parametrize("url", ["https://10.0.0.5/fhir", "https://192.168.1.1/", "https://169.254.169.254/latest",
+                                 "https://[fd00::1]/fhir", "http://ehr.example/fhir", "https://u:p@ehr.example/fhir"])
+def test_a_private_address_plain_http_or_credentials_are_never_read_from(url: str) -> None:
+    from dosewise_api.fhir_client import FetchError, checked_server
+
+    with pytest.raises(FetchError):
+        checked_server(url)
+
+
+def test_with_servers_configured_only_those_bases_are_read_from() -> None:
+    from dosewise_api.fhir_client import FetchError, checked_server
+
+    allowed = ("https://ehr.example/fhir", "https://10.0.0.5/r4")
+    assert checked_server("https://ehr.example/fhir/", allowed) == "https://ehr.example/fhir/"
+    assert checked_server("https://10.0.0.5/r4", allowed) == "https://10.0.0.5/r4/"  # configured: the hospital's own
+    for url in ("https://ehr.example/fhirx", "https://other.example/fhir", "https://ehr.example/"):
+        with pytest.raises(FetchError):
+            checked_server(url, allowed)
+    assert checked_server("http://127.0.0.1:8080/fhir") == "http://127.0.0.1:8080/fhir/"  # a test's loopback server

@@ -151,7 +151,7 @@ async def _data(service: Service, req: HookRequest, reader: FhirReader) -> dict[
             raise HookProblem(412, f"prefetch {k} missing, and the context lacks what its query needs")
         queries[k] = q
     try:
-        base = checked_server(req.fhirServer)
+        base = checked_server(req.fhirServer, reader.allowed)
         token = req.fhirAuthorization.access_token if req.fhirAuthorization else None
         fetched = await reader.read_many(base, queries, token)
     except FetchError as e:

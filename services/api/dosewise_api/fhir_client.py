@@ -2,7 +2,9 @@
 https://cds-hooks.hl7.org/2.0/#fhir-resource-access): ``GET {fhirServer}/{query}`` with ``fhirAuthorization.access_token``.
 
 The server is the caller's to name, so it is held to rules: https (or plain http on a loopback address only: a test's or a
-sidecar's server); no redirect followed to another origin; a timeout on each read; a bounded answer.
+sidecar's server); with ``DOSEWISE_CDS_FHIR_SERVERS`` set, one of those bases only, and without it never an address of a
+private, link-local or reserved network written as an IP (the gateway must not become a way into the hospital's own
+network: server-side request forgery); no redirect followed to another origin; a timeout on each read; a bounded answer.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -33,8 +36,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def checked_server(url: object) -> str:
-    """``url`` as a base to read from, or FetchError: https, or http on a loopback address; no credentials in it."""
+def _private_ip(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not ip.is_loopback and (ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast
+                                   or ip.is_unspecified)
+
+
+def checked_server(url: object, allowed: Sequence[str] = ()) -> str:
+    """``url`` as a base to read from, or FetchError: https, or http on a loopback address; no credentials in it; one of
+    the ``allowed`` bases where any are configured, else not a private network's IP literal (module docstring)."""
     if not isinstance(url, str):
         raise FetchError("fhirServer must be a URL")
     parts = urlsplit(url)
@@ -42,7 +55,13 @@ def checked_server(url: object) -> str:
         raise FetchError("fhirServer must be an https URL without credentials in it")
     if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname)):
         raise FetchError("fhirServer must be https (plain http only on a loopback address)")
-    return url.rstrip("/") + "/"
+    base = url.rstrip("/") + "/"
+    if allowed:
+        if not any(base.startswith(a.rstrip("/") + "/") for a in allowed):
+            raise FetchError("fhirServer is not one of the FHIR servers this gateway is configured to read from")
+    elif _private_ip(parts.hostname):
+        raise FetchError("fhirServer is a private network address; configure DOSEWISE_CDS_FHIR_SERVERS to read from it")
+    return base
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -53,8 +72,9 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 class FhirReader:
     """One client for every read (connections reused across hooks)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, allowed: Sequence[str] = ()) -> None:
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
+        self.allowed = tuple(allowed)  # DOSEWISE_CDS_FHIR_SERVERS: the only bases read from, when set
 
     async def aclose(self) -> None:
         await self._client.aclose()

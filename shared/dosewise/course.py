@@ -59,8 +59,7 @@ class Course:
 
 
 def _time(value: Any) -> datetime:
-    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return t
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def build(rows: list[tuple[Recommendation, Outcome | None]]) -> Course:

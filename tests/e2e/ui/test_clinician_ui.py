@@ -197,3 +197,20 @@ def test_the_pages_work_390_px_wide(narrow_ui: Ui) -> None:
     assert "accepted" in ui.page.locator("#decisions tr[aria-current='true']").inner_text()
     assert ui.page.evaluate("() => document.documentElement.scrollWidth") <= 390
     assert_accessible(ui, "patient-course")
+
+
+def test_performance_shows_the_stored_cross_validation_of_each_policy(ui: Ui) -> None:
+    ui.sign_in("clinician")
+    ui.page.goto("/ui/performance")
+    policies = httpx.get(f"{ui.stack.api}/v1/policies", headers=ui.stack.admin_headers).json()["data"]
+    evaluated = [p for p in policies if (p["model_card"].get("cross_validation") or {}).get("pooled_metrics")]
+    assert evaluated, "the bootstrapped registry holds at least one trained policy with a cross-validation"
+    for p in evaluated:
+        section = ui.page.locator("section", has=ui.page.get_by_role("heading", name=f"{p['therapy']} · {p['version']}"))
+        first = p["model_card"]["cross_validation"]["pooled_metrics"][0]
+        row = section.locator("tr", has=ui.page.get_by_role("rowheader", name=first["metric"], exact=True))
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0].startswith(f"{first['policy']['mean']:.2f} (")
+        assert cells[1].startswith(f"{first['guideline']['mean']:.2f} (")
+        assert cells[3] == f"{first['welch_p']:.2g}"
+    assert_accessible(ui, "performance")

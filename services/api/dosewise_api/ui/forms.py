@@ -21,11 +21,11 @@ DOSE_ROWS = 7  # a week of daily doses
 GENOTYPES = {"cyp2c9": ("*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3"), "vkorc1": ("G/G", "G/A", "A/A")}
 
 
-def unit_choices(quantity: str) -> list[str]:
-    """The spellings of ``quantity`` a form offers: the canonical unit first, then one spelling per other factor (the UCUM
-    one, ``[lb_av]`` or ``{INR}``, where there is one)."""
+def unit_choices(quantity: str, first: str | None = None) -> list[str]:
+    """The spellings of ``quantity`` a form offers: ``first`` (default: the canonical unit), then one spelling per other
+    factor (the UCUM one, ``[lb_av]`` or ``{INR}``, where there is one)."""
     spellings = units.spellings(quantity)
-    canonical = units.canonical_unit(quantity)
+    canonical = first if first in spellings else units.canonical_unit(quantity)
     choices, seen = [canonical], {spellings[canonical]}
     for unit in sorted(spellings, key=lambda u: ("[" not in u and "{" not in u, u)):
         if spellings[unit] not in seen:
@@ -77,7 +77,7 @@ def therapy_form(pack: TherapyPack) -> TherapyForm:
     """The form of ``pack``: its required fields first (as the pack lists them), then the optional ones."""
     d = pack.describe()
     required = set(d["required_state_fields"])
-    dose_units = tuple(unit_choices(pack.dose_quantity))
+    dose_units = tuple(unit_choices(pack.dose_quantity, first=pack.dose_unit))  # as the pack names it ("a.u.", not "1")
     specs = {
         "patient_ref": FieldSpec("patient_ref", "Patient reference (pseudonymous)", "text", True,
                                  "Letters, digits and . _ : - only; no names, no MRN."),
@@ -173,7 +173,9 @@ def field_errors(problem: Mapping[str, Any]) -> dict[str, list[str]]:
     by the caller (``renumber``)."""
     out: dict[str, list[str]] = {}
     for e in problem.get("errors", []):
-        msg = e["message"] + (f" (allowed: {e['allowed']})" if e.get("allowed") else "")
+        # pydantic's own message already states a bound or a choice ("less than or equal to 120"): no "(allowed: le 120.0)"
+        said = e.get("type") in ("less_than_equal", "greater_than_equal", "less_than", "greater_than", "literal_error")
+        msg = e["message"] + (f" (allowed: {e['allowed']})" if e.get("allowed") and not said else "")
         out.setdefault(e["field"], []).append(msg)
     return out
 

@@ -32,13 +32,13 @@ from dosewise.forecast import observation_name
 from dosewise.forecast_chart import forecast_svg
 from dosewise.privacy import pseudonymize
 from dosewise.schemas import DISCLAIMER, PatientState, Recommendation
-from dosewise.storage.repositories import OutcomeRepository, RecommendationRepository
+from dosewise.storage.repositories import GateReportRepository, OutcomeRepository, RecommendationRepository
 from dosewise.therapies.registry import PACKS
 from dosewise_api import outcomes, recommendations
 from dosewise_api.auth import AuthProblem, Caller
 from dosewise_api.inference_client import InferenceUnavailable
 from dosewise_api.ratelimit import Admission, Refused
-from dosewise_api.ui import forms, session
+from dosewise_api.ui import forms, reports, session
 from dosewise_api.ui.session import CSRF_FIELD, PageProblem
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -46,6 +46,7 @@ TEMPLATES.env.globals |= {"DISCLAIMER": DISCLAIMER, "CSRF_FIELD": CSRF_FIELD}
 
 ClinicalPage = Annotated[Caller, Depends(session.page_caller(Role.CLINICIAN, Role.INTEGRATOR))]
 AdminPage = Annotated[Caller, Depends(session.page_caller(Role.ADMIN))]
+AnyPage = Annotated[Caller, Depends(session.page_caller(*Role))]  # aggregate evaluation only, no patient data
 
 router = APIRouter(include_in_schema=False)
 PATIENT_REF: TypeAdapter[str] = TypeAdapter(Annotated[str, PatientState.model_fields["patient_ref"]])
@@ -288,8 +289,23 @@ def _course_chart(c: course.Course) -> dict[str, Any]:
 @router.get("/ui/policies")
 async def policies_page(request: Request, caller: AdminPage, message: str = "") -> HTMLResponse:
     rows = [registry.public(p) for p in await registry.list_policies(request.app.state.sessions)]
+    async with request.app.state.sessions() as s:
+        gates = {g.policy_id: g for g in await GateReportRepository(s).list()}  # oldest first: the latest per policy wins
     by_therapy = {t: [r for r in rows if r["therapy"] == t] for t in sorted({r["therapy"] for r in rows})}
-    return render(request, "policies.html", by_therapy=by_therapy, message=message[:300])
+    return render(request, "policies.html", by_therapy=by_therapy, gates=gates, evaluations={
+        r["id"]: reports.evaluation(r) for r in rows}, algorithm=reports.algorithm, message=message[:300])
+
+
+@router.get("/ui/performance")
+async def performance_page(request: Request, caller: AnyPage) -> HTMLResponse:
+    """Policy vs guideline per therapy, from each stored policy's cross-validation (its model card); active first."""
+    rows = [registry.public(p) for p in await registry.list_policies(request.app.state.sessions)]
+    order = {"active": 0, "candidate": 1, "retired": 2, "rejected": 3, "untrained": 4}
+    evaluations = [e for r in sorted(rows, key=lambda r: (r["therapy"], order.get(r["status"], 9)))
+                   if (e := reports.evaluation(r)) is not None]
+    therapies = sorted({r["therapy"] for r in rows})
+    return render(request, "performance.html", evaluations=evaluations, therapies=therapies,
+                  without=[t for t in therapies if not any(e.therapy == t for e in evaluations)])
 
 
 @router.post("/ui/policies/{policy_id}/activate")

@@ -30,8 +30,19 @@
     var labels = q.labels.map(function (l, i) { return (q.chosen[i] ? "▶ " : "") + l + (q.allowed[i] ? "" : " (masked)"); });
     var spread = [];
     q.q.forEach(function (v, i) { var s = q.sd[i]; if (s !== null) { spread.push({ y: labels[i], x: [v - s, v + s] }); } });
+    var lows = q.q.map(function (v, i) { return v - (q.sd[i] || 0); }), highs = q.q.map(function (v, i) { return v + (q.sd[i] || 0); });
+    var qmin = Math.min.apply(null, lows), qmax = Math.max.apply(null, highs), pad = 0.08 * ((qmax - qmin) || 1);
     var canvas = document.getElementById("q-chart");
-    canvas.parentNode.style.height = Math.max(12, 2 + 1.9 * q.q.length) + "rem";
+    var narrow = canvas.parentNode.clientWidth < 560;
+    var wrap = function (text) {  // long action sentences on two or three lines rather than cut off on a phone
+      if (!narrow || text.length <= 24) { return text; }
+      var lines = [], line = "";
+      text.split(" ").forEach(function (w) {
+        if (line && (line + " " + w).length > 24) { lines.push(line); line = w; } else { line = line ? line + " " + w : w; }
+      });
+      return lines.concat([line]);
+    };
+    canvas.parentNode.style.height = Math.max(12, 4 + (narrow ? 3.2 : 1.9) * q.q.length) + "rem";
     new Chart(canvas, {
       type: "bar",
       data: { labels: labels, datasets: [
@@ -41,8 +52,8 @@
         { label: "ensemble spread (±1 SD)", data: spread, backgroundColor: "rgba(26,26,26,0.35)", barPercentage: 0.35,
           order: 2 } ] },
       options: { indexAxis: "y",
-                 scales: { x: { title: { display: true, text: "estimated value (higher is better)" } },
-                           y: { ticks: { autoSkip: false } } },
+                 scales: { x: { suggestedMin: qmin - pad, suggestedMax: qmax + pad, ticks: { maxTicksLimit: 7 }, title: { display: true, text: "estimated value (higher is better)" } },
+                           y: { ticks: { autoSkip: false, crossAlign: "far", callback: function (v) { return wrap(labels[v]); } } } },
                  plugins: { legend: { position: "bottom" } } }
     });
   }
@@ -112,8 +123,8 @@
       type: "line", data: { datasets: ds },
       options: { scales: {
           x: { type: "linear", title: { display: true, text: "date (UTC, month-day)" }, ticks: { callback: date } },
-          dose: { type: "linear", position: "left", beginAtZero: true, title: { display: true, text: "dose (" + c.dose_unit + "/day)" } },
-          obs: { type: "linear", position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "measurement" } } },
+          dose: { type: "linear", position: "left", beginAtZero: true, grace: "10%", title: { display: true, text: "dose (" + c.dose_unit + "/day)" } },
+          obs: { type: "linear", position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: Object.keys(c.measurements).map(function (k) { return k === "inr" ? "INR" : k.replace(/_/g, " "); }).join(", ") || "measurement" } } },
         plugins: { legend: { position: "bottom" },
                    tooltip: { callbacks: { title: function (items) { return items.length ? date(items[0].parsed.x) : ""; } } } } }
     });

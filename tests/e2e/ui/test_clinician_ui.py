@@ -4,12 +4,14 @@ browser storage; every page free of serious or critical axe-core violations at 1
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from dosewise.fhir.example import FHIR_BUNDLE_EXAMPLE
 from dosewise.schemas import PATIENT_STATE_EXAMPLE
 from dosewise.therapies.registry import PACKS
 from tests.e2e.ui.conftest import Ui, dump
@@ -214,3 +216,20 @@ def test_performance_shows_the_stored_cross_validation_of_each_policy(ui: Ui) ->
         assert cells[1].startswith(f"{first['guideline']['mean']:.2f} (")
         assert cells[3] == f"{first['welch_p']:.2g}"
     assert_accessible(ui, "performance")
+
+
+def test_a_pasted_fhir_bundle_gets_a_recommendation_and_a_bad_one_says_what_it_lacks(ui: Ui) -> None:
+    ui.sign_in("clinician")
+    ui.page.goto("/ui/dose?therapy=warfarin")
+    ui.page.get_by_label("Bundle (JSON)").fill(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": []}))
+    ui.page.get_by_role("button", name="Recommend from the bundle").click()
+    assert ui.page.locator("#f-bundle").get_attribute("aria-invalid") == "true"
+    assert "Patient" in ui.page.locator("#f-bundle-error").inner_text()  # what the API's 422 names, beside the field
+
+    ui.page.get_by_label("Bundle (JSON)").fill(json.dumps(FHIR_BUNDLE_EXAMPLE))
+    ui.page.get_by_role("button", name="Recommend from the bundle").click()
+    ui.page.wait_for_url("**/ui/recommendations/*")
+    rec_id = ui.page.url.rsplit("/", 1)[-1]
+    rec = httpx.get(f"{ui.stack.api}/v1/recommendations/{rec_id}", headers=ui.stack.clinician_headers).json()
+    assert rec["therapy"] == "warfarin"
+    assert ui.page.locator("#action-label").inner_text() == rec["action_label"]

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from dosewise import course, problems, registry
 from dosewise.apikeys import Role
+from dosewise.fhir import BundleError, map_bundle
 from dosewise.forecast import observation_name
 from dosewise.forecast_chart import forecast_svg
 from dosewise.privacy import pseudonymize
@@ -37,6 +38,7 @@ from dosewise.therapies.registry import PACKS
 from dosewise_api import outcomes, recommendations
 from dosewise_api.auth import AuthProblem, Caller
 from dosewise_api.inference_client import InferenceUnavailable
+from dosewise_api.middleware import parse_strictly
 from dosewise_api.ratelimit import Admission, Refused
 from dosewise_api.ui import forms, reports, session
 from dosewise_api.ui.session import CSRF_FIELD, PageProblem
@@ -49,6 +51,7 @@ AdminPage = Annotated[Caller, Depends(session.page_caller(Role.ADMIN))]
 AnyPage = Annotated[Caller, Depends(session.page_caller(*Role))]  # aggregate evaluation only, no patient data
 
 router = APIRouter(include_in_schema=False)
+FHIR_THERAPIES = ("warfarin", "insulin_t2d")  # what dosewise.fhir maps (POST /v1/fhir/recommendations' therapy choices)
 PATIENT_REF: TypeAdapter[str] = TypeAdapter(Annotated[str, PatientState.model_fields["patient_ref"]])
 
 
@@ -132,7 +135,8 @@ def _dose_page(request: Request, therapy: str, values: dict[str, str], errors: d
     packs = [(p.id, p.name) for p in PACKS.values()]
     return render(request, "dose.html", status_code=status_code, therapies=packs, form=forms.therapy_form(PACKS[therapy]),
                   values=values, errors=errors, genotypes=forms.GENOTYPES, observation_rows=forms.OBSERVATION_ROWS,
-                  dose_rows=forms.DOSE_ROWS, message=message)
+                  dose_rows=forms.DOSE_ROWS, message=message, fhir=therapy in FHIR_THERAPIES,
+                  idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex)
 
 
 @router.get("/ui/dose")
@@ -151,21 +155,49 @@ async def dose_submit(request: Request, caller: ClinicalPage) -> Response:
         problem = problems.validation_problem(e.errors(), ())  # what POST /v1/recommendations answers, entry for entry
         errors = forms.renumber(forms.field_errors(problem), form)
         return _dose_page(request, therapy, form, errors, status_code=422, message=problem["detail"])
+    try:
+        return await _recommend(request, caller, state, form.get("idempotency_key") or None)
+    except ValueError as e:  # the pack's own checks (e.g. a dose in the wrong unit family), as the API answers them
+        return _dose_page(request, therapy, form, {"(body)": [str(e)]}, status_code=422, message=str(e))
+
+
+async def _recommend(request: Request, caller: Caller, state: PatientState, idempotency_key: str | None,
+                     warnings: tuple[str, ...] = ()) -> Response:
+    """POST /v1/recommendations' flow (admission, coalescer: validated, computed, persisted, audited), then its page."""
     admission: Admission = request.app.state.auth.admission
     try:
         admission.check(caller.id, 1, single=True)
         with admission.admitted(caller.id, 1, single=True):
-            answer = await request.app.state.coalescer.recommend(state, caller, form.get("idempotency_key") or None)
+            answer = await request.app.state.coalescer.recommend(state, caller, idempotency_key, warnings)
     except Refused as e:
         raise PageProblem(e.status, e.title, e.detail, e.headers) from None
     except InferenceUnavailable as e:
         raise PageProblem(503, "Inference unavailable", f"{e}; nothing was stored. Try again in a few seconds.") from None
     except recommendations.IdempotencyKeyReused:
         raise PageProblem(409, "Already sent", "This form was already submitted with other values; open a new one.") from None
-    except ValueError as e:  # the pack's own checks (e.g. a dose in the wrong unit family), as the API answers them
-        errors = {"(body)": [str(e)]}
-        return _dose_page(request, therapy, form, errors, status_code=422, message=str(e))
     return RedirectResponse(f"/ui/recommendations/{answer.recommendation.recommendation_id}", status_code=303)
+
+
+@router.post("/ui/fhir")
+async def fhir_submit(request: Request, caller: ClinicalPage) -> Response:
+    """A pasted FHIR R4 Bundle, mapped as POST /v1/fhir/recommendations maps it (dosewise.fhir), then the same flow."""
+    form = await posted(request)
+    therapy = _therapy(form.get("therapy"))
+    text = form.get("bundle", "")
+    try:
+        bundle, duplicates = parse_strictly(text.encode())
+    except (ValueError, RecursionError) as e:
+        return _dose_page(request, therapy, form, {"bundle": [f"not valid JSON: {e}"]}, status_code=422,
+                          message="The bundle is not valid JSON.")
+    try:
+        if duplicates:
+            raise BundleError(duplicates)
+        mapped = await run_in_threadpool(map_bundle, bundle, therapy)
+    except BundleError as e:
+        problem = problems.validation_problem(e.errors, ("body",))
+        entries = [f"{x['field']}: {x['message']}" for x in problem["errors"]]
+        return _dose_page(request, therapy, form, {"bundle": entries}, status_code=422, message=problem["detail"])
+    return await _recommend(request, caller, mapped.state, form.get("idempotency_key") or None, mapped.warnings)
 
 
 # --------------------------------------------------------------------------------------------------- recommendation

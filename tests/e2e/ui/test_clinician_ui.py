@@ -183,9 +183,22 @@ def test_a_form_post_without_its_csrf_token_is_refused(ui: Ui) -> None:
     assert "Nothing was done" in ui.page.get_by_role("alert").inner_text()
 
 
-def test_the_pages_work_390_px_wide(narrow_ui: Ui) -> None:
+def tab_to(ui: Ui, selector: str, presses: int = 120) -> None:
+    """Press Tab until ``selector`` has the focus (fails if it never gets it: not reachable by keyboard)."""
+    for _ in range(presses):
+        if ui.page.evaluate("s => document.activeElement === document.querySelector(s)", selector):
+            return
+        ui.page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} never got the keyboard focus")
+
+
+def test_the_pages_work_390_px_wide_and_with_the_keyboard_alone(narrow_ui: Ui) -> None:
     ui = narrow_ui
-    ui.sign_in("clinician")
+    ui.page.goto("/ui/sign-in")
+    tab_to(ui, "#api_key")
+    ui.page.keyboard.type(ui.stack.headers["clinician"]["Authorization"].removeprefix("Bearer "))
+    ui.page.keyboard.press("Enter")
+    ui.page.wait_for_url("**/ui/dose")
     assert ui.page.evaluate("() => document.documentElement.scrollWidth") <= 390
     assert_accessible(ui, "dose-form")
     fill_warfarin_patient(ui, f"ui-{uuid.uuid4().hex[:10]}")
@@ -194,7 +207,8 @@ def test_the_pages_work_390_px_wide(narrow_ui: Ui) -> None:
     assert ui.page.evaluate("() => document.documentElement.scrollWidth") <= 390
     assert chart(ui, "forecast-chart")["inked"] > 1000
     assert_accessible(ui, "recommendation")
-    ui.page.get_by_role("button", name="Accept").click()
+    tab_to(ui, "#accept")  # the keyboard alone: Tab to the button, Enter
+    ui.page.keyboard.press("Enter")
     ui.page.wait_for_url("**/ui/patients/*")
     assert "accepted" in ui.page.locator("#decisions tr[aria-current='true']").inner_text()
     assert ui.page.evaluate("() => document.documentElement.scrollWidth") <= 390

@@ -20,6 +20,11 @@
     }
     return out;
   }
+  // "INR", "{INR}" or "1" next to the name INR says nothing: the axis is named without it
+  var unitless = function (unit, name) {
+    var u = (unit || "").replace(/[{}]/g, "").toLowerCase();
+    return !u || u === "1" || u === name.toLowerCase();
+  };
   var hideFromLegend = function (item, chart) { return !chart.datasets[item.datasetIndex].legendHidden; };
 
   // Q-value of every action, one row each (labels are sentences): a dot at the mean over the heads, and a bar of ±1 SD
@@ -89,7 +94,7 @@
       type: "line", data: { datasets: series },
       options: { parsing: true, scales: {
           x: { type: "linear", title: { display: true, text: "days from the decision (0)" } },
-          y: { title: { display: true, text: fc.unit && fc.unit !== "1" && fc.unit !== "{INR}" ? name + " (" + fc.unit + ")" : name } } },
+          y: { title: { display: true, text: unitless(fc.unit, name) ? name : name + " (" + fc.unit + ")" } } },
         plugins: { legend: { position: "bottom", labels: { filter: hideFromLegend } } } }
     });
   }
@@ -107,7 +112,8 @@
     var colours = [ORANGE, "#6a1b9a", "#00796b"];
     Object.keys(c.measurements).forEach(function (k, i) {
       var mk = c.measurements[k];
-      ds.push({ label: (k === "inr" ? "INR" : k.replace(/_/g, " ")) + (mk.unit && mk.unit !== "{INR}" && mk.unit !== "1" ? " (" + mk.unit + ")" : ""),
+      var kname = k === "inr" ? "INR" : k.replace(/_/g, " ");
+      ds.push({ label: kname + (unitless(mk.unit, kname) ? "" : " (" + mk.unit + ")"),
                 type: "line", data: xy(mk.points), borderColor: colours[i % 3], backgroundColor: colours[i % 3],
                 yAxisID: "obs", pointRadius: 4 });
     });

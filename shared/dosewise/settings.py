@@ -112,6 +112,16 @@ class Settings(BaseSettings):
         alias="DOSEWISE_JWT_ALGORITHMS",
         description="Comma-separated JWT signature algorithms accepted; asymmetric only (HS*/none are refused).",
     )
+    smart_client_id: str | None = Field(
+        None, alias="DOSEWISE_SMART_CLIENT_ID",
+        description="The clinician UI's client_id at the EHR's authorization server, for a SMART App Launch from the EHR "
+        "(/ui/launch). Unset: no EHR launch.",
+    )
+    smart_issuers: str = Field(
+        "", alias="DOSEWISE_SMART_ISSUERS",
+        description="Comma-separated FHIR base URLs (`iss`) that may launch the UI; the only servers whose "
+        "SMART configuration the gateway fetches. Empty: none.",
+    )
     cors_origins: str = Field(
         "",
         alias="DOSEWISE_CORS_ORIGINS",
@@ -273,6 +283,10 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def smart_issuer_list(self) -> list[str]:
+        return [i.strip().rstrip("/") for i in self.smart_issuers.split(",") if i.strip()]
 
     @property
     def jwt_algorithm_list(self) -> list[str]:

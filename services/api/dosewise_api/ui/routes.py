@@ -14,7 +14,9 @@ their fields, and anything else on a /ui path is an HTML page saying what happen
 
 from __future__ import annotations
 
+import hmac
 import math
+import secrets
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,7 +42,7 @@ from dosewise_api.auth import AuthProblem, Caller
 from dosewise_api.inference_client import InferenceUnavailable
 from dosewise_api.middleware import parse_strictly
 from dosewise_api.ratelimit import Admission, Refused
-from dosewise_api.ui import forms, reports, session
+from dosewise_api.ui import forms, reports, session, smart
 from dosewise_api.ui.session import CSRF_FIELD, PageProblem
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -295,12 +297,14 @@ async def find_patient(request: Request, caller: ClinicalPage, ref: str = "") ->
 
 
 @router.get("/ui/patients/{pseudonym}")
-async def patient_course(request: Request, pseudonym: str, caller: ClinicalPage, recorded: str = "") -> HTMLResponse:
+async def patient_course(request: Request, pseudonym: str, caller: ClinicalPage, recorded: str = "",
+                         launched: str = "") -> HTMLResponse:
     async with request.app.state.sessions() as s:
         rows = await RecommendationRepository(s).course(caller.id, pseudonym)
     c = course.build(rows)
     chart = _course_chart(c)
-    return render(request, "course.html", pseudonym=pseudonym, course=c, chart=chart, recorded=recorded)
+    return render(request, "course.html", pseudonym=pseudonym, course=c, chart=chart, recorded=recorded,
+                  launched=bool(launched))
 
 
 def _course_chart(c: course.Course) -> dict[str, Any]:
@@ -370,3 +374,70 @@ async def forecast_image(request: Request, recommendation_id: uuid.UUID, caller:
         raise PageProblem(404, "No forecast", "This recommendation carries no forecast.")
     svg = await run_in_threadpool(forecast_svg, rec.explanation.forecast, rec.action_label)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+# ------------------------------------------------------------------------------------------------ EHR launch (SMART)
+def _launch_problem(e: smart.LaunchError) -> PageProblem:
+    return PageProblem(e.status, "EHR launch failed", e.detail)
+
+
+@router.get("/ui/launch")
+async def smart_launch(request: Request, iss: str = "", launch: str = "") -> Response:
+    """SMART App Launch from the EHR (smart.py): discovery, then the authorization request with PKCE S256."""
+    settings = request.app.state.settings
+    if not settings.smart_client_id:
+        raise PageProblem(404, "EHR launch is not set up", "This gateway has no SMART client id (DOSEWISE_SMART_CLIENT_ID).")
+    try:
+        if not launch or len(launch) > 2048:
+            raise smart.LaunchError(400, "The EHR sent no launch context.")
+        issuer = smart.allowed_issuer(iss, settings.smart_issuer_list)
+        config = await smart.discover(issuer)
+    except smart.LaunchError as e:
+        raise _launch_problem(e) from None
+    verifier, challenge = smart.pkce_pair()
+    state = secrets.token_urlsafe(32)
+    redirect_uri = str(request.url_for("smart_callback"))
+    response = RedirectResponse(smart.authorize_url(config, client_id=settings.smart_client_id, redirect_uri=redirect_uri,
+                                                    launch=launch, iss=issuer, state=state, challenge=challenge),
+                                status_code=303)
+    smart.set_state(request, response, settings.pseudonym_key, {"state": state, "verifier": verifier, "iss": issuer,
+                                                                "token_endpoint": config.token_endpoint})
+    return response
+
+
+@router.get("/ui/launch/callback", name="smart_callback")
+async def smart_callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
+    """The authorization server's answer: state checked, code exchanged with the PKCE verifier, the access token made the
+    session's credential, and the launch's patient opened."""
+    settings = request.app.state.settings
+    try:
+        launched = smart.read_state(request, settings.pseudonym_key)
+        if error:
+            raise smart.LaunchError(403, f"The EHR's authorization server refused the launch ({error[:100]}).")
+        if not code or not hmac.compare_digest(state.encode(), str(launched["state"]).encode()):
+            raise smart.LaunchError(400, "The answer of the EHR's authorization server does not match this launch.")
+        tokens = await smart.exchange(launched["token_endpoint"], code=code, redirect_uri=str(request.url_for("smart_callback")),
+                                      client_id=settings.smart_client_id or "", verifier=launched["verifier"])
+    except smart.LaunchError as e:
+        raise _launch_problem(e) from None
+    token = tokens["access_token"]
+    try:
+        await session.credential_caller(request, token)
+    except AuthProblem as e:
+        raise PageProblem(e.status, "EHR launch failed",
+                          f"Dosewise does not accept the EHR's access token: {e.detail}.") from None
+    patient = tokens.get("patient")
+    target = "/ui/dose"
+    if isinstance(patient, str):
+        try:
+            PATIENT_REF.validate_python(patient)
+        except ValidationError:
+            raise PageProblem(400, "EHR launch failed", "The launch's patient id cannot be a Dosewise patient reference "
+                                                        "(4–128 letters, digits, . _ : -).") from None
+        target = f"/ui/patients/{pseudonymize(patient, settings.pseudonym_key)}?launched=1"
+    # A page, not a redirect: this response ends a navigation that began on another site, so a SameSite=Strict cookie set
+    # here is not sent on a redirect it would answer with; the page's own refresh is a same-site navigation, which sends it.
+    page = render(request, "launched.html", target=target)
+    session.set_session(page, request, token)
+    page.delete_cookie(smart.STATE_COOKIE, path=smart.STATE_COOKIE_PATH)
+    return page

@@ -38,8 +38,8 @@ from dosewise_api.ratelimit import Admission, Refused, TokenBucketLimiter
 log = logging.getLogger("dosewise.api.auth")
 
 # Routes anyone may call: liveness and readiness probes, Prometheus metrics (no patient data in them; keep /metrics off the
-# public ingress), and the API's own documentation.
-# The clinician UI's entry, sign-in, sign-out and EHR launch pages too (its other pages declare roles: dosewise_api/ui/session.py).
+# public ingress), the API's own documentation, and the clinician UI's entry, sign-in, sign-out and EHR launch pages (its
+# other pages declare roles: dosewise_api/ui/session.py).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
                           "/", "/ui/sign-in", "/ui/sign-out", "/ui/launch", "/ui/launch/callback"})
 ROLE_PRECEDENCE = (Role.CLINICIAN, Role.INTEGRATOR, Role.AUDITOR, Role.ADMIN)  # acting role when a JWT carries several

@@ -91,8 +91,9 @@ def test_warfarin_recommendation_overridden_with_a_reason_appears_on_the_course(
 
     ref = f"ui-{uuid.uuid4().hex[:10]}"
     fill_warfarin_patient(ui, ref)
-    ui.page.get_by_role("button", name="Recommend a dose").click()
-    ui.page.wait_for_url("**/ui/recommendations/*")
+    with ui.page.expect_navigation(url="**/ui/recommendations/*") as nav:
+        ui.page.get_by_role("button", name="Recommend a dose").click()
+    assert nav.value is not None and nav.value.headers["cache-control"] == "no-store"  # not even in the browser's cache
     rec_id = ui.page.url.rsplit("/", 1)[-1]
     # The same recommendation through the API, for the numbers the page must show (same key, so it is this caller's).
     rec = httpx.get(f"{ui.stack.api}/v1/recommendations/{rec_id}", headers=ui.stack.clinician_headers).json()
@@ -142,6 +143,12 @@ def test_warfarin_recommendation_overridden_with_a_reason_appears_on_the_course(
     assert ui.page.locator("#decisions tbody tr").count() == 1
     assert ui.storage() == {"local": 0, "session": 0}  # no patient data (nor anything else) in browser storage
 
+    ui.page.get_by_role("button", name="Sign out").click()
+    assert ui.page.get_by_role("status").inner_text() == "Signed out."
+    assert all(c["name"] != "dosewise_ui" for c in ui.context.cookies())
+    ui.page.goto(f"/ui/recommendations/{rec_id}")
+    assert "/ui/sign-in" in ui.page.url  # the session is gone with the cookie
+
 
 def test_a_bad_value_is_shown_beside_its_field(ui: Ui) -> None:
     ui.sign_in("clinician")
@@ -153,6 +160,7 @@ def test_a_bad_value_is_shown_beside_its_field(ui: Ui) -> None:
     assert "physiologically impossible" in ui.page.locator("#f-observations-1-error").inner_text()
     assert ui.page.locator("#f-observations-1-value").input_value() == "40"  # what was typed is kept
     assert "2 invalid fields" in ui.page.get_by_role("alert").inner_text()
+    assert ui.page.evaluate("() => document.activeElement.id") == "error-summary"  # read first, links to each field
     assert_accessible(ui, "dose-form-errors")
 
 

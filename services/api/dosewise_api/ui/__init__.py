@@ -56,9 +56,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(session.SignInNeeded)
     async def _sign_in(request: Request, exc: session.SignInNeeded) -> Response:
-        response = RedirectResponse(session.sign_in_url(exc.next_path) + (
-            f"&message={exc.message[:200]}" if exc.message else ""), status_code=303)
-        if exc.message:
+        response = RedirectResponse(session.sign_in_url(exc.next_path) + (f"&reason={exc.reason}" if exc.reason else ""),
+                                    status_code=303)
+        if exc.reason:
             session.clear_session(response)
         return response
 

@@ -79,15 +79,15 @@ async def root() -> RedirectResponse:
 def _sign_in_page(request: Request, next_path: str, message: str = "", error: str = "",
                   status_code: int = 200) -> HTMLResponse:
     token = session.new_login_token()
-    page = render(request, "sign_in.html", status_code=status_code, next=session.safe_next(next_path), message=message[:300],
+    page = render(request, "sign_in.html", status_code=status_code, next=session.safe_next(next_path), message=message,
                   error=error, login_token=token)
     session.login_page_token(request, page, token)
     return page
 
 
 @router.get("/ui/sign-in")
-async def sign_in_page(request: Request, next: str = "", message: str = "") -> HTMLResponse:
-    return _sign_in_page(request, next, message)
+async def sign_in_page(request: Request, next: str = "", reason: str = "") -> HTMLResponse:
+    return _sign_in_page(request, next, session.SIGN_IN_REASONS.get(reason, ""))
 
 
 @router.post("/ui/sign-in")
@@ -118,7 +118,7 @@ async def sign_out(request: Request) -> Response:
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
     if request.cookies.get(session.SESSION_COOKIE):
         session.check_csrf(request, form.get(CSRF_FIELD, ""))
-    response = RedirectResponse("/ui/sign-in?message=Signed+out.", status_code=303)
+    response = RedirectResponse("/ui/sign-in?reason=signed-out", status_code=303)
     session.clear_session(response)
     return response
 
@@ -323,13 +323,15 @@ def _course_chart(c: course.Course) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------------------- policies
 @router.get("/ui/policies")
-async def policies_page(request: Request, caller: AdminPage, message: str = "") -> HTMLResponse:
+async def policies_page(request: Request, caller: AdminPage, activated: str = "") -> HTMLResponse:
     rows = [registry.public(p) for p in await registry.list_policies(request.app.state.sessions)]
+    done = next((r for r in rows if r["id"] == activated), None)  # what the last action made active (never query text)
+    message = f"{done['therapy']}: {done['version']} is {done['status']}." if done else ""
     async with request.app.state.sessions() as s:
         gates = {g.policy_id: g for g in await GateReportRepository(s).list()}  # oldest first: the latest per policy wins
     by_therapy = {t: [r for r in rows if r["therapy"] == t] for t in sorted({r["therapy"] for r in rows})}
     return render(request, "policies.html", by_therapy=by_therapy, gates=gates, evaluations={
-        r["id"]: reports.evaluation(r) for r in rows}, algorithm=reports.algorithm, message=message[:300])
+        r["id"]: reports.evaluation(r) for r in rows}, algorithm=reports.algorithm, message=message)
 
 
 @router.get("/ui/performance")
@@ -351,7 +353,7 @@ async def activate_policy(request: Request, policy_id: str, caller: AdminPage) -
         p = await registry.activate(request.app.state.sessions, request.app.state.queue, policy_id, by=caller.id)
     except registry.RegistryError as e:
         raise PageProblem(e.status, "Not activated", str(e)) from None
-    return RedirectResponse(f"/ui/policies?message=Activated+{p.therapy}+{p.version}.", status_code=303)
+    return RedirectResponse(f"/ui/policies?activated={p.id}", status_code=303)
 
 
 @router.post("/ui/therapies/{therapy}/rollback")
@@ -363,7 +365,7 @@ async def rollback_policy(request: Request, therapy: str, caller: AdminPage) -> 
         p = await registry.rollback(request.app.state.sessions, request.app.state.queue, therapy, by=caller.id)
     except registry.RegistryError as e:
         raise PageProblem(e.status, "Not rolled back", str(e)) from None
-    return RedirectResponse(f"/ui/policies?message=Rolled+back+{p.therapy}+to+{p.version}.", status_code=303)
+    return RedirectResponse(f"/ui/policies?activated={p.id}", status_code=303)
 
 
 @router.get("/ui/recommendations/{recommendation_id}/forecast.svg")

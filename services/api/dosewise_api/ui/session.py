@@ -34,12 +34,18 @@ COOKIE_PATH = "/ui"
 CSRF_FIELD = "csrf_token"
 
 
-class SignInNeeded(Exception):
-    """No session (or one whose credential no longer works): the page answers with the sign-in page."""
+# What the sign-in page may say about why it is shown, by code: a query string never puts its own text on the page.
+SIGN_IN_REASONS = {"expired": "Your session ended: the key was revoked, expired or is unknown. Sign in again.",
+                   "signed-out": "Signed out."}
 
-    def __init__(self, next_path: str, message: str = "") -> None:
-        super().__init__(message)
-        self.next_path, self.message = next_path, message
+
+class SignInNeeded(Exception):
+    """No session (or one whose credential no longer works): the page answers with the sign-in page. ``reason``: a key of
+    SIGN_IN_REASONS, or ""."""
+
+    def __init__(self, next_path: str, reason: str = "") -> None:
+        super().__init__(reason)
+        self.next_path, self.reason = next_path, reason
 
 
 class PageProblem(Exception):
@@ -108,7 +114,7 @@ def page_caller(*roles: Role) -> Callable[[Request], Awaitable[Caller]]:
             caller = await check_role(request, caller)
         except AuthProblem as e:
             if e.status == 401:
-                raise SignInNeeded(path, f"Your session ended: {e.detail}. Sign in again.") from None
+                raise SignInNeeded(path, "expired") from None
             title = {403: "Not for your role", 429: "Too many requests"}.get(e.status, e.title)
             raise PageProblem(e.status, title, e.detail, e.headers) from None
         request.state.csrf = csrf_token(request, token)

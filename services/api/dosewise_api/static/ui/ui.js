@@ -2,6 +2,8 @@
 // vendored Chart.js. No data leaves the page and nothing is stored in the browser.
 (function () {
   "use strict";
+  var summary = document.getElementById("error-summary");  // after a refused form: the list of what to fix, read first
+  if (summary) { summary.focus(); }
   if (typeof Chart === "undefined") { return; }
   var BLUE = "#0b57d0", GREY = "#5f6368", GREEN = "rgba(30,107,52,0.14)", ORANGE = "#b06000", BLACK = "#1a1a1a";
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;

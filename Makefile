@@ -52,7 +52,7 @@ ui-assets: $(UI_VENDOR)/chart.umd.min.js
 # The browser the UI tests drive (tests/e2e/ui): Debian's Chromium, installed only when missing.
 browser:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
-	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y chromium chromium-driver; }
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && $$SUDO apt-get install -y chromium chromium-driver; }
 
 run: install ui-assets
 	@$(BIN)/dosewise up

@@ -82,7 +82,7 @@ def test_sign_in_page_asks_for_a_key_and_says_why_one_is_refused(ui: Ui) -> None
     assert not ui.context.cookies() or all(c["name"] != "dosewise_ui" for c in ui.context.cookies())
 
 
-def test_warfarin_recommendation_overridden_with_a_reason_appears_on_the_course(ui: Ui) -> None:
+def test_warfarin_recommendation_overridden_with_a_reason_appears_on_the_course(ui: Ui, browser: Any) -> None:
     ui.sign_in("clinician")
     session = next(c for c in ui.context.cookies() if c["name"] == "dosewise_ui")
     assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/ui"
@@ -142,6 +142,18 @@ def test_warfarin_recommendation_overridden_with_a_reason_appears_on_the_course(
     ui.page.get_by_role("button", name="Show the course").click()
     assert ui.page.locator("#decisions tbody tr").count() == 1
     assert ui.storage() == {"local": 0, "session": 0}  # no patient data (nor anything else) in browser storage
+
+    # Another caller (an integration's key) sees neither the course nor the recommendation: only the caller's own.
+    course_url = ui.page.url
+    other = Ui(browser, ui.stack, {"width": 1280, "height": 900})
+    try:
+        other.sign_in("integrator")
+        other.page.goto(course_url)
+        assert other.page.locator("#no-course").is_visible() and other.page.locator("#decisions").count() == 0
+        response = other.page.goto(f"/ui/recommendations/{rec_id}")
+        assert response is not None and response.status == 404
+    finally:
+        other.close()
 
     ui.page.get_by_role("button", name="Sign out").click()
     assert ui.page.get_by_role("status").inner_text() == "Signed out."

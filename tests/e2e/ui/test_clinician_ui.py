@@ -249,6 +249,10 @@ def test_performance_shows_the_stored_cross_validation_of_each_policy(ui: Ui) ->
         assert cells[0].startswith(f"{first['policy']['mean']:.2f} (")
         assert cells[1].startswith(f"{first['guideline']['mean']:.2f} (")
         assert cells[3] == f"{first['welch_p']:.2g}"
+        assert section.locator("canvas.perf-chart").count() == 2  # the efficacy and the adverse-event metric
+    charts = ui.page.evaluate("""() => Array.from(document.querySelectorAll('canvas.perf-chart'))
+        .map(c => Chart.getChart(c).data.datasets.map(d => d.data.length))""")
+    assert charts and all(c == [2, 2] for c in charts)  # mean and 95 % CI of the policy and of the guideline
     assert_accessible(ui, "performance")
 
 

@@ -101,6 +101,21 @@
     });
   }
 
+  // Performance: the efficacy and the adverse-event metric, policy vs guideline, each a mean with its 95 % CI.
+  Array.prototype.forEach.call(document.querySelectorAll("canvas.perf-chart"), function (canvas) {
+    var d = JSON.parse(canvas.getAttribute("data-chart"));
+    new Chart(canvas, {
+      type: "bar",
+      data: { labels: ["policy", "guideline"], datasets: [
+        { label: "mean", type: "line", data: [d.policy[1], d.guideline[1]], showLine: false, pointRadius: 7,
+          borderColor: BLUE, backgroundColor: BLUE, order: 1 },
+        { label: "95 % confidence interval", data: [[d.policy[0], d.policy[2]], [d.guideline[0], d.guideline[2]]],
+          backgroundColor: ["rgba(11,87,208,0.35)", "rgba(95,99,104,0.35)"], barPercentage: 0.4, order: 2 } ] },
+      options: { indexAxis: "y", plugins: { legend: { position: "bottom" },
+                 title: { display: true, text: d.metric + " (" + d.role + ")" } } }
+    });
+  });
+
   // Patient course: one time axis (days, labelled with dates) for doses, measurements and recommendations.
   var c = data("course-data");
   if (c) {

@@ -105,7 +105,7 @@ async def sign_in(request: Request) -> Response:
     except AuthProblem as e:
         return _sign_in_page(request, next_path, status_code=e.status, error=f"Not signed in: {e.detail}.")
     clinical = bool(caller.roles & {Role.CLINICIAN, Role.INTEGRATOR})
-    if not clinical and not next_path.startswith("/ui/policies"):
+    if not clinical and not next_path.startswith(("/ui/policies", "/ui/performance")):  # no dose pages for this key
         next_path = "/ui/policies" if Role.ADMIN in caller.roles else "/ui/performance"
     response = RedirectResponse(next_path, status_code=303)
     session.set_session(response, request, token)

@@ -11,7 +11,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PKGS))
 GENERATOR := $(VENV)/openapi-generator
 GENERATOR_STAMP := $(GENERATOR)/.installed-stamp
 
-.PHONY: install generator run test lint policies bench clean openapi
+.PHONY: install generator run test lint policies bench clean openapi ui-assets browser
 
 # Quiet (@): a person running `make run` reads one line here, then what the services say.
 $(STAMP): $(PYPROJECTS) requirements-dev.txt
@@ -37,10 +37,27 @@ generator: $(GENERATOR_STAMP)
 openapi: install generator
 	$(BIN)/python clients/generate.py
 
-run: install
+# The clinician UI's chart library, from the npm registry at the version package-lock.json pins, copied into the package's
+# static folder (git-ignored): the pages load it from the gateway, never from the internet.
+UI_FRONTEND := services/api/frontend
+UI_VENDOR := services/api/dosewise_api/static/ui/vendor
+$(UI_VENDOR)/chart.umd.min.js: $(UI_FRONTEND)/package.json $(UI_FRONTEND)/package-lock.json
+	@echo "fetching the UI's front-end libraries (npm ci in $(UI_FRONTEND))"
+	@cd $(UI_FRONTEND) && npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(UI_VENDOR)
+	@cp $(UI_FRONTEND)/node_modules/chart.js/dist/chart.umd.min.js $(UI_FRONTEND)/node_modules/chart.js/LICENSE.md $(UI_VENDOR)/
+	@touch $@
+ui-assets: $(UI_VENDOR)/chart.umd.min.js
+
+# The browser the UI tests drive (tests/e2e/ui): Debian's Chromium, installed only when missing.
+browser:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && $$SUDO apt-get install -y chromium chromium-driver; }
+
+run: install ui-assets
 	@$(BIN)/dosewise up
 
-test: install generator
+test: install generator ui-assets browser
 	$(BIN)/pytest
 
 lint: install

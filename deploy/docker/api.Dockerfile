@@ -5,12 +5,22 @@
 # (BuildKit reads api.Dockerfile.dockerignore beside this file: the build context is only what is copied below.)
 ARG PYTHON_VERSION=3.11.13
 
+ARG NODE_VERSION=20.20.2
+
+# The clinician UI's chart library at the version services/api/frontend/package-lock.json pins (what `make ui-assets` does).
+FROM node:${NODE_VERSION}-bookworm-slim AS ui-assets
+WORKDIR /src
+COPY services/api/frontend/package.json services/api/frontend/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
+
 FROM python:${PYTHON_VERSION}-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/dosewise
 WORKDIR /src
 COPY shared/ shared/
 COPY services/api/ services/api/
+COPY --from=ui-assets /src/node_modules/chart.js/dist/chart.umd.min.js /src/node_modules/chart.js/LICENSE.md \
+     services/api/dosewise_api/static/ui/vendor/
 # The packages' own version ranges (pyproject.toml) decide what installs; the root file system is read-only at run time,
 # so the bytecode is compiled here; pip leaves the final image.
 RUN /opt/dosewise/bin/pip install ./shared ./services/api \

@@ -141,6 +141,16 @@ class Settings(BaseSettings):
         3.0, gt=0, le=30, alias="DOSEWISE_CDS_FETCH_TIMEOUT_S",
         description="Timeout of each read from a CDS client's fhirServer when its prefetch is missing, seconds.",
     )
+    smart_client_id: str | None = Field(
+        None, alias="DOSEWISE_SMART_CLIENT_ID",
+        description="The clinician UI's client_id at the EHR's authorization server, for a SMART App Launch from the EHR "
+        "(/ui/launch). Unset: no EHR launch.",
+    )
+    smart_issuers: str = Field(
+        "", alias="DOSEWISE_SMART_ISSUERS",
+        description="Comma-separated FHIR base URLs (`iss`) that may launch the UI; the only servers whose "
+        "SMART configuration the gateway fetches. Empty: none.",
+    )
     cors_origins: str = Field(
         "",
         alias="DOSEWISE_CORS_ORIGINS",
@@ -326,6 +336,10 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def smart_issuer_list(self) -> list[str]:
+        return [i.strip().rstrip("/") for i in self.smart_issuers.split(",") if i.strip()]
 
     @property
     def jwt_algorithm_list(self) -> list[str]:

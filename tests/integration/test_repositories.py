@@ -362,3 +362,25 @@ class TestRunTransaction:
         for newer, older in itertools.pairwise(rows):
             assert newer.prev_hash == older.hash
             assert newer.hash == audit_hash(newer, newer.prev_hash)
+
+
+async def test_a_patients_course_holds_only_the_callers_recommendations_oldest_first_with_their_outcomes(
+        sessions: Sessions) -> None:
+    mine_first, mine_then, theirs = _recommendation(), _recommendation(), _recommendation()
+    ref = mine_first.patient_ref
+    mine_then.patient_ref = theirs.patient_ref = ref
+    mine_first.caller_id = mine_then.caller_id = "key:mine"
+    theirs.caller_id = "key:theirs"
+    from datetime import UTC, datetime, timedelta
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    mine_first.created_at, theirs.created_at, mine_then.created_at = t0, t0 + timedelta(days=1), t0 + timedelta(days=2)
+    async with transaction(sessions) as s:
+        for r in (mine_then, theirs, mine_first):
+            await RecommendationRepository(s).add(r)
+        await OutcomeRepository(s).add(Outcome(idempotency_key=f"k-{uuid.uuid4().hex}", recommendation_id=mine_first.id,
+                                               therapy="warfarin", patient_ref=ref, payload={"record": {}}))
+    async with sessions() as s:
+        course = await RecommendationRepository(s).course("key:mine", ref)
+        with pytest.raises(ValueError):
+            await RecommendationRepository(s).course("", ref)
+    assert [(r.id, o is not None) for r, o in course] == [(mine_first.id, True), (mine_then.id, False)]

@@ -19,7 +19,7 @@ from dosewise.queue.factory import make_queue
 from dosewise.schemas import DISCLAIMER
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker
-from dosewise_api import auth, docs, errors, openapi, security
+from dosewise_api import auth, docs, errors, openapi, security, ui
 from dosewise_api.cds_auth import CdsJwtVerifier
 from dosewise_api.coalescer import RecommendationCoalescer
 from dosewise_api.fhir_client import FhirReader
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(body, status_code=422, media_type=problems.PROBLEM_JSON)
 
     docs.install(app)  # /docs, /redoc and their assets: public (auth.PUBLIC_PATHS)
+    ui.install(app)  # the clinician UI at / (last: it wraps the error handlers above so its pages never show raw JSON)
     auth.check_every_route_declares_roles(app.routes)
     openapi.install(app)
     return app

@@ -38,8 +38,10 @@ from dosewise_api.ratelimit import Admission, Refused, TokenBucketLimiter
 log = logging.getLogger("dosewise.api.auth")
 
 # Routes anyone may call: liveness and readiness probes, Prometheus metrics (no patient data in them; keep /metrics off the
-# public ingress), and the API's own documentation.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# public ingress), the API's own documentation, and the clinician UI's entry, sign-in, sign-out and EHR launch pages (its
+# other pages declare roles: dosewise_api/ui/session.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+                          "/", "/ui/sign-in", "/ui/sign-out", "/ui/launch", "/ui/launch/callback"})
 ROLE_PRECEDENCE = (Role.CLINICIAN, Role.INTEGRATOR, Role.AUDITOR, Role.ADMIN)  # acting role when a JWT carries several
 JWKS_TTL_S = 600.0  # how long fetched signing keys are trusted before re-reading the JWKS
 JWKS_MIN_REFETCH_S = 30.0  # an unknown ``kid`` triggers a re-read at most this often (key rotation without a DoS lever)

@@ -4,7 +4,8 @@
   has a use for one, and a NUL reached PostgreSQL, which refused it, and the answer was a 503 logged as a database outage.
 - A body over the configured limit → 413, whether it declares its length or arrives chunked; one that is not JSON → 415
   (every body this API takes is JSON; without this a form-encoded body, curl's default, was a 422 "Input should be a valid
-  dictionary").
+  dictionary"). The one exception: the clinician UI's HTML forms (``FORM_PATHS``), form-encoded, size-limited and
+  read within the timeout like any body.
 - A body that does not arrive in full within the read timeout → 408 and the connection is closed: a client that declared
   1,000 bytes and sent 10 held its connection, and its place in the server, for minutes.
 - A JSON body with a key twice in one object → 422 naming each (JSON parsers disagree on which copy counts, and Python's
@@ -40,6 +41,14 @@ PARSED_BODY_KEY = "dosewise.parsed_body"  # scope key: the body as parsed by Req
 # Unicode's control characters (category Cc): C0, DEL and C1.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NUL_ESCAPE = "\\u0000"  # the only way a NUL can appear in valid JSON (a raw one is refused by the parser)
+
+
+# The clinician UI (dosewise_api/ui) posts HTML forms; nothing else takes a form body.
+FORM_PATHS = ("/ui/",)
+
+
+def _is_form(content_type: bytes | None) -> bool:
+    return (content_type or b"").split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -219,19 +228,23 @@ class RequestGuard:
             if not ((declared is not None and declared != b"0") or b"transfer-encoding" in headers):
                 await self.app(scope, receive, send)
                 return
-            if not _is_json(headers.get(b"content-type")):
-                raise _Refused(problems.problem(
-                    415, "Unsupported Media Type", "send the body as JSON with the header Content-Type: application/json",
-                    "unsupported-media-type"))
-            body = await self._read(receive)
-            try:
-                parsed, errors = parse_strictly(body)
-            except (ValueError, RecursionError):
-                pass  # not JSON: the route's own parse says where (a 422 on the body), as it does without this middleware
+            content_type = headers.get(b"content-type")
+            if _is_form(content_type) and str(scope.get("path", "")).startswith(FORM_PATHS):
+                body = await self._read(receive)  # the clinician UI's forms: size limit and read timeout as for JSON
             else:
-                if errors:
-                    raise _Refused(problems.validation_problem(errors))
-                scope[PARSED_BODY_KEY] = parsed
+                if not _is_json(content_type):
+                    raise _Refused(problems.problem(
+                        415, "Unsupported Media Type", "send the body as JSON with the header Content-Type: application/json",
+                        "unsupported-media-type"))
+                body = await self._read(receive)
+                try:
+                    parsed, errors = parse_strictly(body)
+                except (ValueError, RecursionError):
+                    pass  # not JSON: the route's own parse says where (a 422 on the body), as it does without this middleware
+                else:
+                    if errors:
+                        raise _Refused(problems.validation_problem(errors))
+                    scope[PARSED_BODY_KEY] = parsed
         except _Refused as refused:
             await _send_problem(send, refused.problem, refused.close)
             return

@@ -1,7 +1,8 @@
 """Browser-facing hardening and what a request leaves in the logs.
 
 - Security headers on every response: no sniffing, no framing, no referrer, a Content-Security-Policy (strict for JSON, one that
-  lets the API docs load for /docs and /redoc), and ``Cache-Control: no-store`` on the API (answers carry clinical data).
+  lets the API docs load for /docs and /redoc), and ``Cache-Control: no-store`` on the API and the clinician UI's pages
+  (they carry clinical data).
 - CORS: closed unless DOSEWISE_CORS_ORIGINS lists exact origins (never ``*`` outside development; no cookies either way).
 - One access-log line per request with the route *template*, status, duration and caller id — never the raw path, query
   string, headers or body, which may carry identifiers.
@@ -23,6 +24,7 @@ from dosewise_api.auth import api_routes
 access_log = logging.getLogger("dosewise.api.access")
 
 DOCS_PATHS = ("/docs", "/redoc")
+UI_PAGES, UI_STATIC = "/ui/", "/ui/static/"  # the clinician UI (dosewise_api/ui): its pages show patients, its assets do not
 # The docs pages load Swagger UI / ReDoc from this server (docs.py: nothing from another host, so they work offline) and
 # start them with an inline script (FastAPI's pages). ReDoc's footer logo, from its CDN, is blocked and hides itself.
 DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
@@ -64,8 +66,8 @@ class SecurityHeaders:
                 else:
                     csp = API_CSP
                 extra = [*COMMON_HEADERS, (b"content-security-policy", csp.encode())]
-                if path.startswith("/v1/"):
-                    extra.append((b"cache-control", b"no-store"))
+                if path.startswith("/v1/") or (path.startswith(UI_PAGES) and not path.startswith(UI_STATIC)):
+                    extra.append((b"cache-control", b"no-store"))  # clinical data: not in any cache, the browser's included
                 headers += [(k, v) for k, v in extra if k not in present]
                 message = {**message, "headers": headers}
             await send(message)

@@ -67,8 +67,8 @@ def register(app: typer.Typer) -> None:
             # The first start is not supervised: a service that cannot come up even once (a taken port, a broken install)
             # is reported now instead of being restarted forever.
             if stack.wait_ready(f"{api}/readyz", timeout_s=ready_timeout_s, should_stop=lambda: sup.stopping):
-                typer.secho(f"Dosewise is serving on {api}  (API docs: {api}/docs)  — a service that exits is restarted; "
-                            "Ctrl-C stops all three", fg=typer.colors.GREEN)
+                typer.secho(f"Dosewise is serving on {api}  (clinician UI: {api}/ui/dose, API docs: {api}/docs)  — a service "
+                            "that exits is restarted; Ctrl-C stops all three", fg=typer.colors.GREEN)
                 sup.run()
             typer.echo("stopping…")
         except (RuntimeError, TimeoutError) as e:

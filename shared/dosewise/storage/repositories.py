@@ -192,6 +192,18 @@ class RecommendationRepository:
                                               Recommendation.caller_id == caller_id)
         return {r.id: r for r in (await self.session.execute(query)).scalars()}
 
+    async def course(self, caller_id: str, patient_ref: str, limit: int = 200) -> list[tuple[Recommendation, Outcome | None]]:
+        """A patient's recommendations made by ``caller_id`` (the ``owned_by`` rule), oldest first, each with its outcome
+        (or None while pending): the clinician UI's patient course. ``patient_ref`` is the stored pseudonym. The newest
+        ``limit`` only."""
+        if not caller_id:
+            raise ValueError("ownership needs the caller's id")
+        query = (select(Recommendation, Outcome).outerjoin(Outcome, Outcome.recommendation_id == Recommendation.id)
+                 .where(Recommendation.patient_ref == patient_ref, Recommendation.caller_id == caller_id)
+                 .order_by(Recommendation.created_at.desc()).limit(limit))  # type: ignore[attr-defined]
+        rows = [(r, o) for r, o in (await self.session.execute(query)).all()]
+        return rows[::-1]
+
 
 class OutcomeRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -214,6 +226,11 @@ class OutcomeRepository:
             return {}
         rows = (await self.session.execute(select(Outcome).where(Outcome.idempotency_key.in_(list(keys))))).scalars()  # type: ignore[attr-defined]
         return {o.idempotency_key: o for o in rows}
+
+    async def for_recommendation(self, recommendation_id: uuid.UUID) -> Outcome | None:
+        """The outcome answering a recommendation (there is at most one), or None."""
+        query = select(Outcome).where(Outcome.recommendation_id == recommendation_id)
+        return (await self.session.execute(query)).scalars().first()
 
     async def recommendations_with_outcome(self, recommendation_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these recommendations already have an outcome (one outcome answers one recommendation)."""

@@ -66,6 +66,6 @@ lint: install
 clean:
 	rm -rf $(VENV) var .pytest_cache
 
-# Rebuild the shipped policies (cross-validation, quick DQN, feature stats, HyperScore calibration): ~15 min on 2 cores.
+# Rebuild the shipped policies (visit DQNs with their held-out clinic evaluation, feature stats, HyperScore calibration).
 policies: install
 	$(BIN)/python -m dosewise_trainer.ship

@@ -75,7 +75,7 @@ def test_artifact_matches_its_card_and_pack(folder: Path) -> None:
 
 
 _EXAMPLES = [(t, e) for t, e in (("warfarin", PATIENT_STATE_EXAMPLE), ("insulin_t2d", INSULIN_STATE_EXAMPLE))
-             if (POLICY_DIR / t / "dqn-quick-seed1").is_dir()]
+             if (POLICY_DIR / t / "dqn-clinic-seed1").is_dir()]
 
 
 @pytest.mark.parametrize(("therapy", "example"), _EXAMPLES)
@@ -83,7 +83,7 @@ def test_a_clinic_shaped_state_lies_inside_the_shipped_policys_training_distribu
     """The API's examples are shaped as an EHR sends them (readings hours or days old, a week of doses): the shipped policy
     must have trained on states like them. Insulin twins once read fasting glucose every morning, so a reading from
     yesterday put every real request farther from training than any training state (novelty 0, HyperScore at its floor)."""
-    folder = POLICY_DIR / therapy / "dqn-quick-seed1"
+    folder = POLICY_DIR / therapy / "dqn-clinic-seed1"
     stats = FeatureStats.load(folder / "feature_stats.json")
     assert stats is not None
     x = decision.prepare([PatientState.model_validate(example)]).features

@@ -16,7 +16,7 @@ import numpy as np
 
 from dosewise.hyperscore import FeatureStats
 from dosewise.therapies.base import ClinicView, DosingPolicy, TherapyPack
-from dosewise.therapies.clinic import ClinicTwin, Schedule, VisitPlan, VisitPolicy, clinic_rollout
+from dosewise.therapies.clinic import ClinicNoise, ClinicTwin, Schedule, VisitPlan, VisitPolicy, clinic_rollout
 from dosewise.therapies.rollout import rollout
 
 STATS_COHORT_SEED = 200_000  # away from training (100_000 + seed) and evaluation (small seeds) cohorts
@@ -65,14 +65,16 @@ class _RecordingVisitPolicy:
 def compute_visit_feature_stats(
     pack: TherapyPack, twins: Sequence[tuple[str, Callable[[int, int], ClinicTwin]]], schedules: Sequence[Schedule],
     n_patients: int = 500, days: int = 90, seed: int = STATS_COHORT_SEED, policy: VisitPolicy | None = None,
+    noise: ClinicNoise | None = None,
 ) -> FeatureStats:
     """FeatureStats of the states a visit-level policy is trained on: every visit of ``policy`` (default: the pack's visit
-    guideline) on ``n_patients`` twins of each training model at each cadence (clinic.clinic_rollout)."""
+    guideline) on ``n_patients`` twins of each training model at each cadence (clinic.clinic_rollout), under the clinic
+    ``noise`` the policy trained with (its delayed results and late visits are states it knows)."""
     policy = policy or pack.visit_guideline_policy()
     rows: list[np.ndarray] = []
     for k, ((_, make), schedule) in enumerate((t, s) for t in twins for s in schedules):
         recording = _RecordingVisitPolicy(pack, policy)
-        clinic_rollout(pack, make(n_patients, seed + k), recording, schedule, days, seed=seed + k)
+        clinic_rollout(pack, make(n_patients, seed + k), recording, schedule, days, noise, seed=seed + k)
         rows += recording.rows
     x = np.concatenate(rows).astype(float)
     names = ", ".join(sorted({name for name, _ in twins}))

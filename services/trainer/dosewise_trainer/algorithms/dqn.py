@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from dosewise.therapies.base import Cohort, TherapyPack
+from dosewise.therapies.clinic import ClinicNoise
 from dosewise.therapies.registry import get_pack
 from dosewise_trainer.algorithms.common import (
     Curves,
@@ -155,6 +156,12 @@ class Args:
         """The ``--quick`` budget (a few minutes of one core at most), tuned on the training family only."""
         clinic = resolve_protocol(therapy, overrides.get("protocol")) == "clinic"
         return cls.for_therapy(therapy, **{**(CLINIC_QUICK_BUDGET if clinic else QUICK_BUDGET), **overrides})
+
+
+def clinic_noise(args: Args) -> ClinicNoise:
+    """The clinic noise the visit-level learner trains under (and its feature statistics are taken under)."""
+    return ClinicNoise(assay_cv=args.assay_cv, adherence=args.adherence, late_visit_prob=args.late_visit_prob,
+                       missed_visit_prob=args.missed_visit_prob, result_delay_prob=args.result_delay_prob)
 
 
 def resolve_protocol(therapy: str, protocol: str | None) -> str:
@@ -389,7 +396,6 @@ def train(args: Args, cohort: Cohort | None = None, pack: TherapyPack | None = N
 def _train_clinic(args: Args, pack: TherapyPack, population: Cohort, cohort: Cohort | None, cohort_seed: int,
                   rng: np.random.Generator, family: list[FamilyMember] | None) -> TrainResult:
     """``train`` under the clinic protocol: one decision per visit on the training family (dqn_visits.py)."""
-    from dosewise.therapies.clinic import ClinicNoise
     from dosewise_trainer.algorithms.dqn_visits import FamilyMember, schedules_for, train_visits, training_family
     from dosewise_trainer.visit_env import pack_simulator_family
 
@@ -401,8 +407,7 @@ def _train_clinic(args: Args, pack: TherapyPack, population: Cohort, cohort: Coh
                                pack_simulator_family(pack, population, args.parameter_sd))]
     if family is None:
         family = training_family(pack, population, args.parameter_sd, args.twin_models)
-    noise = ClinicNoise(assay_cv=args.assay_cv, adherence=args.adherence, late_visit_prob=args.late_visit_prob,
-                        missed_visit_prob=args.missed_visit_prob, result_delay_prob=args.result_delay_prob)
+    noise = clinic_noise(args)
     start_time = time.time()
     q_network, curves, stats = train_visits(args, pack, family, schedules, noise, rng)
     result = TrainResult(q_network=q_network, curves=curves, args=args, cohort_hash=cohort_hash(population),

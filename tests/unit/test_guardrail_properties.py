@@ -94,6 +94,14 @@ def _day_of_therapy(state: PatientState) -> float:
     return day
 
 
+def _last_change(state: PatientState, current: float) -> int:
+    """+1 / −1: the regimen in force came from a lower / higher one, by the latest recorded dose of the 14-day record that
+    differs from it (0 and held days skipped); 0 where the record shows no other."""
+    recent = sorted((x for x in state.doses if AS_OF - x.time < timedelta(days=14) and x.amount > 0
+                     and abs(x.amount - current) > 1e-6), key=lambda x: x.time)
+    return 0 if not recent else (1 if current > recent[-1].amount else -1)
+
+
 def _is_hold(d: decision.Decision) -> bool:
     return d.hold_doses > 0 and d.given_dose == 0.0
 
@@ -127,6 +135,10 @@ def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: li
         assert change < 0, "an INR above 3 not yet answered: the weekly dose is lowered"
     if state.pregnant:
         assert _is_hold(d), "warfarin is contraindicated in pregnancy"
+    last = _last_change(state, current)
+    if inr is not None and 2.0 <= round(inr, 2) <= 3.0 and inr_age <= 14 and last and not state.pregnant:
+        down = change < -1e-9 or _is_hold(d)
+        assert not (last > 0 and down) and not (last < 0 and change > 1e-9), "an in-range INR: the last change stands"
     meds = generics(state.co_medications)
     if meds & {"amiodarone", "fluconazole", "metronidazole", "sulfamethoxazole"}:
         assert change <= 0.5 + 1e-9, "a co-medication that raises INR: increases of 0.5 mg/day at most"

@@ -31,6 +31,11 @@ value is answered once, not at every visit while it is the latest.
   every pack's safe fallback (guardrails.py). Dosewise product limit, from those sources.
 - first_week: day < 5 of therapy → no increase (the INR lags the dose by days: Aurora's initiation keeps the start dose
   through day 4, Ravvaz 2017 as coded in ReiL; CHEST 2012 advises against early escalation on a single INR).
+- no_reversal_in_range: the latest INR (at most 14 days old) is in the 2.0–3.0 target and the regimen's last change, as
+  the dose record shows it, went one way → no change the other way (a hold counts as a decrease). An INR in range is no
+  evidence for undoing the last change: reversing there is oscillating on assay noise (issue #25, "steady regimens";
+  Aurora keeps the dose in range, Ravvaz 2017). Out of range the reversal stays open (the INR overshot: CHEST 2012);
+  in pregnancy (hold only) the rule stands aside so the hold stays open. Dosewise product limit.
 - dose_record_above_max: a recorded day above 15 mg → keep or hold only (product limit: outside the policy's dose range;
   often a unit slip in the record). With an unanswered high INR: hold only.
 - child: age < 18 y → keep or hold only (FDA Coumadin label 2011, 8.4 Pediatric Use: optimum dosing, safety and efficacy
@@ -81,6 +86,7 @@ STALE_INR_DAYS = 14.0  # product limit: INR older than this does not support a d
 STALE_CHECK_FROM_DAY = 7.0  # with no INR at all: the first week's IWPC dose is given before INRs are informative
 FIRST_WEEK_NO_INCREASE_DAYS = 5.0  # Aurora initiation keeps the start dose through day 4 (guideline.MAINTENANCE_FROM_DAY)
 EPS = 1e-9
+INR_TARGET = (2.0, 3.0)  # CHEST 2012 target for AF and VTE (pack.INR_TARGET)
 
 
 def _latest_inr(view: ClinicView) -> np.ndarray:
@@ -147,6 +153,31 @@ def _first_week(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return view.day < FIRST_WEEK_NO_INCREASE_DAYS
 
 
+def last_change_direction(view: ClinicView) -> np.ndarray:
+    """(n,) +1 / −1 where the dose record shows the regimen in force came from a lower / higher one (the most recent dose
+    taken that differs from it; held and missed days, 0, are skipped), 0 where the record shows no other regimen."""
+    doses = view.dose_history
+    other = ~np.isnan(doses) & (doses > 0.0) & (np.abs(doses - view.current_dose[:, None]) > 1e-6)
+    j = np.argmax(other, axis=1)
+    before = np.nan_to_num(doses, nan=0.0)[np.arange(view.n), j]
+    return np.where(other.any(axis=1), np.sign(view.current_dose - before), 0.0).astype(np.int64)
+
+
+def _in_range_after_a_change(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    inr, age = np.round(_latest_inr(view), 2), view.obs_age_days["inr"][:, 0]
+    lo, hi = INR_TARGET
+    in_range = ~np.isnan(inr) & (inr >= lo) & (inr <= hi) & (np.nan_to_num(age, nan=np.inf) <= STALE_INR_DAYS)
+    return in_range & (last_change_direction(view) != 0) & ~_pregnant(pack, view)
+
+
+def _forbid_reversal(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """Changes opposite to the last one; a hold is a decrease."""
+    change = _change(pack, view)
+    down = (change < -EPS) | is_hold(pack)[None, :]
+    last = last_change_direction(view)[:, None]
+    return ((last > 0) & down) | ((last < 0) & (change > EPS))
+
+
 def _change(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     """(n, A) proposed regimen (after any hold) − current regimen."""
     return pack.proposed_regimens(view.current_dose) - view.current_dose[:, None]
@@ -200,6 +231,11 @@ RULES: tuple[Rule, ...] = (
          lambda p, v, i: f"Day {v.day[i]:.0f} of therapy: INR lags the dose by days; no increase before day "
                          f"{FIRST_WEEK_NO_INCREASE_DAYS:g}.",
          "Aurora nomogram initiation (Ravvaz 2017, as coded in ReiL); Holbrook et al., CHEST 2012;141:e152S"),
+    Rule("no_reversal_in_range", _in_range_after_a_change, _forbid_reversal,
+         lambda p, v, i: f"Latest INR {_latest_inr(v)[i]:.1f} is in the 2–3 target after a dose "
+                         f"{'increase' if last_change_direction(v)[i] > 0 else 'decrease'}: keep the dose (or continue "
+                         "in the same direction); do not undo the change on an in-range INR.",
+         "Aurora nomogram: keep the dose in range (Ravvaz 2017); Dosewise product limit (issue #25, steady regimens)"),
     child_rule("FDA Coumadin label (2011), 8.4 Pediatric Use; adult twins (Ravvaz 2017 avatars, age ≥ 18 y)"),
     DOSE_RECORD_ABOVE_MAX,
     Rule("no_inr_on_record", _no_inr_on_record, forbid_increase,

@@ -4,9 +4,7 @@ MedicationRequest; GET /v1/recommendations/{id} the same way, for its caller onl
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +13,13 @@ import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 
 from dosewise.fhir import extensions
 from dosewise.fhir.example import FHIR_BUNDLE_EXAMPLE
-from dosewise.settings import Settings
 from dosewise.storage import models
-from dosewise.storage.db import make_engine, make_sessionmaker
 from tests.e2e.conftest import Stack
 from tests.fhir_bundles import bundles
+from tests.stored_rows import count_rows, stored_recommendation
 
 BUNDLES = Path(__file__).resolve().parents[1] / "fixtures" / "fhir" / "bundles"
 FHIR = "application/fhir+json"
@@ -39,26 +35,8 @@ def post(stack: Stack, body: object, accept: str = "application/json", role: str
                       headers=stack.headers[role] | {"Content-Type": FHIR, "Accept": accept})
 
 
-async def _rows(db_url: str, table: type) -> int:
-    engine = make_engine(Settings(DATABASE_URL=db_url))
-    try:
-        async with make_sessionmaker(engine)() as s:
-            return int((await s.execute(select(func.count()).select_from(table))).scalar_one())
-    finally:
-        await engine.dispose()
-
-
-async def _stored(db_url: str, rec_id: str) -> models.Recommendation | None:
-    engine = make_engine(Settings(DATABASE_URL=db_url))
-    try:
-        async with make_sessionmaker(engine)() as s:
-            return await s.get(models.Recommendation, uuid.UUID(rec_id))
-    finally:
-        await engine.dispose()
-
-
 def count(stack: Stack, table: type = models.Recommendation) -> int:
-    return asyncio.run(_rows(stack.db_url, table))
+    return count_rows(stack.db_url, table)
 
 
 def ext(body: dict[str, Any], url: str) -> Any:
@@ -76,7 +54,7 @@ class TestFhirIn:
         assert any("read doseAndRate given as an object" in w for w in rec["warnings"])
         assert any("read eGFR in 'mL/min' as mL/min/1.73 m²" in w for w in rec["warnings"])
         assert rec["patient_ref"] != "fhir-ac-pt-1042", "stored under its pseudonym"
-        row = asyncio.run(_stored(stack.db_url, rec["recommendation_id"]))
+        row = stored_recommendation(stack.db_url, rec["recommendation_id"])
         assert row is not None and "ac-pt-1042" not in json.dumps(row.state) + json.dumps(row.response), \
             "the Patient's id is stored nowhere, warnings included"
         assert (count(stack), count(stack, models.AuditEvent)) == (before[0] + 1, before[1] + 1)

@@ -70,6 +70,7 @@ def test_an_integrator_recommends_records_the_outcome_and_reads_it_back(clinicia
     outcome = OutcomeCreate.from_dict({
         "recommendation_id": str(rec.recommendation_id),
         "dose_given": rec.recommended_dose.to_dict(),
+        "regimen": rec.plan.dose_per_day.to_dict(),
         "feedback": Feedback(decision=FeedbackDecision.ACCEPTED).to_dict(),
         "observations": [{"kind": "inr", "value": 2.5, "unit": "{INR}", "time": "2026-11-24T08:00:00Z"}],
     })

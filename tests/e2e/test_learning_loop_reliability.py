@@ -88,7 +88,7 @@ def _outcome(rec: dict[str, Any], i: int, tag: str) -> dict[str, Any]:
     return {
         "idempotency_key": f"rel-{tag}-{i}", "recommendation_id": rec["recommendation_id"],
         "dose_given": {"value": rec["recommended_dose"]["value"] if accepted else 0.0, "unit": "mg"},
-        "regimen": None if accepted else {"value": rec["current_dose"]["value"], "unit": "mg"},
+        "regimen": rec["plan"]["dose_per_day"] if accepted else {"value": rec["current_dose"]["value"], "unit": "mg"},
         "feedback": {"decision": "accepted"} if accepted else {"decision": "overridden", "reason_code": "clinical_judgement"},
         "observations": [{"kind": "inr", "value": 2.0 + (i % 20) / 10, "unit": "{INR}",
                           "time": (DECIDED + timedelta(days=1)).isoformat()}],

@@ -90,7 +90,7 @@ def requests(samples: Samples, method: str, route: str, status: int) -> float:
 
 def outcome(rec: dict[str, Any]) -> dict[str, Any]:
     return {"recommendation_id": rec["recommendation_id"], "dose_given": rec["recommended_dose"],
-            "feedback": {"decision": "accepted"},
+            "regimen": rec["plan"]["dose_per_day"], "feedback": {"decision": "accepted"},
             "observations": [{"kind": "inr", "value": 2.5, "unit": "{INR}", "time": (DECIDED + timedelta(days=1)).isoformat()}]}
 
 

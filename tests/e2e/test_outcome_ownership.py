@@ -75,7 +75,7 @@ def test_a_second_clinician_cannot_answer_my_recommendation(stack: Stack) -> Non
     assert _tallies(stack.db_url, rec["recommendation_id"], other_id) == before  # no outcome, outbox row or audit event
 
     accepted = {"recommendation_id": rec["recommendation_id"], "dose_given": rec["recommended_dose"],
-                "feedback": {"decision": "accepted"}}
+                "regimen": rec["plan"]["dose_per_day"], "feedback": {"decision": "accepted"}}
     r = httpx.post(f"{stack.api}/v1/outcomes", json=accepted, timeout=10, headers=mine | {"Idempotency-Key": "mine-1"})
     assert r.status_code == 201, r.text  # not 409: the forgery answered nothing
     assert r.json()["adverse_events"] == [] and r.json()["feedback"]["decision"] == "accepted"

@@ -25,6 +25,7 @@ from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
 from dosewise_api.recommendations import IdempotencyKeyReused, SingleRequest, commit_singles, plan_singles
 from tests.e2e.conftest import Stack
+from tests.stored_rows import count_rows, stored_recommendation
 
 
 def example(**changes: object) -> dict:
@@ -33,31 +34,13 @@ def example(**changes: object) -> dict:
     return body
 
 
-async def _count_recommendations(db_url: str) -> int:
-    engine = make_engine(Settings(DATABASE_URL=db_url))
-    try:
-        async with make_sessionmaker(engine)() as s:
-            return int((await s.execute(select(func.count()).select_from(models.Recommendation))).scalar_one())
-    finally:
-        await engine.dispose()
-
-
-async def _stored(db_url: str, rec_id: str) -> models.Recommendation | None:
-    engine = make_engine(Settings(DATABASE_URL=db_url))
-    try:
-        async with make_sessionmaker(engine)() as s:
-            return await s.get(models.Recommendation, uuid.UUID(rec_id))
-    finally:
-        await engine.dispose()
-
-
 def clin(stack: Stack) -> dict[str, str]:
     """A clinician's credential: every /v1 route needs one (403 for other roles, 401 without)."""
     return stack.headers["clinician"]
 
 
 def count(db_url: str) -> int:
-    return asyncio.run(_count_recommendations(db_url))
+    return count_rows(db_url)
 
 
 class TestRecommend:
@@ -72,7 +55,7 @@ class TestRecommend:
         assert sorted(a["action"] for a in rec["action_values"]) == sorted(a.id for a in get_pack("warfarin").actions)
         assert rec["disclaimer"] == DISCLAIMER
         assert rec["patient_ref"] != PATIENT_STATE_EXAMPLE["patient_ref"], "the raw reference must never be stored"
-        row = asyncio.run(_stored(stack.db_url, rec["recommendation_id"]))
+        row = stored_recommendation(stack.db_url, rec["recommendation_id"])
         assert row is not None and row.response["recommendation_id"] == rec["recommendation_id"]
         assert PATIENT_STATE_EXAMPLE["patient_ref"] not in str(row.state)
         got = httpx.get(f"{stack.api}/v1/recommendations/{rec['recommendation_id']}", timeout=10, headers=clin(stack))

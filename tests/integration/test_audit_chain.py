@@ -201,7 +201,7 @@ class TestEveryChangeIsAudited:
             c = gw.clients[0]
             rec = (await c.post("/v1/recommendations", json=patient("outcome-1"), headers=gw.headers["clinician"])).json()
             body = {"recommendation_id": rec["recommendation_id"], "dose_given": rec["recommended_dose"],
-                    "feedback": {"decision": "accepted"}}
+                    "regimen": rec["plan"]["dose_per_day"], "feedback": {"decision": "accepted"}}
             r = await c.post("/v1/outcomes", json=body, headers=gw.headers["clinician"] | {"Idempotency-Key": "o-1"})
             assert r.status_code == 201, r.text
         actions = [e.action for e in await _all(db.url, AuditEvent) if e.patient_ref == rec["patient_ref"]]
@@ -216,7 +216,7 @@ class TestErasure:
             erased = [(await c.post("/v1/recommendations", json=patient("erase-me-77"), headers=h)).json() for _ in range(2)]
             kept = (await c.post("/v1/recommendations", json=patient("keep-me-78"), headers=h)).json()
             outcome = {"recommendation_id": erased[0]["recommendation_id"], "dose_given": erased[0]["recommended_dose"],
-                       "feedback": {"decision": "accepted"}}
+                       "regimen": erased[0]["plan"]["dose_per_day"], "feedback": {"decision": "accepted"}}
             assert (await c.post("/v1/outcomes", json=outcome, headers=h | {"Idempotency-Key": "erase-o"})).status_code == 201
 
             done = await asyncio.to_thread(_cli, db.url, "patients", "erase", "erase-me-77", "--yes")

@@ -235,20 +235,29 @@ def test_the_pages_work_390_px_wide_and_with_the_keyboard_alone(narrow_ui: Ui) -
     assert_accessible(ui, "patient-course")
 
 
-def test_performance_shows_the_stored_cross_validation_of_each_policy(ui: Ui) -> None:
+def test_performance_shows_the_stored_evaluation_of_each_policy(ui: Ui) -> None:
+    """Each visit policy's clinic evaluation on every held-out model and cadence (its card), each daily one's
+    cross-validation: the numbers of the card, never typed in."""
     ui.sign_in("clinician")
     ui.page.goto("/ui/performance")
     policies = httpx.get(f"{ui.stack.api}/v1/policies", headers=ui.stack.admin_headers).json()["data"]
-    evaluated = [p for p in policies if (p["model_card"].get("cross_validation") or {}).get("pooled_metrics")]
-    assert evaluated, "the bootstrapped registry holds at least one trained policy with a cross-validation"
-    for p in evaluated:
-        section = ui.page.locator("section", has=ui.page.get_by_role("heading", name=f"{p['therapy']} · {p['version']}"))
-        first = p["model_card"]["cross_validation"]["pooled_metrics"][0]
+    shown = []
+    for p in policies:
+        card = p["model_card"]
+        for run in (card.get("clinic_evaluation") or {}).get("runs") or []:
+            where = f"{run['twin_model']} ({run['role']}) at {run['schedule']} visits"
+            shown.append((f"{p['therapy']} · {p['version']} · {where}", run["comparisons"][0], run["comparisons"][0]["welch_p"]))
+        if (cv := card.get("cross_validation") or {}).get("pooled_metrics"):
+            first = cv["pooled_metrics"][0]
+            shown.append((f"{p['therapy']} · {p['version']}", first, first["welch_p"]))
+    assert shown, "the bootstrapped registry holds at least one trained policy with its evaluation"
+    for heading, first, welch_p in shown:
+        section = ui.page.locator("section", has=ui.page.get_by_role("heading", name=heading))
         row = section.locator("tr", has=ui.page.get_by_role("rowheader", name=first["metric"], exact=True))
         cells = row.locator("td").all_inner_texts()
         assert cells[0].startswith(f"{first['policy']['mean']:.2f} (")
         assert cells[1].startswith(f"{first['guideline']['mean']:.2f} (")
-        assert cells[3] == f"{first['welch_p']:.2g}"
+        assert cells[3] == f"{welch_p:.2g}"
         assert section.locator("canvas.perf-chart").count() == 2  # the efficacy and the adverse-event metric
     charts = ui.page.evaluate("""() => Array.from(document.querySelectorAll('canvas.perf-chart'))
         .map(c => Chart.getChart(c).data.datasets.map(d => d.data.length))""")

@@ -1,5 +1,6 @@
-"""What the policies and performance pages show of the stored evaluation: each policy's model card (its cross-validation
-against the guideline comparator, written by the trainer) and the gate's reports. Read from the registry, never typed in."""
+"""What the policies and performance pages show of the stored evaluation: each policy's model card (its evidence against
+the guideline, written by the trainer: for a visit-level policy its clinic evaluation on each held-out twin model and
+cadence, issue #25; for a daily one its cross-validation) and the gate's reports. Read from the registry, never typed in."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ class Evaluation:
     targets_met: bool | None
     subgroup_tests: int | None
     subgroup_flags: list[Any]
+    where: str = ""  # a clinic evaluation's held-out model and cadence ("" for a cross-validation)
+    kind: str = "cross-validation"  # or "clinic"
+    heading: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.heading:
+            extra = f" · {self.where}" if self.where else ""
+            object.__setattr__(self, "heading", f"{self.therapy} · {self.version}{extra}")
 
 
 def _interval(d: dict[str, Any], ci_key: str = "ci95", mean_key: str = "mean") -> Interval:
@@ -55,16 +64,48 @@ def algorithm(card: dict[str, Any]) -> str:
     return str(config.get("algorithm") or card.get("algorithm") or "")
 
 
+def _rows(comparisons: list[Any]) -> list[MetricRow]:
+    return [MetricRow(metric=m["metric"], policy=_interval(m["policy"]), guideline=_interval(m["guideline"]),
+                      delta=_interval({"mean": m["delta"], "ci95": m.get("delta_ci95")}),
+                      welch_p=m.get("welch_p"), paired_p=m.get("paired_p"))
+            for m in comparisons if isinstance(m, dict) and "policy" in m and "guideline" in m]
+
+
+def clinic_evaluations(policy: dict[str, Any]) -> list[Evaluation]:
+    """One Evaluation per held-out model and cadence of a card's ``clinic_evaluation`` (clinic_card.gate_evaluation)."""
+    card = policy.get("model_card") or {}
+    ce = card.get("clinic_evaluation")
+    if not isinstance(ce, dict):
+        return []
+    out = []
+    for run in ce.get("runs") or []:
+        rows = _rows(run.get("comparisons") or [])
+        if not rows:
+            continue
+        adverse = next((r.metric for r in rows if r.metric == "adverse_event_days"), rows[1].metric if len(rows) > 1 else "")
+        out.append(Evaluation(
+            therapy=policy["therapy"], version=policy["version"], status=policy["status"], algorithm=algorithm(card),
+            patients=ce.get("patients"), folds=None, days=ce.get("days"), metrics=rows,
+            targets={"efficacy_metric": rows[0].metric, "adverse_metric": adverse}, targets_met=run.get("met"),
+            subgroup_tests=len(run.get("groups") or []) or None,
+            subgroup_flags=[a.get("aim", "") for a in run.get("aims") or [] if a.get("met") is False],
+            where=f"{run.get('twin_model')} ({run.get('role')}) at {run.get('schedule')} visits", kind="clinic"))
+    return out
+
+
+def evaluations(policy: dict[str, Any]) -> list[Evaluation]:
+    """Everything a registry row's card says against the guideline: its clinic evaluations, then its cross-validation."""
+    cv = evaluation(policy)
+    return [*clinic_evaluations(policy), *([cv] if cv is not None else [])]
+
+
 def evaluation(policy: dict[str, Any]) -> Evaluation | None:
     """The cross-validation of a registry row (``registry.public``), or None when its model card carries none."""
     card = policy.get("model_card") or {}
     cv = card.get("cross_validation")
     if not isinstance(cv, dict) or not cv.get("pooled_metrics"):
         return None
-    rows = [MetricRow(metric=m["metric"], policy=_interval(m["policy"]), guideline=_interval(m["guideline"]),
-                      delta=_interval({"mean": m["delta"], "ci95": m.get("delta_ci95")}),
-                      welch_p=m.get("welch_p"), paired_p=m.get("paired_p"))
-            for m in cv["pooled_metrics"] if isinstance(m, dict) and "policy" in m and "guideline" in m]
+    rows = _rows(cv["pooled_metrics"])
     return Evaluation(therapy=policy["therapy"], version=policy["version"], status=policy["status"],
                       algorithm=algorithm(card), patients=cv.get("patients"), folds=cv.get("n_folds"), days=cv.get("days"),
                       metrics=rows, targets=cv.get("pooled_targets") or {}, targets_met=cv.get("targets_met"),

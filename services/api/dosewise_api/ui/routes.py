@@ -254,8 +254,11 @@ async def record_outcome(request: Request, recommendation_id: uuid.UUID, caller:
     form = await posted(request)
     rec = await _owned(request, caller, recommendation_id)
     decision = form.get("decision", "")
+    regimen: Any = None  # an override gives one dose from today on: the regimen is that dose
     if decision == "accepted":
         dose: Any = {"value": rec.recommended_dose.value, "unit": rec.recommended_dose.unit}
+        if rec.plan is not None:  # a hold gives 0 today and the plan's regimen after it: both are what was accepted
+            regimen = {"value": rec.plan.dose_per_day.value, "unit": rec.plan.dose_per_day.unit}
         feedback: dict[str, Any] = {"decision": "accepted"}
     else:
         raw = form.get("dose_given", "").strip().replace(",", ".")
@@ -268,7 +271,7 @@ async def record_outcome(request: Request, recommendation_id: uuid.UUID, caller:
                     "reason": form.get("reason", "").strip() or None}
     try:
         body = outcomes.OutcomeCreate.model_validate({"recommendation_id": str(recommendation_id), "dose_given": dose,
-                                                      "feedback": feedback})
+                                                      "regimen": regimen, "feedback": feedback})
     except ValidationError as e:
         problem = problems.validation_problem(e.errors(), ())
         errors = forms.field_errors(problem)
@@ -331,16 +334,17 @@ async def policies_page(request: Request, caller: AdminPage, activated: str = ""
         gates = {g.policy_id: g for g in await GateReportRepository(s).list()}  # oldest first: the latest per policy wins
     by_therapy = {t: [r for r in rows if r["therapy"] == t] for t in sorted({r["therapy"] for r in rows})}
     return render(request, "policies.html", by_therapy=by_therapy, gates=gates, evaluations={
-        r["id"]: reports.evaluation(r) for r in rows}, algorithm=reports.algorithm, message=message)
+        r["id"]: reports.evaluations(r) for r in rows}, algorithm=reports.algorithm, message=message)
 
 
 @router.get("/ui/performance")
 async def performance_page(request: Request, caller: AnyPage) -> HTMLResponse:
-    """Policy vs guideline per therapy, from each stored policy's cross-validation (its model card); active first."""
+    """Policy vs guideline per therapy, from each stored policy's evidence (its model card: clinic evaluations on held-out
+    twin models, or a cross-validation); active first."""
     rows = [registry.public(p) for p in await registry.list_policies(request.app.state.sessions)]
     order = {"active": 0, "candidate": 1, "retired": 2, "rejected": 3, "untrained": 4}
     evaluations = [e for r in sorted(rows, key=lambda r: (r["therapy"], order.get(r["status"], 9)))
-                   if (e := reports.evaluation(r)) is not None]
+                   for e in reports.evaluations(r)]
     therapies = sorted({r["therapy"] for r in rows})
     return render(request, "performance.html", evaluations=evaluations, therapies=therapies,
                   without=[t for t in therapies if not any(e.therapy == t for e in evaluations)])

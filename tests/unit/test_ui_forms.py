@@ -68,3 +68,13 @@ def test_a_bad_value_comes_back_on_the_forms_own_row_with_the_apis_message() -> 
 def test_rows_left_empty_send_nothing() -> None:
     body = forms.state_body("warfarin", {"patient_ref": "abcd"})
     assert body["observations"] == [] and body["doses"] == [] and "genotype" not in body
+
+
+def test_only_a_pharmacogenetic_therapy_asks_for_genotype_and_race():
+    from dosewise.therapies.registry import get_pack
+    from dosewise_api.ui.forms import therapy_form
+
+    warfarin, insulin = therapy_form(get_pack("warfarin")), therapy_form(get_pack("insulin_t2d"))
+    assert warfarin.genotype and "race" in [f.name for f in warfarin.fields]
+    assert not insulin.genotype and "race" not in [f.name for f in insulin.fields]
+    assert "egfr_ml_min_1_73m2" in [f.name for f in insulin.fields]  # what insulin's policy reads stays

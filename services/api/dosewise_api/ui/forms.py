@@ -101,13 +101,18 @@ def therapy_form(pack: TherapyPack) -> TherapyForm:
                                      "UTC; for a patient on long-term therapy whose record holds only recent doses."),
         "as_of": FieldSpec("as_of", "Decision time", "datetime", False, "UTC; empty: now."),
     }
+    # Genotype and race feed only a pack whose features read them (warfarin's IWPC dose and genotype one-hots); the other
+    # therapies' forms leave them out rather than ask for what their policy never reads.
+    pharmacogenetic = any(f.name.startswith(("cyp2c9_", "vkorc1_")) for f in pack.feature_specs)
+    if not pharmacogenetic:
+        specs.pop("race")
     order = [n for n in d["required_state_fields"] if n in specs] + [n for n in specs if n not in required]
     fields = tuple(FieldSpec(**{**specs[n].__dict__, "required": n in required}) for n in order)
     kinds = tuple((k, OBSERVATION_KINDS[k].label or k.replace("_", " "), tuple(unit_choices(v["quantity"])))
                   for k, v in d["observation_kinds"].items())
     return TherapyForm(therapy=pack.id, name=d["name"], dose_unit=d["dose_unit"], fields=fields, observation_kinds=kinds,
                        dose_units=dose_units, target_band=(d["target_band"][0], d["target_band"][1]),
-                       genotype="genotype" in PatientState.model_fields)
+                       genotype=pharmacogenetic and "genotype" in PatientState.model_fields)
 
 
 # ------------------------------------------------------------------------------------------------------ form → body

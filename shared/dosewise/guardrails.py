@@ -96,8 +96,10 @@ def forbid_above_unless_lower(limit: Callable[[TherapyPack, ClinicView], np.ndar
 def forbid_not_lower(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     """Only actions that lower a positive regimen (a hold followed by a lower one counts); for a regimen of 0, nothing is
     forbidden (nothing can be lower)."""
-    keeps_or_raises = _unclipped_regimens(pack, view) > view.current_dose[:, None] - 1e-9
-    return keeps_or_raises & (view.current_dose > 1e-9)[:, None]
+    # Exact: every lowering action's regimen is strictly below the current one (round_regimen keeps its direction), and a
+    # tolerance would forbid the decreases of a regimen smaller than itself.
+    keeps_or_raises = _unclipped_regimens(pack, view) >= view.current_dose[:, None]
+    return keeps_or_raises & (view.current_dose > 0.0)[:, None]
 
 
 def forbid_below_zero(pack: TherapyPack, view: ClinicView) -> np.ndarray:

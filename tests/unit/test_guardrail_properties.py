@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dosewise import decision
@@ -106,6 +106,13 @@ def _is_hold(d: decision.Decision) -> bool:
     return d.hold_doses > 0 and d.given_dose == 0.0
 
 
+@example(  # found by this test: a regimen of 1e-119 mg/day was kept at INR 4.0 (a tolerance of 1e-9 in the rule)
+    state=PatientState.model_validate({
+        "therapy": "warfarin", "patient_ref": "prop-test-0001", "age_years": 18.0, "sex": "female",
+        "weight": {"value": 35.0, "unit": "kg"}, "height": {"value": 140.0, "unit": "cm"},
+        "current_dose": {"value": 9.1e-119, "unit": "mg"}, "as_of": AS_OF, "doses": [],
+        "observations": [{"kind": "inr", "unit": "{INR}", "value": 4.0, "time": AS_OF - timedelta(hours=1)}]}),
+    q=[0.0] * 6 + [1.0] + [0.0] * 5)
 @SETTINGS
 @given(state=patient("warfarin"), q=q_values)
 def test_warfarin_recommendations_respect_every_limit(state: PatientState, q: list[float]) -> None:

@@ -146,7 +146,7 @@ def _high_inr_unanswered(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     inr, age = _latest_inr(view), view.obs_age_days["inr"][:, 0]
     high = ~np.isnan(inr) & (np.round(inr, 2) > NO_INCREASE_ABOVE_INR) & (np.nan_to_num(age, nan=np.inf) <= STALE_INR_DAYS)
     not_lowered = view.current_dose >= regimen_at_reading(view, "inr")[:, 0] - EPS
-    return high & not_lowered & (view.current_dose > EPS)
+    return high & not_lowered & (view.current_dose > 0.0)
 
 
 def _first_week(pack: TherapyPack, view: ClinicView) -> np.ndarray:

@@ -56,6 +56,12 @@ def forbid_all_but_hold(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     return np.broadcast_to(~is_hold(pack), (view.n, pack.n_actions)).copy()
 
 
+def forbid_all_but_keep(pack: TherapyPack, view: ClinicView) -> np.ndarray:
+    """Only the regimen as it is: no change, no hold (for a pack whose holds are followed by a lower regimen)."""
+    unchanged = np.abs(_unclipped_regimens(pack, view) - view.current_dose[:, None]) < 1e-9
+    return ~(unchanged & ~is_hold(pack)[None, :])
+
+
 def forbid_change(pack: TherapyPack, view: ClinicView) -> np.ndarray:
     """Only keep the regimen (or hold)."""
     unchanged = np.abs(_unclipped_regimens(pack, view) - view.current_dose[:, None]) < 1e-9

@@ -42,16 +42,18 @@ value is answered once, not at every visit while it is the latest.
   in children unknown; the twins are adults, Ravvaz 2017 avatars truncated at 18 y).
 - no_inr_on_record: on a regimen with no INR on record at all → no increase (product limit: never titrate up blind; the
   first week's doses are given before INRs are informative, but not titrated without any).
-- no_recent_inr: the latest INR is older than 14 days, or day ≥ 7 and no INR at all → keep or hold only (titrating
-  without a recent INR is guessing). An old INR counts from day 0: a short dose record (the EHR sent a few days) beside a
-  2-month-old INR was titrated as if in its first week.
+- no_recent_inr: the latest INR is older than 14 days, or day ≥ 7 and no INR at all → keep only (titrating without a
+  recent INR is guessing, and every hold here is followed by a lower dose). An old INR counts from day 0: a short dose
+  record (the EHR sent a few days) beside a 2-month-old INR was titrated as if in its first week. Where another rule then
+  asks for a hold (an old INR above 4.5, pregnancy) nothing is left: the answer is hold and refer (guardrails.py), which
+  is what such a patient needs.
 
 Not a rule: Aurora's one increase per 7 days on a regimen. The guideline keeps it (guideline.py), but it is a pacing
 heuristic for a nomogram that cannot see the INR's trajectory, not a limit on harm: a model-based controller may raise a
 dose 3 days after a change when the INR is still at 1.4 (the first-week rule above covers the INR lag of a start).
 
-Every state keeps an allowed action: the rules that forbid keeping (high_inr_unanswered) leave every hold open, and no
-rule forbids a hold; a regimen of 0 is never asked to fall.
+Every state with a recent INR keeps an allowed action: the rules that forbid keeping (high_inr_unanswered) leave every
+hold open, and only no_recent_inr forbids a hold; a regimen of 0 is never asked to fall.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ from dosewise.guardrails import (
     child_rule,
     forbid_above_unless_lower,
     forbid_all_but_hold,
-    forbid_change,
+    forbid_all_but_keep,
     forbid_increase,
     forbid_not_lower,
     is_hold,
@@ -240,7 +242,7 @@ RULES: tuple[Rule, ...] = (
     DOSE_RECORD_ABOVE_MAX,
     Rule("no_inr_on_record", _no_inr_on_record, forbid_increase,
          lambda p, v, i: "No INR on record: measure INR before increasing the dose.", "Dosewise product limit"),
-    Rule("no_recent_inr", _no_recent_inr, forbid_change,
+    Rule("no_recent_inr", _no_recent_inr, forbid_all_but_keep,
          lambda p, v, i: f"No INR in the last {STALE_INR_DAYS:g} days: measure INR before changing the dose.",
          "Dosewise product limit"),
 )

@@ -142,9 +142,10 @@ class TestPatientView:
         [link] = card["links"]
         assert link["type"] == "smart" and link["url"].startswith(stack.api + "/ui/patients/")
         assert PATIENT not in link["url"], "the patient is linked by their pseudonym"
-        assert card["source"]["url"].startswith(stack.api + "/v1/policies/")
-        policy = httpx.get(card["source"]["url"], headers=stack.admin_headers, timeout=10)
-        assert policy.status_code == 200 and "model_card" in policy.json()
+        assert card["source"]["url"].startswith(stack.api + "/ui/policies/") and card["source"]["url"].endswith("/card")
+        policy_id = card["source"]["url"].split("/")[-2]
+        policy = httpx.get(f"{stack.api}/v1/policies/{policy_id}", headers=stack.admin_headers, timeout=10)
+        assert policy.status_code == 200 and "model_card" in policy.json()  # the version the card links to
         pseudonym = link["url"].rsplit("/", 1)[1]
         [rec] = rows(stack, select(models.Recommendation).where(models.Recommendation.patient_ref == pseudonym)
                      .order_by(models.Recommendation.created_at.desc()).limit(1))

@@ -132,7 +132,9 @@ def _sha(*parts: str) -> str:
 
 
 def _links(rec: Recommendation, base: str) -> cards.Links:
-    return cards.Links(policy_url=f"{base}/v1/policies/{rec.policy.id}", patient_url=f"{base}/ui/patients/{rec.patient_ref}")
+    # The UI's page, not the admin API route: a link opened from the EHR's browser carries no API key.
+    return cards.Links(policy_url=f"{base}/ui/policies/{rec.policy.id}/card",
+                       patient_url=f"{base}/ui/patients/{rec.patient_ref}")
 
 
 async def _data(service: Service, req: HookRequest, reader: FhirReader) -> dict[str, Any]:

@@ -194,6 +194,23 @@ def test_policies_are_for_admins_only(ui: Ui, browser: Any) -> None:
         admin.close()
 
 
+def test_a_clinician_opens_the_model_card_a_cds_card_links_to(ui: Ui) -> None:
+    """A CDS Hooks card's source link (/ui/policies/{id}/card) opens for a clinician, who may not use the admin pages: the
+    version, its evidence against the guideline from its card, and the card itself."""
+    policies = httpx.get(f"{ui.stack.api}/v1/policies", headers=ui.stack.admin_headers).json()["data"]
+    active = next(p for p in policies if p["therapy"] == "warfarin" and p["status"] == "active")
+    ui.sign_in("clinician")
+    response = ui.page.goto(f"/ui/policies/{active['id']}/card")
+    assert response is not None and response.status == 200
+    assert ui.page.get_by_role("heading", level=1).inner_text().startswith(f"warfarin · {active['version']}")
+    runs = (active["model_card"].get("clinic_evaluation") or {}).get("runs") or []
+    rows = ui.page.locator("table.metrics tbody tr")
+    assert rows.count() == len(runs) + bool(active["model_card"].get("cross_validation"))
+    assert json.loads(ui.page.locator("pre.card-json").first.text_content())["therapy"] == "warfarin"  # the card itself
+    assert ui.page.goto("/ui/policies/no-such-policy/card").status == 404
+    assert_accessible(ui, "policy-card")
+
+
 def test_a_form_post_without_its_csrf_token_is_refused(ui: Ui) -> None:
     ui.sign_in("clinician")
     fill_warfarin_patient(ui, f"ui-{uuid.uuid4().hex[:10]}")

@@ -337,6 +337,21 @@ async def policies_page(request: Request, caller: AdminPage, activated: str = ""
         r["id"]: reports.evaluations(r) for r in rows}, algorithm=reports.algorithm, message=message)
 
 
+@router.get("/ui/policies/{policy_id}/card")
+async def policy_card_page(request: Request, policy_id: str, caller: AnyPage) -> HTMLResponse:
+    """One policy version's model card and its latest gate report, for any signed-in role: where a CDS Hooks card's
+    ``source`` link points (a link opened from the EHR carries no API key, so it is a page, not the admin API route).
+    Model cards and gate reports hold aggregate evaluation only, no patient data."""
+    p = await registry.get_policy(request.app.state.sessions, policy_id)
+    if p is None:
+        raise PageProblem(404, "Unknown policy", "There is no policy version with this id.")
+    row = registry.public(p)
+    async with request.app.state.sessions() as s:
+        gate = next((g for g in reversed(await GateReportRepository(s).list(p.therapy)) if g.policy_id == p.id), None)
+    return render(request, "policy_card.html", policy=row, gate=gate, evaluations=reports.evaluations(row),
+                  algorithm=reports.algorithm)
+
+
 @router.get("/ui/performance")
 async def performance_page(request: Request, caller: AnyPage) -> HTMLResponse:
     """Policy vs guideline per therapy, from each stored policy's evidence (its model card: clinic evaluations on held-out

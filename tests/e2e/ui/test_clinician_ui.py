@@ -276,6 +276,16 @@ def test_performance_shows_the_stored_evaluation_of_each_policy(ui: Ui) -> None:
         assert cells[1].startswith(f"{first['guideline']['mean']:.2f} (")
         assert cells[3] == f"{welch_p:.2g}"
         assert section.locator("canvas.perf-chart").count() == 2  # the efficacy and the adverse-event metric
+    for p in policies:  # each clinic run: the card's algorithm comparison and its patient groups, as stored
+        for run in (p["model_card"].get("clinic_evaluation") or {}).get("runs") or []:
+            heading = f"{p['therapy']} · {p['version']} · {run['twin_model']} ({run['role']}) at {run['schedule']} visits"
+            section = ui.page.locator("section", has=ui.page.get_by_role("heading", name=heading))
+            compare = section.locator("table.compare tbody tr")
+            assert compare.count() == len(run["means"])
+            arm, means = next(iter(run["means"].items()))
+            first = compare.first.locator("td").all_inner_texts()[0]
+            assert compare.first.locator("th").inner_text() == arm and first == f"{means[run['comparisons'][0]['metric']]:.2f}"
+            assert section.locator("table.groups tbody tr").count() == len(run["groups"])
     charts = ui.page.evaluate("""() => Array.from(document.querySelectorAll('canvas.perf-chart'))
         .map(c => Chart.getChart(c).data.datasets.map(d => d.data.length))""")
     assert charts and all(c == [2, 2] for c in charts)  # mean and 95 % CI of the policy and of the guideline

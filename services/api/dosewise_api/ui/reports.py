@@ -4,7 +4,7 @@ cadence, issue #25; for a daily one its cross-validation) and the gate's reports
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -30,6 +30,16 @@ class MetricRow:
 
 
 @dataclass(frozen=True)
+class GroupRow:
+    """One patient group of a clinic run: its size and the policy's difference from the guideline (paired p)."""
+
+    dimension: str
+    label: str
+    n: int
+    deltas: list[tuple[str, float, float | None]]  # (metric, policy − guideline, paired p)
+
+
+@dataclass(frozen=True)
 class Evaluation:
     therapy: str
     version: str
@@ -44,6 +54,9 @@ class Evaluation:
     subgroup_tests: int | None
     subgroup_flags: list[Any]
     where: str = ""  # a clinic evaluation's held-out model and cadence ("" for a cross-validation)
+    # A clinic run's algorithm comparison: every arm's mean of each metric (the guideline, the MPC, this policy).
+    means: dict[str, dict[str, float]] = field(default_factory=dict)
+    groups: list[GroupRow] = field(default_factory=list)  # per patient group: this policy − the guideline
     kind: str = "cross-validation"  # or "clinic"
     heading: str = ""
 
@@ -89,7 +102,12 @@ def clinic_evaluations(policy: dict[str, Any]) -> list[Evaluation]:
             targets={"efficacy_metric": rows[0].metric, "adverse_metric": adverse}, targets_met=run.get("met"),
             subgroup_tests=len(run.get("groups") or []) or None,
             subgroup_flags=[a.get("aim", "") for a in run.get("aims") or [] if a.get("met") is False],
-            where=f"{run.get('twin_model')} ({run.get('role')}) at {run.get('schedule')} visits", kind="clinic"))
+            where=f"{run.get('twin_model')} ({run.get('role')}) at {run.get('schedule')} visits", kind="clinic",
+            means={arm: {m: float(v) for m, v in ms.items() if isinstance(v, (int, float))}
+                   for arm, ms in (run.get("means") or {}).items() if isinstance(ms, dict)},
+            groups=[GroupRow(g["dimension"], g["label"], int(g["n"]),
+                             [(c["metric"], float(c["delta"]), c.get("paired_p")) for c in g.get("comparisons") or []][:2])
+                    for g in run.get("groups") or [] if isinstance(g, dict) and "dimension" in g]))
     return out
 
 

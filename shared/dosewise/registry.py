@@ -58,9 +58,22 @@ async def _announce(queue: Queue | None, p: Policy, by: str) -> None:
         log.warning("policy event not published", extra={"error": type(e).__name__, "therapy": p.therapy})
 
 
+def failed_clinic_aims(card: dict[str, Any] | None) -> bool:
+    """The version's own card records that it did not meet issue #25's held-out aims (``clinic_evaluation.targets_met``
+    False): such a learned policy or MPC may not serve ("the guideline is the floor"). A card without that evidence is
+    judged where it was made (the retraining gate, the bootstrap)."""
+    evidence = (card or {}).get("clinic_evaluation")
+    return isinstance(evidence, dict) and evidence.get("targets_met") is False
+
+
 async def activate(sessions: async_sessionmaker[AsyncSession], queue: Queue | None, policy_id: str, by: str,
                    role: str = "admin", action: Action = Action.POLICY_ACTIVATE) -> Policy:
-    """Activate and audit in one transaction (the audit event names who, the version and the policy id)."""
+    """Activate and audit in one transaction (the audit event names who, the version and the policy id). A version whose
+    card shows the held-out aims not met is refused (409), whoever asks."""
+    existing = await get_policy(sessions, policy_id)
+    if existing is not None and failed_clinic_aims(existing.model_card):
+        raise RegistryError(f"{existing.therapy}/{existing.version} did not meet the held-out clinic aims its model card "
+                            "records; the guideline (or a version that met them) serves instead", 409)
     try:
         async with transaction(sessions) as s:
             p = await PolicyRepository(s).activate(policy_id, by=by)

@@ -50,6 +50,30 @@ async def test_activate_and_rollback_are_audited(db_url: str) -> None:
         await engine.dispose()
 
 
+async def test_a_version_whose_card_records_unmet_held_out_aims_is_never_activated(db_url: str) -> None:
+    """Issue #25, the guideline is the floor: the insulin DQN that missed its held-out aims ships as a candidate for the
+    record, and no admin, CLI or rollback can make it serve; one whose card met them can."""
+    engine = make_engine(Settings(DATABASE_URL=db_url))
+    sessions = make_sessionmaker(engine)
+    therapy = f"t-{uuid.uuid4().hex[:8]}"
+    try:
+        async with transaction(sessions) as s:
+            failed = await PolicyRepository(s).add(Policy(
+                therapy=therapy, version="dqn-failed", status="candidate", sha256="2" * 64, artifact_path="f",
+                model_card={"clinic_evaluation": {"targets_met": False}}))
+            passed = await PolicyRepository(s).add(Policy(
+                therapy=therapy, version="dqn-passed", status="candidate", sha256="3" * 64, artifact_path="p",
+                model_card={"clinic_evaluation": {"targets_met": True}}))
+        with pytest.raises(registry.RegistryError) as e:
+            await registry.activate(sessions, None, failed.id, by="key:admin1")
+        assert e.value.status == 409 and "held-out clinic aims" in str(e.value)
+        assert (await registry.activate(sessions, None, passed.id, by="key:admin1")).status == "active"
+        async with sessions() as s:
+            assert (await PolicyRepository(s).get(failed.id)).status == "candidate"  # type: ignore[union-attr]
+    finally:
+        await engine.dispose()
+
+
 def test_the_cli_lists_activates_and_rolls_back_like_the_api(db_url: str) -> None:
     """`dosewise policies list|activate|rollback` from the shell: the same registry change, audit events and "policy
     activated" announcements as the admin routes (the queue here: the database's own table)."""

@@ -334,7 +334,8 @@ async def policies_page(request: Request, caller: AdminPage, activated: str = ""
         gates = {g.policy_id: g for g in await GateReportRepository(s).list()}  # oldest first: the latest per policy wins
     by_therapy = {t: [r for r in rows if r["therapy"] == t] for t in sorted({r["therapy"] for r in rows})}
     return render(request, "policies.html", by_therapy=by_therapy, gates=gates, evaluations={
-        r["id"]: reports.evaluations(r) for r in rows}, algorithm=reports.algorithm, message=message)
+        r["id"]: reports.evaluations(r) for r in rows}, algorithm=reports.algorithm, message=message,
+        failed_aims=registry.failed_clinic_aims)
 
 
 @router.get("/ui/policies/{policy_id}/card")

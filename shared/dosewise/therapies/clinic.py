@@ -108,6 +108,20 @@ def plan_from_actions(pack: TherapyPack, view: ClinicView, action: IntArray) -> 
 
 
 # --- what the packs' visit guidelines share -------------------------------------------------------------------------
+def _other_doses(view: ClinicView) -> BoolArray:
+    """(n, H) recorded days with a dose taken that is not the regimen in force (0 and unrecorded days are neither)."""
+    doses = view.dose_history
+    return ~np.isnan(doses) & (doses > 0.0) & (np.abs(doses - view.current_dose[:, None]) > 1e-6)
+
+
+def previous_regimen(view: ClinicView) -> tuple[FloatArray, BoolArray]:
+    """((n,) the regimen before the one in force: the most recent dose taken that differs from it; (n,) whether the
+    record shows one)."""
+    other = _other_doses(view)
+    j = np.argmax(other, axis=1)
+    return np.nan_to_num(view.dose_history, nan=0.0)[np.arange(view.n), j], other.any(axis=1)
+
+
 def days_on_regimen(view: ClinicView) -> FloatArray:
     """(n,) days the regimen in force has been taken, as far as the record shows: the leading days of the dose record that
     are the current regimen or a missed (0) or unrecorded day, at most the days of therapy and the record's length.
@@ -116,9 +130,8 @@ def days_on_regimen(view: ClinicView) -> FloatArray:
     dose ``day`` days ago lies in bin ceil(day) − 1. A twin decides on whole days (``day`` doses taken); a clinic's
     evening doses and morning visit give half days: seven evening doses seen the next morning are 6.5 days of therapy and
     seven days on the regimen, as a record whose older days held another dose counts them."""
-    doses = view.dose_history
-    h = doses.shape[1]
-    other = ~np.isnan(doses) & (doses > 0.0) & (np.abs(doses - view.current_dose[:, None]) > 1e-6)
+    h = view.dose_history.shape[1]
+    other = _other_doses(view)
     first_other = np.where(other.any(axis=1), np.argmax(other, axis=1), h)
     return np.minimum(first_other.astype(float), np.maximum(np.ceil(view.day - 1e-9), 0.0))
 

@@ -76,11 +76,13 @@ from dosewise.guardrails import (
     regimen_at_reading,
 )
 from dosewise.therapies.base import ClinicView, TherapyPack
+from dosewise.therapies.clinic import previous_regimen
 from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin.interactions import LOWERS_INR, RAISES_INR, Interaction
+from dosewise.therapies.warfarin.target import INR_TARGET
 
 HOLD_ABOVE_INR = 4.5  # issue #5; CHEST 2012 omits doses for INR 4.5–10 without bleeding
-NO_INCREASE_ABOVE_INR = 3.0  # upper end of the 2–3 target
+NO_INCREASE_ABOVE_INR = INR_TARGET[1]  # upper end of the 2–3 target
 MAX_STEP_MG = 2.0  # product limit: the largest increase in one decision
 RAISES_INR_MAX_INCREASE_MG = 0.5  # product limit: a co-medication that raises INR (amiodarone, fluconazole, ...)
 INDUCER_NO_DECREASE_UP_TO_INR = NO_INCREASE_ABOVE_INR  # product limit: with an inducer, no decrease unless INR is above 3
@@ -88,7 +90,6 @@ STALE_INR_DAYS = 14.0  # product limit: INR older than this does not support a d
 STALE_CHECK_FROM_DAY = 7.0  # with no INR at all: the first week's IWPC dose is given before INRs are informative
 FIRST_WEEK_NO_INCREASE_DAYS = 5.0  # Aurora initiation keeps the start dose through day 4 (guideline.MAINTENANCE_FROM_DAY)
 EPS = 1e-9
-INR_TARGET = (2.0, 3.0)  # CHEST 2012 target for AF and VTE (pack.INR_TARGET)
 
 
 def _latest_inr(view: ClinicView) -> np.ndarray:
@@ -156,13 +157,10 @@ def _first_week(pack: TherapyPack, view: ClinicView) -> np.ndarray:
 
 
 def last_change_direction(view: ClinicView) -> np.ndarray:
-    """(n,) +1 / −1 where the dose record shows the regimen in force came from a lower / higher one (the most recent dose
-    taken that differs from it; held and missed days, 0, are skipped), 0 where the record shows no other regimen."""
-    doses = view.dose_history
-    other = ~np.isnan(doses) & (doses > 0.0) & (np.abs(doses - view.current_dose[:, None]) > 1e-6)
-    j = np.argmax(other, axis=1)
-    before = np.nan_to_num(doses, nan=0.0)[np.arange(view.n), j]
-    return np.where(other.any(axis=1), np.sign(view.current_dose - before), 0.0).astype(np.int64)
+    """(n,) +1 / −1 where the dose record shows the regimen in force came from a lower / higher one, 0 where the record
+    shows no other regimen (clinic.previous_regimen)."""
+    before, found = previous_regimen(view)
+    return np.where(found, np.sign(view.current_dose - before), 0.0).astype(np.int64)
 
 
 def _in_range_after_a_change(pack: TherapyPack, view: ClinicView) -> np.ndarray:

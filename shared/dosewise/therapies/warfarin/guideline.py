@@ -39,6 +39,7 @@ import numpy as np
 from dosewise.therapies.base import ClinicView, FloatArray, IntArray, TherapyPack
 from dosewise.therapies.clinic import ActionGuideline, action_index, days_on_regimen
 from dosewise.therapies.warfarin.iwpc import iwpc_dose_mg_per_day, iwpc_pharmacogenetic_dose_mg_per_day
+from dosewise.therapies.warfarin.target import INR_TARGET
 
 START_DOSE_STEP_MG = 0.5  # half of a 1-mg tablet
 MIN_START_DOSE_MG = 0.5
@@ -49,7 +50,6 @@ _UPPER = np.array([1.4999, 1.7999, 1.9999, 3.0, 3.3999, 3.9999, 5.0, np.inf])
 _FACTOR = np.array([1.15, 1.10, 1.075, 1.0, 0.925, 0.90, 0.875, 0.85])
 _HOLD = np.array([0, 0, 0, 0, 0, 0, 2, 2])
 _ACTION = ("+15%", "+10%", "+7.5%", "keep", "-7.5%", "-10%", "hold2-12.5%", "hold2-15%")  # the pack's action per band
-INR_RANGE = (2.0, 3.0)
 URGENT_INR = 5.0  # Aurora: > 5 hold and recheck in 2 days
 URGENT_RECHECK_DAYS = 2.0
 OUT_OF_RANGE_RECHECK_DAYS = 7.0  # Aurora: retest in 7 days when out of range
@@ -82,7 +82,7 @@ def in_range_run_days(view: ClinicView) -> FloatArray:
     """(n,) how long the INRs on record have stayed in range: the age of the oldest INR of the unbroken in-range run that
     ends with the latest one (0 for a single in-range INR; NaN where the latest is out of range or missing)."""
     inr, age = view.obs["inr"], view.obs_age_days["inr"]
-    lo, hi = INR_RANGE
+    lo, hi = INR_TARGET
     ok = ~np.isnan(inr) & (inr >= lo) & (inr <= hi)
     run = np.cumprod(ok, axis=1).astype(bool)  # True while every INR from the latest back is in range
     oldest = np.where(run, np.nan_to_num(age, nan=0.0), -np.inf).max(axis=1)
@@ -92,7 +92,7 @@ def in_range_run_days(view: ClinicView) -> FloatArray:
 def recheck_days(pack: TherapyPack, view: ClinicView, action_idx: IntArray) -> FloatArray:
     """Days to the next INR for the chosen actions (module docstring)."""
     inr = view.obs["inr"][:, 0]
-    lo, hi = INR_RANGE
+    lo, hi = INR_TARGET
     run = in_range_run_days(view)
     days = np.full(view.n, MIN_RECHECK_DAYS)
     for at_least, d in reversed(IN_RANGE_RECHECK):

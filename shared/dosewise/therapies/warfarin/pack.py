@@ -75,11 +75,11 @@ from dosewise.therapies.warfarin.guideline import (
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
 from dosewise.therapies.warfarin.metrics import LABELS, warfarin_metrics
 from dosewise.therapies.warfarin.simulator import INR_BLEED_RISK, INR_CLOT_RISK, WarfarinSimulator
+from dosewise.therapies.warfarin.target import INR_TARGET
 
 if TYPE_CHECKING:
     from dosewise.therapies.clinic import ClinicTrajectory, VisitPolicy
 
-INR_TARGET = (2.0, 3.0)  # ACCP/CHEST target range for AF and VTE; ../shared/clinical.md §1 "Metrics"
 START_MAX_INR = 1.5  # untreated INR is about 1 (Hamberg 2007 BASE); ≥ 1.5 without warfarin needs a clinician first
 INR_IMPUTE_NONE = 1.0  # an untreated patient's INR (Hamberg 2007 BASE = 1) when no INR has been measured yet
 DAYS_SINCE_INR_CAP = 28.0  # days; longer gaps look the same to the policy

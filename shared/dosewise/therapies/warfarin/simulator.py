@@ -27,10 +27,11 @@ import numpy as np
 from dosewise.therapies.base import ClinicView, Cohort, FloatArray, RewardWeights, StepResult, VectorSimulator
 from dosewise.therapies.warfarin import hamberg as hb
 from dosewise.therapies.warfarin.guideline import iwpc_start_dose_mg_per_day
+from dosewise.therapies.warfarin.target import INR_TARGET
 
 INR_DAYS_EXPLICIT = (0, 1, 2, 3, 4, 7, 10, 14)
 INR_WEEKLY_AFTER_DAY = 14
-INR_LOW, INR_HIGH = 2.0, 3.0  # target range (ACCP/CHEST for AF and VTE)
+INR_LOW, INR_HIGH = INR_TARGET  # target range (ACCP/CHEST for AF and VTE; target.py)
 INR_BLEED_RISK = 4.0  # adverse-event proxy, ../shared/clinical.md §1
 INR_CLOT_RISK = 1.5  # adverse-event proxy after the first week
 CLOT_RISK_AFTER_DAY = 7

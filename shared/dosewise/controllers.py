@@ -30,6 +30,9 @@ from dosewise.therapies.clinic import keep_action_index
 
 ControllerKind = Literal["guideline", "mpc"]
 KINDS: tuple[ControllerKind, ...] = ("guideline", "mpc")
+# A network behind the model-predictive shield (dosewise.shield): its manifest names the network file beside it and that
+# file's sha256, so the registry's hash of the manifest covers the network too.
+SHIELD = "shield"
 MANIFEST_FILE = "controller.json"
 GUIDELINE_OTHER_SCORE = -1.0
 
@@ -42,10 +45,21 @@ def manifest(kind: ControllerKind, therapy: str, actions: Sequence[str]) -> dict
     return {"kind": kind, "therapy": therapy, "actions": list(actions)}
 
 
+def shield_manifest(therapy: str, actions: Sequence[str], network_file: str, network_sha256: str) -> dict[str, Any]:
+    """A shielded network's manifest: the kind, therapy and action ids as a controller's, and the network it guards."""
+    return {"kind": SHIELD, "therapy": therapy, "actions": list(actions),
+            "network": {"file": network_file, "sha256": network_sha256}}
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     data = json.loads(path.read_text())
-    if data.get("kind") not in KINDS:
+    if data.get("kind") not in (*KINDS, SHIELD):
         raise ValueError(f"{path}: unknown controller kind {data.get('kind')!r}")
+    if data["kind"] == SHIELD:
+        network = data.get("network")
+        if not isinstance(network, dict) or not isinstance(network.get("file"), str) or "/" in network["file"] \
+                or not isinstance(network.get("sha256"), str):
+            raise ValueError(f"{path}: a shield manifest names its network as {{'file': name beside it, 'sha256': hex}}")
     return data
 
 

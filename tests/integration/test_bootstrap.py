@@ -134,6 +134,37 @@ def test_a_network_that_met_its_targets_is_preferred_to_the_mpc_and_the_mpc_to_t
     assert ("dqn-proven", "dqn", "active") in asyncio.run(_rows(settings, "immune"))
 
 
+def _shielded(folder: Path, therapy: str, targets_met: bool) -> None:
+    """A network behind the shield whose card claims (or not) that it met its targets (controllers_ship writes the real
+    one, with the gate's evidence)."""
+    from dosewise_trainer.controllers_ship import write_shield
+
+    network = folder.parent / f"{folder.name}-network"
+    _network(network, therapy, targets_met=False)
+    write_shield(get_pack(therapy), network, folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card["clinic_evaluation"] = {"targets_met": targets_met}
+    (folder / "model_card.json").write_text(json.dumps(card))
+
+
+def test_a_shielded_network_that_met_its_targets_serves_before_the_mpc(
+        empty_db_url: str, tmp_path: Path) -> None:
+    settings = _settings(empty_db_url, tmp_path)
+    root = settings.policy_dir / "insulin_t2d"
+    _shielded(root / "dqn-shield", "insulin_t2d", targets_met=True)
+    _mpc(root / "mpc", "insulin_t2d", targets_met=True)
+    asyncio.run(ensure_policies(settings))
+    assert ("dqn-shield", "shield", "active") in asyncio.run(_rows(settings, "insulin_t2d"))
+    assert asyncio.run(_active_is_servable(settings, "insulin_t2d"))
+
+
+def test_a_shielded_network_without_evidence_never_serves(empty_db_url: str, tmp_path: Path) -> None:
+    settings = _settings(empty_db_url, tmp_path)
+    _shielded(settings.policy_dir / "insulin_t2d" / "dqn-shield", "insulin_t2d", targets_met=False)
+    asyncio.run(ensure_policies(settings))
+    assert ("guideline", "guideline", "active") in asyncio.run(_rows(settings, "insulin_t2d"))
+
+
 def test_a_policy_rebuilt_under_its_version_name_is_registered_anew_and_served(empty_db_url: str,
                                                                               tmp_path: Path) -> None:
     settings = _settings(empty_db_url, tmp_path)

@@ -12,8 +12,9 @@ import pytest
 
 from dosewise import controllers
 from dosewise.artifacts import sha256_file
-from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
+from dosewise.schemas import INSULIN_STATE_EXAMPLE, PATIENT_STATE_EXAMPLE, PatientState
 from dosewise.storage.models import Policy
+from dosewise.therapies.base import ClinicView
 from dosewise.therapies.registry import PACKS, get_pack
 from dosewise_inference.policy_store import PolicyUnavailable, load_policy
 from dosewise_inference.recommend import recommend
@@ -86,3 +87,50 @@ def test_a_served_guideline_answers_through_the_masked_choice_and_says_it_has_no
     assert item["score"]["attributions"]["top"] == []
     assert item["score"]["attributions"]["method"].startswith("not available: a guideline controller")
     assert item["score"]["rationale"]
+
+
+SHIPPED_INSULIN_NETWORK = Path(__file__).resolve().parents[2] / "policies" / "insulin_t2d" / "dqn-clinic-seed1"
+
+
+def _shield(tmp_path: Path) -> Path:
+    from dosewise_trainer.controllers_ship import write_shield
+
+    return write_shield(get_pack("insulin_t2d"), SHIPPED_INSULIN_NETWORK, tmp_path / "insulin_t2d" / "shielded")
+
+
+def test_a_shielded_network_loads_from_its_manifest_and_chooses_within_the_shield(tmp_path: Path) -> None:
+    from dosewise import shield
+
+    pack, view = _views("insulin_t2d", days=20)
+    loaded = load_policy(_row("insulin_t2d", _shield(tmp_path), tmp_path), tmp_path)
+    assert loaded.kind == controllers.SHIELD and loaded.is_network
+    guard = pack.guardrails(view)
+    narrowed = loaded.narrow(pack, view, guard)
+    np.testing.assert_array_equal(narrowed.mask, shield.shield_mask(pack, view, guard.mask))
+    states = [PatientState.model_validate(INSULIN_STATE_EXAMPLE)]
+    item = recommend(loaded, states, explain=True, exploration="off", rng=np.random.default_rng(0), epsilon=0.0,
+                     temperature=1.0)[0]
+    prep_view = ClinicView.from_states(pack, states)
+    expected = shield.shield_mask(pack, prep_view, pack.guardrails(prep_view).mask)[0]
+    assert item["action_mask"] == expected.tolist() and expected[item["action"]]
+    assert item["score"]["attributions"]["top"]  # a network: its attributions are given
+
+
+def test_a_shield_whose_network_changed_is_refused(tmp_path: Path) -> None:
+    manifest = _shield(tmp_path)
+    row = _row("insulin_t2d", manifest, tmp_path)
+    onnx = manifest.parent / "policy.onnx"
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
+    with pytest.raises(PolicyUnavailable, match="shielded network"):
+        load_policy(row, tmp_path)
+
+
+def test_a_pack_without_shield_limits_refuses_a_shield_manifest(tmp_path: Path) -> None:
+    folder = tmp_path / "warfarin" / "shielded"
+    folder.mkdir(parents=True)
+    onnx = export_untrained(get_pack("warfarin"), folder)
+    manifest = folder / controllers.MANIFEST_FILE
+    manifest.write_text(json.dumps(controllers.shield_manifest("warfarin", [a.id for a in get_pack("warfarin").actions],
+                                                               onnx.name, sha256_file(onnx))))
+    with pytest.raises(PolicyUnavailable, match="has no shield"):
+        load_policy(_row("warfarin", manifest, tmp_path), tmp_path)

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from dosewise import metrics, problems
+from dosewise import controllers, metrics, problems
 from dosewise.gc_pauses import startup_heap_frozen
 from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
@@ -113,9 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _problem(422, problems.validation_problem(
                 [{"loc": ("therapy",), "msg": f"unknown therapy; allowed: {', '.join(PACKS)}", "type": "therapy"}], ()))
         policy = request.app.state.store.get(body.therapy)  # one version answers the whole request, even mid-swap
-        if not policy.is_network:
+        if not policy.is_network or policy.kind == controllers.SHIELD:  # the shield forecasts from the patient's record
+            what = "network behind the model shield" if policy.is_network else f"{policy.kind} controller"
             return _problem(422, problems.validation_problem(
-                [{"loc": ("features",), "msg": f"the serving {body.therapy} policy is a {policy.kind} controller: it decides "
+                [{"loc": ("features",), "msg": f"the serving {body.therapy} policy is a {what}: it decides "
                   "from patient states (POST /v1/recommend), not from features", "type": "policy_kind"}], ()))
         x = np.asarray(body.features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != policy.n_features or not np.isfinite(x).all():

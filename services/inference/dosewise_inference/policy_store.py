@@ -18,13 +18,13 @@ import onnxruntime as ort
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dosewise import controllers, metrics
+from dosewise import controllers, metrics, shield
 from dosewise.artifacts import artifact_problem
 from dosewise.hyperscore import FeatureStats, HyperScoreConfig
 from dosewise.queue.base import POLICIES_STREAM, Queue
 from dosewise.schemas import PolicyRef
 from dosewise.storage.models import Policy
-from dosewise.therapies.base import ClinicView, TherapyPack
+from dosewise.therapies.base import ClinicView, GuardrailResult, TherapyPack
 from dosewise.therapies.registry import PACKS
 from dosewise_inference.explain import load_sidecars
 from dosewise_inference.onnx_gradient import GraphGradient, load_gradient
@@ -49,11 +49,15 @@ class LoadedPolicy:
     hyperscore: HyperScoreConfig
     feature_stats: FeatureStats | None
     gradient: GraphGradient | None = None  # exact attributions' gradients; None: finite differences (explain.py)
-    kind: str = "dqn"  # "dqn" (an ONNX network) or a controllers.KINDS entry
+    kind: str = "dqn"  # "dqn" (an ONNX network), controllers.SHIELD (a network behind the shield) or a controllers.KINDS entry
 
     @property
     def is_network(self) -> bool:
         return self.session is not None
+
+    def narrow(self, pack: TherapyPack, view: ClinicView, guard: GuardrailResult) -> GuardrailResult:
+        """What this policy chooses within: the guardrails' result, narrowed by the shield for a shielded network."""
+        return shield.apply(pack, view, guard) if self.kind == controllers.SHIELD else guard
 
     def action_values(self, pack: TherapyPack, view: ClinicView, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(batch, A) the scores the masked argmax picks from — a network's Q-values, a controller's action scores — and
@@ -83,14 +87,22 @@ def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
     if pack is None:
         raise PolicyUnavailable(f"policy {row.therapy} {row.version}: unknown therapy")
     ref = PolicyRef(id=row.id, therapy=row.therapy, version=row.version, status=row.status, sha256=row.sha256)  # type: ignore[arg-type]
+    kind = "dqn"
     if path.name == controllers.MANIFEST_FILE:
         try:
-            kind = controllers.read_manifest(path)["kind"]
+            manifest = controllers.read_manifest(path)
         except (ValueError, OSError) as e:
             raise PolicyUnavailable(f"policy {row.therapy} {row.version}: {e}") from None
-        hs_cfg, _ = load_sidecars(path.parent)
-        return LoadedPolicy(ref=ref, session=None, n_features=pack.n_features, n_actions=pack.n_actions, has_heads=False,
-                            hyperscore=hs_cfg, feature_stats=None, kind=kind)
+        kind = manifest["kind"]
+        if kind != controllers.SHIELD:
+            hs_cfg, _ = load_sidecars(path.parent)
+            return LoadedPolicy(ref=ref, session=None, n_features=pack.n_features, n_actions=pack.n_actions,
+                                has_heads=False, hyperscore=hs_cfg, feature_stats=None, kind=kind)
+        if not shield.has_shield(pack):
+            raise PolicyUnavailable(f"policy {row.therapy} {row.version}: the {row.therapy} pack has no shield")
+        path = path.parent / manifest["network"]["file"]
+        if (problem := artifact_problem(path, manifest["network"]["sha256"])) is not None:
+            raise PolicyUnavailable(f"policy {row.therapy} {row.version}: its shielded network: {problem}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -106,7 +118,7 @@ def load_policy(row: Policy, policy_dir: Path) -> LoadedPolicy:
     hs_cfg, stats = load_sidecars(path.parent)
     return LoadedPolicy(ref=ref, session=session, n_features=int(shape_in[1]), n_actions=int(q_out.shape[1]),
                         has_heads="q_heads" in out_names, hyperscore=hs_cfg, feature_stats=stats,
-                        gradient=load_gradient(path, session, int(shape_in[1])))
+                        gradient=load_gradient(path, session, int(shape_in[1])), kind=kind)
 
 
 async def servable_row(session: AsyncSession, therapy: str) -> Policy | None:

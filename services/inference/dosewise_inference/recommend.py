@@ -23,17 +23,18 @@ def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, e
               rng: np.random.Generator, epsilon: float, temperature: float) -> list[dict[str, Any]]:
     prep = decision.prepare(states)
     q, heads = policy.action_values(prep.pack, prep.view, prep.features)
-    actions, probability = choose(q, prep.guard.mask, exploration, rng, epsilon, temperature)
+    guard = policy.narrow(prep.pack, prep.view, prep.guard)  # a shielded network chooses within the shield's mask
+    actions, probability = choose(q, guard.mask, exploration, rng, epsilon, temperature)
     if explain:
-        scores = score_and_explain_many(prep.pack, policy, prep.view, prep.features, prep.guard.mask, actions, q, heads,
-                                        policy.hyperscore, policy.feature_stats, guard=prep.guard,
+        scores = score_and_explain_many(prep.pack, policy, prep.view, prep.features, guard.mask, actions, q, heads,
+                                        policy.hyperscore, policy.feature_stats, guard=guard,
                                         policy_version=policy.ref.version)
     else:  # the batch path: HyperScore and sub-scores, no attributions or rationale
-        scored, _ = score_rows(prep.pack, prep.view, prep.features, prep.guard, actions, q, heads, policy.hyperscore,
+        scored, _ = score_rows(prep.pack, prep.view, prep.features, guard, actions, q, heads, policy.hyperscore,
                                policy.feature_stats)
         scores = scored.rows()
     # Whole arrays to Python lists once: indexing numpy row by row costs more than the conversion itself.
-    q_l, mask_l, action_l, prob_l = q.tolist(), prep.guard.mask.tolist(), actions.tolist(), probability.tolist()
+    q_l, mask_l, action_l, prob_l = q.tolist(), guard.mask.tolist(), actions.tolist(), probability.tolist()
     heads_l = None if heads is None else heads.tolist()
     return [
         {"q_values": q_l[i], "head_q_values": None if heads_l is None else heads_l[i], "action": action_l[i],

@@ -33,7 +33,8 @@ from dosewise_trainer.controllers_ship import write_controller
 from dosewise_trainer.export import sha256_file
 
 log = logging.getLogger("dosewise.trainer.bootstrap")
-PREFERENCE = {"dqn": 0, "mpc": 1}  # among versions that met the targets: a learned network, then the MPC
+# Among versions that met the targets: a learned network, then one behind the model shield, then the MPC.
+PREFERENCE = {"dqn": 0, controllers.SHIELD: 1, "mpc": 2}
 
 
 def shipped_artifacts(policy_dir: Path, therapy: str) -> list[tuple[str, Path, dict]]:
@@ -71,7 +72,7 @@ def fits_pack(card: dict, pack: TherapyPack) -> bool:
     """Whether the version was made for this pack's current actions (and, for a network, its features)."""
     if [a.get("id") for a in card.get("actions", [])] != [a.id for a in pack.actions]:
         return False
-    return kind_of(card) != "dqn" or len(card.get("features", [])) == pack.n_features
+    return kind_of(card) not in ("dqn", controllers.SHIELD) or len(card.get("features", [])) == pack.n_features
 
 
 def servable(policy: Policy, policy_dir: Path) -> bool:
@@ -83,8 +84,8 @@ def servable(policy: Policy, policy_dir: Path) -> bool:
 
 
 def best_candidate(candidates: list[Policy], pack: TherapyPack, policy_dir: Path) -> Policy | None:
-    """What the bootstrap activates: the newest servable network, else MPC, that met its targets against the guideline;
-    else the newest servable guideline."""
+    """What the bootstrap activates: the newest servable network, else shielded network, else MPC, that met its targets
+    against the guideline; else the newest servable guideline."""
     usable = [p for p in candidates if servable(p, policy_dir)]
     passed = [p for p in usable if kind_of(p.model_card or {}) in PREFERENCE and passed_targets(p.model_card or {}, pack)]
     if passed:

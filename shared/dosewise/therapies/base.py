@@ -293,6 +293,23 @@ class DosingPolicy(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ShieldLimit:
+    """One limit of a pack's shield (dosewise.shield): the forecast share of days whose primary observation is below
+    ``below`` (or above ``above``; canonical unit) may be at most ``max_share``. ``source``: where the limit comes from."""
+
+    max_share: float
+    source: str
+    below: float | None = None
+    above: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.below is None) == (self.above is None):
+            raise ValueError("a shield limit bounds one side: give below or above")
+        if not 0.0 <= self.max_share <= 1.0:
+            raise ValueError(f"max_share must be in [0, 1], got {self.max_share}")
+
+
 class TherapyPack(ABC):
     """One therapy. Subclasses set the class attributes and implement the abstract methods; see warfarin.py."""
 
@@ -316,6 +333,8 @@ class TherapyPack(ABC):
     # +1 when more drug raises the primary observation (warfarin: INR), −1 when it lowers it (insulin: glucose). The
     # trainer's reversal penalty reads it to tell a response to evidence from an oscillation (dosewise_trainer.visit_env).
     dose_effect_sign: ClassVar[int] = 1
+    # What a model-predictive shield keeps a learned policy's forecasts inside (dosewise.shield). Empty: no shield.
+    shield_limits: ClassVar[tuple[ShieldLimit, ...]] = ()
     actions: ClassVar[tuple[ActionSpec, ...]]
     feature_specs: ClassVar[tuple[FeatureSpec, ...]]
     reward_weights: RewardWeights = RewardWeights()

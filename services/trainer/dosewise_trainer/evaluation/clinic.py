@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dosewise import controllers, shield
+from dosewise.artifacts import artifact_problem
 from dosewise.stats import Summary, summarize
 from dosewise.therapies.base import FloatArray, IntArray, TherapyPack
 from dosewise.therapies.clinic import (
@@ -56,9 +58,22 @@ class PolicyUnavailable(Exception):
 
 # --- policies ----------------------------------------------------------------------------------------------------------
 def artifact_policy(pack: TherapyPack, path: Path, load_q_fn: Callable[[Path], Callable[[np.ndarray], np.ndarray]],
-                    name: str) -> ActionVisitPolicy:
+                    name: str) -> VisitPolicy:
     """A Q-function artifact (policy.onnx or its directory) as a visit policy, after checking its input and output widths
-    against the pack."""
+    against the pack; a directory whose manifest is a shield's (dosewise.controllers.SHIELD) gives its network behind the
+    shield (dosewise.shield.ShieldedPolicy)."""
+    shielded = False
+    manifest_file = path / controllers.MANIFEST_FILE
+    if path.is_dir() and manifest_file.is_file():
+        try:
+            manifest = controllers.read_manifest(manifest_file)
+        except (ValueError, OSError) as e:
+            raise PolicyUnavailable(str(e)) from e
+        if manifest["kind"] != controllers.SHIELD:
+            raise PolicyUnavailable(f"{path} is a {manifest['kind']} controller: name it ({manifest['kind']}), not its folder")
+        if problem := artifact_problem(path / manifest["network"]["file"], manifest["network"]["sha256"]):
+            raise PolicyUnavailable(f"{path}: its shielded network: {problem}")
+        shielded, path = True, path / manifest["network"]["file"]
     onnx_file = path / "policy.onnx" if path.is_dir() else path
     if not onnx_file.is_file():
         raise PolicyUnavailable(f"no ONNX policy at {onnx_file}")
@@ -69,6 +84,10 @@ def artifact_policy(pack: TherapyPack, path: Path, load_q_fn: Callable[[Path], C
         raise PolicyUnavailable(f"{onnx_file} does not accept {pack.n_features} {pack.id} features: {e}") from e
     if q.shape != (1, pack.n_actions):
         raise PolicyUnavailable(f"{onnx_file} outputs Q-values of shape {q.shape}, the pack has {pack.n_actions} actions")
+    if shielded:
+        if not shield.has_shield(pack):
+            raise PolicyUnavailable(f"the {pack.id} pack has no shield")
+        return shield.ShieldedPolicy(pack, q_fn, name=name)
     return ActionVisitPolicy(pack, q_fn, name=name)
 
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from dosewise.guardrails import evaluate as evaluate_rules
 from dosewise.therapies.base import (
+    ShieldLimit,
     ActionSpec,
     ClinicView,
     Cohort,
@@ -117,6 +118,12 @@ class InsulinT2DPack(TherapyPack):
     cadences = ("every-3-days", "weekly")
     dose_step = 1.0  # pens dial whole units
     dose_effect_sign = -1  # more insulin lowers glucose (base.TherapyPack.dose_effect_sign)
+    # A learned policy's shield (dosewise.shield) holds its forecasts to the CGM consensus's time-below-range targets
+    # (Battelino et al., Diabetes Care 2019;42:1593; clinical.md §2): below 70 mg/dL < 4 % of days, below 54 < 1 %.
+    shield_limits = (
+        ShieldLimit(below=rules.HYPO_L1_MG_DL, max_share=0.04, source="Battelino 2019: time below 70 mg/dL < 4 %"),
+        ShieldLimit(below=rules.HYPO_L2_MG_DL, max_share=0.01, source="Battelino 2019: time below 54 mg/dL < 1 %"),
+    )
     self_monitored = True  # the patient reads fasting glucose every morning (SMBG); the clinic decides at visits (clinic.py)
     episode_days = DAY_CAP  # training course length (trainer, gym_env)
     dose_history_days = 14

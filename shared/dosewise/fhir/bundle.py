@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dosewise.fhir import codes, medications, observations, patient
+from dosewise.fhir import codes, fasting, medications, observations, patient
 from dosewise.fhir import units as fhir_units
 from dosewise.fhir.resources import Entry, Report, reference, select
 from dosewise.fhir.resources import codes as codes_of
@@ -22,7 +22,9 @@ from dosewise.schemas import PatientState
 
 THERAPIES = ("warfarin", "insulin_t2d")  # the packs whose inputs a FHIR record carries
 MAX_OBSERVATIONS, MAX_DOSES = 500, 1000  # PatientState's limits: the latest are kept
-_LOINC_LISTS = {"inr": "/".join(codes.INR), "glucose_fasting": "1558-6, or 2339-0/2345-7/41653-7 named 'fasting'"}
+_LOINC_LISTS = {"inr": "/".join(codes.INR),
+                "glucose_fasting": "1558-6, or 2339-0/2345-7/41653-7 named 'fasting' or with a fasting status 49541-6 "
+                                   "or a specimen's fastingStatus"}
 _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 
 
@@ -157,7 +159,8 @@ def map_bundle(bundle: Any, therapy: str | None = None, now: datetime | None = N
     if demographics is None or chosen is None:
         raise BundleError(report.errors)
 
-    found = observations.read(mine.get("Observation", []), report)
+    qualifiers = fasting.Context.of(e for t in ("Observation", "Specimen", "ServiceRequest") for e in mine.get(t, []))
+    found = observations.read(mine.get("Observation", []), report, qualifiers)
     media = {ref: e.resource.code for e in mine.get("Medication", []) for ref in e.refs}
     meds = medications.read(orders + mine.get("MedicationStatement", []) + mine.get("MedicationAdministration", []),
                             chosen, media, report)

@@ -3,7 +3,11 @@ answers the searches of the CDS Services' prefetch templates (``patient``, ``cod
 ``_count``; ``_sort`` is accepted and ignored: the mapping takes the latest value wherever it is). Every request is
 recorded with its Authorization header, so a test can check the access token was sent.
 
-Not a FHIR server for anything else: no paging, no chained search, no writes.
+With ``page_size`` it pages its searchsets as R4 does (https://hl7.org/fhir/R4/http.html#paging): ``page_size`` entries a
+page and a ``Bundle.link`` ``next`` (an absolute URL, its place in ``_offset``) while more remain; ``next_base`` writes
+those links on another base (a misbehaving or hostile server sending the client elsewhere).
+
+Not a FHIR server for anything else: no chained search, no writes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 @dataclass
@@ -23,6 +27,8 @@ class FhirServer:
     resources: list[dict[str, Any]]
     token: str | None = None  # the access token it requires (None: any)
     redirect_to: str | None = None  # answer every request with a redirect there (a misbehaving server)
+    page_size: int | None = None  # entries per searchset page (None: one page)
+    next_base: str | None = None  # the base its next links point to (None: its own)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path?query, Authorization)
     url: str = ""
 
@@ -41,10 +47,17 @@ class FhirServer:
             if statuses and r.get("status") not in statuses:
                 continue
             found.append(r)
-        count = int((query.get("_count") or ["1000"])[0])
-        return {"resourceType": "Bundle", "type": "searchset", "total": len(found),
-                "entry": [({"fullUrl": f"{self.url}/{rtype}/{r.get('id')}"} if self.url else {})
-                          | {"resource": r, "search": {"mode": "match"}} for r in found[:count]]}
+        found = found[:int((query.get("_count") or ["1000"])[0])]
+        offset = int((query.get("_offset") or ["0"])[0])
+        size = self.page_size or len(found) or 1
+        page: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                                "entry": [({"fullUrl": f"{self.url}/{rtype}/{r.get('id')}"} if self.url else {})
+                                          | {"resource": r, "search": {"mode": "match"}}
+                                          for r in found[offset:offset + size]]}
+        if offset + size < len(found):
+            rest = {k: v[0] for k, v in query.items() if k != "_offset"} | {"_offset": str(offset + size)}
+            page["link"] = [{"relation": "next", "url": f"{self.next_base or self.url}/{rtype}?{urlencode(rest)}"}]
+        return page
 
     def read(self, rtype: str, rid: str) -> dict[str, Any] | None:
         return next((r for r in self.resources if r.get("resourceType") == rtype and r.get("id") == rid), None)
@@ -95,10 +108,10 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def serving(resources: list[dict[str, Any]], token: str | None = None, redirect_to: str | None = None
-            ) -> Iterator[FhirServer]:
+def serving(resources: list[dict[str, Any]], token: str | None = None, redirect_to: str | None = None,
+            page_size: int | None = None, next_base: str | None = None) -> Iterator[FhirServer]:
     """The server on a free loopback port, its base URL in ``.url`` (…/fhir), stopped afterwards."""
-    server = FhirServer(resources, token, redirect_to)
+    server = FhirServer(resources, token, redirect_to, page_size, next_base)
     httpd = _Server(("127.0.0.1", 0), _handler(server))
     server.url = f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -230,6 +230,36 @@ class TestMissingPrefetch:
         assert f"/fhir/Patient/{PATIENT}" in paths and "/fhir/Observation" in paths
         assert {a for _, a in fhir.requests} == {"Bearer ehr-access-token"}
 
+    def test_every_page_of_a_paged_search_is_read_and_a_next_page_on_another_host_is_not(
+            self, cds: tuple[Stack, CdsClient]) -> None:
+        stack, client = cds
+
+        def stored(fhir: FhirServer) -> models.Recommendation:
+            body = hook(WARFARIN["view"], {}, with_prefetch=False, fhirServer=fhir.url,
+                        fhirAuthorization={"access_token": "ehr-access-token", "token_type": "Bearer"})
+            r = call(stack, client, WARFARIN["view"], body)
+            assert r.status_code == 200, r.text
+            pseudonym = r.json()["cards"][0]["links"][0]["url"].rsplit("/", 1)[1]
+            [rec] = rows(stack, select(models.Recommendation).where(models.Recommendation.patient_ref == pseudonym)
+                         .order_by(models.Recommendation.created_at.desc()).limit(1))
+            return rec
+
+        with serving(resources(), token="ehr-access-token", page_size=2) as fhir:
+            rec = stored(fhir)
+        # 4 INRs and 7 administrations, 2 a page: every page read, each with the token
+        assert [o["value"] for o in rec.state["observations"]] == [1.4, 1.8, 2.2, 2.6] and len(rec.state["doses"]) == 7
+        assert {a for _, a in fhir.requests} == {"Bearer ehr-access-token"}
+        # next pages: the 4 INRs' 1, the 5 other measurements' 2, the 7 administrations' 3
+        assert sum("_offset=" in p for p, _ in fhir.requests) == 1 + 2 + 3
+        assert not any("next page" in w for w in rec.response["warnings"])
+        with serving(resources()) as elsewhere, \
+                serving(resources(), token="ehr-access-token", page_size=2, next_base=elsewhere.url) as fhir:
+            rec = stored(fhir)
+        assert elsewhere.requests == [], "the access token never goes to another host"
+        assert [o["value"] for o in rec.state["observations"]] == [1.4, 1.8], "the INR series' first page (unsorted)"
+        assert any(w.startswith("prefetch series: the Observation search's next page lies outside the FHIR server")
+                   for w in rec.response["warnings"]), rec.response["warnings"]
+
     def test_only_the_keys_left_out_are_read_and_null_means_no_data(self, cds: tuple[Stack, CdsClient]) -> None:
         stack, client = cds
         body = hook(WARFARIN["view"], {})

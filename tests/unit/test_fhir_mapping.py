@@ -293,7 +293,10 @@ class TestTherapyOfAMedication:
     @pytest.mark.parametrize(("code", "display", "therapy"), [
         ("11289", "", "warfarin"), ("855332", "", "warfarin"), ("999999", "Jantoven 5 mg tablet", "warfarin"),
         ("274783", "", "insulin_t2d"), ("1670021", "", "insulin_t2d"), ("999999", "Lantus SoloStar pen", "insulin_t2d"),
-        ("860975", "Metformin hydrochloride 500 MG", None), ("999999", "insulin lispro", None)])
+        ("860975", "Metformin hydrochloride 500 MG", None), ("999999", "insulin lispro", None),
+        # Not basal insulins (dosewise/fhir/codes.py): 5856 is insulin unqualified, 253182 regular insulin; an NPH order
+        # coded so is still read by its name.
+        ("5856", "", None), ("253182", "", None), ("5856", "Humulin N KwikPen", "insulin_t2d")])
     def test_by_rxnorm_code_or_by_name(self, code: str, display: str, therapy: str | None) -> None:
         from fhir.resources.R4B.codeableconcept import CodeableConcept
 

@@ -137,13 +137,14 @@ def _links(rec: Recommendation, base: str) -> cards.Links:
                        patient_url=f"{base}/ui/patients/{rec.patient_ref}")
 
 
-async def _data(service: Service, req: HookRequest, reader: FhirReader) -> dict[str, Any]:
-    """The prefetch, with every key the client left out read from its FHIR server; 412 when that cannot be done."""
+async def _data(service: Service, req: HookRequest, reader: FhirReader) -> tuple[dict[str, Any], list[str]]:
+    """The prefetch, with every key the client left out read from its FHIR server (and what of it was not read: a page
+    elsewhere or beyond the caps, fhir_client); 412 when that cannot be done."""
     templates = service.prefetch
     data = {k: v for k, v in (req.prefetch or {}).items() if k in templates}
     wanted = missing(req.prefetch, templates)
     if not wanted:
-        return data
+        return data, []
     if not req.fhirServer:
         raise HookProblem(412, f"prefetch {', '.join(wanted)} missing and no fhirServer to read it from")
     queries = {}
@@ -155,10 +156,10 @@ async def _data(service: Service, req: HookRequest, reader: FhirReader) -> dict[
     try:
         base = checked_server(req.fhirServer, reader.allowed)
         token = req.fhirAuthorization.access_token if req.fhirAuthorization else None
-        fetched = await reader.read_many(base, queries, token)
+        fetched, unread = await reader.read_many(base, queries, token)
     except FetchError as e:
         raise HookProblem(412, f"prefetch {', '.join(wanted)} missing and not readable: {e}") from None
-    return data | fetched
+    return data | fetched, unread
 
 
 def _not_recommended(e: BundleError, card_id: str) -> dict[str, Any]:
@@ -197,7 +198,7 @@ async def answer_hook(service: Service, req: HookRequest, caller: Caller, deps: 
                 return {"cards": []}  # not an order of this therapy's drug: nothing to say
     except HookRequestError as e:
         raise HookProblem(400, str(e)) from None
-    data = await _data(service, req, deps.reader)
+    data, unread = await _data(service, req, deps.reader)
     try:
         mapped = await run_in_threadpool(map_bundle, bundle_of(data), service.therapy)
     except BundleError as e:
@@ -208,7 +209,7 @@ async def answer_hook(service: Service, req: HookRequest, caller: Caller, deps: 
     # One recommendation per order and data (both order hooks), per hook instance for patient-view.
     key = f"cds:{service.therapy}:" + _sha(order_key or f"{service.id}:{req.hookInstance}", fingerprint)
     with deps.admission.admitted(caller.id, 1, single=True):
-        answer = await deps.coalescer.recommend(state, caller, key, mapped.warnings)
+        answer = await deps.coalescer.recommend(state, caller, key, (*unread, *mapped.warnings))
     rec = answer.recommendation
     card_id = uuid.uuid5(CARD_NAMESPACE, f"{rec.recommendation_id}:{order_key or 'patient-view'}")
     suggestion_id = uuid.uuid5(CARD_NAMESPACE, f"{card_id}:update") if draft is not None else None

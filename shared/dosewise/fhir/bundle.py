@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dosewise.fhir import codes, medications, observations, patient
+from dosewise.fhir import codes, fasting, medications, observations, patient
 from dosewise.fhir import units as fhir_units
 from dosewise.fhir.resources import Entry, Report, reference, select
 from dosewise.fhir.resources import codes as codes_of
@@ -22,7 +22,9 @@ from dosewise.schemas import PatientState
 
 THERAPIES = ("warfarin", "insulin_t2d")  # the packs whose inputs a FHIR record carries
 MAX_OBSERVATIONS, MAX_DOSES = 500, 1000  # PatientState's limits: the latest are kept
-_LOINC_LISTS = {"inr": "/".join(codes.INR), "glucose_fasting": "1558-6, or 2339-0/2345-7/41653-7 named 'fasting'"}
+_LOINC_LISTS = {"inr": "/".join(codes.INR),
+                "glucose_fasting": "1558-6, or 2339-0/2345-7/41653-7 named 'fasting' or with a fasting status 49541-6 "
+                                   "or a specimen's fastingStatus"}
 _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 
 
@@ -157,10 +159,11 @@ def map_bundle(bundle: Any, therapy: str | None = None, now: datetime | None = N
     if demographics is None or chosen is None:
         raise BundleError(report.errors)
 
-    found = observations.read(mine.get("Observation", []), report)
+    qualifiers = fasting.Context.of(e for t in ("Observation", "Specimen", "ServiceRequest") for e in mine.get(t, []))
+    found = observations.read(mine.get("Observation", []), report, qualifiers)
     media = {ref: e.resource.code for e in mine.get("Medication", []) for ref in e.refs}
     meds = medications.read(orders + mine.get("MedicationStatement", []) + mine.get("MedicationAdministration", []),
-                            chosen, media, report)
+                            chosen, media, report, now)
     where: dict[tuple[str | int, ...], str] = {("age_years",): p.label, ("sex",): p.label, ("race",): p.label}
     state: dict[str, Any] = {"therapy": chosen, "patient_ref": demographics.patient_ref, "age_years": demographics.age_years,
                              "sex": demographics.sex, "race": demographics.race}
@@ -201,11 +204,12 @@ def map_bundle(bundle: Any, therapy: str | None = None, now: datetime | None = N
         report.warn(f"{len(found.glucose_other)} glucose result(s) not marked fasting were not used: the policy reads "
                     "fasting glucose (LOINC 1558-6)")
 
-    given = sorted(meds.given, key=lambda d: d.time or now)[-MAX_DOSES:]
+    doses = sorted(meds.given + meds.stated, key=lambda d: d.time or now)[-MAX_DOSES:]
+    given = sorted(meds.given, key=lambda d: d.time or now)
     pack_unit = "mg" if chosen == "warfarin" else "U"
-    state["doses"] = [{"amount": round(d.per_day, 4), "unit": pack_unit, "time": d.time} for d in given]
-    where |= {("doses", i): d.source for i, d in enumerate(given)}
-    on_record = bool(meds.therapy_orders or meds.given)
+    state["doses"] = [{"amount": round(d.per_day, 4), "unit": pack_unit, "time": d.time} for d in doses]
+    where |= {("doses", i): d.source for i, d in enumerate(doses)}
+    on_record = bool(meds.therapy_orders or doses)
     if meds.current:
         state["current_dose"] = {"value": round(sum(d.per_day for d in meds.current), 4), "unit": pack_unit}
         where[("current_dose",)] = meds.current[0].source
@@ -215,6 +219,10 @@ def map_bundle(bundle: Any, therapy: str | None = None, now: datetime | None = N
                                                     and last.time - d.time < timedelta(hours=24)), 4), "unit": pack_unit}
         where[("current_dose",)] = last.source
         report.warn(f"current dose: no active order with a dose; read from the administrations of the day up to {last.source}")
+    elif doses:
+        state["current_dose"] = {"value": 0.0, "unit": pack_unit}
+        report.warn(f"current dose: 0, no active order or statement; the last statement on record, {doses[-1].source}, "
+                    "has ended")
     elif not on_record:
         state["current_dose"] = {"value": 0.0, "unit": pack_unit}
     name = "warfarin" if chosen == "warfarin" else "basal insulin"
@@ -230,7 +238,7 @@ def map_bundle(bundle: Any, therapy: str | None = None, now: datetime | None = N
                     "therapy's start")
     if meds.started is not None and on_record:
         state["therapy_started"] = meds.started
-        where[("therapy_started",)] = (meds.therapy_orders[0].label if meds.therapy_orders else given[0].source)
+        where[("therapy_started",)] = (meds.therapy_orders[0].label if meds.therapy_orders else doses[0].source)
     if found.genotype:
         state["genotype"] = {gene.lower(): d for gene, (d, _, _) in found.genotype.items()}
         where |= {("genotype", gene.lower()): src for gene, (_, _, src) in found.genotype.items()}

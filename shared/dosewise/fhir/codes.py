@@ -32,7 +32,10 @@ GENE_STUDIED = "48018-6"
 GENES = {"CYP2C9": "HGNC:2623", "VKORC1": "HGNC:23663"}  # HGNC ids [unverified]; genes are also read by symbol
 
 # --- Conditions (SNOMED CT)
-PREGNANT = frozenset({"77386006"})  # "Pregnant (finding)" / "Patient currently pregnant" [unverified: from the issue]
+# 77386006 "Pregnant" [checked: the IPS IG's value set pregnancy-status-uv-ips, v2.0.1 (hl7.org/fhir/uv/ips), expanded from
+# SNOMED CT by tx.fhir.org; displayed "Patient currently pregnant (finding)" in the COVID-19 Library IG's pregnancy status
+# value set].
+PREGNANT = frozenset({"77386006"})
 
 # --- Medications (RxNorm)
 # Warfarin: the ingredient and its products, from the HL7 PDDI CDS IG's "Warfarin Medications Value Set"
@@ -45,10 +48,17 @@ WARFARIN = frozenset({
     "855292", "855300", "855306", "855316", "855322", "855328",
     "855332",
 })
-# Basal insulins by ingredient. Glargine 274783 [secondary: third-party code names "insulin glargine concept (RxNorm
-# 274783)"]; detemir 139825, degludec 1670007, NPH (isophane) 5856 and 253182 [unverified: from the issue].
+# Basal insulins by ingredient. No primary source (RxNav, VSAC) could be read here for an ingredient code; what was found:
+# - glargine 274783 [secondary: named insulin glargine alike in several third-party code tables and FHIR examples];
+# - detemir 139825 [secondary: in an OHDSI study's list of insulin ingredients, beside aspart 51428, lispro 86009 and
+#   glargine 274783; two other third-party tables give it to aspart or lispro, each contradicting itself elsewhere];
+# - degludec 1670007 [secondary: named insulin degludec in one third-party code table; the degludec products 1670011,
+#   1670021 and 1670023 below are checked];
+# - 5856 and 253182, read as NPH (isophane) until now from the issue, were wrong and are removed: 5856 is "insulin"
+#   unqualified in every third-party table found (it may name a prandial insulin), and 253182 "insulin" or "regular
+#   insulin" (a prandial insulin) in those that name it. The NPH ingredient code could not be verified here; NPH orders are
+#   read by name ("isophane", "NPH", "Humulin N", "Novolin N").
 BASAL_INSULIN = {"274783": "insulin glargine", "139825": "insulin detemir", "1670007": "insulin degludec",
-                 "5856": "insulin isophane (NPH)", "253182": "insulin isophane (NPH)",
                  # Products [checked]: glargine 213442 "Insulin glargine 100 UNT/ML Injectable Solution" (the dQM CMS
                  # content IG's diabetes medications value set); the rxcui lists of openFDA's NDC records for Levemir
                  # (NDC 50090-1276) and Tresiba (0169-2662, 0169-2550, 50090-7094).

@@ -6,15 +6,21 @@ when it began, and the patient's other medications (co-medications).
 - The current dose: the latest active order (or active statement) per product, times its timing's frequency per day,
   summed over products (a regimen of 5 mg and 1 mg tablets is two orders). An order on record without any dose is an error
   naming it: the mapper never guesses a dose.
-- The history: each completed administration is a dose given at its time.
+- The history: each completed administration is a dose given at its time; a MedicationStatement (active, completed,
+  stopped, on-hold) is its daily dose taken every day of its effective period (an active one's: until now), one dose a
+  day at its start's time of day, as far back as the pack reads doses (``dose_history_days``). Where statements of one
+  product overlap, the one that began latest wins the day; a day with an administration on record is the
+  administration's. A statement that is not active and gives no end is not in the history (when it ended is unknown);
+  one entered in error, not taken or unknown is not read at all.
 - A draft or proposed order (CDS Hooks' draft orders) is not a record of the patient taking the drug.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dosewise import medications as med_names
@@ -27,6 +33,8 @@ _ACTIVE_REQUEST = {"active", "on-hold"}
 _HISTORY_REQUEST = {"completed", "stopped"}
 _NOT_ON_RECORD_INTENT = {"proposal", "plan"}
 _ACTIVE_STATEMENT = {"active", "on-hold", "intended"}
+_HISTORY_STATEMENT = {"active", "completed", "stopped", "on-hold"}  # R4 MedicationStatementStatus: taken in a period
+_DAY = timedelta(days=1)
 _GIVEN = {"completed", "in-progress"}
 _PER_DAY = {"s": 86400.0, "min": 1440.0, "h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30.4375, "a": 1 / 365.25}
 _TABLETS = {"{tbl}", "tbl", "tab", "tablet", "tablets", "{tablet}", "{tablets}"}
@@ -56,11 +64,23 @@ class Dose:
     product: str  # the medication as named, for messages and to tell products apart
 
 
+@dataclass(frozen=True)
+class Taken:
+    """A statement's regimen: ``per_day`` every day from ``start`` until ``end`` (exclusive)."""
+
+    per_day: float
+    start: datetime
+    end: datetime
+    source: str
+    product: str
+
+
 @dataclass
 class Found:
     therapy_orders: list[Entry] = field(default_factory=list)  # on record, of the therapy's drug
     current: list[Dose] = field(default_factory=list)
     given: list[Dose] = field(default_factory=list)  # administrations: per_day is the amount given at ``time``
+    stated: list[Dose] = field(default_factory=list)  # the statements' days (module docstring), one dose a day
     started: datetime | None = None
     co_medications: list[str] = field(default_factory=list)
     medication: dict[str, Any] | None = None  # the latest active order's medicationCodeableConcept (for FHIR out)
@@ -164,12 +184,50 @@ def _co_medication(concept: Any) -> list[str]:
     return [text[:64]] if text else []
 
 
-def read(entries: list[Entry], therapy: str, media: dict[str, Any], report: Report) -> Found:
-    """What the medication resources say about ``therapy`` and the other drugs. ``media``: Medication resources' codes by
-    the references that point to them."""
+def _effective_start(r: Any) -> datetime | None:
+    """When a statement's or an administration's effective[x] begins (a dateTime, or a Period's start)."""
+    return instant(r.effectiveDateTime) or (instant(r.effectivePeriod.start) if r.effectivePeriod else None)
+
+
+def _taken(entry: Entry, per_day: float, product: str, now: datetime, report: Report) -> Taken | None:
+    """The period a statement says its dose was taken, or None (with a warning when it is on record but not placeable)."""
+    r = entry.resource
+    start = _effective_start(r)
+    end = instant(r.effectivePeriod.end) if r.effectivePeriod else None
+    if start is None:
+        report.warn(f"{entry.label}: no effective time with a time zone; not in the dose history")
+        return None
+    if end is None and r.status != "active":
+        report.warn(f"{entry.label}: {r.status} without effectivePeriod.end (when it ended is unknown); not in the dose "
+                    "history")
+        return None
+    end = min(end or now, now)  # an active statement's course runs until now; none is a record of days to come
+    return Taken(per_day, start, end, entry.label, product) if end > start else None
+
+
+def stated_days(taken: list[Taken], given: list[Dose], first: datetime) -> list[Dose]:
+    """The statements' daily doses from ``first`` on (module docstring): the latest-begun statement of a product wins a
+    day, and a day with an administration is left to it."""
+    administered: set[date] = {d.time.date() for d in given if d.time is not None}
+    best: dict[tuple[str, date], tuple[datetime, Dose]] = {}
+    for t in taken:
+        day = t.start + max(0, math.ceil((first - t.start) / _DAY)) * _DAY
+        while day < t.end:
+            key = (t.product.lower(), day.date())
+            if (old := best.get(key)) is None or t.start >= old[0]:
+                best[key] = (t.start, Dose(t.per_day, day, t.source, t.product))
+            day += _DAY
+    return sorted((d for (_, on), (_, d) in best.items() if on not in administered), key=lambda d: d.time or first)
+
+
+def read(entries: list[Entry], therapy: str, media: dict[str, Any], report: Report, now: datetime) -> Found:
+    """What the medication resources say about ``therapy`` and the other drugs at ``now``. ``media``: Medication
+    resources' codes by the references that point to them."""
     found = Found()
     orders: list[tuple[datetime, Any]] = []  # (authoredOn, medication) of the therapy's active orders
     current: dict[str, Dose] = {}
+    stated_current: dict[str, Dose] = {}  # the latest active statement's dose per product (an order's wins)
+    taken: list[Taken] = []
     for entry in entries:
         r = entry.resource
         rtype = type(r).__name__
@@ -205,23 +263,31 @@ def read(entries: list[Entry], therapy: str, media: dict[str, Any], report: Repo
             if old is None or (when is not None and (old.time is None or when >= old.time)):
                 current[key] = Dose(per_day, when, entry.label, product)
         elif rtype == "MedicationStatement":
-            if r.status not in _ACTIVE_STATEMENT:
-                continue
+            active = r.status in _ACTIVE_STATEMENT
             if not mine:
-                found.co_medications += _co_medication(concept)
+                if active:
+                    found.co_medications += _co_medication(concept)
                 continue
-            found.therapy_orders.append(entry)
-            when = instant(r.effectiveDateTime) or (instant(r.effectivePeriod.start) if r.effectivePeriod else None)
-            if when is not None:
-                found.started = when if found.started is None else min(found.started, when)
+            if not active and r.status not in _HISTORY_STATEMENT:
+                continue  # entered-in-error, not-taken, unknown
+            when = _effective_start(r)
+            if active:
+                found.therapy_orders.append(entry)
+                if when is not None:
+                    found.started = when if found.started is None else min(found.started, when)
             per_day = _dosage_per_day(r.dosage or [], product, therapy, entry.label, report)
+            if per_day is None:
+                continue
             key = product.lower()
-            if per_day is not None and key not in current:  # an active order's dose wins over a statement's
-                current[key] = Dose(per_day, when, entry.label, product)
+            old_stated = stated_current.get(key)
+            if active and (old_stated is None or (when is not None and (old_stated.time is None or when >= old_stated.time))):
+                stated_current[key] = Dose(per_day, when, entry.label, product)
+            if r.status in _HISTORY_STATEMENT and (span := _taken(entry, per_day, product, now, report)) is not None:
+                taken.append(span)
         elif rtype == "MedicationAdministration":
             if not mine or r.status not in _GIVEN:
                 continue
-            when = instant(r.effectiveDateTime) or (instant(r.effectivePeriod.start) if r.effectivePeriod else None)
+            when = _effective_start(r)
             if when is None:
                 report.error(entry.label, "administration has no effective time with a time zone", "fhir_time",
                              "effectiveDateTime")
@@ -234,7 +300,18 @@ def read(entries: list[Entry], therapy: str, media: dict[str, Any], report: Repo
                 continue
             found.given.append(Dose(amount, when, entry.label, product))
             found.started = when if found.started is None else min(found.started, when)
-    found.current = list(current.values())
+    found.current = list((stated_current | current).values())  # an active order's dose wins over a statement's
+    first = now - get_pack(therapy).dose_history_days * _DAY
+    found.stated = stated_days(taken, found.given, first)
+    unit = get_pack(therapy).dose_unit
+    for t in taken:
+        days = sum(1 for d in found.stated if d.source == t.source)
+        if t.end > first:  # the statement's course reaches into the history: it began the therapy no later than its start
+            found.started = t.start if found.started is None else min(found.started, t.start)
+        if days:
+            report.warn(f"{t.source}: {t.per_day:g} {unit}/day taken {t.start.date().isoformat()} to "
+                        f"{'now' if t.end >= now else t.end.date().isoformat()} read as {days} daily dose(s) of the dose "
+                        "history")
     if len(found.current) > 1:
         report.warn("current dose: the sum of the active orders of " + ", ".join(
             f"{d.product} ({d.source}, {d.per_day:g}/day)" for d in found.current))

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dosewise.fhir import codes
+from dosewise.fhir import codes, fasting
 from dosewise.fhir import units as fhir_units
-from dosewise.fhir.resources import Entry, Report, first_text, instant, words
+from dosewise.fhir.resources import Entry, Report, first_text, instant
 
 _SKIPPED_STATUS = {"entered-in-error", "cancelled", "registered"}  # not a result (R4 ObservationStatus)
 _QUANTITY_OF = {
@@ -163,8 +163,10 @@ def _genotype(entry: Entry, when: datetime, found: Found, report: Report) -> Non
 
 
 # ----------------------------------------------------------------------------------------------------------- reading
-def read(entries: list[Entry], report: Report) -> Found:
+def read(entries: list[Entry], report: Report, context: fasting.Context | None = None) -> Found:
+    """The observations' values; ``context``: the resources a glucose's fasting qualifier may sit in (fasting.py)."""
     found = Found()
+    context = context if context is not None else fasting.Context.of(entries)
     for entry in entries:
         o = entry.resource
         if o.status in _SKIPPED_STATUS:
@@ -192,8 +194,8 @@ def read(entries: list[Entry], report: Report) -> Found:
         if quantity == "inr":
             found.inr.append(v)
         elif quantity == "glucose":
-            fasting = bool(loincs & codes.GLUCOSE_FASTING) or "fasting" in words(o.code)
-            (found.glucose_fasting if fasting else found.glucose_other).append(v)
+            drawn_fasting = fasting.is_fasting(entry, loincs, context, report)
+            (found.glucose_fasting if drawn_fasting else found.glucose_other).append(v)
         elif (old := found.latest.get(quantity)) is None or when >= old.time:
             found.latest[quantity] = v
     return found

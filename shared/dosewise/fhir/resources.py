@@ -19,6 +19,9 @@ from pydantic import ValidationError
 
 MAPPED_TYPES = ("Patient", "Observation", "Condition", "Medication", "MedicationRequest", "MedicationStatement",
                 "MedicationAdministration")
+# Read only for what they say about an Observation (its specimen's fasting status, its order's fasting answer: fasting.py):
+# one that does not parse is passed over with a warning, never a refusal of the bundle.
+QUALIFIER_TYPES = ("Specimen", "ServiceRequest")
 _DOSAGE_FIELDS = {"MedicationRequest": "dosageInstruction", "MedicationStatement": "dosage"}
 
 
@@ -99,12 +102,16 @@ def normalized(raw: dict[str, Any], where: str, report: Report) -> dict[str, Any
     return out
 
 
-def parse(raw: dict[str, Any], index: int, full_url: str | None, report: Report) -> Entry | None:
-    """The resource parsed with fhir.resources R4B, or None (with an error naming each invalid element)."""
+def parse(raw: dict[str, Any], index: int, full_url: str | None, report: Report, strict: bool = True) -> Entry | None:
+    """The resource parsed with fhir.resources R4B, or None (with an error naming each invalid element; not ``strict``:
+    a warning that it was not read)."""
     where = label(raw, index)
     try:
         model = get_fhir_model_class(str(raw["resourceType"])).model_validate(normalized(raw, where, report))
     except ValidationError as e:
+        if not strict:
+            report.warn(f"{where}: not a valid R4 {raw['resourceType']} ({e.error_count()} error(s)); not read")
+            return None
         for err in e.errors()[:20]:
             report.error(where, f"not a valid R4 {raw['resourceType']}: {err['msg']}", "fhir_invalid",
                          *(str(p) for p in err.get("loc", ())))
@@ -116,13 +123,16 @@ def parse(raw: dict[str, Any], index: int, full_url: str | None, report: Report)
 
 
 def select(bundle: dict[str, Any], report: Report) -> Iterator[Entry]:
-    """The bundle's resources of the mapped types, parsed, in entry order; the rest untouched."""
+    """The bundle's resources of the mapped and qualifier types, parsed, in entry order; the rest untouched."""
     for i, e in enumerate(bundle.get("entry") or []):
         raw = e.get("resource") if isinstance(e, dict) else None
-        if not isinstance(raw, dict) or raw.get("resourceType") not in MAPPED_TYPES:
+        rtype = raw.get("resourceType") if isinstance(raw, dict) else None
+        if rtype not in MAPPED_TYPES and rtype not in QUALIFIER_TYPES:
             continue
+        assert isinstance(raw, dict)
         url = e.get("fullUrl")
-        if (entry := parse(raw, i, url if isinstance(url, str) else None, report)) is not None:
+        entry = parse(raw, i, url if isinstance(url, str) else None, report, strict=rtype in MAPPED_TYPES)
+        if entry is not None:
             yield entry
 
 

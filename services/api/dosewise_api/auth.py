@@ -157,7 +157,7 @@ class JwtVerifier:
     def __init__(self, settings: Settings) -> None:
         assert settings.jwt_jwks_url and settings.jwt_issuer and settings.jwt_audience  # Settings refuses anything less
         self.source, self.issuer, self.audience = settings.jwt_jwks_url, settings.jwt_issuer, settings.jwt_audience
-        self.algorithms = settings.jwt_algorithm_list
+        self.algorithms = settings.jwt_algorithms
         self.role_claim = settings.jwt_role_claim.split(".")
         self.jwks = Jwks(settings.jwt_jwks_url)
 

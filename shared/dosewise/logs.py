@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import sys
 from datetime import UTC, datetime
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "httpcore", "hpack", "multipart")
 _STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName", "color_message"}
@@ -97,24 +98,36 @@ def resolve_format(fmt: str, stream: TextIO) -> Literal["console", "json"]:
     return "console" if fmt == "console" else "json"
 
 
-def configure(service: str, level: str = "INFO", fmt: str = "auto") -> None:
-    """Route every logger (uvicorn's included) through one handler on stderr, in ``fmt`` (DOSEWISE_LOG_FORMAT)."""
-    handler = logging.StreamHandler(sys.stderr)
-    if resolve_format(fmt, sys.stderr) == "console":
-        handler.setFormatter(ConsoleFormatter(service, colour=sys.stderr.isatty()))
-        handler.addFilter(worth_a_console_line)
-    else:
-        handler.setFormatter(JsonFormatter(service))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        lg = logging.getLogger(name)
-        lg.handlers[:] = []
-        lg.propagate = True
-    logging.getLogger("uvicorn.access").setLevel("WARNING")  # access lines carry URLs, which may carry identifiers
-    logging.getLogger("httpx").setLevel("WARNING")  # one line per gateway→inference call is noise
+def logging_config(service: str, level: str = "INFO", fmt: str = "auto") -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` schema of a service: every logger (uvicorn's included) through one handler on
+    stderr, in ``fmt`` (DOSEWISE_LOG_FORMAT)."""
+    console = resolve_format(fmt, sys.stderr) == "console"
+    formatter: dict[str, Any] = ({"()": ConsoleFormatter, "service": service, "colour": sys.stderr.isatty()} if console
+                                 else {"()": JsonFormatter, "service": service})
+    handler: dict[str, Any] = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "line"}
+    if console:
+        handler["filters"] = ["routine"]
     # Whatever the level: drivers that log statements with their parameters (or HTTP traffic) at DEBUG/INFO would write
     # request content, free text included, into the logs (found by tests/e2e/test_log_scan.py at DEBUG).
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel("WARNING")
+    loggers: dict[str, dict[str, Any]] = {name: {"level": "WARNING"} for name in QUIET_LOGGERS}
+    loggers |= {
+        # uvicorn's loggers lose the handlers it gives them and reach the root's, so they share the format
+        "uvicorn": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": [], "propagate": True},
+        "uvicorn.access": {"handlers": [], "propagate": True, "level": "WARNING"},  # URLs may carry identifiers
+        "httpx": {"level": "WARNING"},  # one line per gateway→inference call is noise
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,  # loggers made at import time (every module's ``log``) keep logging
+        "formatters": {"line": formatter},
+        "filters": {"routine": {"()": lambda: worth_a_console_line}},
+        "handlers": {"stderr": handler},
+        "loggers": loggers,
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+    }
+
+
+def configure(service: str, level: str = "INFO", fmt: str = "auto") -> None:
+    """Apply ``logging_config``: once, at a service's start."""
+    logging.config.dictConfig(logging_config(service, level, fmt))

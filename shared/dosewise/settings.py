@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = REPO_ROOT / "var"
@@ -21,6 +21,18 @@ DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"  # placeholder: refused w
 MIN_SECRET_CHARS = 32  # a real HMAC key: at least 32 random characters
 # Signature algorithms whose verification key is public: a JWKS can never be used to forge tokens with them.
 ASYMMETRIC_JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+
+def _split_commas(value: object) -> object:
+    """``a, b,,c`` → ("a", "b", "c"): the documented format of the list settings, from the environment or a keyword."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+# A list setting, written in the environment as comma-separated values. NoDecode stops pydantic-settings from reading the
+# variable as JSON (its default for a sequence), so the comma format documented in docs/configuration.md stays the format.
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 
 
 class Settings(BaseSettings):
@@ -108,8 +120,8 @@ class Settings(BaseSettings):
         description="Claim holding the caller's Dosewise role(s), a string or a list; dots reach into objects "
         "(realm_access.roles).",
     )
-    jwt_algorithms: str = Field(
-        "RS256,PS256,ES256,EdDSA",
+    jwt_algorithms: CommaList = Field(
+        ("RS256", "PS256", "ES256", "EdDSA"),
         alias="DOSEWISE_JWT_ALGORITHMS",
         description="Comma-separated JWT signature algorithms accepted; asymmetric only (HS*/none are refused).",
     )
@@ -131,8 +143,8 @@ class Settings(BaseSettings):
         alias="DOSEWISE_CDS_DISCOVERY_OPEN",
         description="Serve CDS Hooks discovery (GET /cds-services) without authentication.",
     )
-    cds_fhir_servers: str = Field(
-        "",
+    cds_fhir_servers: CommaList = Field(
+        (),
         alias="DOSEWISE_CDS_FHIR_SERVERS",
         description="Comma-separated FHIR base URLs a CDS client's fhirServer must be one of (or lie under). Empty: any "
         "https server except a private network's IP address.",
@@ -146,13 +158,13 @@ class Settings(BaseSettings):
         description="The clinician UI's client_id at the EHR's authorization server, for a SMART App Launch from the EHR "
         "(/ui/launch). Unset: no EHR launch.",
     )
-    smart_issuers: str = Field(
-        "", alias="DOSEWISE_SMART_ISSUERS",
+    smart_issuers: CommaList = Field(
+        (), alias="DOSEWISE_SMART_ISSUERS",
         description="Comma-separated FHIR base URLs (`iss`) that may launch the UI; the only servers whose "
         "SMART configuration the gateway fetches. Empty: none.",
     )
-    cors_origins: str = Field(
-        "",
+    cors_origins: CommaList = Field(
+        (),
         alias="DOSEWISE_CORS_ORIGINS",
         description="Comma-separated browser origins allowed to call the API cross-origin (exact, e.g. https://ehr.example). "
         "Empty: none.",
@@ -274,7 +286,7 @@ class Settings(BaseSettings):
         if self.pseudonym_key == DEV_PSEUDONYM_KEY or len(self.pseudonym_key) < MIN_SECRET_CHARS:
             raise ValueError(f"DOSEWISE_PSEUDONYM_KEY must be set to a real secret (≥ {MIN_SECRET_CHARS} characters) in "
                              f"{self.environment}")
-        if "*" in self.cors_origin_list:
+        if "*" in self.cors_origins:
             raise ValueError(f"DOSEWISE_CORS_ORIGINS may not be '*' in {self.environment}: list the origins")
         if self.database_url is None:  # checked before _default_database fills in the embedded default
             raise ValueError(f"DATABASE_URL must be set in {self.environment}: the embedded default is a SQLite file in "
@@ -288,8 +300,8 @@ class Settings(BaseSettings):
         """A JWKS without an issuer and an audience would accept any token the provider ever signed, for any app."""
         if self.jwt_jwks_url and not (self.jwt_issuer and self.jwt_audience):
             raise ValueError("DOSEWISE_JWT_JWKS_URL needs DOSEWISE_JWT_ISSUER and DOSEWISE_JWT_AUDIENCE")
-        bad = [a for a in self.jwt_algorithm_list if a not in ASYMMETRIC_JWT_ALGORITHMS]
-        if bad or not self.jwt_algorithm_list:
+        bad = [a for a in self.jwt_algorithms if a not in ASYMMETRIC_JWT_ALGORITHMS]
+        if bad or not self.jwt_algorithms:
             raise ValueError(f"DOSEWISE_JWT_ALGORITHMS: only asymmetric algorithms ({', '.join(ASYMMETRIC_JWT_ALGORITHMS)}); "
                              f"refused: {', '.join(bad) or '(empty)'}")
         return self
@@ -302,9 +314,11 @@ class Settings(BaseSettings):
             raise ValueError(f"DOSEWISE_CDS_ISSUERS: JWKS URLs must be https:// (or files) in production: {', '.join(plain)}")
         return self
 
-    @property
-    def cds_fhir_server_list(self) -> tuple[str, ...]:
-        return tuple(u.strip() for u in self.cds_fhir_servers.split(",") if u.strip())
+    @field_validator("smart_issuers")
+    @classmethod
+    def _issuers_without_trailing_slash(cls, issuers: tuple[str, ...]) -> tuple[str, ...]:
+        """An EHR's ``iss`` is compared without its trailing slash (ui/smart.allowed_issuer), so the list is too."""
+        return tuple(i.rstrip("/") for i in issuers)
 
     @property
     def cds_issuer_map(self) -> dict[str, str]:
@@ -333,17 +347,6 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
 
-    @property
-    def cors_origin_list(self) -> list[str]:
-        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
-
-    @property
-    def smart_issuer_list(self) -> list[str]:
-        return [i.strip().rstrip("/") for i in self.smart_issuers.split(",") if i.strip()]
-
-    @property
-    def jwt_algorithm_list(self) -> list[str]:
-        return [a.strip() for a in self.jwt_algorithms.split(",") if a.strip()]
 
 
 @lru_cache
@@ -362,8 +365,10 @@ def markdown_table() -> str:
             shown = f"<repo>/{Path(default).name}"
         elif default is None:
             shown = "(unset)"
-        elif default == "":
+        elif default in ("", ()):
             shown = "(empty)"
+        elif isinstance(default, tuple):  # a CommaList: shown as it is written in the environment
+            shown = ",".join(default)
         else:
             shown = str(default)
         rows.append(f"| `{field.alias}` | {(field.description or '').replace('|', '&#124;')} | `{shown}` |")

@@ -82,6 +82,16 @@ class TestCompare:
         assert (c.delta_ci_low, c.delta_ci_high) == (pytest.approx(c.delta - half), pytest.approx(c.delta + half))
         assert c.paired_p is None
 
+    def test_an_arm_of_one_value_has_no_welch_interval(self) -> None:
+        # One patient has no spread to estimate: no p, df or interval, rather than the other arm's spread alone.
+        c = compare("m", [3.0], np.random.default_rng(5).normal(0.0, 1.0, 40), paired=False)
+        assert math.isnan(c.welch_p) and math.isnan(c.welch_df)
+        assert c.to_dict()["delta_ci95"] == [None, None] and not c.significant()
+
+    def test_constant_arms_have_a_zero_width_interval(self) -> None:
+        c = compare("adverse_event_days", np.zeros(10), np.ones(10))
+        assert (c.delta_ci_low, c.delta_ci_high) == (-1.0, -1.0) and c.welch_p == 0.0
+
     def test_paired_test_sees_a_small_consistent_shift_that_welch_misses(self) -> None:
         # Same patients in both arms: between-patient spread (SD 5) hides a 0.3 shift from Welch, not from the paired test.
         rng = np.random.default_rng(8)

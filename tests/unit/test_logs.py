@@ -106,3 +106,14 @@ def test_configure_writes_the_chosen_format_to_stderr(fmt: str) -> None:
     else:  # auto: stderr is a pipe here, so JSON, every line
         assert [json.loads(line)["msg"] for line in lines] == ["Uvicorn running on http://127.0.0.1:8000",
                                                                "Application startup complete."]
+
+
+def test_loggers_made_before_configure_keep_logging_and_drivers_stay_quiet() -> None:
+    # Every module makes its logger at import, before a service's main() configures logging (dictConfig would disable
+    # them by default); a driver's statement logging stays off whatever the level.
+    code = ("import logging; early = logging.getLogger('dosewise.api.auth'); from dosewise.logs import configure; "
+            "configure('api', 'DEBUG', 'json'); early.warning('JWKS unavailable'); "
+            "logging.getLogger('sqlalchemy.engine.Engine').info('SELECT … patient'); "
+            "logging.getLogger('uvicorn.access').info('GET /v1/patients/x')")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert [(r["logger"], r["msg"]) for r in map(json.loads, err.splitlines())] == [("dosewise.api.auth", "JWKS unavailable")]

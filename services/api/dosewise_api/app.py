@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.queue = make_queue(settings, app.state.sessions)
         app.state.coalescer = RecommendationCoalescer(app.state.inference, app.state.sessions, settings.pseudonym_key)
-        app.state.fhir_reader = FhirReader(settings.cds_fetch_timeout_s, settings.cds_fhir_server_list)
+        app.state.fhir_reader = FhirReader(settings.cds_fetch_timeout_s, settings.cds_fhir_servers)
         app.state.cds_verifier = CdsJwtVerifier(settings)
         app.state.backlog = metrics.BacklogCollector(asyncio.get_running_loop(), app.state.queue, app.state.sessions)
         with startup_heap_frozen():

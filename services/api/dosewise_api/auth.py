@@ -106,7 +106,18 @@ def _signing_key(data: object) -> tuple[str, _SigningKey] | None:
 
 
 class Jwks:
-    """Signing keys read from a JWKS at an https URL or in a file, cached and re-read on key rotation."""
+    """Signing keys read from a JWKS at an https URL or in a file, cached and re-read on key rotation.
+
+    PyJWT parses and holds each key (``PyJWK``); its JWKS client, ``PyJWKClient`` (2.15, evaluated for issue #23), does not
+    replace this cache, because on the gateway it would change what the settings promise:
+    - it reads only http(s) URLs; DOSEWISE_JWT_JWKS_URL and DOSEWISE_CDS_ISSUERS also take a file (the tests' issuers);
+    - its fetch is blocking urllib: on the event loop a re-read after the cache time would stall every request for up to
+      its timeout, so each lookup would have to go through a thread: ~200 µs a request instead of ~2 µs here
+      (bench/jwks_lookup.py, keys cached);
+    - once its cache time has passed and the provider is down, it raises: every JWT caller would be refused until the
+      provider is back, where this keeps the keys it last read;
+    - it drops keys without ``kid``: a single-key JWKS may omit it.
+    Its unknown-``kid`` cooldown is the same rule as JWKS_MIN_REFETCH_S. tests/unit/test_jwks.py holds these behaviours."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -157,7 +168,7 @@ class JwtVerifier:
     def __init__(self, settings: Settings) -> None:
         assert settings.jwt_jwks_url and settings.jwt_issuer and settings.jwt_audience  # Settings refuses anything less
         self.source, self.issuer, self.audience = settings.jwt_jwks_url, settings.jwt_issuer, settings.jwt_audience
-        self.algorithms = settings.jwt_algorithm_list
+        self.algorithms = settings.jwt_algorithms
         self.role_claim = settings.jwt_role_claim.split(".")
         self.jwks = Jwks(settings.jwt_jwks_url)
 

@@ -42,21 +42,23 @@ it adds a feedback loop to a decision that should be predictable and testable. W
 (from admission to answer, an EWMA), and only for the Retry-After of a refusal, spaced so that successive refusals of one
 queue are told successive slots instead of all coming back in the same second.
 
-Why not the ``limits`` library (PyPI, the field's usual choice; 5.8.0 was evaluated with bench/ratelimit_cost.py):
+Why not the ``limits`` library (PyPI, the field's usual choice; measured with bench/ratelimit_cost.py, which prints every
+figure below, for issue #23's question whether it should replace this, with Redis storage when REDIS_URL is set):
 - it has no token bucket, only fixed, moving and sliding windows. The settings say "a burst, then a sustained rate", which a
   window approximates badly: a burst of B per B/r seconds has the same long-run rate but, once the burst is spent, makes
-  the caller wait the whole window (with a burst of 3 at 1/minute, 180 s instead of the next token's 60 s), and the
-  Retry-After of a cost-N refusal is not exact (the first expiring entry, not the N-th);
-- its MemoryStorage reads the wall clock (``time.time()``: it jumps with NTP; no clock can be injected, so the rules here
-  could not be tested without patching time) and, while anything is stored, starts a ``threading.Timer`` thread for its
-  expiry sweep every 10 ms: a second thread taking the GIL from the event loop that serves every request;
-- its moving window stores one entry per unit of cost (1,000 list entries prepended per batch);
-- a check cost about ten times the CPU of this bucket's, and its moving window at cost 1,000 about a millisecond
-  (bench/ratelimit_cost.py prints all three);
-- what it would add, a Redis-backed quota shared by replicas, is not what this guards: the bucket is a per-replica guard
-  against a runaway client (with several replicas the effective rate is the per-replica rate times the replicas a caller's
-  requests reach), and a Redis round trip on every request would cost more than the check itself. Admission control (work
-  in flight) is not a rate at all, and no rate-limiting library offers it.
+  the caller wait the whole window (a burst of 3 at 1/minute: Retry-After 180 s instead of the next token's 60 s, which
+  tests/integration/test_auth_roles.py holds), and the Retry-After of a cost-N refusal is not exact (the first expiring
+  entry, not the N-th);
+- its storages read the wall clock (``time.time()``: it jumps with NTP; no clock can be injected, so the rules here could
+  not be tested on a fake clock), and its MemoryStorage, while anything is stored, starts a ``threading.Timer`` thread for
+  its expiry sweep every 10 ms: a second thread taking the GIL from the event loop that serves every request (the asyncio
+  variant sweeps through ``asyncio.to_thread``);
+- in memory a check costs about ten times this bucket's CPU (its moving window, which stores an entry per unit of cost,
+  far more at a batch's cost of 1,000), and on Redis every request would wait a round trip, hundreds of times the check;
+- what Redis storage would add, one quota shared by the replicas, would change what the settings document ("per gateway
+  replica"): the bucket is a per-replica guard against a runaway client (with several replicas the effective rate is the
+  per-replica rate times the replicas a caller's requests reach), and a Redis outage would become a failure of every
+  request's admission. Admission control (work in flight) is not a rate at all, and no rate-limiting library offers it.
 Both are in process on purpose: no extra server on the request path, and with one event loop per process no lock is needed
 (nothing here awaits).
 """

@@ -133,7 +133,7 @@ class AccessLog:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Middleware order (outermost first): access log → security headers → Allow fix → CORS → the app's own (request guard)."""
-    origins = settings.cors_origin_list
+    origins = settings.cors_origins
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "DELETE"],

@@ -412,7 +412,7 @@ async def smart_launch(request: Request, iss: str = "", launch: str = "") -> Res
     try:
         if not launch or len(launch) > 2048:
             raise smart.LaunchError(400, "The EHR sent no launch context.")
-        issuer = smart.allowed_issuer(iss, settings.smart_issuer_list)
+        issuer = smart.allowed_issuer(iss, settings.smart_issuers)
         config = await smart.discover(issuer)
     except smart.LaunchError as e:
         raise _launch_problem(e) from None

@@ -23,6 +23,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -62,7 +63,7 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, b64url(hashlib.sha256(verifier.encode()).digest())
 
 
-def allowed_issuer(iss: str, allowed: list[str]) -> str:
+def allowed_issuer(iss: str, allowed: Sequence[str]) -> str:
     iss = iss.strip().rstrip("/")
     if not iss or iss not in allowed:
         raise LaunchError(403, "This EHR (its FHIR server) is not one Dosewise may be launched from "

@@ -1,5 +1,6 @@
 """Policy-vs-guideline statistics for one metric: each arm's mean, SD and 95 % CI (dosewise.stats.summarize: a seeded BCa
-bootstrap, never outside the values' range), Welch's two-sided t-test with the CI of the difference, relative change.
+bootstrap, never outside the values' range), Welch's two-sided t-test with the CI of the difference (both from
+scipy.stats.ttest_ind), relative change.
 
 The issue's protocol (HSDPO source document, ../shared/clinical.md §5) asks for a *two-tailed t-test* against guideline dosing;
 we use Welch's unequal-variance form (scipy.stats.ttest_ind(equal_var=False)) because a policy and the guideline need not
@@ -68,26 +69,41 @@ def _as_sample(x: np.ndarray | list[float]) -> np.ndarray:
     return a
 
 
-def _var_of_mean(a: np.ndarray) -> float:
-    """s²/n, exactly 0 for a constant sample (float round-off would otherwise leave ~1e-33 and a spurious t)."""
-    return 0.0 if a.size < 2 or a.min() == a.max() else float(a.var(ddof=1)) / a.size
+@dataclass(frozen=True)
+class Welch:
+    """Welch's unequal-variance t-test of mean(a) − mean(b), and the confidence interval of that difference."""
+
+    t: float
+    df: float  # Welch–Satterthwaite
+    p: float  # two-sided
+    ci_low: float
+    ci_high: float
 
 
-def welch_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """(t, Welch–Satterthwaite df, two-sided p) for mean(a) − mean(b); scipy's ttest_ind(equal_var=False) for the p."""
+def welch(a: np.ndarray, b: np.ndarray, confidence: float = CONFIDENCE) -> Welch:
+    """scipy.stats.ttest_ind(equal_var=False) and its ``confidence_interval``, with the degenerate cases made explicit."""
     a, b = _as_sample(a), _as_sample(b)
-    va, vb = _var_of_mean(a), _var_of_mean(b)
-    se2 = va + vb
     diff = float(a.mean() - b.mean())
-    if se2 == 0.0:  # both arms constant (or single values): no sampling noise to test against
-        return (0.0 if diff == 0.0 else math.copysign(math.inf, diff)), math.nan, (1.0 if diff == 0.0 else 0.0)
-    df = se2**2 / ((va**2 / (a.size - 1) if va else 0.0) + (vb**2 / (b.size - 1) if vb else 0.0))
+    if a.min() == a.max() and b.min() == b.max():  # both arms constant (or single values): no sampling noise to test
+        # against (scipy would divide 0 by 0, or by float round-off of a constant's variance and report a spurious t)
+        return Welch(0.0 if diff == 0.0 else math.copysign(math.inf, diff), math.nan, 1.0 if diff == 0.0 else 0.0,
+                     diff, diff)
+    if min(a.size, b.size) < 2:  # one value beside a varying arm: its variance is unknown, so is the test (scipy's t and
+        # p are NaN here, and its df a placeholder 1); no interval either, rather than one from the other arm's spread
+        return Welch(math.nan, math.nan, math.nan, math.nan, math.nan)
     with warnings.catch_warnings():
         # One constant arm (e.g. no adverse days for anyone in a subgroup) is valid data: its variance is exactly 0 and
         # Welch's formula stays exact, so scipy's "precision loss … nearly identical" alarm does not apply.
         warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
         res = sps.ttest_ind(a, b, equal_var=False)
-    return float(res.statistic), float(df), float(res.pvalue)
+        ci = res.confidence_interval(confidence_level=confidence)
+    return Welch(float(res.statistic), float(res.df), float(res.pvalue), float(ci.low), float(ci.high))
+
+
+def welch_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(t, Welch–Satterthwaite df, two-sided p) for mean(a) − mean(b)."""
+    w = welch(a, b)
+    return w.t, w.df, w.p
 
 
 def paired_test(a: np.ndarray, b: np.ndarray) -> float:
@@ -129,20 +145,15 @@ def compare(
         sp, sg = summarize(p, confidence), summarize(g, confidence)  # an empty arm's summary is n = 0, all NaN
         return Comparison(metric, sp, sg, nan, nan, nan, None, nan, nan, nan, nan if paired else None)
     sp, sg = summarize(p, confidence), summarize(g, confidence)
-    t, df, welch_p = welch_test(p, g)
+    w = welch(p, g, confidence)
     delta = sp.mean - sg.mean
-    se = math.sqrt(_var_of_mean(p) + _var_of_mean(g))
-    if se > 0.0 and math.isfinite(df):
-        half = float(sps.t.ppf(0.5 + confidence / 2.0, df)) * se
-    else:
-        half = 0.0 if se == 0.0 else math.nan
     if sg.mean != 0.0:
         rel: float | None = delta / sg.mean
     else:
         rel = 0.0 if delta == 0.0 else None
     return Comparison(
-        metric=metric, policy=sp, guideline=sg, delta=delta, delta_ci_low=delta - half, delta_ci_high=delta + half,
-        relative_change=rel, welch_t=t, welch_df=df, welch_p=welch_p, paired_p=_paired_defined(p_all, g_all) if paired else None,
+        metric=metric, policy=sp, guideline=sg, delta=delta, delta_ci_low=w.ci_low, delta_ci_high=w.ci_high,
+        relative_change=rel, welch_t=w.t, welch_df=w.df, welch_p=w.p, paired_p=_paired_defined(p_all, g_all) if paired else None,
     )
 
 

@@ -10,7 +10,7 @@ runs two plans for ``horizon`` decision days:
 - **keep**: the current regimen every day.
 
 Every dose is known before the twins run, so a pack whose observation follows from its start and doses alone computes
-the whole path at once (``TwinSpec.path``: warfarin, hamberg.inr_paths); the others step one vectorized simulator day by day.
+the whole path at once (``TwinSpec.path``: warfarin, model.inr_paths); the others step one vectorized simulator day by day.
 
 The fit is a MAP estimate on the grid: Gaussian residuals of log(observation) (``residual_log_sd``) and a log-normal prior
 on the scale (``prior_log_sd``, centred on the population-typical patient with these covariates). The posterior weights over
@@ -455,8 +455,8 @@ def _terms(terms: dict[str, FloatArray]) -> tuple[FloatArray, FloatArray, FloatA
 
 def _warfarin_spec() -> TwinSpec:
     from dosewise.therapies.warfarin import cohort as wc
-    from dosewise.therapies.warfarin import hamberg as hb
     from dosewise.therapies.warfarin import interactions as wi
+    from dosewise.therapies.warfarin import model as hb
     from dosewise.therapies.warfarin.simulator import WarfarinSimulator, reward_terms
 
     # Two sub-steps per day instead of the simulator's six: 3× faster; true INR within 0.05 of the default over 30 days
@@ -494,7 +494,7 @@ def _warfarin_spec() -> TwinSpec:
 
     def path(pack: TherapyPack, view: ClinicView, scale: FloatArray, start_dose: FloatArray,
              given: FloatArray) -> FloatArray:
-        """``advance`` for every day at once (hamberg.inr_paths): the same clipped doses, start and sub-steps."""
+        """``advance`` for every day at once (model.inr_paths): the same clipped doses, start and sub-steps."""
         p = hb.HambergParams.from_hidden(hidden(view, 1.0))
         dose = np.minimum(np.maximum(given, 0.0), pack.max_dose)
         return hb.inr_paths(p, p.ec50_mg_per_l[:, None] * scale[None, :], hb.S_FRACTION * dose,

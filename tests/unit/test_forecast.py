@@ -264,7 +264,7 @@ def test_a_forecast_of_no_patients_is_empty() -> None:
 
 def test_warfarin_twin_substeps_stay_close_to_the_simulator() -> None:
     """The twin integrates a day in two sub-steps instead of six (speed); over 30 days of fixed doses on 50 Ravvaz avatars
-    its true INR stays within 0.05 of the simulator's (hamberg.py: uniform 2-h steps err 0.016; a 2-h step then one of
+    its true INR stays within 0.05 of the simulator's (warfarin/model.py: uniform 2-h steps err 0.016; a 2-h step then one of
     22 h errs more)."""
     cohort = WARFARIN.sample_cohort(50, 3)
     ref = WarfarinSimulator(cohort, 0, WARFARIN.reward_weights, WARFARIN.max_dose)

@@ -12,8 +12,8 @@ from scipy.stats import truncnorm
 
 from dosewise.therapies.base import COVARIATES, CYP2C9_GENOTYPES, VKORC1_GENOTYPES, ClinicView, Cohort, Trajectory
 from dosewise.therapies.rollout import rollout
-from dosewise.therapies.warfarin import hamberg as hb
 from dosewise.therapies.warfarin import interactions
+from dosewise.therapies.warfarin import model as hb
 from dosewise.therapies.warfarin.cohort import AGE_YEARS, HEIGHT_IN, WEIGHT_LB, sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline, aurora_adjustment
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day

@@ -136,7 +136,7 @@ register(
     "hamberg2007", "warfarin", "train",
     "Hamberg et al. 2007, Clin Pharmacol Ther 81:529 (PK/PD); Ravvaz et al. 2017 avatars (cohort)",
     simulator_builder("warfarin", _warfarin_day0, _warfarin_true_genotypes),
-    "The warfarin pack's own twins (hamberg.py, cohort.py): the training model.",
+    "The warfarin pack's own twins (model.py, cohort.py): the training model.",
 )
 register(
     "aradottir2019", "insulin_t2d", "train",

@@ -33,7 +33,7 @@ patient not yet on warfarin (pharmacogenetic when genotyped, else clinical).
 Observation space: the features below (float32), each with its unit and the bounds in ``feature_bounds``. The policy
 sees only what a clinic sees.
 
-Digital twin (issue "Digital twins"): Ravvaz 2017 avatars (cohort.py) on the Hamberg 2007 PK/PD model (hamberg.py),
+Digital twin (issue "Digital twins"): Ravvaz 2017 avatars (cohort.py) on the Hamberg 2007 PK/PD model (model.py),
 stepped by simulator.py; guideline = IWPC start + Aurora nomogram (guideline.py; daily ``IwpcAuroraGuideline`` and the
 visit-level ``AuroraVisitGuideline``); guardrails in guardrails.py; outcomes in metrics.py and clinic_metrics.py.
 """

@@ -3,7 +3,7 @@
 Spec sheet (Gymnasium style):
 
 - **Time**: one step = one day (``decision_interval_days`` = 1). At each decision (the morning of day d) the policy sees the
-  ClinicView, the day's dose is given at once as an oral bolus, and the model advances 24 h (hamberg.DayPropagator).
+  ClinicView, the day's dose is given at once as an oral bolus, and the model advances 24 h (model.DayPropagator).
 - **Start**: day 0, drug-naive (INR = BASE = 1), regimen = IWPC pharmacogenetic dose rounded to 0.5 mg for every policy
   (guideline.iwpc_start_dose_mg_per_day), so policies differ only in how they titrate.
 - **INR measurements**: on the same fixed days for every policy, so comparisons are fair: days 0–4 daily (initiation),
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from dosewise.therapies.base import ClinicView, Cohort, FloatArray, RewardWeights, StepResult, VectorSimulator
-from dosewise.therapies.warfarin import hamberg as hb
+from dosewise.therapies.warfarin import model as hb
 from dosewise.therapies.warfarin.guideline import iwpc_start_dose_mg_per_day
 from dosewise.therapies.warfarin.target import INR_TARGET
 

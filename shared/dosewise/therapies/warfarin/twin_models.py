@@ -44,7 +44,7 @@ def build_warfarin_family(n: int, seed: int) -> tuple[ClinicTwin, dict[str, Floa
 
 register(
     "hamberg2007_wide", THERAPY, "train", twin_hamberg2007_wide.CITATION, twin_hamberg2007_wide.build_hamberg2007_wide,
-    "hamberg.py's equations on the Ravvaz avatars; IIV of CL, V1, EC50, MTT1 ×1.5; EC50 varies day to day (AR(1), "
+    "model.py's equations on the Ravvaz avatars; IIV of CL, V1, EC50, MTT1 ×1.5; EC50 varies day to day (AR(1), "
     "SD 0.15, a week's memory): assumptions.",
 )
 register(

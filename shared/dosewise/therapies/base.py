@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
@@ -198,6 +198,11 @@ class Cohort:
     def take(self, idx: IntArray) -> Cohort:
         return Cohort({k: v[idx] for k, v in self.covariates.items()}, {k: v[idx] for k, v in self.hidden.items()}, self.seed)
 
+    @classmethod
+    def from_view(cls, view: ClinicView, hidden: dict[str, FloatArray]) -> Cohort:
+        """The patients of a clinic view with these hidden parameters: what a forecast twin is built from."""
+        return cls(covariates={k: np.asarray(v, dtype=float) for k, v in view.covariates.items()}, hidden=hidden, seed=0)
+
 
 @dataclass
 class StepResult:
@@ -291,6 +296,54 @@ class DosingPolicy(Protocol):
     def act(self, view: ClinicView) -> tuple[FloatArray, FloatArray]:
         """Return (given dose per day over the next interval, new regimen) per patient."""
         ...
+
+
+@dataclass(frozen=True)
+class TwinSpec:
+    """How dosewise.forecast personalizes a pack's twin to one patient (``TherapyPack.forecast_twin``): which parameter
+    one scale multiplies, its prior, and noise-free twins whose hidden parameters are population-typical for a view's
+    covariates × that scale, starting drug-naive, at the steady state of a dose, or at the state observed before the
+    decision. ``StepResult.info[truth_key]`` carries their true primary observation. The forecast's module docstring
+    describes the fit."""
+
+    parameter: str  # what the scale multiplies, e.g. "EC50"
+    description: str
+    unit: str  # of the primary observation
+    prior_log_sd: float
+    residual_log_sd: float
+    truth_key: str  # StepResult.info key of the noise-free primary observation
+    # (pack, view of B rows, scale (B,)) → twins, reset (every pack's simulator resets in its constructor)
+    build: Callable[[TherapyPack, ClinicView, FloatArray], VectorSimulator]
+    set_steady_state: Callable[[VectorSimulator, np.ndarray, FloatArray], None] | None = None  # (sim, rows (B,), dose (B,))
+    memory_days: int | None = None  # doses this many days before the oldest observation no longer matter; None = all do
+    burn_in_days: int = 0  # days at the steady dose before a steady-state start's replay (dosewise.forecast's docstring)
+    # A course that began at most this many days before its recorded doses still starts drug-naive at day 0, the
+    # unrecorded first days dosed at the mean of the oldest recorded week: a steady-state start overstates the effect a
+    # course only weeks old has built up (warfarin, true EC50 scale 1.0 at day 15–21: fitted 1.1–2.0 with a steady start).
+    naive_impute_days: int = 0
+    # Packs whose state is not a function of the dose history (immune: the infection's course) start every twin at the
+    # state observed ``age`` days before the decision instead: (sim, view of B rows, age (B,)) → None.
+    set_observed_state: Callable[[VectorSimulator, ClinicView, IntArray], None] | None = None
+    score_transform: Callable[[FloatArray], FloatArray] | None = None  # e.g. log10 for a pathogen load; None = as is
+    # Packs whose patients miss doses at random (insulin: the view records the doses actually taken) forecast with the
+    # planned dose × the share of the last week's known days on which a dose was taken.
+    adherence_from_history: bool = False
+    # One day without the reward, measurement and clinic view that ``VectorSimulator.step`` also builds: (sim, given (B,),
+    # regimen (B,)) → the noise-free primary observation (B,), the same numbers ``step(...).info[truth_key]`` gives (tested).
+    # Most of a forecast's time is those per-day extras (bench: warfarin 7 → 4 ms per single-patient forecast). None = step.
+    advance: Callable[[VectorSimulator, FloatArray, FloatArray], FloatArray] | None = None
+    # The whole path at once, for packs whose noise-free primary observation follows from the start and the doses alone
+    # (a forecast's doses are all known before it runs; nothing feeds back): (pack, view of n rows, scales (G,), start
+    # dose (n,): 0 = drug-naive, else the steady state ``set_steady_state`` would set, doses given (n, P, L)) → the
+    # observation after each day (n, P, G, L), what ``advance`` gives day by day (tested). Warfarin's single-patient
+    # forecast 1.4 → 0.44 ms (timeit). None = build the simulator and step it. Not used for observed starts.
+    path: Callable[[TherapyPack, ClinicView, FloatArray, FloatArray, FloatArray], FloatArray] | None = None
+    # The pack's own reward terms of one forecast day where they depend only on the primary observation, the day and the
+    # regimen change: (observation, day number the reward is booked on, |regimen change|) → (T, A, H) as the simulator
+    # books them, broadcasting. Lets the forecast carry the reward the policy is trained and the HyperScore calibrated on.
+    # None (immune: its reward needs states the forecast does not return) → no reward forecast.
+    reward_terms: Callable[[FloatArray, FloatArray, FloatArray], tuple[FloatArray, FloatArray, FloatArray]] | None = None
+    outcome_bounds: tuple[float, float] = (1.0, 1.0)  # largest T and largest A of one day: the reward's best and worst day
 
 
 class TherapyPack(ABC):
@@ -461,6 +514,11 @@ class TherapyPack(ABC):
 
     def guideline_policy(self) -> DosingPolicy:
         raise NotImplementedError(f"{self.id}: no guideline policy yet")
+
+    def forecast_twin(self) -> TwinSpec | None:
+        """How dosewise.forecast fits this pack's twin to one patient (the pack's ``forecast_twin.py``); None: the pack
+        has no forecast (nor a model-predictive controller)."""
+        return None
 
     def visit_guideline_policy(self, cadence: str | None = None) -> VisitPolicy:
         """The pack's guideline at clinic visits (a clinic.VisitPolicy): the floor every learned policy is held to.

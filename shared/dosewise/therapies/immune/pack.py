@@ -28,11 +28,21 @@ from typing import ClassVar
 
 import numpy as np
 
-from dosewise.therapies.base import ActionSpec, ClinicView, Cohort, FeatureSpec, RewardWeights, TherapyPack, Trajectory
+from dosewise.therapies.base import (
+    ActionSpec,
+    ClinicView,
+    Cohort,
+    FeatureSpec,
+    RewardWeights,
+    TherapyPack,
+    Trajectory,
+    TwinSpec,
+)
 from dosewise.therapies.immune import cohort as cohort_mod
+from dosewise.therapies.immune import forecast_twin
 from dosewise.therapies.immune.guideline import ImmuneGuidelinePolicy
 from dosewise.therapies.immune.metrics import LABELS, PRIMARY, immune_metrics
-from dosewise.therapies.immune.simulator import DETECTION_LIMIT, ImmuneSimulator, SimConfig
+from dosewise.therapies.immune.simulator import DETECTION_LIMIT, ImmuneSimulator, SimConfig, log_load
 
 PATHOGEN_IMPUTE = 2.2  # a.u.; no load on record → the cohort's median presenting load (cohort.py), flagged by pathogen_measured
 LOG_CHANGE_CAP = 5.0  # log10 a.u. per day
@@ -40,11 +50,6 @@ DAMAGE_CHANGE_CAP = 2.0  # per day
 DAY_CAP = 30.0  # days
 SINCE_CAP = 7.0  # days
 EXPOSURE_DAYS = 3  # drug exposure feature window, days
-
-
-def _log_load(load: np.ndarray) -> np.ndarray:
-    """log10(load + detection limit): 0 (undetectable) → −2."""
-    return np.log10(np.maximum(load, 0.0) + DETECTION_LIMIT)
 
 
 class ImmunePack(TherapyPack):
@@ -95,9 +100,9 @@ class ImmunePack(TherapyPack):
         load, load_age = view.obs["pathogen_load"], view.obs_age_days["pathogen_load"]
         dmg, dmg_age = view.obs["organ_damage"], view.obs_age_days["organ_damage"]
         measured = ~np.isnan(load[:, 0])
-        last = _log_load(np.where(measured, load[:, 0], PATHOGEN_IMPUTE))
+        last = log_load(np.where(measured, load[:, 0], PATHOGEN_IMPUTE))
         has_prev = ~np.isnan(load[:, 1])
-        prev = np.where(has_prev, _log_load(np.nan_to_num(load[:, 1])), last)
+        prev = np.where(has_prev, log_load(np.nan_to_num(load[:, 1])), last)
         gap = np.where(has_prev, np.nan_to_num(load_age[:, 1]) - np.nan_to_num(load_age[:, 0]), 1.0)
         change = np.where(has_prev, (last - prev) / np.maximum(gap, 1e-3), 0.0)
         undetectable = load == 0.0  # NaN compares False
@@ -131,6 +136,10 @@ class ImmunePack(TherapyPack):
 
     def guideline_policy(self) -> ImmuneGuidelinePolicy:
         return ImmuneGuidelinePolicy()
+
+    def forecast_twin(self) -> TwinSpec:
+        """One scale on the drug's kill efficacy, fitted to the patient's pathogen loads (forecast_twin.py)."""
+        return forecast_twin.TWIN
 
     metric_labels = LABELS
 

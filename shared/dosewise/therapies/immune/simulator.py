@@ -57,6 +57,12 @@ DEATH_PENALTY = 10.0
 DRUG_COST_PER_AU_DAY = 0.1
 
 
+def log_load(load: np.ndarray) -> np.ndarray:
+    """log10(load + detection limit): 0 (undetectable) → −2. The scale the policy reads a load on (pack.py) and the
+    forecast measures distances to the "undetectable" band in (forecast_twin.py)."""
+    return np.log10(np.maximum(load, 0.0) + DETECTION_LIMIT)
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Simulator knobs."""

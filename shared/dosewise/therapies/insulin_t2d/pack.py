@@ -50,9 +50,11 @@ from dosewise.therapies.base import (
     RewardWeights,
     TherapyPack,
     Trajectory,
+    TwinSpec,
     VectorSimulator,
 )
 from dosewise.therapies.insulin_t2d import clinic_metrics as clinic_outcomes
+from dosewise.therapies.insulin_t2d import forecast_twin
 from dosewise.therapies.insulin_t2d import guardrails as rules
 from dosewise.therapies.insulin_t2d.cohort import sample_cohort
 from dosewise.therapies.insulin_t2d.guardrails import RULES
@@ -247,6 +249,10 @@ class InsulinT2DPack(TherapyPack):
 
     def guideline_policy(self) -> DosingPolicy:
         return TreatToTargetPolicy(self.max_dose)
+
+    def forecast_twin(self) -> TwinSpec:
+        """One scale on insulin sensitivity SI, fitted to the patient's fasting glucose (forecast_twin.py)."""
+        return forecast_twin.TWIN
 
     def visit_guideline_policy(self, cadence: str | None = None) -> VisitPolicy:
         """The cited algorithm of a cadence: "weekly" (and "early-then-weekly") → Treat-to-Target (Riddle 2003);

@@ -61,9 +61,10 @@ from dosewise.therapies.base import (
     RewardWeights,
     TherapyPack,
     Trajectory,
+    TwinSpec,
 )
 from dosewise.therapies.warfarin import clinic_metrics as clinic_outcomes
-from dosewise.therapies.warfarin import interactions
+from dosewise.therapies.warfarin import forecast_twin, interactions
 from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guardrails import RULES
 from dosewise.therapies.warfarin.guideline import (
@@ -234,6 +235,10 @@ class WarfarinPack(TherapyPack):
     def guideline_policy(self) -> DosingPolicy:
         """The daily guideline (the simulator's own IWPC start, then Aurora on new INRs), for the daily rollout."""
         return IwpcAuroraGuideline(self.max_dose)
+
+    def forecast_twin(self) -> TwinSpec:
+        """One scale on Hamberg's EC50, fitted to the patient's INRs (forecast_twin.py)."""
+        return forecast_twin.TWIN
 
     def visit_guideline_policy(self, cadence: str | None = None) -> VisitPolicy:
         """Aurora at each visit through its exact action, the IWPC start for a patient not yet on warfarin. The same at

@@ -42,7 +42,9 @@ def inr_measured_on(day: int) -> bool:
     return day in INR_DAYS_EXPLICIT or (day > INR_WEEKLY_AFTER_DAY and day % 7 == 0)
 
 
-def reward_terms(inr_true: FloatArray, day: int, regimen: FloatArray, prev_regimen: FloatArray) -> dict[str, FloatArray]:
+def reward_terms(
+    inr_true: FloatArray, day: FloatArray | float, regimen: FloatArray, prev_regimen: FloatArray,
+) -> dict[str, FloatArray]:
     """The HSDPO terms for one day: r_t (in range), r_a (adverse-event proxy), r_h (dose change, mg/day)."""
     in_range = (inr_true >= INR_LOW) & (inr_true <= INR_HIGH)
     adverse = (inr_true > INR_BLEED_RISK) | ((inr_true < INR_CLOT_RISK) & (day > CLOT_RISK_AFTER_DAY))

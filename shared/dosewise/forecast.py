@@ -79,7 +79,7 @@ class Forecast:
     measured_used: np.ndarray
     transform: Callable[[FloatArray], FloatArray] | None = None
     # (n,) the pack's mean daily reward α·T − β·A − γ·H of the forecast (``recommended`` / ``keep``) over the horizon, the
-    # recommendation's dose change booked on its first day; None when the pack's TwinSpec has no reward_terms
+    # recommendation's dose change booked on its first day; None when the pack's TwinSpec has no reward_forecast
     recommended_reward: FloatArray | None = None
     keep_reward: FloatArray | None = None
     reward_range: tuple[float, float] | None = None  # (worst, best) day: −β·max A, α·max T
@@ -325,7 +325,7 @@ def forecast(
         band.reshape(n, 2, horizon_days).transpose(1, 0, 2)
         for band in _weighted_quantiles(flat, np.repeat(w, 2 * horizon_days, axis=0), BAND_QUANTILES))
     reward, reward_range = None, None
-    if spec.reward_terms is not None:
+    if spec.reward_forecast:
         # The reward of the forecast shown (the posterior-mean trajectory). The posterior-weighted reward of each
         # candidate's trajectory was the alternative: on the fitting half of the calibration decisions its Spearman ρ
         # with the realized 7-day reward was 0.440 vs 0.552 (warfarin) and 0.283 vs 0.273 (insulin), 2026-11-28.
@@ -333,7 +333,7 @@ def forecast(
         changed = np.zeros((n, 2, horizon_days))
         changed[:, 0, 0] = change  # the recommendation's change is booked on its first day; keeping changes nothing
         rw = pack.reward_weights
-        daily = rw.combine(*spec.reward_terms(np.stack([rec_mean, keep_mean], axis=1), booked_day, changed))
+        daily = rw.combine(*pack.reward_terms(np.stack([rec_mean, keep_mean], axis=1), booked_day, changed))
         reward = daily.mean(axis=2)  # (n, 2)
         t_max, a_max = spec.outcome_bounds
         reward_range = (-rw.beta * a_max, rw.alpha * t_max)

@@ -338,11 +338,10 @@ class TwinSpec:
     # observation after each day (n, P, G, L), what ``advance`` gives day by day (tested). Warfarin's single-patient
     # forecast 1.4 → 0.44 ms (timeit). None = build the simulator and step it. Not used for observed starts.
     path: Callable[[TherapyPack, ClinicView, FloatArray, FloatArray, FloatArray], FloatArray] | None = None
-    # The pack's own reward terms of one forecast day where they depend only on the primary observation, the day and the
-    # regimen change: (observation, day number the reward is booked on, |regimen change|) → (T, A, H) as the simulator
-    # books them, broadcasting. Lets the forecast carry the reward the policy is trained and the HyperScore calibrated on.
-    # None (immune: its reward needs states the forecast does not return) → no reward forecast.
-    reward_terms: Callable[[FloatArray, FloatArray, FloatArray], tuple[FloatArray, FloatArray, FloatArray]] | None = None
+    # True: the forecast books the pack's ``reward_terms`` on each forecast day, so it carries the reward the policy is
+    # trained and the HyperScore calibrated on. False where the pack's simulator reward needs states the forecast does not
+    # return (immune), or its ``reward_terms`` are not that reward: then no reward forecast.
+    reward_forecast: bool = False
     outcome_bounds: tuple[float, float] = (1.0, 1.0)  # largest T and largest A of one day: the reward's best and worst day
 
 
@@ -494,6 +493,19 @@ class TherapyPack(ABC):
         holds = np.array([a.kind == "hold" for a in self.actions])[None, :]  # a hold never raises the regimen
         mask = ((proposed <= self.max_dose + 1e-9) & (proposed >= -1e-9)) | holds
         return GuardrailResult(mask=mask, firings=[[] for _ in range(view.n)])
+
+    def reward_terms(self, observation: FloatArray, day: FloatArray, dose_change: FloatArray,
+                     ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The HSDPO terms (T, A, H) of one day from the primary observation alone, broadcasting: ``observation`` in the
+        canonical unit (NaN: none that day), ``day`` the day of therapy the reward is booked on, ``dose_change`` the new
+        regimen minus the previous one (pack dose unit per day). What the trainer books from an observed outcome
+        (dosewise_trainer.transitions), the visit-level environment on a twin's true value and the forecast on its
+        prediction (``TwinSpec.reward_forecast``), combined by ``reward_weights``. Default, from ``target_band`` alone:
+        T = 1 inside the band, no observation-based A, H = |dose_change|. Packs whose simulator books another reward
+        override it with that reward's terms."""
+        low, high = self.target_band
+        value = np.asarray(observation, dtype=float)
+        return ((value >= low) & (value <= high)).astype(float), np.zeros_like(value), np.abs(dose_change)
 
     def mpc_objective(self, predicted: FloatArray) -> FloatArray:
         """The model-predictive controller's cost of each forecast day (dosewise.mpc): ``predicted`` primary observations

@@ -12,7 +12,7 @@ import numpy as np
 
 from dosewise.therapies.base import ClinicView, Cohort, FloatArray, TherapyPack, TwinSpec, VectorSimulator
 from dosewise.therapies.insulin_t2d import model as im
-from dosewise.therapies.insulin_t2d.simulator import InsulinT2DSimulator, SimConfig, reward_terms
+from dosewise.therapies.insulin_t2d.simulator import InsulinT2DSimulator, SimConfig
 from dosewise.units import GLUCOSE_MG_DL_PER_MMOL_L
 
 # 60-minute steps instead of 6: the one-hour injection is still one whole step; fasting glucose within ~1 mg/dL of
@@ -67,12 +67,6 @@ def _advance(sim: VectorSimulator, given: FloatArray, _regimen: FloatArray) -> F
     return sim.x[3] * GLUCOSE_MG_DL_PER_MMOL_L
 
 
-def _reward_terms(glucose: FloatArray, _day: FloatArray, change: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """T (80–130 mg/dL, soft edges), A (1 below 70, 2 below 54, ½ above 250 mg/dL), H (|Δ| / 4 U): the simulator's
-    reward, here on the forecast's true glucose (the simulator books it on the 5 %-CV measurement)."""
-    return reward_terms(glucose, change)
-
-
 TWIN = TwinSpec(
     parameter="SI", unit="mg/dL",
     description="scale on insulin sensitivity SI of the Aradóttir 2019 model (nominal 1.8 /U); EGP, B nominal",
@@ -83,5 +77,7 @@ TWIN = TwinSpec(
     residual_log_sd=0.10, truth_key="glucose_true_mg_dl", build=_build, set_steady_state=_steady, advance=_advance,
     path=_path, memory_days=4,  # a dose change settles in about 3 days (clinical.md §2); one more day of margin
     adherence_from_history=True,  # clinical.md §2: 65 % daily adherence in the reference code
-    reward_terms=_reward_terms, outcome_bounds=(1.0, 2.0),
+    # The pack's reward_terms, the simulator's, here on the forecast's true glucose (the simulator books them on the
+    # 5 %-CV measurement).
+    reward_forecast=True, outcome_bounds=(1.0, 2.0),
 )

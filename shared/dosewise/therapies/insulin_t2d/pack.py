@@ -46,6 +46,7 @@ from dosewise.therapies.base import (
     Cohort,
     DosingPolicy,
     FeatureSpec,
+    FloatArray,
     GuardrailResult,
     RewardWeights,
     TherapyPack,
@@ -73,6 +74,7 @@ from dosewise.therapies.insulin_t2d.simulator import (
     TARGET_MG_DL,
     InsulinT2DSimulator,
     SimConfig,
+    reward_terms,
 )
 
 if TYPE_CHECKING:
@@ -217,6 +219,12 @@ class InsulinT2DPack(TherapyPack):
             np.minimum(days_on_regimen(view), DAYS_ON_REGIMEN_CAP),
         ]
         return np.stack(cols, axis=1).astype(np.float32)
+
+    def reward_terms(self, observation: FloatArray, day: FloatArray, dose_change: FloatArray,
+                     ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """InsulinT2DSimulator.step's terms (simulator.reward_terms) on this fasting glucose: T in 80–130 mg/dL with soft
+        edges, A 1 below 70, 2 below 54, ½ above 250 mg/dL, H = |Δ| / 4 U."""
+        return reward_terms(observation, dose_change)
 
     def mpc_objective(self, predicted: np.ndarray) -> np.ndarray:
         """Asymmetric squared log-distance to 120 mg/dL, plus the hypoglycaemia costs (dosewise.mpc)."""

@@ -13,7 +13,7 @@ from dosewise.therapies.base import ClinicView, Cohort, FloatArray, TherapyPack,
 from dosewise.therapies.warfarin import cohort as wc
 from dosewise.therapies.warfarin import interactions as wi
 from dosewise.therapies.warfarin import model as hb
-from dosewise.therapies.warfarin.simulator import WarfarinSimulator, reward_terms
+from dosewise.therapies.warfarin.simulator import WarfarinSimulator
 
 # Two sub-steps per day instead of the simulator's six: 3× faster; true INR within 0.05 of the default over 30 days
 # (tests/unit/test_forecast.py checks it), small next to what one fitted parameter can capture.
@@ -83,12 +83,6 @@ def _advance(sim: VectorSimulator, given: FloatArray, _regimen: FloatArray) -> F
     return sim.inr_true.copy()
 
 
-def _reward_terms(inr: FloatArray, day: FloatArray, change: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """T (INR 2–3), A (INR > 4, or < 1.5 after day 7), H (|Δ| mg/day): WarfarinSimulator.step's reward on the true INR."""
-    terms = reward_terms(inr, day, change, np.zeros_like(change))
-    return terms["r_t"], terms["r_a"], terms["r_h"]
-
-
 TWIN = TwinSpec(
     parameter="EC50", unit="INR",
     description="scale on the Hamberg 2007 S-warfarin EC50 (VKORC1-typical value); absorbs CL variability too",
@@ -104,5 +98,6 @@ TWIN = TwinSpec(
     # day, geometric mean of the fitted scale) at days 15 / 18 / 21 / 28 / 35: 1.53 / 1.56 / 1.27 / 1.12 / 1.04 with
     # the steady start, 1.02 / 1.03 / 1.02 / 1.01 / 1.00 with this (tests/unit/test_forecast.py checks day 18).
     naive_impute_days=21,
-    reward_terms=_reward_terms, outcome_bounds=(1.0, 1.0),
+    # The pack's reward_terms, WarfarinSimulator.step's, on the forecast's true INR.
+    reward_forecast=True, outcome_bounds=(1.0, 1.0),
 )

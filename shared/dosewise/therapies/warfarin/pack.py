@@ -75,7 +75,7 @@ from dosewise.therapies.warfarin.guideline import (
 )
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
 from dosewise.therapies.warfarin.metrics import LABELS, warfarin_metrics
-from dosewise.therapies.warfarin.simulator import INR_BLEED_RISK, INR_CLOT_RISK, WarfarinSimulator
+from dosewise.therapies.warfarin.simulator import INR_BLEED_RISK, INR_CLOT_RISK, WarfarinSimulator, reward_terms
 from dosewise.therapies.warfarin.target import INR_TARGET
 
 if TYPE_CHECKING:
@@ -209,6 +209,13 @@ class WarfarinPack(TherapyPack):
         refuse = ((view.covariates["pregnant"] > 0.5) | (view.covariates["age_years"] < ADULT_AGE_YEARS)
                   | (~np.isnan(inr) & (inr >= START_MAX_INR)))
         return np.where(refuse, 0.0, dose)
+
+    def reward_terms(self, observation: FloatArray, day: FloatArray, dose_change: FloatArray,
+                     ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """WarfarinSimulator.step's terms (simulator.reward_terms) on this INR: T in 2–3, A above 4 or below 1.5 after
+        day 7 (clinical.md §1), H = |Δ| mg/day."""
+        terms = reward_terms(observation, day, dose_change, np.zeros_like(dose_change))
+        return terms["r_t"], terms["r_a"], terms["r_h"]
 
     def mpc_objective(self, predicted: FloatArray) -> FloatArray:
         """Squared log-distance to INR 2.5, plus MPC_ADVERSE_DAY_COST a day above INR 4 or below 1.5 (dosewise.mpc)."""

@@ -194,7 +194,7 @@ def visit_transitions(pack: TherapyPack, traj: ClinicTrajectory, record: VisitRe
     prev_dir = np.where(first, 0, np.roll(direction, 1))
     prev_latest = np.where(first, np.nan, np.roll(latest, 1))
     lo, hi = pack.target_band
-    rev = is_reversal(prev_dir, direction, latest - prev_latest, int(getattr(pack, "dose_effect_sign", 1)),
+    rev = is_reversal(prev_dir, direction, latest - prev_latest, pack.dose_effect_sign,
                       still_fraction * (hi - lo))
     has_next = np.zeros(len(patient), bool)
     has_next[:-1] = ~first[1:]

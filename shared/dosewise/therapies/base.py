@@ -370,7 +370,14 @@ class TherapyPack(ABC):
     dose_effect_sign: ClassVar[int] = 1
     actions: ClassVar[tuple[ActionSpec, ...]]
     feature_specs: ClassVar[tuple[FeatureSpec, ...]]
+    # (low, high) of each feature in feature_specs order: the Gymnasium observation Box (gym_env.py); None: unbounded.
+    feature_bounds: ClassVar[tuple[tuple[float, float], ...] | None] = None
     reward_weights: RewardWeights = RewardWeights()
+    # Training: a course's length in days (the trainer's episodes, gym_env's time limit; 90: the HSDPO evaluation
+    # horizon), and Args fields of the trainer's DQN that follow from this pack's simulator cost rather than from the
+    # budget (e.g. how many patients one vectorized step carries). Arguments given to the trainer win.
+    episode_days: ClassVar[float] = 90.0
+    training_defaults: ClassVar[Mapping[str, Any]] = {}
 
     # --- data -------------------------------------------------------------------------------------------------------
     def dose_problem(self, value: float) -> str | None:

@@ -123,6 +123,10 @@ class InsulinT2DPack(TherapyPack):
     dose_effect_sign = -1  # more insulin lowers glucose (base.TherapyPack.dose_effect_sign)
     self_monitored = True  # the patient reads fasting glucose every morning (SMBG); the clinic decides at visits (clinic.py)
     episode_days = DAY_CAP  # training course length (trainer, gym_env)
+    # The T2D twin integrates 240 six-minute Euler steps per day: ~18 ms per vectorized day for 64 or 256 patients alike
+    # (numpy call overhead dominates), so the daily learner steps 4× more patients at once and keeps the replay ratio
+    # (gradient_steps · batch_size / num_patients) at 8 (dosewise_trainer.algorithms.dqn.Args).
+    training_defaults = {"num_patients": 256, "gradient_steps": 8}
     dose_history_days = 14
     obs_history = 7  # a week of daily readings: the guideline and the 7-day minimum need them
     # Product safety limit, not a literature value: > 0.5 U/kg/day already signals overbasalization (clinical.md §2

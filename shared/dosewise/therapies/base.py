@@ -8,6 +8,9 @@ Features, guardrails and guideline policies are computed from a ClinicView only,
 - the gateway (which builds a ClinicView from a ``PatientState``, see ``ClinicView.from_states``)
 
 feed the policy exactly the same numbers. Hidden simulator parameters never enter a ClinicView.
+
+This module is the bottom of the domain: the API contract (dosewise.schemas) validates states against the registered packs
+(therapies/registry.py), so nothing here imports it; ``PatientRecord`` names what a view reads of a state.
 """
 
 from __future__ import annotations
@@ -17,23 +20,25 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from dosewise.medications import generics
 from dosewise.therapies.warfarin import interactions as warfarin_interactions
 
 if TYPE_CHECKING:
-    from dosewise.schemas import PatientState
     from dosewise.therapies.clinic import ClinicTrajectory, VisitPolicy
 
 FloatArray = np.ndarray  # float64 unless noted
 IntArray = np.ndarray
 BoolArray = np.ndarray
 
-# Categorical covariates are integer codes; -1 means unknown / not tested.
+# Categorical covariates are integer codes; -1 means unknown / not tested. The contract's Genotype and race accept exactly
+# these spellings (schemas.py builds its Literals from them).
 CYP2C9_GENOTYPES: tuple[str, ...] = ("*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3")
 VKORC1_GENOTYPES: tuple[str, ...] = ("G/G", "G/A", "A/A")
 RACES: tuple[str, ...] = ("white", "black", "asian", "other")
@@ -49,6 +54,79 @@ COVARIATES: tuple[str, ...] = (
     # rules and twins read what a clinic sees of its co-medications, for simulated and real patients alike.
     *warfarin_interactions.ROW_COVARIATES,
 )
+
+
+# Packs define the kinds they read (TherapyPack.observation_definitions); the contract accepts every registered pack's
+# (schemas.Observation). The docstring is the OpenAPI document's description of GET /v1/therapies' kinds.
+class ObservationKind(BaseModel):
+    """What a lab or vital value is, its canonical unit and the physiologically possible range (in the canonical unit)."""
+
+    model_config = ConfigDict(frozen=True)
+    quantity: str
+    low: float
+    high: float
+    loinc: str | None = None
+    description: str = ""
+    label: str = ""  # how a sentence names it: "INR", "fasting glucose" (empty: the kind's id, underscores as spaces)
+
+
+class _Measured(Protocol):
+    @property
+    def value(self) -> float: ...
+
+
+class _Dose(Protocol):
+    @property
+    def amount(self) -> float: ...
+    @property
+    def time(self) -> datetime: ...
+
+
+class _Reading(_Measured, Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def time(self) -> datetime: ...
+
+
+class _Genotype(Protocol):
+    @property
+    def cyp2c9(self) -> str | None: ...
+    @property
+    def vkorc1(self) -> str | None: ...
+
+
+class PatientRecord(Protocol):
+    """What ``ClinicView.from_states`` reads of one patient: a validated ``schemas.PatientState`` in canonical units."""
+
+    @property
+    def decision_time(self) -> datetime: ...
+    @property
+    def therapy_started(self) -> datetime | None: ...
+    @property
+    def age_years(self) -> float: ...
+    @property
+    def sex(self) -> str: ...
+    @property
+    def weight(self) -> _Measured: ...
+    @property
+    def height(self) -> _Measured: ...
+    @property
+    def egfr_ml_min_1_73m2(self) -> float | None: ...
+    @property
+    def race(self) -> str: ...
+    @property
+    def genotype(self) -> _Genotype | None: ...
+    @property
+    def pregnant(self) -> bool | None: ...
+    @property
+    def co_medications(self) -> Sequence[str]: ...
+    @property
+    def current_dose(self) -> _Measured: ...
+    @property
+    def doses(self) -> Sequence[_Dose]: ...
+    @property
+    def observations(self) -> Sequence[_Reading]: ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +163,7 @@ class ActionSpec:
         return max(1, self.hold_doses) if self.kind == "hold" else 0
 
 
-def _covariate_row(s: PatientState) -> tuple[float, ...]:
+def _covariate_row(s: PatientRecord) -> tuple[float, ...]:
     """One state's COVARIATES in order, then its current dose."""
     g = s.genotype
     takes = warfarin_interactions.covariates_of(generics(s.co_medications) if s.co_medications else frozenset())
@@ -136,7 +214,7 @@ class ClinicView:
         )
 
     @classmethod
-    def from_states(cls, pack: TherapyPack, states: Sequence[PatientState]) -> ClinicView:
+    def from_states(cls, pack: TherapyPack, states: Sequence[PatientRecord]) -> ClinicView:
         """Build the batch view of validated PatientStates (already in canonical units) at each one's decision time.
 
         Built in Python lists and turned into arrays once: reading or writing one numpy element costs ~0.3 µs, and a state
@@ -352,7 +430,10 @@ class TherapyPack(ABC):
     name: ClassVar[str]
     dose_unit: ClassVar[str]  # canonical dose unit, e.g. "mg", "U"
     dose_quantity: ClassVar[str]  # units.QUANTITIES key for dose conversion
-    observation_kinds: ClassVar[tuple[str, ...]]  # schemas.OBSERVATION_KINDS keys; the first is the primary one
+    observation_kinds: ClassVar[tuple[str, ...]]  # the kinds the pack reads; the first is the primary one
+    # Every kind in observation_kinds, and any the pack records without reading: id → kind. The registry refuses a pack
+    # whose kind another pack defines differently.
+    observation_definitions: ClassVar[Mapping[str, ObservationKind]]
     target_band: ClassVar[tuple[float, float]]  # of the primary observation, canonical unit
     decision_interval_days: ClassVar[float] = 1.0
     dose_history_days: ClassVar[int] = 14
@@ -407,15 +488,13 @@ class TherapyPack(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What GET /v1/therapies shows."""
-        from dosewise.schemas import OBSERVATION_KINDS
-
         return {
             "id": self.id,
             "name": self.name,
             "dose_unit": self.dose_unit,
             "max_dose_per_day": self.max_dose,
             "decision_interval_days": self.decision_interval_days,
-            "observation_kinds": {k: OBSERVATION_KINDS[k].model_dump() for k in self.observation_kinds},
+            "observation_kinds": {k: self.observation_definitions[k].model_dump() for k in self.observation_kinds},
             "target_band": list(self.target_band),
             "actions": [{"id": a.id, "label": a.label, "kind": a.kind, "delta": a.delta, "hold_doses": a.doses_held}
                         for a in self.actions],

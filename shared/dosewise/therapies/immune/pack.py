@@ -33,6 +33,7 @@ from dosewise.therapies.base import (
     ClinicView,
     Cohort,
     FeatureSpec,
+    ObservationKind,
     RewardWeights,
     TherapyPack,
     Trajectory,
@@ -58,6 +59,22 @@ class ImmunePack(TherapyPack):
     dose_unit = "a.u."
     dose_quantity = "dimensionless"
     observation_kinds = ("pathogen_load", "organ_damage")
+    # The model's other two states are defined too, so a record carrying them is answered "immune uses pathogen_load,
+    # organ_damage", not "unknown kind". Ranges reject impossible values, not abnormal ones.
+    observation_definitions: ClassVar[dict[str, ObservationKind]] = {
+        "pathogen_load": ObservationKind(
+            quantity="dimensionless", low=0.0, high=100.0, description="Pathogen concentration x1 (Stengel 2002 model units)"
+        ),
+        "organ_damage": ObservationKind(
+            quantity="dimensionless", low=0.0, high=2.0, description="Organ health index x4 (0 healthy, 1 death; Stengel 2002)"
+        ),
+        "plasma_cells": ObservationKind(
+            quantity="dimensionless", low=0.0, high=100.0, description="Plasma cell concentration x2 (Stengel 2002 model units)"
+        ),
+        "antibodies": ObservationKind(
+            quantity="dimensionless", low=0.0, high=100.0, description="Antibody concentration x3 (Stengel 2002 model units)"
+        ),
+    }
     target_band = (0.0, DETECTION_LIMIT)  # pathogen load: undetectable is the goal
     decision_interval_days = 1.0
     dose_history_days = 7

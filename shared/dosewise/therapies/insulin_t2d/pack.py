@@ -48,6 +48,7 @@ from dosewise.therapies.base import (
     FeatureSpec,
     FloatArray,
     GuardrailResult,
+    ObservationKind,
     RewardWeights,
     TherapyPack,
     Trajectory,
@@ -114,6 +115,10 @@ class InsulinT2DPack(TherapyPack):
     dose_unit = "U"
     dose_quantity = "dose_units"
     observation_kinds = (KIND,)
+    observation_definitions = {
+        KIND: ObservationKind(quantity="glucose", low=10.0, high=1000.0, loinc="1558-6",
+                              description="Fasting plasma glucose", label="fasting glucose"),
+    }
     target_band = TARGET_MG_DL  # ADA fasting target
     # The daily machinery's step (the simulator, the gym env, outcome transitions advance one day per step); visits are
     # set by ``cadences`` and ``recheck_days``, which the clinic protocol, the MPC and the answer read.

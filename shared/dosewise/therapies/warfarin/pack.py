@@ -58,6 +58,7 @@ from dosewise.therapies.base import (
     FloatArray,
     GuardrailResult,
     IntArray,
+    ObservationKind,
     RewardWeights,
     TherapyPack,
     Trajectory,
@@ -107,6 +108,10 @@ class WarfarinPack(TherapyPack):
     dose_unit = "mg"
     dose_quantity = "dose_mg"
     observation_kinds = ("inr",)
+    observation_definitions = {
+        "inr": ObservationKind(quantity="inr", low=0.5, high=15.0, loinc="6301-6", description="INR of prothrombin time",
+                               label="INR"),
+    }
     target_band = INR_TARGET
     # The simulator steps a day; a clinic decision holds until the next visit, which ``cadences`` or ``recheck_days`` set
     # (clinic.py), as for insulin.

@@ -22,16 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from dosewise.medications import generics
 from dosewise.therapies.warfarin import interactions as warfarin_interactions
-
-if TYPE_CHECKING:
-    from dosewise.therapies.clinic import ClinicTrajectory, VisitPolicy
 
 FloatArray = np.ndarray  # float64 unless noted
 IntArray = np.ndarray
@@ -374,6 +371,69 @@ class DosingPolicy(Protocol):
     def act(self, view: ClinicView) -> tuple[FloatArray, FloatArray]:
         """Return (given dose per day over the next interval, new regimen) per patient."""
         ...
+
+
+@dataclass
+class VisitPlan:
+    """One visit's decision for N patients, each (n,)."""
+
+    hold_doses: IntArray  # doses to skip from today, then ``regimen``
+    regimen: FloatArray  # pack dose unit per day, after the hold, until the next visit
+    recheck_days: FloatArray  # days until the next measurement and decision
+    action: IntArray  # index into pack.actions; -1 where the plan did not come from the action set (start, guideline)
+    started: BoolArray  # True where the pack's start rule set the regimen (patient not yet on the drug)
+
+    @property
+    def n(self) -> int:
+        return int(self.regimen.shape[0])
+
+    def given_on(self, day_since_visit: int) -> FloatArray:
+        """The dose given on the k-th day after the visit (0 = the visit's day)."""
+        return np.where(self.hold_doses > day_since_visit, 0.0, self.regimen)
+
+
+class VisitPolicy(Protocol):
+    """Anything that plans visits for a batch. ``plan`` receives the patients seen today (a sub-batch of the cohort, in
+    patient order), so a policy reads everything it needs from the view; ``reset(n)`` starts a cohort of n."""
+
+    name: str
+
+    def reset(self, n: int) -> None: ...
+
+    def plan(self, view: ClinicView) -> VisitPlan: ...
+
+
+@dataclass
+class ClinicTrajectory:
+    """N patients over D days under the clinic protocol. Daily arrays are (n, D), column d = day d.
+
+    ``truth[k][:, d]``: the twin's true values at the end of day d (the morning of day d + 1), as ``advance_day`` returned
+    them; ``measured[:, d]``: the primary observation measured at a visit on the morning of day d (NaN elsewhere);
+    ``readings``: every value the clinic received (= ``measured`` unless the pack is self-monitored)."""
+
+    given: FloatArray  # dose taken on day d (0 on a held or missed dose)
+    regimen: FloatArray  # the regimen in force on day d (the plan's regimen after its hold)
+    truth: dict[str, FloatArray]
+    visit: BoolArray  # (n, D) True on the days a decision was made
+    measured: FloatArray  # (n, D) the measured primary observation on visit days, NaN elsewhere
+    actions: IntArray  # (n, D) the action chosen on visit days, -1 elsewhere
+    covariates: dict[str, FloatArray] = field(default_factory=dict)
+    readings: FloatArray | None = None  # (n, D) every measured primary observation, NaN on days without one
+    held: BoolArray | None = None  # (n, D) True on days the plan held the dose
+    started: BoolArray | None = None  # (n, D) True at a visit where the start rule set the regimen
+    recheck_days: FloatArray | None = None  # (n, D) each visit's plan's recheck, NaN elsewhere
+    missed_visit: BoolArray | None = None  # (n, D) a visit was due and did not happen
+    truth_key: str = ""
+    schedule: str = ""
+    policy: str = ""
+
+    @property
+    def n(self) -> int:
+        return int(self.given.shape[0])
+
+    @property
+    def days(self) -> int:
+        return int(self.given.shape[1])
 
 
 @dataclass(frozen=True)

@@ -493,7 +493,7 @@ class TherapyPack(ABC):
     observation_kinds: ClassVar[tuple[str, ...]]  # the kinds the pack reads; the first is the primary one
     # Every kind in observation_kinds, and any the pack records without reading: id → kind. The registry refuses a pack
     # whose kind another pack defines differently.
-    observation_definitions: ClassVar[Mapping[str, ObservationKind]]
+    observation_definitions: ClassVar[Mapping[str, ObservationKind]] = {}
     target_band: ClassVar[tuple[float, float]]  # of the primary observation, canonical unit
     decision_interval_days: ClassVar[float] = 1.0
     dose_history_days: ClassVar[int] = 14

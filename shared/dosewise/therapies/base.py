@@ -28,7 +28,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from dosewise.medications import generics
-from dosewise.therapies.warfarin import interactions as warfarin_interactions
 
 FloatArray = np.ndarray  # float64 unless noted
 IntArray = np.ndarray
@@ -42,14 +41,12 @@ RACES: tuple[str, ...] = ("white", "black", "asian", "other")
 
 DOSE_IMPLAUSIBLE_FACTOR = 4.0  # product limit: a dose above 4 × a pack's daily maximum is a unit mix-up
 
-# Covariates every ClinicView carries (shape (n,)), in the order _covariate_row lists them. Units in the names.
+# Covariates every ClinicView carries (shape (n,)), in the order _covariate_row lists them. Units in the names. A pack adds
+# the 0/1 covariates of the co-medications it reads (TherapyPack.comedication_covariates): TherapyPack.covariate_names.
 COVARIATES: tuple[str, ...] = (
     "age_years", "female", "weight_kg", "height_cm", "egfr_ml_min_1_73m2",  # egfr NaN when unknown
     "race", "cyp2c9", "vkorc1",  # integer codes into the tuples above; -1 unknown
-    "amiodarone", "enzyme_inducer", "pregnant",  # 0/1
-    # 0/1 per drug of warfarin's interaction table (warfarin/interactions.py; amiodarone's is the covariate above), so
-    # rules and twins read what a clinic sees of its co-medications, for simulated and real patients alike.
-    *warfarin_interactions.ROW_COVARIATES,
+    "pregnant",  # 0/1
 )
 
 
@@ -160,20 +157,17 @@ class ActionSpec:
         return max(1, self.hold_doses) if self.kind == "hold" else 0
 
 
-def _covariate_row(s: PatientRecord) -> tuple[float, ...]:
-    """One state's COVARIATES in order, then its current dose."""
+def _covariate_row(pack: TherapyPack, s: PatientRecord) -> tuple[float, ...]:
+    """One state's ``pack.covariate_names`` in order, then its current dose."""
     g = s.genotype
-    takes = warfarin_interactions.covariates_of(generics(s.co_medications) if s.co_medications else frozenset())
     return (
         s.age_years, 1.0 if s.sex == "female" else 0.0, s.weight.value, s.height.value,
         np.nan if s.egfr_ml_min_1_73m2 is None else s.egfr_ml_min_1_73m2,
         RACES.index(s.race) if s.race in RACES else -1,
         CYP2C9_GENOTYPES.index(g.cyp2c9) if g and g.cyp2c9 else -1,
         VKORC1_GENOTYPES.index(g.vkorc1) if g and g.vkorc1 else -1,
-        takes["amiodarone"],
-        takes["enzyme_inducer"],
         1.0 if s.pregnant else 0.0,
-        *(takes[c] for c in warfarin_interactions.ROW_COVARIATES),
+        *pack.comedication_flags(generics(s.co_medications) if s.co_medications else frozenset()),
         s.current_dose.value,
     )
 
@@ -188,7 +182,7 @@ class ClinicView:
     - ``dose_history``: amount given on each of the last H days, [:, 0] = yesterday; NaN unknown, (n, H).
     - ``obs[kind]`` / ``obs_age_days[kind]``: the last K measured values (canonical unit) and how many days before the
       decision each was taken; NaN where fewer than K exist, (n, K).
-    - ``covariates``: see COVARIATES, each (n,).
+    - ``covariates``: ``TherapyPack.covariate_names`` (COVARIATES and the pack's co-medication covariates), each (n,).
     """
 
     day: FloatArray
@@ -248,13 +242,14 @@ class ClinicView:
                 obs_rows[kind].append([o.value for o in recent] + pad)
                 age_rows[kind].append([(t - o.time).total_seconds() / 86400.0 for o in recent] + pad)
         n = len(states)
-        cov = np.array([_covariate_row(s) for s in states], dtype=float).reshape(n, len(COVARIATES) + 1).T.copy()
+        names = pack.covariate_names
+        cov = np.array([_covariate_row(pack, s) for s in states], dtype=float).reshape(n, len(names) + 1).T.copy()
         return cls(
             day=np.array(days, dtype=float).reshape(n), current_dose=cov[-1],
             dose_history=np.array(dose_rows, dtype=float).reshape(n, H),
             obs={k: np.array(v, dtype=float).reshape(n, K) for k, v in obs_rows.items()},
             obs_age_days={k: np.array(v, dtype=float).reshape(n, K) for k, v in age_rows.items()},
-            covariates={c: cov[j] for j, c in enumerate(COVARIATES)},
+            covariates={c: cov[j] for j, c in enumerate(names)},
         )
 
 
@@ -532,6 +527,19 @@ class TherapyPack(ABC):
             return (f"{value:g} {self.dose_unit} is implausible (over {DOSE_IMPLAUSIBLE_FACTOR:g} × the {self.max_dose:g} "
                     f"{self.dose_unit}/day limit): check the unit")
         return None
+
+    # 0/1 covariates of the co-medications this pack's features, rules and twins read (warfarin: its interaction table's),
+    # after COVARIATES in every view of the pack; ``comedication_flags`` gives them for a patient's generics.
+    comedication_covariates: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """The covariates of this pack's clinic views and cohorts: COVARIATES, then ``comedication_covariates``."""
+        return COVARIATES + self.comedication_covariates
+
+    def comedication_flags(self, generic_names: frozenset[str]) -> tuple[float, ...]:
+        """``comedication_covariates`` in order for a patient taking these generics (dosewise.medications.generics)."""
+        return ()
 
     def comedication_warnings(self, co_medications: Sequence[str]) -> list[str]:
         """What the answer must say about a patient's co-medications as recorded, e.g. the entries whose interactions

@@ -267,8 +267,8 @@ class ClinicNoise:
 class ClinicTwin(Protocol):
     """The minimum a twin model offers the clinic protocol. ``advance_day(given)`` gives each patient ``given`` (pack dose
     unit) today and advances 24 h, returning the true values of the day (at least ``truth_key``, the primary observation
-    the clinic measures, and whatever the pack's clinic metrics read). ``covariates``: the COVARIATES a clinic sees.
-    A twin with its own adherence model may report the dose really taken under ``DOSE_TAKEN_KEY``."""
+    the clinic measures, and whatever the pack's clinic metrics read). ``covariates``: the pack's ``covariate_names``, what
+    a clinic sees. A twin with its own adherence model may report the dose really taken under ``DOSE_TAKEN_KEY``."""
 
     n: int
     truth_key: str

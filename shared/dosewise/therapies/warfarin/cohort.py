@@ -90,5 +90,5 @@ def sample_ravvaz_cohort(n: int, seed: int, genotype_unknown_fraction: float = 0
         "cyp2c9_true": cyp,
         "vkorc1_true": vk,
     }
-    assert set(covariates) == set(base.COVARIATES)
+    assert set(covariates) == set(base.COVARIATES + interactions.COVARIATES)
     return base.Cohort(covariates=covariates, hidden=hidden, seed=seed)

@@ -100,8 +100,11 @@ BY_ID: dict[str, Interaction] = {x.id: x for x in INTERACTIONS}
 RAISES_INR: tuple[Interaction, ...] = tuple(x for x in INTERACTIONS if x.effect == "raises_inr")
 LOWERS_INR: tuple[Interaction, ...] = tuple(x for x in INTERACTIONS if x.effect == "lowers_inr")
 IWPC_COVARIATES: tuple[str, ...] = ("amiodarone", "enzyme_inducer")
-# The covariates the table adds to base.COVARIATES: its rows, but for amiodarone's, which is the IWPC covariate itself.
+# The table's rows as covariates, but for amiodarone's, which is the IWPC covariate itself.
 ROW_COVARIATES: tuple[str, ...] = tuple(x.id for x in INTERACTIONS if x.id not in IWPC_COVARIATES)
+# What the warfarin pack adds to base.COVARIATES (WarfarinPack.comedication_covariates), so rules and twins read what a
+# clinic sees of the co-medications, for simulated and real patients alike.
+COVARIATES: tuple[str, ...] = IWPC_COVARIATES + ROW_COVARIATES
 # Generics a co-medication entry may name for the warfarin pack to know what it does: the table's, and warfarin itself.
 KNOWN: frozenset[str] = frozenset().union(*(x.ingredients for x in INTERACTIONS)) | {"warfarin"}
 
@@ -115,6 +118,13 @@ def covariates_of(meds: frozenset[str]) -> Mapping[str, float]:
     for cov in IWPC_COVARIATES:
         out[cov] = max((out[x.id] for x in INTERACTIONS if x.iwpc == cov), default=0.0)
     return MappingProxyType(out)
+
+
+@lru_cache(maxsize=1024)
+def flags_of(meds: frozenset[str]) -> tuple[float, ...]:
+    """``covariates_of(meds)`` in the order of COVARIATES."""
+    takes = covariates_of(meds)
+    return tuple(takes[c] for c in COVARIATES)
 
 
 def clearance_factor(covariates: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -228,6 +228,11 @@ class WarfarinPack(TherapyPack):
         adverse = (inr > INR_BLEED_RISK) | (inr < INR_CLOT_RISK)
         return np.log(inr / MPC_INR_AIM) ** 2 + MPC_ADVERSE_DAY_COST * adverse
 
+    comedication_covariates = interactions.COVARIATES  # the IWPC's amiodarone and enzyme inducer, the table's rows
+
+    def comedication_flags(self, generic_names: frozenset[str]) -> tuple[float, ...]:
+        return interactions.flags_of(generic_names)
+
     def comedication_warnings(self, co_medications: Sequence[str]) -> list[str]:
         """Every entry naming no drug of the interaction table (nor warfarin): its interactions were not checked, and the
         answer says so (interactions.py)."""

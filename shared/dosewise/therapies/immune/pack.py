@@ -16,7 +16,7 @@ susceptibility). Levels are our choice: at the nominal patient 0.25 a.u. already
 (tests/unit/test_immune_twin.py checks the ordering).
 
 Observation space: the features below (float32, clipped to ``feature_bounds``), from the ClinicView only — the measured
-``pathogen_load`` and ``organ_damage`` (schemas.OBSERVATION_KINDS) and the doses given. Demographics are not features: the
+``pathogen_load`` and ``organ_damage`` (``observation_definitions``) and the doses given. Demographics are not features: the
 model has no covariate effects (cohort.py), so they would only add noise. Hidden parameters never enter.
 
 Time: one decision a day; one model time unit is read as one day (model.TIME_UNIT_DAYS — the paper is nondimensional).

@@ -49,7 +49,7 @@ CLEAR_CONFIRMATIONS = 2  # consecutive decision times below the detection limit 
 DAMAGE_THRESHOLD = 0.5  # organ damage above which the model's plasma-cell response is switched off (a21 = 0 for x4 > 0.5)
 PATHOGEN_LOG_SD = 0.2  # measurement error of pathogen load, log scale (our assumption)
 DAMAGE_SD = 0.03  # measurement error of organ damage, absolute (our assumption)
-DAMAGE_REPORT_RANGE = (0.0, 2.0)  # schemas.OBSERVATION_KINDS["organ_damage"]
+DAMAGE_REPORT_RANGE = (0.0, 2.0)  # ImmunePack.observation_definitions["organ_damage"]
 REWARD_LOG_CLIP = 1.0  # T's log-reduction term is clipped to ±1 per day
 CLEAR_BONUS = 1.0
 DAMAGE_PENALTY_SCALE = 2.0  # 2·(x4 − 0.5): 1 at x4 = 1

@@ -24,7 +24,8 @@ import numpy as np
 from dosewise.therapies.base import GuardrailResult
 from dosewise.therapies.registry import get_pack
 from dosewise_inference.explain import load_sidecars, score_and_explain
-from dosewise_trainer.calibrate_hyperscore import CalibrationArgs, calibrate, print_report
+from dosewise_trainer.calibrate_hyperscore import CalibrationArgs, calibrate
+from dosewise_trainer.calibration_report import print_report
 from dosewise_trainer.export import load_onnx_session
 
 

@@ -10,7 +10,7 @@ runs two plans for ``horizon`` decision days:
 - **keep**: the current regimen every day.
 
 Every dose is known before the twins run, so a pack whose observation follows from its start and doses alone computes
-the whole path at once (``TwinSpec.path``: warfarin, hamberg.inr_paths); the others step one vectorized simulator day by day.
+the whole path at once (``TwinSpec.path``: warfarin, model.inr_paths); the others step one vectorized simulator day by day.
 
 The fit is a MAP estimate on the grid: Gaussian residuals of log(observation) (``residual_log_sd``) and a log-normal prior
 on the scale (``prior_log_sd``, centred on the population-typical patient with these covariates). The posterior weights over
@@ -29,10 +29,9 @@ Observations older than the replay window are not used.
 The immune pack's state is an infection's course, not a function of the doses: its twins start at the state measured at the
 oldest replayed observation (pathogen load, organ damage; unmeasured immune states at their healthy values).
 
-Which pack parameter is "the" sensitivity lives here, in ``TWINS`` (forecast.py may not edit the packs): warfarin scales
-Hamberg's EC50 (absorbing the CL variability: at steady state the INR depends on dose/(CL·EC50)), insulin scales SI, immune
-scales the drug's kill efficacy. A pack can be added with ``register_twin``; the pack hook we propose instead is in the
-docstring of ``TwinSpec``.
+Which parameter is "the" sensitivity, and how its twins are built, is the pack's (``TherapyPack.forecast_twin``, a
+``TwinSpec`` from the pack's ``forecast_twin.py``): warfarin scales Hamberg's EC50 (absorbing the CL variability: at steady
+state the INR depends on dose/(CL·EC50)), insulin scales SI, immune scales the drug's kill efficacy.
 """
 
 from __future__ import annotations
@@ -45,77 +44,16 @@ import numpy as np
 
 from dosewise.hyperscore import ForecastInputs
 from dosewise.schemas import OBSERVATION_KINDS
-from dosewise.therapies.base import ClinicView, Cohort, FloatArray, IntArray, TherapyPack, VectorSimulator
+from dosewise.therapies.base import ClinicView, FloatArray, IntArray, TherapyPack, TwinSpec
 
 DEFAULT_GRID_SIZE = 21
 GRID_HALF_WIDTH_SD = 3.0  # the grid spans the prior's ±3 SD in log scale
 BAND_QUANTILES = (0.1, 0.9)
 
 
-@dataclass(frozen=True)
-class TwinSpec:
-    """How to personalize one pack's twin. The pack hook this stands in for (proposed for base.TherapyPack)::
-
-        sensitivity: ClassVar[SensitivitySpec]  # parameter, prior_log_sd, residual_log_sd, memory/burn-in days
-        def personal_twin(self, view: ClinicView, scale: FloatArray, start: Literal["naive", "steady", "observed"],
-                          start_dose: FloatArray, start_age_days: IntArray) -> VectorSimulator
-            # noise-free twins whose hidden parameters are population-typical for the view's covariates × scale, starting
-            # drug-naive, at the steady state of start_dose, or at the state observed start_age_days before the decision;
-            # StepResult.info carries the true primary observation under a documented key
-    """
-
-    parameter: str  # what the scale multiplies, e.g. "EC50"
-    description: str
-    unit: str  # of the primary observation
-    prior_log_sd: float
-    residual_log_sd: float
-    truth_key: str  # StepResult.info key of the noise-free primary observation
-    # (pack, view of B rows, scale (B,)) → twins, reset (every pack's simulator resets in its constructor)
-    build: Callable[[TherapyPack, ClinicView, FloatArray], VectorSimulator]
-    set_steady_state: Callable[[VectorSimulator, np.ndarray, FloatArray], None] | None = None  # (sim, rows (B,), dose (B,))
-    memory_days: int | None = None  # doses this many days before the oldest observation no longer matter; None = all do
-    burn_in_days: int = 0  # days at the steady dose before a steady-state start's replay (see the module docstring)
-    # A course that began at most this many days before its recorded doses still starts drug-naive at day 0, the
-    # unrecorded first days dosed at the mean of the oldest recorded week: a steady-state start overstates the effect a
-    # course only weeks old has built up (warfarin, true EC50 scale 1.0 at day 15–21: fitted 1.1–2.0 with a steady start).
-    naive_impute_days: int = 0
-    # Packs whose state is not a function of the dose history (immune: the infection's course) start every twin at the
-    # state observed ``age`` days before the decision instead: (sim, view of B rows, age (B,)) → None.
-    set_observed_state: Callable[[VectorSimulator, ClinicView, IntArray], None] | None = None
-    score_transform: Callable[[FloatArray], FloatArray] | None = None  # e.g. log10 for a pathogen load; None = as is
-    # Packs whose patients miss doses at random (insulin: the view records the doses actually taken) forecast with the
-    # planned dose × the share of the last week's known days on which a dose was taken.
-    adherence_from_history: bool = False
-    # One day without the reward, measurement and clinic view that ``VectorSimulator.step`` also builds: (sim, given (B,),
-    # regimen (B,)) → the noise-free primary observation (B,), the same numbers ``step(...).info[truth_key]`` gives (tested).
-    # Most of a forecast's time is those per-day extras (bench: warfarin 7 → 4 ms per single-patient forecast). None = step.
-    advance: Callable[[VectorSimulator, FloatArray, FloatArray], FloatArray] | None = None
-    # The whole path at once, for packs whose noise-free primary observation follows from the start and the doses alone
-    # (a forecast's doses are all known before it runs; nothing feeds back): (pack, view of n rows, scales (G,), start
-    # dose (n,): 0 = drug-naive, else the steady state ``set_steady_state`` would set, doses given (n, P, L)) → the
-    # observation after each day (n, P, G, L), what ``advance`` gives day by day (tested). Warfarin's single-patient
-    # forecast 1.4 → 0.44 ms (timeit). None = build the simulator and step it. Not used for observed starts.
-    path: Callable[[TherapyPack, ClinicView, FloatArray, FloatArray, FloatArray], FloatArray] | None = None
-    # The pack's own reward terms of one forecast day where they depend only on the primary observation, the day and the
-    # regimen change: (observation, day number the reward is booked on, |regimen change|) → (T, A, H) as the simulator
-    # books them, broadcasting. Lets the forecast carry the reward the policy is trained and the HyperScore calibrated on.
-    # None (immune: its reward needs states the forecast does not return) → no reward forecast.
-    reward_terms: Callable[[FloatArray, FloatArray, FloatArray], tuple[FloatArray, FloatArray, FloatArray]] | None = None
-    outcome_bounds: tuple[float, float] = (1.0, 1.0)  # largest T and largest A of one day: the reward's best and worst day
-
-
-TWINS: dict[str, TwinSpec] = {}
-
-
-def register_twin(pack_id: str, spec: TwinSpec) -> None:
-    TWINS[pack_id] = spec
-
-
 def twin_spec(pack: TherapyPack) -> TwinSpec | None:
-    """The personalization recipe of a pack, or None when forecast.py knows none (then there is no forecast)."""
-    if not TWINS:
-        _register_builtin()
-    return TWINS.get(pack.id)
+    """The personalization recipe of a pack (its ``forecast_twin``), or None when it has none (then there is no forecast)."""
+    return pack.forecast_twin()
 
 
 @dataclass
@@ -141,7 +79,7 @@ class Forecast:
     measured_used: np.ndarray
     transform: Callable[[FloatArray], FloatArray] | None = None
     # (n,) the pack's mean daily reward α·T − β·A − γ·H of the forecast (``recommended`` / ``keep``) over the horizon, the
-    # recommendation's dose change booked on its first day; None when the pack's TwinSpec has no reward_terms
+    # recommendation's dose change booked on its first day; None when the pack's TwinSpec has no reward_forecast
     recommended_reward: FloatArray | None = None
     keep_reward: FloatArray | None = None
     reward_range: tuple[float, float] | None = None  # (worst, best) day: −β·max A, α·max T
@@ -387,7 +325,7 @@ def forecast(
         band.reshape(n, 2, horizon_days).transpose(1, 0, 2)
         for band in _weighted_quantiles(flat, np.repeat(w, 2 * horizon_days, axis=0), BAND_QUANTILES))
     reward, reward_range = None, None
-    if spec.reward_terms is not None:
+    if spec.reward_forecast:
         # The reward of the forecast shown (the posterior-mean trajectory). The posterior-weighted reward of each
         # candidate's trajectory was the alternative: on the fitting half of the calibration decisions its Spearman ρ
         # with the realized 7-day reward was 0.440 vs 0.552 (warfarin) and 0.283 vs 0.273 (insulin), 2026-11-28.
@@ -395,7 +333,7 @@ def forecast(
         changed = np.zeros((n, 2, horizon_days))
         changed[:, 0, 0] = change  # the recommendation's change is booked on its first day; keeping changes nothing
         rw = pack.reward_weights
-        daily = rw.combine(*spec.reward_terms(np.stack([rec_mean, keep_mean], axis=1), booked_day, changed))
+        daily = rw.combine(*pack.reward_terms(np.stack([rec_mean, keep_mean], axis=1), booked_day, changed))
         reward = daily.mean(axis=2)  # (n, 2)
         t_max, a_max = spec.outcome_bounds
         reward_range = (-rw.beta * a_max, rw.alpha * t_max)
@@ -441,222 +379,3 @@ def _step_twins(pack: TherapyPack, view: ClinicView, spec: TwinSpec, log_grid: F
     for t in range(horizon_days):
         traj[:, t] = day_step(sim, np.repeat(plan_given[:, :, t], g_size, axis=1).ravel(), regimen)
     return pred.reshape(n, plans, g_size, length + 1)[:, 0], traj.reshape(n, plans, g_size, horizon_days)
-
-
-# --- built-in recipes (they know each pack's hidden parameter names) -----------------------------------------------------------
-def _cohort(view: ClinicView, hidden: dict[str, FloatArray]) -> Cohort:
-    return Cohort(covariates={k: np.asarray(v, dtype=float) for k, v in view.covariates.items()}, hidden=hidden, seed=0)
-
-
-def _terms(terms: dict[str, FloatArray]) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(T, A, H) from a simulator's named reward terms."""
-    return terms["r_t"], terms["r_a"], terms["r_h"]
-
-
-def _warfarin_spec() -> TwinSpec:
-    from dosewise.therapies.warfarin import cohort as wc
-    from dosewise.therapies.warfarin import hamberg as hb
-    from dosewise.therapies.warfarin import interactions as wi
-    from dosewise.therapies.warfarin.simulator import WarfarinSimulator, reward_terms
-
-    # Two sub-steps per day instead of the simulator's six: 3× faster; true INR within 0.05 of the default over 30 days
-    # (tests/unit/test_forecast.py checks it), small next to what one fitted parameter can capture.
-    substeps_h = (2.0, 22.0)
-
-    def typical(values: np.ndarray, p: np.ndarray, code: np.ndarray) -> np.ndarray:
-        """Per row: the value of the known genotype, else the frequency-weighted geometric mean (Ravvaz 2017 frequencies)."""
-        geo = float(np.exp((p / p.sum()) @ np.log(values)))
-        return np.where(code >= 0, values[np.clip(code, 0, len(values) - 1).astype(int)], geo)
-
-    def hidden(view: ClinicView, scale: FloatArray | float) -> dict[str, np.ndarray]:
-        """Population-typical Hamberg parameters for the view's covariates, EC50 × ``scale``."""
-        c = view.covariates
-        n = view.n
-        cyp = c["cyp2c9"]
-        known = cyp >= 0
-        comedication = wi.clearance_factor(c)  # every interacting drug of the table the patient takes
-        cl = hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.where(known, cyp, 0.0), comedication)
-        if not known.all():  # unknown CYP2C9: the frequency-weighted geometric mean of the genotypes' CL
-            cl_by_geno = np.stack([hb.clearance_l_per_h(np.zeros(n), c["age_years"], np.full(n, float(g)), comedication)
-                                   for g in range(len(wc.CYP2C9_P))], axis=1)  # (n, 6)
-            cl = np.where(known, cl, np.exp(np.log(cl_by_geno) @ (wc.CYP2C9_P / wc.CYP2C9_P.sum())))
-        return {
-            "cl_l_per_h": cl, "v1_l": np.full(n, hb.V1_L), "v2_l": np.full(n, hb.V2_L),
-            "ec50_mg_per_l": typical(hb.EC50_MG_PER_L, wc.VKORC1_P, c["vkorc1"]) * scale,
-            "mtt1_h": np.full(n, hb.MTT1_H), "mtt2_h": np.full(n, hb.MTT2_H),
-            "cyp2c9_true": np.maximum(cyp, 0.0), "vkorc1_true": np.maximum(c["vkorc1"], 0.0),
-        }
-
-    def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
-        return WarfarinSimulator(_cohort(view, hidden(view, scale)), 0, pack.reward_weights, pack.max_dose,
-                                 dose_history_days=pack.dose_history_days, obs_history=pack.obs_history,
-                                 substeps_h=substeps_h)
-
-    def path(pack: TherapyPack, view: ClinicView, scale: FloatArray, start_dose: FloatArray,
-             given: FloatArray) -> FloatArray:
-        """``advance`` for every day at once (hamberg.inr_paths): the same clipped doses, start and sub-steps."""
-        p = hb.HambergParams.from_hidden(hidden(view, 1.0))
-        dose = np.minimum(np.maximum(given, 0.0), pack.max_dose)
-        return hb.inr_paths(p, p.ec50_mg_per_l[:, None] * scale[None, :], hb.S_FRACTION * dose,
-                            hb.S_FRACTION * start_dose, substeps_h)
-
-    def steady(sim: VectorSimulator, rows: np.ndarray, dose: FloatArray) -> None:
-        assert isinstance(sim, WarfarinSimulator)
-        p = sim.params
-        c_ss = hb.S_FRACTION * dose / 24.0 / p.cl_l_per_h  # mg/L: infusion rate / CL
-        u = hb.inflow(c_ss * p.v1_l, p)
-        x = sim.state
-        x[hb.GUT, rows] = 0.0
-        x[hb.CENTRAL, rows] = (c_ss * p.v1_l)[rows]
-        x[hb.PERIPHERAL, rows] = (c_ss * p.v2_l)[rows]  # Q·C1 = Q·C2 at steady state
-        x[hb.CHAIN1, rows] = u[rows]
-        x[hb.A7, rows] = u[rows]
-
-    def advance(sim: VectorSimulator, given: FloatArray, _regimen: FloatArray) -> FloatArray:
-        """WarfarinSimulator.step's dynamics alone: the clipped dose into the propagator, then the true INR."""
-        assert isinstance(sim, WarfarinSimulator)
-        # minimum(maximum(·)): np.clip's Python wrapper costs more than the two ufuncs on a forecast's few rows
-        dose = np.minimum(np.maximum(np.asarray(given, dtype=float).reshape(sim.n), 0.0), sim.max_dose_mg)
-        sim.propagator.advance_day(sim.state, hb.S_FRACTION * dose)
-        sim.inr_true = hb.inr_from_state(sim.state)
-        return sim.inr_true.copy()
-
-    return TwinSpec(
-        parameter="EC50", unit="INR",
-        description="scale on the Hamberg 2007 S-warfarin EC50 (VKORC1-typical value); absorbs CL variability too",
-        # Prior: √(ω_EC50² + ω_CL²) = √(0.409² + 0.310²) (Hamberg 2007 IIV, clinical.md §1), since the scale stands for both.
-        prior_log_sd=float(np.hypot(hb.OMEGA_EC50, hb.OMEGA_CL)),
-        # Residual: Hamberg's σ_INR = 0.0325 plus the misfit of a one-parameter twin (V, MTT fixed at typical values); 0.10
-        # is our assumption, wide enough that three INRs do not make the fit overconfident.
-        residual_log_sd=0.10, truth_key="inr_true", build=build, set_steady_state=steady,
-        # The continuous-infusion steady state overstates the effect of daily doses (E is concave in C): INR ≈ 6 % high at
-        # the start, ≈ 1 % after 7 days of daily dosing (tests/unit/test_forecast.py); so burn in a week first.
-        burn_in_days=7, advance=advance, path=path,
-        # Course ≤ 3 weeks older than the 14 recorded days: naive start. Guideline-dosed twins of true scale 1.0 (16 per
-        # day, geometric mean of the fitted scale) at days 15 / 18 / 21 / 28 / 35: 1.53 / 1.56 / 1.27 / 1.12 / 1.04 with
-        # the steady start, 1.02 / 1.03 / 1.02 / 1.01 / 1.00 with this (tests/unit/test_forecast.py checks day 18).
-        naive_impute_days=21,
-        # T (INR 2–3), A (INR > 4, or < 1.5 after day 7), H (|Δ| mg/day): WarfarinSimulator.step's reward on the true INR
-        reward_terms=lambda inr, day, change: _terms(reward_terms(inr, day, change, np.zeros_like(change))),
-        outcome_bounds=(1.0, 1.0),
-    )
-
-
-def _insulin_spec() -> TwinSpec:
-    from dosewise.therapies.insulin_t2d import model as im
-    from dosewise.therapies.insulin_t2d.simulator import InsulinT2DSimulator, SimConfig, reward_terms
-    from dosewise.units import GLUCOSE_MG_DL_PER_MMOL_L
-
-    # 60-minute steps instead of 6: the one-hour injection is still one whole step; fasting glucose within ~1 mg/dL of
-    # the 6-minute integration (the drift update is exponential, so it stays stable), 6× faster.
-    dt_minutes = 60.0
-
-    def fixed(view: ClinicView) -> dict[str, FloatArray]:
-        """A twin's parameters besides SI: nominal EGP and B, the renal clearance of the patient's eGFR."""
-        egfr = view.covariates["egfr_ml_min_1_73m2"]
-        return {"egp": np.full(view.n, im.NOMINAL_EGP), "b": np.full(view.n, im.NOMINAL_B), "egfr_true": egfr,
-                "clearance": im.renal_clearance_factor(egfr)}
-
-    def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
-        n = view.n
-        hidden = fixed(view) | {
-            "si": im.NOMINAL_SI * scale,
-            "sigma": np.zeros(n), "adherence": np.ones(n),  # a twin replays doses actually taken, without noise
-            "smbg_probability": np.ones(n),  # and forecasts every morning's fasting glucose
-            "si_step_day": np.full(n, np.inf), "si_step_fraction": np.zeros(n),
-        }
-        cfg = SimConfig(dt_minutes=dt_minutes, process_noise=False, adherence=False, measurement_cv=0.0,
-                        missed_readings=False, max_dose_u=pack.max_dose)
-        return InsulinT2DSimulator(_cohort(view, hidden), 0, cfg, pack.reward_weights, pack.dose_history_days,
-                                   pack.obs_history)
-
-    def steady(sim: VectorSimulator, rows: np.ndarray, dose: FloatArray) -> None:
-        assert isinstance(sim, InsulinT2DSimulator)
-        sim.x[:, rows] = im.equilibrium(sim.params, dose)[:, rows]
-
-    def path(pack: TherapyPack, view: ClinicView, scale: FloatArray, start_dose: FloatArray,
-             given: FloatArray) -> FloatArray:
-        """``advance`` for every day at once (model.fasting_paths): the same clipped doses, start and steps, the insulin
-        path computed once per plan instead of once per twin."""
-        n, plans = given.shape[:2]
-        rows = np.repeat(np.arange(n), plans)
-        p = {k: v[rows] for k, v in fixed(view).items()}
-        si = np.broadcast_to(im.NOMINAL_SI * np.asarray(scale, dtype=float), (rows.size, scale.size))
-        dose = np.minimum(np.maximum(given, 0.0), pack.max_dose).reshape(rows.size, -1)
-        g = im.fasting_paths(si, p["egp"], p["b"], p["clearance"], start_dose[rows], dose, dt_minutes=dt_minutes)
-        return (g * GLUCOSE_MG_DL_PER_MMOL_L).reshape(n, plans, scale.size, -1)
-
-    def advance(sim: VectorSimulator, given: FloatArray, _regimen: FloatArray) -> FloatArray:
-        """InsulinT2DSimulator.step's dynamics alone for these twins (every dose taken, no noise, no SI change): the
-        clipped dose into the model's day, then the true fasting glucose."""
-        assert isinstance(sim, InsulinT2DSimulator)
-        dose = np.minimum(np.maximum(np.asarray(given, dtype=float), 0.0), sim.config.max_dose_u)
-        sim.x = im.advance_day(sim.x, dose, sim.params.si, sim.params, None, dt_minutes=sim.config.dt_minutes).x
-        return sim.x[3] * GLUCOSE_MG_DL_PER_MMOL_L
-
-    return TwinSpec(
-        parameter="SI", unit="mg/dL",
-        description="scale on insulin sensitivity SI of the Aradóttir 2019 model (nominal 1.8 /U); EGP, B nominal",
-        # Prior: the cohort's SI range 1.0–2.4 around the nominal 1.8 spans ln 0.56 … ln 1.33; EGP and B variability
-        # (350–380, 1.1–1.5) is absorbed too. 0.3 is our assumption.
-        prior_log_sd=0.3,
-        # Residual: 5 % meter CV plus process noise (σ ≈ 2 mmol/L/√day) and the one-parameter misfit: our assumption.
-        residual_log_sd=0.10, truth_key="glucose_true_mg_dl", build=build, set_steady_state=steady, advance=advance,
-        path=path, memory_days=4,  # a dose change settles in about 3 days (clinical.md §2); one more day of margin
-        adherence_from_history=True,  # clinical.md §2: 65 % daily adherence in the reference code
-        # T (80–130 mg/dL, soft edges), A (1 below 70, 2 below 54, ½ above 250 mg/dL), H (|Δ| / 4 U): the
-        # simulator's reward, here on the forecast's true glucose (the simulator books it on the 5 %-CV measurement)
-        reward_terms=lambda glucose, _day, change: reward_terms(glucose, change), outcome_bounds=(1.0, 2.0),
-    )
-
-
-def _immune_spec() -> TwinSpec:
-    from dosewise.therapies.immune import model as mm
-    from dosewise.therapies.immune.simulator import DETECTION_LIMIT, ImmuneSimulator, SimConfig
-
-    # RK4 step 0.1 instead of 0.02 model time units: 5× faster; the model's rates are O(1) per time unit.
-    dt = 0.1
-
-    def build(pack: TherapyPack, view: ClinicView, scale: FloatArray) -> VectorSimulator:
-        n = view.n
-        hidden = {k: np.full(n, mm.NOMINAL[k]) for k in ("a11", "a12", "a22", "a41", "a42")}
-        hidden |= {"kill_efficacy": np.asarray(scale, dtype=float), "x1_0": np.zeros(n)}
-        return ImmuneSimulator(_cohort(view, hidden), 0, SimConfig(dt=dt, measurement_noise=False, max_dose=pack.max_dose),
-                               pack.reward_weights, pack.decision_interval_days, pack.dose_history_days,
-                               pack.obs_history)
-
-    def observed(sim: VectorSimulator, view: ClinicView, age: IntArray) -> None:
-        """Start at the measured pathogen load and organ damage ``age`` days ago (the latest when none is on record then);
-        plasma cells and antibodies are not measured: their healthy equilibrium (Stengel 2002), our assumption."""
-        assert isinstance(sim, ImmuneSimulator)
-
-        def at_age(kind: str, fallback: float) -> np.ndarray:
-            values, ages = view.obs[kind], np.round(view.obs_age_days[kind])
-            hit = (ages == age[:, None]) & ~np.isnan(values)
-            latest = np.where(np.isnan(values[:, 0]), fallback, values[:, 0])
-            return np.where(hit.any(axis=1), values[np.arange(view.n), np.argmax(hit, axis=1)], latest)
-
-        x = sim.params.healthy_state()
-        x[0] = at_age("pathogen_load", 0.0)
-        x[3] = np.clip(at_age("organ_damage", 0.0), 0.0, mm.DEATH_DAMAGE - 1e-6)
-        sim.x = x
-        sim.below = (x[0] < DETECTION_LIMIT).astype(int)
-
-    return TwinSpec(
-        parameter="kill efficacy", unit="a.u.",
-        description="scale on the drug's pathogen kill rate b1 (Stengel 2002 control u1); other parameters nominal",
-        prior_log_sd=0.30,  # the cohort's ω of kill_efficacy (immune/cohort.py, our assumption there)
-        # Residual: the pathogen-load assay's 20 % log error (immune/simulator.py) plus the misfit of a twin whose immune
-        # state is assumed healthy at the start: 0.3, our assumption.
-        residual_log_sd=0.30, truth_key="pathogen_true", build=build, set_observed_state=observed, memory_days=0,
-        # Distances to the "undetectable" band are measured in log10(load + detection limit), the pack's feature scale.
-        score_transform=lambda y: np.log10(np.maximum(y, 0.0) + DETECTION_LIMIT),
-    )
-
-
-def _register_builtin() -> None:
-    for pack_id, make in (("warfarin", _warfarin_spec), ("insulin_t2d", _insulin_spec), ("immune", _immune_spec)):
-        try:
-            TWINS.setdefault(pack_id, make())
-        except ImportError:  # a pack not installed in this build
-            continue

@@ -29,6 +29,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from dosewise import units
 from dosewise.text import CleanText
+from dosewise.therapies.base import CYP2C9_GENOTYPES, RACES, VKORC1_GENOTYPES
+from dosewise.therapies.registry import OBSERVATION_KINDS, PACKS
 
 # A JSON number, finite: Python's JSON parser (the frameworks') accepts the non-standard NaN and Infinity literals, and a NaN
 # dose passed every range check written as "value < 0" (it reached inference and came back as a 503).
@@ -112,41 +114,10 @@ PastDatetime = Annotated[datetime, BeforeValidator(require_iso_8601), AfterValid
                          WithJsonSchema(PAST_DATETIME_JSON_SCHEMA)]
 
 
-class ObservationKind(BaseModel):
-    """What a lab or vital value is, its canonical unit and the physiologically possible range (in the canonical unit)."""
-
-    model_config = ConfigDict(frozen=True)
-    quantity: str
-    low: float
-    high: float
-    loinc: str | None = None
-    description: str = ""
-    label: str = ""  # how a sentence names it: "INR", "fasting glucose" (empty: the kind's id, underscores as spaces)
-
-
 # Ranges reject values that cannot come from a living patient (or are unit mix-ups), not merely abnormal ones.
 WEIGHT_KG = (0.3, 400.0)  # PatientState.weight, in kg
 HEIGHT_CM = (20.0, 250.0)  # PatientState.height, in cm
-OBSERVATION_KINDS: dict[str, ObservationKind] = {
-    "inr": ObservationKind(quantity="inr", low=0.5, high=15.0, loinc="6301-6", description="INR of prothrombin time",
-                          label="INR"),
-    "glucose_fasting": ObservationKind(
-        quantity="glucose", low=10.0, high=1000.0, loinc="1558-6", description="Fasting plasma glucose",
-        label="fasting glucose",
-    ),
-    "pathogen_load": ObservationKind(
-        quantity="dimensionless", low=0.0, high=100.0, description="Pathogen concentration x1 (Stengel 2002 model units)"
-    ),
-    "organ_damage": ObservationKind(
-        quantity="dimensionless", low=0.0, high=2.0, description="Organ health index x4 (0 healthy, 1 death; Stengel 2002)"
-    ),
-    "plasma_cells": ObservationKind(
-        quantity="dimensionless", low=0.0, high=100.0, description="Plasma cell concentration x2 (Stengel 2002 model units)"
-    ),
-    "antibodies": ObservationKind(
-        quantity="dimensionless", low=0.0, high=100.0, description="Antibody concentration x3 (Stengel 2002 model units)"
-    ),
-}
+# Observation kinds (id → ObservationKind) are the packs': registry.OBSERVATION_KINDS holds every registered pack's.
 
 
 class Measure(BaseModel):
@@ -221,8 +192,9 @@ class Genotype(BaseModel):
     """Pharmacogenomic results relevant to dosing; ``None`` means not tested (the policy sees 'unknown')."""
 
     model_config = ConfigDict(extra="forbid")
-    cyp2c9: Literal["*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3"] | None = None
-    vkorc1: Literal["G/G", "G/A", "A/A"] | None = Field(None, description="VKORC1 -1639G>A genotype")
+    # Literal[tuple]: the spellings of base.CYP2C9_GENOTYPES / VKORC1_GENOTYPES, whose order codes them in a ClinicView.
+    cyp2c9: Literal[CYP2C9_GENOTYPES] | None = None  # type: ignore[valid-type]
+    vkorc1: Literal[VKORC1_GENOTYPES] | None = Field(None, description="VKORC1 -1639G>A genotype")  # type: ignore[valid-type]
     cyp2c19: Annotated[str, CleanText(max_length=16)] | None = Field(None, description="Recorded, not yet used by any pack")
 
 
@@ -243,7 +215,7 @@ class PatientState(BaseModel):
     egfr_ml_min_1_73m2: StrictNum | None = Field(
         None, ge=1, le=200, description="Estimated GFR, mL/min/1.73 m² (CKD-EPI); null when unknown."
     )
-    race: Literal["white", "black", "asian", "other", "unknown"] = Field(
+    race: Literal[(*RACES, "unknown")] = Field(  # type: ignore[valid-type]  # base.RACES, or unknown
         "unknown", description="Only because the IWPC dosing equation uses it."
     )
     current_dose: Measure = Field(description="Current daily dose (warfarin mg/day; basal insulin U/day).")
@@ -300,16 +272,14 @@ class PatientState(BaseModel):
     @model_validator(mode="after")
     def _therapy_rules(self) -> PatientState:
         """Checks that need the therapy pack: known therapy, dose units, observation kinds, times before ``as_of``."""
-        from dosewise.therapies import registry  # late: packs import this module
-
         errors: list[InitErrorDetails] = []
 
         def bad(loc: tuple[str | int, ...], msg: str, value: object) -> None:
             errors.append(InitErrorDetails(type=PydanticCustomError("therapy_rule", msg), loc=loc, input=value))
 
-        pack = registry.PACKS.get(self.therapy)
+        pack = PACKS.get(self.therapy)
         if pack is None:
-            bad(("therapy",), f"unknown therapy; allowed: {', '.join(registry.PACKS)}", self.therapy)
+            bad(("therapy",), f"unknown therapy; allowed: {', '.join(PACKS)}", self.therapy)
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         as_of = self.decision_time
         # Nothing of this patient's record predates their birth. An age in whole years may be rounded down or to the

@@ -170,15 +170,15 @@ class TestForecastReward:
         spec = fc.twin_spec(pack)
         changed = fc.forecast(pack, view, np.full(view.n, action(pack, change_id)))
         kept = fc.forecast(pack, view, np.full(view.n, action(pack, keep_id)))
-        assert spec is not None and spec.reward_terms is not None and changed is not None and kept is not None
+        assert spec is not None and spec.reward_forecast and changed is not None and kept is not None
         assert changed.recommended_reward is not None and kept.recommended_reward is not None
         np.testing.assert_allclose(kept.recommended_reward, kept.keep_reward)
         day = view.day[:, None] + np.arange(1, 8)
-        t, a, _ = spec.reward_terms(changed.recommended, day, np.zeros_like(changed.recommended))
+        t, a, _ = pack.reward_terms(changed.recommended, day, np.zeros_like(changed.recommended))
         rw = pack.reward_weights
         outcome = (rw.alpha * t - rw.beta * a).mean(axis=1)
         _, regimen = pack.apply_actions(view.current_dose, np.full(view.n, action(pack, change_id)))
-        charge = rw.gamma * spec.reward_terms(view.current_dose, view.day, regimen - view.current_dose)[2]
+        charge = rw.gamma * pack.reward_terms(view.current_dose, view.day, regimen - view.current_dose)[2]
         np.testing.assert_allclose(changed.recommended_reward, outcome - charge / 7)
         assert (charge > 0).all()
 
@@ -264,7 +264,7 @@ def test_a_forecast_of_no_patients_is_empty() -> None:
 
 def test_warfarin_twin_substeps_stay_close_to_the_simulator() -> None:
     """The twin integrates a day in two sub-steps instead of six (speed); over 30 days of fixed doses on 50 Ravvaz avatars
-    its true INR stays within 0.05 of the simulator's (hamberg.py: uniform 2-h steps err 0.016; a 2-h step then one of
+    its true INR stays within 0.05 of the simulator's (warfarin/model.py: uniform 2-h steps err 0.016; a 2-h step then one of
     22 h errs more)."""
     cohort = WARFARIN.sample_cohort(50, 3)
     ref = WarfarinSimulator(cohort, 0, WARFARIN.reward_weights, WARFARIN.max_dose)

@@ -19,9 +19,9 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from dosewise.therapies.base import ClinicView, Cohort
-from dosewise.therapies.immune import ImmunePack
 from dosewise.therapies.immune.cohort import HIDDEN_KEYS
 from dosewise.therapies.immune.model import NOMINAL, ImmuneParams, advance, derivatives, infected_equilibria, jacobian
+from dosewise.therapies.immune.pack import ImmunePack
 from dosewise.therapies.immune.simulator import DETECTION_LIMIT
 from dosewise.therapies.rollout import rollout
 

@@ -17,11 +17,11 @@ from dosewise.schemas import DoseEvent, Measure, Observation, PatientState
 from dosewise.therapies import registry
 from dosewise.therapies.base import COVARIATES, ClinicView, Cohort, Trajectory
 from dosewise.therapies.gym_env import make_env
-from dosewise.therapies.insulin_t2d import InsulinT2DPack
 from dosewise.therapies.insulin_t2d import model as m
 from dosewise.therapies.insulin_t2d.cohort import CohortConfig, sample_cohort
 from dosewise.therapies.insulin_t2d.guideline import TreatToTargetPolicy, weight_based_start_dose_u
 from dosewise.therapies.insulin_t2d.metrics import adag_hba1c_pct
+from dosewise.therapies.insulin_t2d.pack import InsulinT2DPack
 from dosewise.therapies.insulin_t2d.simulator import InsulinT2DSimulator, SimConfig
 from dosewise.therapies.rollout import rollout
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dosewise.therapies.base import COVARIATES, ClinicView
 from dosewise.therapies.clinic import ActionVisitPolicy
-from dosewise.therapies.insulin_t2d import InsulinT2DPack
+from dosewise.therapies.insulin_t2d.pack import InsulinT2DPack
 
 PACK = InsulinT2DPack()
 K, H = PACK.obs_history, PACK.dose_history_days

@@ -168,7 +168,7 @@ def test_known_entries_and_other_therapies_add_no_co_medication_warning() -> Non
 
 
 def test_the_twins_clearance_reads_the_table() -> None:
-    """Hamberg CL × each drug's factor: amiodarone's 0.70 (hamberg.py), the inducers' above 1, the inhibitors' below."""
+    """Hamberg CL × each drug's factor: amiodarone's 0.70 (warfarin/model.py), the inducers' above 1, the inhibitors' below."""
     def factor(entry: str) -> float:
         return float(interactions.clearance_factor(prepare(entry).view.covariates)[0])
 

@@ -10,10 +10,10 @@ import pytest
 from scipy.linalg import expm
 from scipy.stats import truncnorm
 
-from dosewise.therapies.base import COVARIATES, CYP2C9_GENOTYPES, VKORC1_GENOTYPES, ClinicView, Cohort, Trajectory
+from dosewise.therapies.base import CYP2C9_GENOTYPES, VKORC1_GENOTYPES, ClinicView, Cohort, Trajectory
 from dosewise.therapies.rollout import rollout
-from dosewise.therapies.warfarin import hamberg as hb
 from dosewise.therapies.warfarin import interactions
+from dosewise.therapies.warfarin import model as hb
 from dosewise.therapies.warfarin.cohort import AGE_YEARS, HEIGHT_IN, WEIGHT_LB, sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guideline import IwpcAuroraGuideline, aurora_adjustment
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
@@ -239,7 +239,7 @@ def test_cohort_follows_the_ravvaz_avatar_distribution() -> None:
     assert (c["cyp2c9"] == WT).mean() == pytest.approx(0.6739, abs=0.015)
     assert (c["vkorc1"] == AA).mean() == pytest.approx(0.1745, abs=0.012)
     assert (c["race"] == 0).mean() == pytest.approx(0.9522, abs=0.007)
-    assert set(c) == set(COVARIATES)
+    assert set(c) == set(PACK.covariate_names)
 
 
 def test_untested_genotypes_are_unknown_to_the_clinic_but_not_to_the_model() -> None:
@@ -266,7 +266,7 @@ def test_every_policy_starts_on_the_iwpc_dose_and_the_view_shows_only_scheduled_
     sim = PACK.simulator(cohort, seed=2)
     view = sim.reset()
     assert np.all(view.current_dose % 0.5 == 0) and np.all(view.current_dose >= 0.5)
-    assert set(view.covariates) == set(COVARIATES) and set(view.obs) == {"inr"}
+    assert set(view.covariates) == set(PACK.covariate_names) and set(view.obs) == {"inr"}
     last_inr_day = 0
     for day in range(1, 30):
         res = sim.step(view.current_dose, view.current_dose)
@@ -318,7 +318,7 @@ def test_aurora_nomogram_bands() -> None:
 
 
 def _view(day: float, inr: float, inr_age: float, dose: float) -> ClinicView:
-    cov = {k: np.zeros(1) for k in COVARIATES}
+    cov = {k: np.zeros(1) for k in PACK.covariate_names}
     return ClinicView(day=np.array([day]), current_dose=np.array([dose]), dose_history=np.full((1, 14), dose),
                       obs={"inr": np.array([[inr, np.nan, np.nan]])}, obs_age_days={"inr": np.array([[inr_age, 0, 0]])},
                       covariates=cov)

@@ -9,7 +9,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from dosewise.therapies import base
-from dosewise.therapies.base import COVARIATES, ClinicView
+from dosewise.therapies.base import ClinicView
 from dosewise.therapies.clinic import ClinicNoise, VisitPlan, clinic_rollout
 from dosewise.therapies.registry import get_pack
 from dosewise.therapies.twin_models import get_twin_model, twin_models
@@ -17,6 +17,7 @@ from dosewise.therapies.warfarin import interactions
 from dosewise.therapies.warfarin import twin_hamberg2010 as h10
 from dosewise.therapies.warfarin import twin_kpd as kpd
 from dosewise.therapies.warfarin.clinic_metrics import genotype_sensitivity, warfarin_clinic_metrics, warfarin_groups
+from dosewise.therapies.warfarin.pack import WarfarinPack
 from dosewise.therapies.warfarin.twin_cohort_limdi import GROUPS, LimdiCohort, sample_limdi_cohort
 from dosewise.therapies.warfarin.twin_hamberg2007_wide import Hamberg2007WideTwin
 from dosewise.therapies.warfarin.twin_kpd import KpdTwin
@@ -37,7 +38,7 @@ def _inr_after(name: str, dose_mg: float, n: int = 300, days: int = 42, seed: in
 
 
 def _one_patient_cohort(cyp2c9: str, vkorc1: str, age: float) -> LimdiCohort:
-    cov = {k: np.zeros(1) for k in base.COVARIATES}
+    cov = {k: np.zeros(1) for k in WarfarinPack().covariate_names}
     cov.update(age_years=np.array([age]), weight_kg=np.array([80.0]), height_cm=np.array([172.0]),
                cyp2c9=np.array([float(base.CYP2C9_GENOTYPES.index(cyp2c9))]),
                vkorc1=np.array([float(base.VKORC1_GENOTYPES.index(vkorc1))]))
@@ -67,7 +68,7 @@ def test_the_registry_lists_the_training_family_and_a_heldout_model_for_warfarin
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_shows_the_clinic_every_covariate_and_gives_true_genotypes_as_group_data(name: str) -> None:
     twin, groups = get_twin_model(name).build(40, 2)
-    assert twin.n == 40 and twin.truth_key == "inr_true" and set(COVARIATES) <= set(twin.covariates)
+    assert twin.n == 40 and twin.truth_key == "inr_true" and set(WarfarinPack().covariate_names) <= set(twin.covariates)
     np.testing.assert_array_equal(twin.truth_now()["inr_true"], np.ones(40))  # drug-naive: INR = BASE = 1
     for key, codes in (("cyp2c9", base.CYP2C9_GENOTYPES), ("vkorc1", base.VKORC1_GENOTYPES)):
         g = groups[key]

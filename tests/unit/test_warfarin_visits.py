@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dosewise.therapies.base import COVARIATES, ClinicView
+from dosewise.therapies.base import ClinicView
 from dosewise.therapies.clinic import action_index
 from dosewise.therapies.warfarin.iwpc import iwpc_dose_mg_per_day
 from dosewise.therapies.warfarin.pack import WarfarinPack
@@ -24,7 +24,7 @@ def view(inrs: list[tuple[float, float]], dose: float = 5.0, day: float = 30.0, 
     inr, age = np.full((1, K), np.nan), np.full((1, K), np.nan)
     for k, (v, a) in enumerate(inrs):
         inr[0, k], age[0, k] = v, a
-    cov = {c: np.zeros(1) for c in COVARIATES}
+    cov = {c: np.zeros(1) for c in PACK.covariate_names}
     cov.update(age_years=np.array([65.0]), weight_kg=np.array([80.0]), height_cm=np.array([170.0]),
                cyp2c9=np.array([0.0]), vkorc1=np.array([1.0]))
     cov.update({k: np.array([float(v)]) for k, v in covariates.items()})

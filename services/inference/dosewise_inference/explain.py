@@ -323,7 +323,8 @@ def score_and_explain(
     """Score and explain ONE recommendation (a one-row ``view``). ``chosen`` = −1 means nothing was allowed (hold/refer).
 
     Returns {hyperscore, v, needs_review, review_reasons, score_range, review_below, review_novelty_below, sub_scores,
-    q_values, attributions, forecast, rationale}; ``forecast`` is None for a pack without a twin recipe (forecast.py)."""
+    q_values, attributions, forecast, rationale}; ``forecast`` is None for a pack without a forecast twin
+    (TherapyPack.forecast_twin)."""
     return score_and_explain_many(pack, policy, view, np.asarray(features).reshape(1, -1), np.asarray(mask).reshape(1, -1),
                                   np.array([chosen]), np.asarray(q).reshape(1, -1),
                                   None if q_heads is None else np.asarray(q_heads)[None], hyperscore_cfg, feature_stats,

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from dosewise_trainer.calibrate_hyperscore import CalibrationReport
+from dosewise_trainer.calibration_report import CalibrationReport
 
 Z95 = 1.96
 CALIBRATION_FIGURE = "calibration.png"  # next to a shipped policy (`make policies`)

@@ -65,7 +65,9 @@ def patient_states(pack: TherapyPack, view: ClinicView, refs: list[str], day: in
     out = []
     for i, ref in enumerate(refs):
         cyp, vk = int(c["cyp2c9"][i]), int(c["vkorc1"][i])
-        meds = (["amiodarone"] if c["amiodarone"][i] else []) + (["rifampin"] if c["enzyme_inducer"][i] else [])
+        # A twin's co-medication covariates as a clinic records them (the pack's, where it reads any): one drug each.
+        meds = [drug for flag, drug in (("amiodarone", "amiodarone"), ("enzyme_inducer", "rifampin"))
+                if flag in c and c[flag][i]]
         egfr = c["egfr_ml_min_1_73m2"][i]
         out.append({
             "therapy": pack.id, "patient_ref": ref, "age_years": round(float(c["age_years"][i]), 1),

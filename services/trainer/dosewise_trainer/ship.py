@@ -28,8 +28,9 @@ from dosewise.artifacts import CARD_FILE
 from dosewise.settings import get_settings
 from dosewise.therapies.registry import get_pack
 from dosewise_trainer.algorithms import dqn
-from dosewise_trainer.calibrate_hyperscore import CalibrationArgs, calibrate, print_report
+from dosewise_trainer.calibrate_hyperscore import CalibrationArgs, calibrate
 from dosewise_trainer.calibration_plot import CALIBRATION_FIGURE, plot_calibration
+from dosewise_trainer.calibration_report import print_report
 from dosewise_trainer.evaluation.crossval import (
     CVPlan,
     CVResult,

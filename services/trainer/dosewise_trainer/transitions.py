@@ -10,9 +10,10 @@ the handler inserts with ON CONFLICT DO NOTHING, commits, and only then is the m
   for an override — the clinician's propensity was never logged, so weighted importance sampling leaves those out.
 - **Reward**: the pack's HSDPO terms R = α·T − β·A − γ·H (source document 001) computed from the OBSERVED outcome rather than
   the simulator's hidden truth: T and the observation-based part of A from the latest primary observation of the outcome
-  (warfarin: INR in 2–3 and INR > 4 or < 1.5 after day 7, ../shared/clinical.md §1), plus one A unit per adverse event the
-  clinic reported; H = |new regimen − previous regimen|. An outcome without a primary observation earns no T and no
-  observation-based A (``reward_terms.observed = false``): we do not invent a lab value.
+  (``TherapyPack.reward_terms``, e.g. warfarin: INR in 2–3 and INR > 4 or < 1.5 after day 7), plus one A unit per adverse
+  event the clinic reported; H from the regimen change (warfarin: |new regimen − previous regimen|). An outcome without a
+  primary observation earns no T and no observation-based A (``reward_terms.observed = false``): we do not invent a lab
+  value.
 - **Next state**: the recommendation's patient state advanced by the outcome — the dose given added to the dose history,
   the outcome's observations added, the regimen updated, the decision time moved one decision interval on — and featurized
   by the same ``ClinicView.from_states`` + ``pack.features`` the gateway uses.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,46 +39,6 @@ from dosewise.therapies.base import ClinicView, TherapyPack
 from dosewise.therapies.registry import get_pack
 
 log = logging.getLogger("dosewise.trainer.transitions")
-
-# (pack, primary observation value or NaN (n,), day of therapy at the end of the interval (n,), regimen, previous regimen)
-# → (T, A from the observation, H), each (n,). Packs with their own reward terms adapt them here; the rest use band logic.
-ObservedTerms = Callable[[TherapyPack, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-                         tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-
-def _warfarin_terms(pack: TherapyPack, value: np.ndarray, day: np.ndarray, regimen: np.ndarray,
-                    prev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from dosewise.therapies.warfarin.simulator import CLOT_RISK_AFTER_DAY, reward_terms
-
-    # The simulator's terms on the measured INR; its clot-risk rule reads one day for the batch, so apply it per patient.
-    terms = reward_terms(value, CLOT_RISK_AFTER_DAY + 1, regimen, prev)
-    early = reward_terms(value, 0, regimen, prev)
-    a = np.where(day > CLOT_RISK_AFTER_DAY, terms["r_a"], early["r_a"])
-    return terms["r_t"], a, terms["r_h"]
-
-
-def _insulin_terms(pack: TherapyPack, value: np.ndarray, day: np.ndarray, regimen: np.ndarray,
-                   prev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from dosewise.therapies.insulin_t2d.simulator import reward_terms
-
-    t, a, h = reward_terms(value, regimen - prev)
-    return t, a, h
-
-
-def _band_terms(pack: TherapyPack, value: np.ndarray, day: np.ndarray, regimen: np.ndarray,
-                prev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Any pack: T = the primary observation inside the pack's target band; no observation-based A; H = |Δ regimen|."""
-    low, high = pack.target_band
-    return ((value >= low) & (value <= high)).astype(float), np.zeros_like(value), np.abs(regimen - prev)
-
-
-OBSERVED_TERMS: dict[str, ObservedTerms] = {"warfarin": _warfarin_terms, "insulin_t2d": _insulin_terms}
-
-
-def observed_terms(pack: TherapyPack) -> ObservedTerms:
-    """The pack's reward terms on a primary value (observed, or a twin's truth in the visit-level environment)."""
-    return OBSERVED_TERMS.get(pack.id, _band_terms)
-
 
 def nearest_action(pack: TherapyPack, current_dose: np.ndarray, given: np.ndarray, regimen: np.ndarray) -> np.ndarray:
     """Per row, the action whose (dose given, new regimen) is closest to what was done (L1, in the pack's dose unit); ties go
@@ -145,8 +106,7 @@ def build_rows(pack: TherapyPack, pairs: Sequence[tuple[Outcome, Recommendation]
     value = np.array([_primary_value(pack, rec) for rec in records])
     observed = ~np.isnan(value)
     day_end = view.day + pack.decision_interval_days
-    terms_fn = observed_terms(pack)
-    t, a_obs, h = terms_fn(pack, np.where(observed, value, np.nan), day_end, regimen, view.current_dose)
+    t, a_obs, h = pack.reward_terms(np.where(observed, value, np.nan), day_end, regimen - view.current_dose)
     t, a_obs = np.where(observed, t, 0.0), np.where(observed, a_obs, 0.0)
     reported = np.array([float(len(rec["adverse_events"])) for rec in records])
     a = a_obs + reported

@@ -16,7 +16,7 @@ Spec sheet (Gymnasium style):
 - **Start**: every patient is naive on day 0; the pack's start rule sets the first regimen (no transition: the rule, not
   the learner, chose it), so the first learned decision is the second visit, when the response has barely begun.
 - **Reward of a step**: Σ over the days v_k … v_{k+1} − 1 of the pack's daily α·T − β·A on the twin's true primary value
-  at the end of each day (``transitions.observed_terms``: the terms the trainer also computes from real outcomes), minus
+  at the end of each day (``pack.reward_terms``: the terms the trainer also computes from real outcomes), minus
   γ·H for the regimen change made at the visit, minus ``reversal_penalty`` when the decision reverses the previous one
   without new evidence (``is_reversal``).
 - **Discount**: γ_day^(v_{k+1} − v_k) (``interval_discount``): a weekly step discounts like seven daily steps, so returns
@@ -40,7 +40,6 @@ import numpy as np
 from dosewise.therapies.base import ClinicView, Cohort, FloatArray, IntArray, TherapyPack
 from dosewise.therapies.clinic import ClinicTrajectory, ClinicTwin, SimulatorTwin, VisitPlan, plan_from_actions
 from dosewise_trainer.algorithms.common import allowed_actions, epsilon_greedy
-from dosewise_trainer.transitions import observed_terms
 
 # "Did not move": a change of the primary observation smaller than this fraction of the target band's width (INR 2–3: 0.1;
 # fasting glucose 80–130 mg/dL: 5 mg/dL). Product choice: about one assay's noise (INR CV ~5 % at 2.5 ≈ 0.12; a meter's
@@ -158,11 +157,10 @@ def daily_rewards(pack: TherapyPack, traj: ClinicTrajectory) -> FloatArray:
     """(n, D) α·T − β·A of each day on the twin's true primary value at the day's end (day index d + 1 of therapy)."""
     value = traj.truth[traj.truth_key]
     n, days = value.shape
-    terms = observed_terms(pack)
     w = pack.reward_weights
     out = np.zeros((n, days))
     for d in range(days):
-        t, a, _ = terms(pack, value[:, d], np.full(n, d + 1.0), np.zeros(n), np.zeros(n))
+        t, a, _ = pack.reward_terms(value[:, d], np.full(n, d + 1.0), np.zeros(n))
         out[:, d] = w.alpha * t - w.beta * a
     return out
 
@@ -196,7 +194,7 @@ def visit_transitions(pack: TherapyPack, traj: ClinicTrajectory, record: VisitRe
     prev_dir = np.where(first, 0, np.roll(direction, 1))
     prev_latest = np.where(first, np.nan, np.roll(latest, 1))
     lo, hi = pack.target_band
-    rev = is_reversal(prev_dir, direction, latest - prev_latest, int(getattr(pack, "dose_effect_sign", 1)),
+    rev = is_reversal(prev_dir, direction, latest - prev_latest, pack.dose_effect_sign,
                       still_fraction * (hi - lo))
     has_next = np.zeros(len(patient), bool)
     has_next[:-1] = ~first[1:]
@@ -207,7 +205,7 @@ def visit_transitions(pack: TherapyPack, traj: ClinicTrajectory, record: VisitRe
     # One-step rewards of every row (0 where the row is no closed learned decision).
     daily = np.cumsum(np.concatenate([np.zeros((traj.n, 1)), daily_rewards(pack, traj)], axis=1), axis=1)
     following = np.minimum(np.arange(len(day)) + 1, max(len(day) - 1, 0))
-    _, _, h = observed_terms(pack)(pack, np.full(len(day), np.nan), day.astype(float), regimen, current)
+    _, _, h = pack.reward_terms(np.full(len(day), np.nan), day.astype(float), regimen - current)
     one_step = np.where(valid, daily[patient, day[following]] - daily[patient, day] - pack.reward_weights.gamma * h
                         - reversal_penalty * rev, 0.0) if len(day) else np.zeros(0)
     # n-step: add the next learned steps of the same patient, each discounted by the days since this decision, and

@@ -15,6 +15,7 @@ from typing import Any
 from dosewise.fhir import codes, fasting
 from dosewise.fhir import units as fhir_units
 from dosewise.fhir.resources import Entry, Report, first_text, instant
+from dosewise.therapies.base import CYP2C9_GENOTYPES
 
 _SKIPPED_STATUS = {"entered-in-error", "cancelled", "registered"}  # not a result (R4 ObservationStatus)
 _QUANTITY_OF = {
@@ -101,7 +102,6 @@ _PAIR = re.compile(r"(?<![A-Za-z>])([GA])([GA])(?![A-Za-z])")
 # VKORC1 -1639G>A is rs9923231; dbSNP reports it on the forward strand as C>T (the gene lies on the reverse strand), so
 # rs9923231 C/T is -1639 G/A (CPIC warfarin guideline, Johnson et al., Clin Pharmacol Ther 2017;102:397) [secondary].
 _RS9923231 = {"C": "G", "T": "A", "G": "G", "A": "A"}
-CYP2C9_KNOWN = ("*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3")  # schemas.Genotype
 
 
 def cyp2c9_diplotype(text: str) -> str | None:
@@ -150,8 +150,8 @@ def _genotype(entry: Entry, when: datetime, found: Found, report: Report) -> Non
         report.warn(f"{entry.label}: {gene} result {text.strip()!r} names no diplotype we read (CYP2C9 '*1/*3', VKORC1 "
                     "'G/A' or rs9923231 'C/T'); treated as not tested")
         return
-    if gene == "CYP2C9" and diplotype not in CYP2C9_KNOWN:
-        known = ", ".join(CYP2C9_KNOWN)
+    if gene == "CYP2C9" and diplotype not in CYP2C9_GENOTYPES:  # what schemas.Genotype accepts
+        known = ", ".join(CYP2C9_GENOTYPES)
         report.warn(f"{entry.label}: CYP2C9 {diplotype} is not among the diplotypes the policy knows ({known}); treated as "
                     "not tested")
         return

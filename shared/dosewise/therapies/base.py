@@ -8,6 +8,9 @@ Features, guardrails and guideline policies are computed from a ClinicView only,
 - the gateway (which builds a ClinicView from a ``PatientState``, see ``ClinicView.from_states``)
 
 feed the policy exactly the same numbers. Hidden simulator parameters never enter a ClinicView.
+
+This module is the bottom of the domain: the API contract (dosewise.schemas) validates states against the registered packs
+(therapies/registry.py), so nothing here imports it; ``PatientRecord`` names what a view reads of a state.
 """
 
 from __future__ import annotations
@@ -15,40 +18,109 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from dosewise.medications import generics
-from dosewise.therapies.warfarin import interactions as warfarin_interactions
-
-if TYPE_CHECKING:
-    from dosewise.schemas import PatientState
-    from dosewise.therapies.clinic import ClinicTrajectory, VisitPolicy
 
 FloatArray = np.ndarray  # float64 unless noted
 IntArray = np.ndarray
 BoolArray = np.ndarray
 
-# Categorical covariates are integer codes; -1 means unknown / not tested.
+# Categorical covariates are integer codes; -1 means unknown / not tested. The contract's Genotype and race accept exactly
+# these spellings (schemas.py builds its Literals from them).
 CYP2C9_GENOTYPES: tuple[str, ...] = ("*1/*1", "*1/*2", "*1/*3", "*2/*2", "*2/*3", "*3/*3")
 VKORC1_GENOTYPES: tuple[str, ...] = ("G/G", "G/A", "A/A")
 RACES: tuple[str, ...] = ("white", "black", "asian", "other")
 
 DOSE_IMPLAUSIBLE_FACTOR = 4.0  # product limit: a dose above 4 × a pack's daily maximum is a unit mix-up
 
-# Covariates every ClinicView carries (shape (n,)), in the order _covariate_row lists them. Units in the names.
+# Covariates every ClinicView carries (shape (n,)), in the order _covariate_row lists them. Units in the names. A pack adds
+# the 0/1 covariates of the co-medications it reads (TherapyPack.comedication_covariates): TherapyPack.covariate_names.
 COVARIATES: tuple[str, ...] = (
     "age_years", "female", "weight_kg", "height_cm", "egfr_ml_min_1_73m2",  # egfr NaN when unknown
     "race", "cyp2c9", "vkorc1",  # integer codes into the tuples above; -1 unknown
-    "amiodarone", "enzyme_inducer", "pregnant",  # 0/1
-    # 0/1 per drug of warfarin's interaction table (warfarin/interactions.py; amiodarone's is the covariate above), so
-    # rules and twins read what a clinic sees of its co-medications, for simulated and real patients alike.
-    *warfarin_interactions.ROW_COVARIATES,
+    "pregnant",  # 0/1
 )
+
+
+# Packs define the kinds they read (TherapyPack.observation_definitions); the contract accepts every registered pack's
+# (schemas.Observation). The docstring is the OpenAPI document's description of GET /v1/therapies' kinds.
+class ObservationKind(BaseModel):
+    """What a lab or vital value is, its canonical unit and the physiologically possible range (in the canonical unit)."""
+
+    model_config = ConfigDict(frozen=True)
+    quantity: str
+    low: float
+    high: float
+    loinc: str | None = None
+    description: str = ""
+    label: str = ""  # how a sentence names it: "INR", "fasting glucose" (empty: the kind's id, underscores as spaces)
+
+
+class _Measured(Protocol):
+    @property
+    def value(self) -> float: ...
+
+
+class _Dose(Protocol):
+    @property
+    def amount(self) -> float: ...
+    @property
+    def time(self) -> datetime: ...
+
+
+class _Reading(_Measured, Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def time(self) -> datetime: ...
+
+
+class _Genotype(Protocol):
+    @property
+    def cyp2c9(self) -> str | None: ...
+    @property
+    def vkorc1(self) -> str | None: ...
+
+
+class PatientRecord(Protocol):
+    """What ``ClinicView.from_states`` reads of one patient: a validated ``schemas.PatientState`` in canonical units."""
+
+    @property
+    def decision_time(self) -> datetime: ...
+    @property
+    def therapy_started(self) -> datetime | None: ...
+    @property
+    def age_years(self) -> float: ...
+    @property
+    def sex(self) -> str: ...
+    @property
+    def weight(self) -> _Measured: ...
+    @property
+    def height(self) -> _Measured: ...
+    @property
+    def egfr_ml_min_1_73m2(self) -> float | None: ...
+    @property
+    def race(self) -> str: ...
+    @property
+    def genotype(self) -> _Genotype | None: ...
+    @property
+    def pregnant(self) -> bool | None: ...
+    @property
+    def co_medications(self) -> Sequence[str]: ...
+    @property
+    def current_dose(self) -> _Measured: ...
+    @property
+    def doses(self) -> Sequence[_Dose]: ...
+    @property
+    def observations(self) -> Sequence[_Reading]: ...
 
 
 @dataclass(frozen=True)
@@ -85,20 +157,17 @@ class ActionSpec:
         return max(1, self.hold_doses) if self.kind == "hold" else 0
 
 
-def _covariate_row(s: PatientState) -> tuple[float, ...]:
-    """One state's COVARIATES in order, then its current dose."""
+def _covariate_row(pack: TherapyPack, s: PatientRecord) -> tuple[float, ...]:
+    """One state's ``pack.covariate_names`` in order, then its current dose."""
     g = s.genotype
-    takes = warfarin_interactions.covariates_of(generics(s.co_medications) if s.co_medications else frozenset())
     return (
         s.age_years, 1.0 if s.sex == "female" else 0.0, s.weight.value, s.height.value,
         np.nan if s.egfr_ml_min_1_73m2 is None else s.egfr_ml_min_1_73m2,
         RACES.index(s.race) if s.race in RACES else -1,
         CYP2C9_GENOTYPES.index(g.cyp2c9) if g and g.cyp2c9 else -1,
         VKORC1_GENOTYPES.index(g.vkorc1) if g and g.vkorc1 else -1,
-        takes["amiodarone"],
-        takes["enzyme_inducer"],
         1.0 if s.pregnant else 0.0,
-        *(takes[c] for c in warfarin_interactions.ROW_COVARIATES),
+        *pack.comedication_flags(generics(s.co_medications) if s.co_medications else frozenset()),
         s.current_dose.value,
     )
 
@@ -113,7 +182,7 @@ class ClinicView:
     - ``dose_history``: amount given on each of the last H days, [:, 0] = yesterday; NaN unknown, (n, H).
     - ``obs[kind]`` / ``obs_age_days[kind]``: the last K measured values (canonical unit) and how many days before the
       decision each was taken; NaN where fewer than K exist, (n, K).
-    - ``covariates``: see COVARIATES, each (n,).
+    - ``covariates``: ``TherapyPack.covariate_names`` (COVARIATES and the pack's co-medication covariates), each (n,).
     """
 
     day: FloatArray
@@ -136,7 +205,7 @@ class ClinicView:
         )
 
     @classmethod
-    def from_states(cls, pack: TherapyPack, states: Sequence[PatientState]) -> ClinicView:
+    def from_states(cls, pack: TherapyPack, states: Sequence[PatientRecord]) -> ClinicView:
         """Build the batch view of validated PatientStates (already in canonical units) at each one's decision time.
 
         Built in Python lists and turned into arrays once: reading or writing one numpy element costs ~0.3 µs, and a state
@@ -173,13 +242,14 @@ class ClinicView:
                 obs_rows[kind].append([o.value for o in recent] + pad)
                 age_rows[kind].append([(t - o.time).total_seconds() / 86400.0 for o in recent] + pad)
         n = len(states)
-        cov = np.array([_covariate_row(s) for s in states], dtype=float).reshape(n, len(COVARIATES) + 1).T.copy()
+        names = pack.covariate_names
+        cov = np.array([_covariate_row(pack, s) for s in states], dtype=float).reshape(n, len(names) + 1).T.copy()
         return cls(
             day=np.array(days, dtype=float).reshape(n), current_dose=cov[-1],
             dose_history=np.array(dose_rows, dtype=float).reshape(n, H),
             obs={k: np.array(v, dtype=float).reshape(n, K) for k, v in obs_rows.items()},
             obs_age_days={k: np.array(v, dtype=float).reshape(n, K) for k, v in age_rows.items()},
-            covariates={c: cov[j] for j, c in enumerate(COVARIATES)},
+            covariates={c: cov[j] for j, c in enumerate(names)},
         )
 
 
@@ -197,6 +267,11 @@ class Cohort:
 
     def take(self, idx: IntArray) -> Cohort:
         return Cohort({k: v[idx] for k, v in self.covariates.items()}, {k: v[idx] for k, v in self.hidden.items()}, self.seed)
+
+    @classmethod
+    def from_view(cls, view: ClinicView, hidden: dict[str, FloatArray]) -> Cohort:
+        """The patients of a clinic view with these hidden parameters: what a forecast twin is built from."""
+        return cls(covariates={k: np.asarray(v, dtype=float) for k, v in view.covariates.items()}, hidden=hidden, seed=0)
 
 
 @dataclass
@@ -310,6 +385,116 @@ class ShieldLimit:
             raise ValueError(f"max_share must be in [0, 1], got {self.max_share}")
 
 
+@dataclass
+class VisitPlan:
+    """One visit's decision for N patients, each (n,)."""
+
+    hold_doses: IntArray  # doses to skip from today, then ``regimen``
+    regimen: FloatArray  # pack dose unit per day, after the hold, until the next visit
+    recheck_days: FloatArray  # days until the next measurement and decision
+    action: IntArray  # index into pack.actions; -1 where the plan did not come from the action set (start, guideline)
+    started: BoolArray  # True where the pack's start rule set the regimen (patient not yet on the drug)
+
+    @property
+    def n(self) -> int:
+        return int(self.regimen.shape[0])
+
+    def given_on(self, day_since_visit: int) -> FloatArray:
+        """The dose given on the k-th day after the visit (0 = the visit's day)."""
+        return np.where(self.hold_doses > day_since_visit, 0.0, self.regimen)
+
+
+class VisitPolicy(Protocol):
+    """Anything that plans visits for a batch. ``plan`` receives the patients seen today (a sub-batch of the cohort, in
+    patient order), so a policy reads everything it needs from the view; ``reset(n)`` starts a cohort of n."""
+
+    name: str
+
+    def reset(self, n: int) -> None: ...
+
+    def plan(self, view: ClinicView) -> VisitPlan: ...
+
+
+@dataclass
+class ClinicTrajectory:
+    """N patients over D days under the clinic protocol. Daily arrays are (n, D), column d = day d.
+
+    ``truth[k][:, d]``: the twin's true values at the end of day d (the morning of day d + 1), as ``advance_day`` returned
+    them; ``measured[:, d]``: the primary observation measured at a visit on the morning of day d (NaN elsewhere);
+    ``readings``: every value the clinic received (= ``measured`` unless the pack is self-monitored)."""
+
+    given: FloatArray  # dose taken on day d (0 on a held or missed dose)
+    regimen: FloatArray  # the regimen in force on day d (the plan's regimen after its hold)
+    truth: dict[str, FloatArray]
+    visit: BoolArray  # (n, D) True on the days a decision was made
+    measured: FloatArray  # (n, D) the measured primary observation on visit days, NaN elsewhere
+    actions: IntArray  # (n, D) the action chosen on visit days, -1 elsewhere
+    covariates: dict[str, FloatArray] = field(default_factory=dict)
+    readings: FloatArray | None = None  # (n, D) every measured primary observation, NaN on days without one
+    held: BoolArray | None = None  # (n, D) True on days the plan held the dose
+    started: BoolArray | None = None  # (n, D) True at a visit where the start rule set the regimen
+    recheck_days: FloatArray | None = None  # (n, D) each visit's plan's recheck, NaN elsewhere
+    missed_visit: BoolArray | None = None  # (n, D) a visit was due and did not happen
+    truth_key: str = ""
+    schedule: str = ""
+    policy: str = ""
+
+    @property
+    def n(self) -> int:
+        return int(self.given.shape[0])
+
+    @property
+    def days(self) -> int:
+        return int(self.given.shape[1])
+
+
+@dataclass(frozen=True)
+class TwinSpec:
+    """How dosewise.forecast personalizes a pack's twin to one patient (``TherapyPack.forecast_twin``): which parameter
+    one scale multiplies, its prior, and noise-free twins whose hidden parameters are population-typical for a view's
+    covariates × that scale, starting drug-naive, at the steady state of a dose, or at the state observed before the
+    decision. ``StepResult.info[truth_key]`` carries their true primary observation. The forecast's module docstring
+    describes the fit."""
+
+    parameter: str  # what the scale multiplies, e.g. "EC50"
+    description: str
+    unit: str  # of the primary observation
+    prior_log_sd: float
+    residual_log_sd: float
+    truth_key: str  # StepResult.info key of the noise-free primary observation
+    # (pack, view of B rows, scale (B,)) → twins, reset (every pack's simulator resets in its constructor)
+    build: Callable[[TherapyPack, ClinicView, FloatArray], VectorSimulator]
+    set_steady_state: Callable[[VectorSimulator, np.ndarray, FloatArray], None] | None = None  # (sim, rows (B,), dose (B,))
+    memory_days: int | None = None  # doses this many days before the oldest observation no longer matter; None = all do
+    burn_in_days: int = 0  # days at the steady dose before a steady-state start's replay (dosewise.forecast's docstring)
+    # A course that began at most this many days before its recorded doses still starts drug-naive at day 0, the
+    # unrecorded first days dosed at the mean of the oldest recorded week: a steady-state start overstates the effect a
+    # course only weeks old has built up (warfarin, true EC50 scale 1.0 at day 15–21: fitted 1.1–2.0 with a steady start).
+    naive_impute_days: int = 0
+    # Packs whose state is not a function of the dose history (immune: the infection's course) start every twin at the
+    # state observed ``age`` days before the decision instead: (sim, view of B rows, age (B,)) → None.
+    set_observed_state: Callable[[VectorSimulator, ClinicView, IntArray], None] | None = None
+    score_transform: Callable[[FloatArray], FloatArray] | None = None  # e.g. log10 for a pathogen load; None = as is
+    # Packs whose patients miss doses at random (insulin: the view records the doses actually taken) forecast with the
+    # planned dose × the share of the last week's known days on which a dose was taken.
+    adherence_from_history: bool = False
+    # One day without the reward, measurement and clinic view that ``VectorSimulator.step`` also builds: (sim, given (B,),
+    # regimen (B,)) → the noise-free primary observation (B,), the same numbers ``step(...).info[truth_key]`` gives (tested).
+    # Most of a forecast's time is those per-day extras (bench: warfarin 7 → 4 ms per single-patient forecast). None = step.
+    advance: Callable[[VectorSimulator, FloatArray, FloatArray], FloatArray] | None = None
+    # The whole path at once, for packs whose noise-free primary observation follows from the start and the doses alone
+    # (a forecast's doses are all known before it runs; nothing feeds back): (pack, view of n rows, scales (G,), start
+    # dose (n,): 0 = drug-naive, else the steady state ``set_steady_state`` would set, doses given (n, P, L)) → the
+    # observation after each day (n, P, G, L), what ``advance`` gives day by day (tested). Warfarin's single-patient
+    # forecast 1.4 → 0.44 ms (timeit). None = build the simulator and step it. Not used for observed starts.
+    path: Callable[[TherapyPack, ClinicView, FloatArray, FloatArray, FloatArray], FloatArray] | None = None
+    # True: the forecast books the pack's ``reward_terms`` on each forecast day, so it carries the reward the policy is
+    # trained and the HyperScore calibrated on. False where the pack's simulator reward needs states the forecast does not
+    # return (immune), or its ``reward_terms`` are not that reward: then no reward forecast.
+    reward_forecast: bool = False
+    outcome_bounds: tuple[float, float] = (1.0, 1.0)  # largest T and largest A of one day: the reward's best and worst day
+
+
 class TherapyPack(ABC):
     """One therapy. Subclasses set the class attributes and implement the abstract methods; see warfarin.py."""
 
@@ -317,7 +502,10 @@ class TherapyPack(ABC):
     name: ClassVar[str]
     dose_unit: ClassVar[str]  # canonical dose unit, e.g. "mg", "U"
     dose_quantity: ClassVar[str]  # units.QUANTITIES key for dose conversion
-    observation_kinds: ClassVar[tuple[str, ...]]  # schemas.OBSERVATION_KINDS keys; the first is the primary one
+    observation_kinds: ClassVar[tuple[str, ...]]  # the kinds the pack reads; the first is the primary one
+    # Every kind in observation_kinds, and any the pack records without reading: id → kind. The registry refuses a pack
+    # whose kind another pack defines differently.
+    observation_definitions: ClassVar[Mapping[str, ObservationKind]] = {}
     target_band: ClassVar[tuple[float, float]]  # of the primary observation, canonical unit
     decision_interval_days: ClassVar[float] = 1.0
     dose_history_days: ClassVar[int] = 14
@@ -337,7 +525,14 @@ class TherapyPack(ABC):
     shield_limits: ClassVar[tuple[ShieldLimit, ...]] = ()
     actions: ClassVar[tuple[ActionSpec, ...]]
     feature_specs: ClassVar[tuple[FeatureSpec, ...]]
+    # (low, high) of each feature in feature_specs order: the Gymnasium observation Box (gym_env.py); None: unbounded.
+    feature_bounds: ClassVar[tuple[tuple[float, float], ...] | None] = None
     reward_weights: RewardWeights = RewardWeights()
+    # Training: a course's length in days (the trainer's episodes, gym_env's time limit; 90: the HSDPO evaluation
+    # horizon), and Args fields of the trainer's DQN that follow from this pack's simulator cost rather than from the
+    # budget (e.g. how many patients one vectorized step carries). Arguments given to the trainer win.
+    episode_days: ClassVar[float] = 90.0
+    training_defaults: ClassVar[Mapping[str, Any]] = {}
 
     # --- data -------------------------------------------------------------------------------------------------------
     def dose_problem(self, value: float) -> str | None:
@@ -351,6 +546,19 @@ class TherapyPack(ABC):
             return (f"{value:g} {self.dose_unit} is implausible (over {DOSE_IMPLAUSIBLE_FACTOR:g} × the {self.max_dose:g} "
                     f"{self.dose_unit}/day limit): check the unit")
         return None
+
+    # 0/1 covariates of the co-medications this pack's features, rules and twins read (warfarin: its interaction table's),
+    # after COVARIATES in every view of the pack; ``comedication_flags`` gives them for a patient's generics.
+    comedication_covariates: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """The covariates of this pack's clinic views and cohorts: COVARIATES, then ``comedication_covariates``."""
+        return COVARIATES + self.comedication_covariates
+
+    def comedication_flags(self, generic_names: frozenset[str]) -> tuple[float, ...]:
+        """``comedication_covariates`` in order for a patient taking these generics (dosewise.medications.generics)."""
+        return ()
 
     def comedication_warnings(self, co_medications: Sequence[str]) -> list[str]:
         """What the answer must say about a patient's co-medications as recorded, e.g. the entries whose interactions
@@ -367,15 +575,13 @@ class TherapyPack(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What GET /v1/therapies shows."""
-        from dosewise.schemas import OBSERVATION_KINDS
-
         return {
             "id": self.id,
             "name": self.name,
             "dose_unit": self.dose_unit,
             "max_dose_per_day": self.max_dose,
             "decision_interval_days": self.decision_interval_days,
-            "observation_kinds": {k: OBSERVATION_KINDS[k].model_dump() for k in self.observation_kinds},
+            "observation_kinds": {k: self.observation_definitions[k].model_dump() for k in self.observation_kinds},
             "target_band": list(self.target_band),
             "actions": [{"id": a.id, "label": a.label, "kind": a.kind, "delta": a.delta, "hold_doses": a.doses_held}
                         for a in self.actions],
@@ -461,6 +667,19 @@ class TherapyPack(ABC):
         mask = ((proposed <= self.max_dose + 1e-9) & (proposed >= -1e-9)) | holds
         return GuardrailResult(mask=mask, firings=[[] for _ in range(view.n)])
 
+    def reward_terms(self, observation: FloatArray, day: FloatArray, dose_change: FloatArray,
+                     ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The HSDPO terms (T, A, H) of one day from the primary observation alone, broadcasting: ``observation`` in the
+        canonical unit (NaN: none that day), ``day`` the day of therapy the reward is booked on, ``dose_change`` the new
+        regimen minus the previous one (pack dose unit per day). What the trainer books from an observed outcome
+        (dosewise_trainer.transitions), the visit-level environment on a twin's true value and the forecast on its
+        prediction (``TwinSpec.reward_forecast``), combined by ``reward_weights``. Default, from ``target_band`` alone:
+        T = 1 inside the band, no observation-based A, H = |dose_change|. Packs whose simulator books another reward
+        override it with that reward's terms."""
+        low, high = self.target_band
+        value = np.asarray(observation, dtype=float)
+        return ((value >= low) & (value <= high)).astype(float), np.zeros_like(value), np.abs(dose_change)
+
     def mpc_objective(self, predicted: FloatArray) -> FloatArray:
         """The model-predictive controller's cost of each forecast day (dosewise.mpc): ``predicted`` primary observations
         (canonical unit, any shape) → a cost of the same shape, lower is better. Default, from ``target_band`` alone: the
@@ -480,6 +699,11 @@ class TherapyPack(ABC):
 
     def guideline_policy(self) -> DosingPolicy:
         raise NotImplementedError(f"{self.id}: no guideline policy yet")
+
+    def forecast_twin(self) -> TwinSpec | None:
+        """How dosewise.forecast fits this pack's twin to one patient (the pack's ``forecast_twin.py``); None: the pack
+        has no forecast (nor a model-predictive controller)."""
+        return None
 
     def visit_guideline_policy(self, cadence: str | None = None) -> VisitPolicy:
         """The pack's guideline at clinic visits (a clinic.VisitPolicy): the floor every learned policy is held to.

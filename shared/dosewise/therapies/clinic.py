@@ -4,15 +4,17 @@ A clinic does not decide every day. At a visit it measures (INR, or reads the pa
 regimen change that holds until the next visit, possibly after a hold of N doses, and sets the next visit. This module is
 that protocol, shared by training, evaluation and serving so all three use the same cadence:
 
-- ``VisitPlan``: one decision for N patients (doses to hold, the regimen after the hold, days to the recheck, the action).
-- ``VisitPolicy``: anything that plans visits (the guideline, a learned policy, the model-predictive controller).
+- ``VisitPlan``: one decision for N patients (doses to hold, the regimen after the hold, days to the recheck, the action),
+  and ``VisitPolicy``: anything that plans visits (the guideline, a learned policy, the model-predictive controller); both
+  in base.py, since a pack returns its visit guideline.
 - ``ActionVisitPolicy``: a learned "features → Q-values" policy as a VisitPolicy, masked by the pack's guardrails, with the
   pack's start rule for patients not yet on the drug.
 - ``Schedule`` / ``SCHEDULES``: the visit cadences a clinic keeps (fixed days, or the plan's own recheck).
 - ``ClinicTwin``: the minimum a twin model must offer to be driven by the protocol (any published model can implement it,
   so a policy can be evaluated on models it never trained on). ``SimulatorTwin`` makes a pack's own simulator one.
 - ``ClinicNoise``: what a real clinic adds: assay noise, missed doses, late and missed visits.
-- ``clinic_rollout``: drive N twins through D days under a schedule and a policy; returns a ``ClinicTrajectory``.
+- ``clinic_rollout``: drive N twins through D days under a schedule and a policy; returns a ``ClinicTrajectory`` (base.py:
+  a pack's clinic metrics read it).
 
 Time line of day d in ``clinic_rollout`` (every patient at once, a Python loop over days only):
 
@@ -35,48 +37,28 @@ seed see the same assay errors, missed doses and late or missed visits on the sa
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from dosewise.therapies.base import BoolArray, ClinicView, FloatArray, IntArray, TherapyPack, VectorSimulator
+from dosewise.therapies.base import (
+    BoolArray,
+    ClinicTrajectory,
+    ClinicView,
+    FloatArray,
+    IntArray,
+    TherapyPack,
+    VectorSimulator,
+    VisitPlan,
+    VisitPolicy,
+)
 
 RECHECK_MIN_DAYS = 1  # a recheck schedule sees the patient again no sooner than tomorrow ...
 RECHECK_MAX_DAYS = 28  # ... and no later than 4 weeks: the longest INR interval of ACCP/CHEST 2012 (Holbrook, Chest 141:e152S)
 LATE_VISIT_DAYS = (1, 3)  # a late visit happens this many days late, uniformly (ClinicNoise.late_visit_prob)
 RESULT_DELAY_DAYS = (1, 2)  # a delayed result was measured this many days before the decision (ClinicNoise.result_delay_prob)
 DOSE_TAKEN_KEY = "dose_taken"  # a twin's truth may report the dose the patient really took (its own adherence model)
-
-
-@dataclass
-class VisitPlan:
-    """One visit's decision for N patients, each (n,)."""
-
-    hold_doses: IntArray  # doses to skip from today, then ``regimen``
-    regimen: FloatArray  # pack dose unit per day, after the hold, until the next visit
-    recheck_days: FloatArray  # days until the next measurement and decision
-    action: IntArray  # index into pack.actions; -1 where the plan did not come from the action set (start, guideline)
-    started: BoolArray  # True where the pack's start rule set the regimen (patient not yet on the drug)
-
-    @property
-    def n(self) -> int:
-        return int(self.regimen.shape[0])
-
-    def given_on(self, day_since_visit: int) -> FloatArray:
-        """The dose given on the k-th day after the visit (0 = the visit's day)."""
-        return np.where(self.hold_doses > day_since_visit, 0.0, self.regimen)
-
-
-class VisitPolicy(Protocol):
-    """Anything that plans visits for a batch. ``plan`` receives the patients seen today (a sub-batch of the cohort, in
-    patient order), so a policy reads everything it needs from the view; ``reset(n)`` starts a cohort of n."""
-
-    name: str
-
-    def reset(self, n: int) -> None: ...
-
-    def plan(self, view: ClinicView) -> VisitPlan: ...
 
 
 QFn = Callable[[np.ndarray], np.ndarray]  # features (n, F) float32 → Q-values (n, A)
@@ -285,8 +267,8 @@ class ClinicNoise:
 class ClinicTwin(Protocol):
     """The minimum a twin model offers the clinic protocol. ``advance_day(given)`` gives each patient ``given`` (pack dose
     unit) today and advances 24 h, returning the true values of the day (at least ``truth_key``, the primary observation
-    the clinic measures, and whatever the pack's clinic metrics read). ``covariates``: the COVARIATES a clinic sees.
-    A twin with its own adherence model may report the dose really taken under ``DOSE_TAKEN_KEY``."""
+    the clinic measures, and whatever the pack's clinic metrics read). ``covariates``: the pack's ``covariate_names``, what
+    a clinic sees. A twin with its own adherence model may report the dose really taken under ``DOSE_TAKEN_KEY``."""
 
     n: int
     truth_key: str
@@ -332,39 +314,6 @@ class SimulatorTwin:
         now[DOSE_TAKEN_KEY] = np.asarray(res.view.dose_history[:, 0], dtype=float).copy()
         self._now = now
         return now
-
-
-@dataclass
-class ClinicTrajectory:
-    """N patients over D days under the clinic protocol. Daily arrays are (n, D), column d = day d.
-
-    ``truth[k][:, d]``: the twin's true values at the end of day d (the morning of day d + 1), as ``advance_day`` returned
-    them; ``measured[:, d]``: the primary observation measured at a visit on the morning of day d (NaN elsewhere);
-    ``readings``: every value the clinic received (= ``measured`` unless the pack is self-monitored)."""
-
-    given: FloatArray  # dose taken on day d (0 on a held or missed dose)
-    regimen: FloatArray  # the regimen in force on day d (the plan's regimen after its hold)
-    truth: dict[str, FloatArray]
-    visit: BoolArray  # (n, D) True on the days a decision was made
-    measured: FloatArray  # (n, D) the measured primary observation on visit days, NaN elsewhere
-    actions: IntArray  # (n, D) the action chosen on visit days, -1 elsewhere
-    covariates: dict[str, FloatArray] = field(default_factory=dict)
-    readings: FloatArray | None = None  # (n, D) every measured primary observation, NaN on days without one
-    held: BoolArray | None = None  # (n, D) True on days the plan held the dose
-    started: BoolArray | None = None  # (n, D) True at a visit where the start rule set the regimen
-    recheck_days: FloatArray | None = None  # (n, D) each visit's plan's recheck, NaN elsewhere
-    missed_visit: BoolArray | None = None  # (n, D) a visit was due and did not happen
-    truth_key: str = ""
-    schedule: str = ""
-    policy: str = ""
-
-    @property
-    def n(self) -> int:
-        return int(self.given.shape[0])
-
-    @property
-    def days(self) -> int:
-        return int(self.given.shape[1])
 
 
 @dataclass(frozen=True)

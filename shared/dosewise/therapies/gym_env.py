@@ -40,7 +40,6 @@ import numpy as np
 
 from dosewise.therapies.base import ClinicView, Cohort, TherapyPack, VectorSimulator
 
-DEFAULT_EPISODE_DAYS = 90.0
 _SEED_HIGH = 2**31 - 1
 
 
@@ -52,10 +51,10 @@ class TherapyEnv(gym.Env[np.ndarray, np.int64]):
     def __init__(self, pack: TherapyPack, max_episode_steps: int | None = None) -> None:
         self.pack = pack
         if max_episode_steps is None:
-            days = float(getattr(pack, "episode_days", DEFAULT_EPISODE_DAYS))
+            days = float(pack.episode_days)
             max_episode_steps = max(1, round(days / pack.decision_interval_days))
         self.max_episode_steps = int(max_episode_steps)
-        bounds = getattr(pack, "feature_bounds", None)
+        bounds = pack.feature_bounds
         if bounds is None:
             low = np.full(pack.n_features, -np.inf, dtype=np.float32)
             high = np.full(pack.n_features, np.inf, dtype=np.float32)

@@ -5,12 +5,12 @@ data are the per-patient values (n,) the pack's ``clinic_groups`` reads beyond t
 e.g. insulin sensitivity ``si``). Evaluation (``dosewise evaluate --protocol clinic --twin-model NAME``) and training find
 models here by name.
 
-A pack's models register themselves from the module ``dosewise.therapies.<pack id>.twin_models`` when it exists (imported
-lazily, the first time the registry is read), with one call::
+A pack's models register themselves from the module ``twin_models`` of the pack's package when it exists (imported
+lazily, the first time the registry is read), with one call each::
 
     register("hamberg2010", "warfarin", "heldout", "Hamberg et al. 2010, Clin Pharmacol Ther 87:727", build_hamberg2010)
 
-The built-in ones below are each pack's own simulator (its training model) through ``clinic.SimulatorTwin``.
+``simulator_builder`` makes a pack's own cohort sampler and simulator one (``clinic.SimulatorTwin``): its training model.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def _load_pack_modules() -> None:
     _plugins_loaded = True
     from dosewise.therapies.registry import PACKS
 
-    for pack_id in PACKS:
-        module = f"dosewise.therapies.{pack_id}.twin_models"
+    for pack in PACKS.values():
+        module = f"{type(pack).__module__.rpartition('.')[0]}.twin_models"
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:
@@ -92,7 +92,7 @@ def get_twin_model(name: str) -> TwinModel:
         raise KeyError(f"unknown twin model {name!r}; known: {', '.join(_MODELS)}") from None
 
 
-# ------------------------------------------------------------------------------------------------ the built-in models
+# ------------------------------------------------------------------------------------ a pack's own simulator as a model
 
 
 def simulator_builder(
@@ -114,33 +114,3 @@ def simulator_builder(
         return twin, (group_data(hidden) if group_data is not None else hidden)
 
     return build
-
-
-def _warfarin_day0(sim: VectorSimulator) -> dict[str, FloatArray]:
-    return {"inr_true": np.asarray(sim.inr_true, dtype=float)}  # type: ignore[attr-defined]  # WarfarinSimulator
-
-
-def _warfarin_true_genotypes(hidden: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
-    """cohort.py's hidden values plus the TRUE genotypes under the keys clinic_metrics.warfarin_groups reads (a patient
-    the clinic did not genotype still has one)."""
-    return {**hidden, "cyp2c9": hidden["cyp2c9_true"], "vkorc1": hidden["vkorc1_true"]}
-
-
-def _insulin_day0(sim: VectorSimulator) -> dict[str, FloatArray]:
-    from dosewise.units import GLUCOSE_MG_DL_PER_MMOL_L
-
-    return {"glucose_fasting_true": np.asarray(sim.x[3], dtype=float) * GLUCOSE_MG_DL_PER_MMOL_L}  # type: ignore[attr-defined]
-
-
-register(
-    "hamberg2007", "warfarin", "train",
-    "Hamberg et al. 2007, Clin Pharmacol Ther 81:529 (PK/PD); Ravvaz et al. 2017 avatars (cohort)",
-    simulator_builder("warfarin", _warfarin_day0, _warfarin_true_genotypes),
-    "The warfarin pack's own twins (hamberg.py, cohort.py): the training model.",
-)
-register(
-    "aradottir2019", "insulin_t2d", "train",
-    "Aradóttir et al. 2019 (modified Kanderian T2D model), public code dinesh-krishnamoorthy/Diabetes-Model-free-Titration",
-    simulator_builder("insulin_t2d", _insulin_day0),
-    "The basal-insulin pack's own twins (model.py, cohort.py; Dosewise's eGFR extension): the training model.",
-)

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from dosewise.schemas import ObservationKind
+from dosewise.therapies.base import ObservationKind
 from dosewise.therapies.registry import PACKS
 from dosewise_api.deps import AnyCaller
 

@@ -65,12 +65,11 @@ def cohort_hash(cohort: Cohort) -> str:
     return h.hexdigest()
 
 
-DEFAULT_EPISODE_DAYS = 90.0  # the HSDPO evaluation horizon and the warfarin/insulin metrics' window (days)
 
 
 def episode_days(pack: TherapyPack, days: float | None) -> float:
-    """``days`` if given, else the pack's own ``episode_days`` (e.g. immune: 30), else DEFAULT_EPISODE_DAYS."""
-    return float(days) if days is not None else float(getattr(pack, "episode_days", DEFAULT_EPISODE_DAYS))
+    """``days`` if given, else the pack's own ``episode_days`` (e.g. immune: 30; the default 90)."""
+    return float(days) if days is not None else float(pack.episode_days)
 
 
 def steps_per_episode(pack: TherapyPack, episode_days: float) -> int:

@@ -23,6 +23,7 @@ import dataclasses
 import random
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,10 +146,10 @@ class Args:
 
     @classmethod
     def for_therapy(cls, therapy: str, **overrides: Any) -> Args:
-        """The full budget with the therapy's simulator-specific settings (THERAPY_SETTINGS), then ``overrides``. Under the
-        clinic protocol, CLINIC_SETTINGS replace the daily learner's budget."""
+        """The full budget with the pack's simulator-specific settings (``TherapyPack.training_defaults``), then
+        ``overrides``. Under the clinic protocol, CLINIC_SETTINGS replace the daily learner's budget."""
         clinic = resolve_protocol(therapy, overrides.get("protocol")) == "clinic"
-        base = {**CLINIC_SETTINGS, "protocol": "clinic"} if clinic else THERAPY_SETTINGS.get(therapy, {})
+        base = {**CLINIC_SETTINGS, "protocol": "clinic"} if clinic else dict(_pack_defaults(therapy))
         return cls(therapy=therapy, **{**base, **overrides})
 
     @classmethod
@@ -177,13 +178,15 @@ def resolve_protocol(therapy: str, protocol: str | None) -> str:
     return "clinic" if pack.cadences else "daily"
 
 
-# Per-therapy settings that follow from the simulator's cost, not from the budget. The T2D twin integrates 240 six-minute
-# Euler steps per day: ~18 ms per vectorized day for 64 or 256 patients alike (measured; numpy call overhead dominates),
-# so it steps 4× more patients at once and keeps the replay ratio (gradient_steps · batch_size / num_patients) at 8.
-# The Hamberg warfarin twin steps 64 patients in ~1 ms: there the gradient steps dominate and the defaults fit.
-THERAPY_SETTINGS: dict[str, dict[str, Any]] = {
-    "insulin_t2d": {"num_patients": 256, "gradient_steps": 8},
-}
+def _pack_defaults(therapy: str) -> Mapping[str, Any]:
+    """The pack's own training defaults (e.g. insulin's twin is slow per step, so it steps more patients at once); none
+    for a pack outside the registry (tests train such packs with explicit Args)."""
+    try:
+        return get_pack(therapy).training_defaults
+    except KeyError:
+        return {}
+
+
 # --quick: a quarter of the full budget (measured on warfarin and insulin_t2d: see the README for the held-out numbers).
 QUICK_BUDGET: dict[str, Any] = {"total_steps": 150_000, "learning_starts": 5_000, "buffer_size": 150_000}
 # The clinic protocol counts visits, not days: a 90-day course is 10–30 visits, so the budgets are in visits. The twins are

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from dosewise.therapies.base import Cohort, TherapyPack
 from dosewise.therapies.clinic import ActionVisitPolicy, ClinicNoise, ClinicTwin, Schedule, clinic_rollout
-from dosewise_trainer.algorithms.common import Curves, linear_schedule
+from dosewise_trainer.algorithms.common import Curves, episode_days, linear_schedule
 from dosewise_trainer.algorithms.networks import QNetwork, build_q_network, torch_q_fn
 from dosewise_trainer.visit_env import (
     ExploringVisitPolicy,
@@ -97,7 +97,7 @@ def train_visits(args: Args, pack: TherapyPack, family: list[FamilyMember], sche
     target_network.load_state_dict(q_network.state_dict())
     rb = ReplayBuffer(args.buffer_size, pack.n_features, pack.n_actions, args.n_heads, rng)
     curves = Curves()
-    horizon = round(args.episode_days if args.episode_days is not None else getattr(pack, "episode_days", 90.0))
+    horizon = round(episode_days(pack, args.episode_days))
     q_fn = torch_q_fn(q_network)
 
     start_time = time.time()

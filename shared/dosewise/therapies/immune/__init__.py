@@ -1,5 +1,1 @@
 """Innate immune response under drug control: the Stengel 2002 twin, a treat–escalate–stop baseline, outcome metrics."""
-
-from dosewise.therapies.immune.pack import ImmunePack
-
-__all__ = ["ImmunePack"]

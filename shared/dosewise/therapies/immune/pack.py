@@ -16,7 +16,7 @@ susceptibility). Levels are our choice: at the nominal patient 0.25 a.u. already
 (tests/unit/test_immune_twin.py checks the ordering).
 
 Observation space: the features below (float32, clipped to ``feature_bounds``), from the ClinicView only — the measured
-``pathogen_load`` and ``organ_damage`` (schemas.OBSERVATION_KINDS) and the doses given. Demographics are not features: the
+``pathogen_load`` and ``organ_damage`` (``observation_definitions``) and the doses given. Demographics are not features: the
 model has no covariate effects (cohort.py), so they would only add noise. Hidden parameters never enter.
 
 Time: one decision a day; one model time unit is read as one day (model.TIME_UNIT_DAYS — the paper is nondimensional).
@@ -28,11 +28,22 @@ from typing import ClassVar
 
 import numpy as np
 
-from dosewise.therapies.base import ActionSpec, ClinicView, Cohort, FeatureSpec, RewardWeights, TherapyPack, Trajectory
+from dosewise.therapies.base import (
+    ActionSpec,
+    ClinicView,
+    Cohort,
+    FeatureSpec,
+    ObservationKind,
+    RewardWeights,
+    TherapyPack,
+    Trajectory,
+    TwinSpec,
+)
 from dosewise.therapies.immune import cohort as cohort_mod
+from dosewise.therapies.immune import forecast_twin
 from dosewise.therapies.immune.guideline import ImmuneGuidelinePolicy
 from dosewise.therapies.immune.metrics import LABELS, PRIMARY, immune_metrics
-from dosewise.therapies.immune.simulator import DETECTION_LIMIT, ImmuneSimulator, SimConfig
+from dosewise.therapies.immune.simulator import DETECTION_LIMIT, ImmuneSimulator, SimConfig, log_load
 
 PATHOGEN_IMPUTE = 2.2  # a.u.; no load on record → the cohort's median presenting load (cohort.py), flagged by pathogen_measured
 LOG_CHANGE_CAP = 5.0  # log10 a.u. per day
@@ -42,17 +53,28 @@ SINCE_CAP = 7.0  # days
 EXPOSURE_DAYS = 3  # drug exposure feature window, days
 
 
-def _log_load(load: np.ndarray) -> np.ndarray:
-    """log10(load + detection limit): 0 (undetectable) → −2."""
-    return np.log10(np.maximum(load, 0.0) + DETECTION_LIMIT)
-
-
 class ImmunePack(TherapyPack):
     id = "immune"
     name = "Innate immune response (Stengel 2002 model)"
     dose_unit = "a.u."
     dose_quantity = "dimensionless"
     observation_kinds = ("pathogen_load", "organ_damage")
+    # The model's other two states are defined too, so a record carrying them is answered "immune uses pathogen_load,
+    # organ_damage", not "unknown kind". Ranges reject impossible values, not abnormal ones.
+    observation_definitions: ClassVar[dict[str, ObservationKind]] = {
+        "pathogen_load": ObservationKind(
+            quantity="dimensionless", low=0.0, high=100.0, description="Pathogen concentration x1 (Stengel 2002 model units)"
+        ),
+        "organ_damage": ObservationKind(
+            quantity="dimensionless", low=0.0, high=2.0, description="Organ health index x4 (0 healthy, 1 death; Stengel 2002)"
+        ),
+        "plasma_cells": ObservationKind(
+            quantity="dimensionless", low=0.0, high=100.0, description="Plasma cell concentration x2 (Stengel 2002 model units)"
+        ),
+        "antibodies": ObservationKind(
+            quantity="dimensionless", low=0.0, high=100.0, description="Antibody concentration x3 (Stengel 2002 model units)"
+        ),
+    }
     target_band = (0.0, DETECTION_LIMIT)  # pathogen load: undetectable is the goal
     decision_interval_days = 1.0
     dose_history_days = 7
@@ -95,9 +117,9 @@ class ImmunePack(TherapyPack):
         load, load_age = view.obs["pathogen_load"], view.obs_age_days["pathogen_load"]
         dmg, dmg_age = view.obs["organ_damage"], view.obs_age_days["organ_damage"]
         measured = ~np.isnan(load[:, 0])
-        last = _log_load(np.where(measured, load[:, 0], PATHOGEN_IMPUTE))
+        last = log_load(np.where(measured, load[:, 0], PATHOGEN_IMPUTE))
         has_prev = ~np.isnan(load[:, 1])
-        prev = np.where(has_prev, _log_load(np.nan_to_num(load[:, 1])), last)
+        prev = np.where(has_prev, log_load(np.nan_to_num(load[:, 1])), last)
         gap = np.where(has_prev, np.nan_to_num(load_age[:, 1]) - np.nan_to_num(load_age[:, 0]), 1.0)
         change = np.where(has_prev, (last - prev) / np.maximum(gap, 1e-3), 0.0)
         undetectable = load == 0.0  # NaN compares False
@@ -131,6 +153,10 @@ class ImmunePack(TherapyPack):
 
     def guideline_policy(self) -> ImmuneGuidelinePolicy:
         return ImmuneGuidelinePolicy()
+
+    def forecast_twin(self) -> TwinSpec:
+        """One scale on the drug's kill efficacy, fitted to the patient's pathogen loads (forecast_twin.py)."""
+        return forecast_twin.TWIN
 
     metric_labels = LABELS
 

@@ -49,12 +49,18 @@ CLEAR_CONFIRMATIONS = 2  # consecutive decision times below the detection limit 
 DAMAGE_THRESHOLD = 0.5  # organ damage above which the model's plasma-cell response is switched off (a21 = 0 for x4 > 0.5)
 PATHOGEN_LOG_SD = 0.2  # measurement error of pathogen load, log scale (our assumption)
 DAMAGE_SD = 0.03  # measurement error of organ damage, absolute (our assumption)
-DAMAGE_REPORT_RANGE = (0.0, 2.0)  # schemas.OBSERVATION_KINDS["organ_damage"]
+DAMAGE_REPORT_RANGE = (0.0, 2.0)  # ImmunePack.observation_definitions["organ_damage"]
 REWARD_LOG_CLIP = 1.0  # T's log-reduction term is clipped to ±1 per day
 CLEAR_BONUS = 1.0
 DAMAGE_PENALTY_SCALE = 2.0  # 2·(x4 − 0.5): 1 at x4 = 1
 DEATH_PENALTY = 10.0
 DRUG_COST_PER_AU_DAY = 0.1
+
+
+def log_load(load: np.ndarray) -> np.ndarray:
+    """log10(load + detection limit): 0 (undetectable) → −2. The scale the policy reads a load on (pack.py) and the
+    forecast measures distances to the "undetectable" band in (forecast_twin.py)."""
+    return np.log10(np.maximum(load, 0.0) + DETECTION_LIMIT)
 
 
 @dataclass(frozen=True)

@@ -2,30 +2,35 @@
 
 | name                  | role    | model |
 |-----------------------|---------|-------|
+| ``aradottir2019``     | train   | the pack's own simulator (model.py, cohort.py; Dosewise's eGFR extension) |
 | ``aradottir2019_wide``| train   | Aradóttir 2019 / Kanderian (model.py), ×1.5 parameter spread, daily SI (twin_aradottir.py) |
 | ``hovorka2004_t2d``   | train   | Hovorka 2004 extended for T2D, meals, long-acting insulin (twin_hovorka.py) |
 | ``insulin_t2d_family``| train   | the two above mixed per patient (``family.FamilyTwin``) |
 | ``dallaman2007_t2d``  | heldout | Dalla Man 2007 T2D meal model on bedtime glargine (twin_dallaman.py) |
 
-(``aradottir2019``, the pack's own simulator, is registered by the registry itself.) Group data: each model's hidden
-parameters, with ``si`` its insulin-sensitivity parameter (Aradóttir's SI in 1/U, the others' dimensionless factor); in the
-family, ``si`` is the patient's rank within its own model (0–1), so sensitivity tertiles mix models fairly, and
-``model_index`` says which model a patient is.
+Group data: each model's hidden parameters, with ``si`` its insulin-sensitivity parameter (Aradóttir's SI in 1/U, the
+others' dimensionless factor); in the family, ``si`` is the patient's rank within its own model (0–1), so sensitivity
+tertiles mix models fairly, and ``model_index`` says which model a patient is.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dosewise.therapies.base import FloatArray
+from dosewise.therapies.base import FloatArray, VectorSimulator
 from dosewise.therapies.clinic import ClinicTwin
 from dosewise.therapies.family import FamilyTwin, TwinFactory
 from dosewise.therapies.insulin_t2d.twin_aradottir import AradottirT2DTwin
 from dosewise.therapies.insulin_t2d.twin_dallaman import DallaManT2DTwin
 from dosewise.therapies.insulin_t2d.twin_hovorka import HovorkaT2DTwin
-from dosewise.therapies.twin_models import register
+from dosewise.therapies.twin_models import register, simulator_builder
+from dosewise.units import GLUCOSE_MG_DL_PER_MMOL_L
 
 THERAPY = "insulin_t2d"
+
+
+def _day0_truth(sim: VectorSimulator) -> dict[str, FloatArray]:
+    return {"glucose_fasting_true": np.asarray(sim.x[3], dtype=float) * GLUCOSE_MG_DL_PER_MMOL_L}  # type: ignore[attr-defined]
 
 
 def _hidden_of(twin: AradottirT2DTwin | HovorkaT2DTwin | DallaManT2DTwin) -> dict[str, FloatArray]:
@@ -65,6 +70,12 @@ def _build_training_family(n: int, seed: int) -> tuple[ClinicTwin, dict[str, Flo
     return twin, family_group_data(twin)
 
 
+register(
+    "aradottir2019", THERAPY, "train",
+    "Aradóttir et al. 2019 (modified Kanderian T2D model), public code dinesh-krishnamoorthy/Diabetes-Model-free-Titration",
+    simulator_builder(THERAPY, _day0_truth),
+    "The basal-insulin pack's own twins (model.py, cohort.py; Dosewise's eGFR extension): the training model.",
+)
 register(
     "aradottir2019_wide", THERAPY, "train",
     "Aradóttir et al. 2019 (modified Kanderian T2D model; clinical.md §2) with ×1.5 parameter ranges",

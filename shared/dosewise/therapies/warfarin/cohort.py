@@ -6,7 +6,7 @@ height N(66.78, 4.31) in, female 53.14 %, race White 95.22 % / Black 4.19 % / As
 11.51 %, CYP2C9 and VKORC1 frequencies below. Continuous covariates are drawn from normals truncated to plausible adult
 ranges (ours; ReiL truncates age at 18 and weight at 70 lb). Age, height and weight are drawn independently, as in ReiL.
 
-Hidden parameters (never shown to a policy): the Hamberg PK/PD parameters with log-normal IIV (hamberg.py) and the TRUE
+Hidden parameters (never shown to a policy): the Hamberg PK/PD parameters with log-normal IIV (model.py) and the TRUE
 genotypes, which stay known to the simulator even for patients whose genotype the clinic did not test.
 """
 
@@ -17,8 +17,8 @@ from scipy.stats import truncnorm
 
 from dosewise import units
 from dosewise.therapies import base
-from dosewise.therapies.warfarin import hamberg as hb
 from dosewise.therapies.warfarin import interactions
+from dosewise.therapies.warfarin import model as hb
 
 AGE_YEARS = (67.30, 13.43, 18.0, 100.0)  # mean, SD, low, high
 WEIGHT_LB = (199.24, 54.71, 90.0, 450.0)
@@ -38,7 +38,7 @@ def _truncated_normal(rng: np.random.Generator, spec: tuple[float, float, float,
 
 
 def _eta(rng: np.random.Generator, omega: float, n: int) -> np.ndarray:
-    """Log-normal random effect η ~ N(0, ω²) truncated at ±3ω (hamberg.ETA_TRUNCATION_SD)."""
+    """Log-normal random effect η ~ N(0, ω²) truncated at ±3ω (model.ETA_TRUNCATION_SD)."""
     t = hb.ETA_TRUNCATION_SD
     return truncnorm.rvs(-t, t, loc=0.0, scale=omega, size=n, random_state=rng)
 
@@ -90,5 +90,5 @@ def sample_ravvaz_cohort(n: int, seed: int, genotype_unknown_fraction: float = 0
         "cyp2c9_true": cyp,
         "vkorc1_true": vk,
     }
-    assert set(covariates) == set(base.COVARIATES)
+    assert set(covariates) == set(base.COVARIATES + interactions.COVARIATES)
     return base.Cohort(covariates=covariates, hidden=hidden, seed=seed)

@@ -1,5 +1,5 @@
 """Warfarin's dose-changing drug interactions: ONE table, read by the guardrails (guardrails.py), the IWPC covariates the
-policy sees (base.ClinicView: ``amiodarone``, ``enzyme_inducer``) and the twins' S-warfarin clearance (hamberg.py's cohort,
+policy sees (base.ClinicView: ``amiodarone``, ``enzyme_inducer``) and the twins' S-warfarin clearance (model.py's cohort,
 the forecast twin in dosewise/forecast.py).
 
 Which drugs: those ../shared/clinical.md §1 lists as changing the dose materially, each rated **level 1 ("highly
@@ -16,7 +16,7 @@ simulated cohorts carry amiodarone only (Ravvaz 2017), so training is unchanged 
 guardrails and the forecast twin of real patients.
 
 ``cl_factor`` multiplies S-warfarin clearance in the Hamberg 2007 twins. At steady state the dose a patient needs scales with
-clearance, so a published dose change is read as a clearance change (as hamberg.py does for amiodarone). Tags as in
+clearance, so a published dose change is read as a clearance change (as model.py does for amiodarone). Tags as in
 ../shared/clinical.md: [checked] seen in the source; [secondary] only in a summary; our choices say so.
 """
 
@@ -32,8 +32,8 @@ from typing import Literal
 import numpy as np
 
 from dosewise.medications import ingredients
-from dosewise.therapies.warfarin.hamberg import AMIODARONE_CL_FACTOR
 from dosewise.therapies.warfarin.iwpc import PG_ENZYME_INDUCER
+from dosewise.therapies.warfarin.model import AMIODARONE_CL_FACTOR
 
 Effect = Literal["raises_inr", "lowers_inr"]
 
@@ -57,7 +57,7 @@ class Interaction:
 INTERACTIONS: tuple[Interaction, ...] = (
     Interaction(
         "amiodarone", "amiodarone", frozenset({"amiodarone"}), "raises_inr", "CYP2C9 inhibition",
-        AMIODARONE_CL_FACTOR,  # × 0.70: mid-range of IWPC, Gage, Sanoski, Kerin, Almog (hamberg.py's docstring)
+        AMIODARONE_CL_FACTOR,  # × 0.70: mid-range of IWPC, Gage, Sanoski, Kerin, Almog (model.py's docstring)
         "amiodarone",
         "Wells 1994 level 1; FDA Coumadin label (2011), Drug interactions; IWPC 2009 covariate"),
     Interaction(
@@ -100,8 +100,11 @@ BY_ID: dict[str, Interaction] = {x.id: x for x in INTERACTIONS}
 RAISES_INR: tuple[Interaction, ...] = tuple(x for x in INTERACTIONS if x.effect == "raises_inr")
 LOWERS_INR: tuple[Interaction, ...] = tuple(x for x in INTERACTIONS if x.effect == "lowers_inr")
 IWPC_COVARIATES: tuple[str, ...] = ("amiodarone", "enzyme_inducer")
-# The covariates the table adds to base.COVARIATES: its rows, but for amiodarone's, which is the IWPC covariate itself.
+# The table's rows as covariates, but for amiodarone's, which is the IWPC covariate itself.
 ROW_COVARIATES: tuple[str, ...] = tuple(x.id for x in INTERACTIONS if x.id not in IWPC_COVARIATES)
+# What the warfarin pack adds to base.COVARIATES (WarfarinPack.comedication_covariates), so rules and twins read what a
+# clinic sees of the co-medications, for simulated and real patients alike.
+COVARIATES: tuple[str, ...] = IWPC_COVARIATES + ROW_COVARIATES
 # Generics a co-medication entry may name for the warfarin pack to know what it does: the table's, and warfarin itself.
 KNOWN: frozenset[str] = frozenset().union(*(x.ingredients for x in INTERACTIONS)) | {"warfarin"}
 
@@ -115,6 +118,13 @@ def covariates_of(meds: frozenset[str]) -> Mapping[str, float]:
     for cov in IWPC_COVARIATES:
         out[cov] = max((out[x.id] for x in INTERACTIONS if x.iwpc == cov), default=0.0)
     return MappingProxyType(out)
+
+
+@lru_cache(maxsize=1024)
+def flags_of(meds: frozenset[str]) -> tuple[float, ...]:
+    """``covariates_of(meds)`` in the order of COVARIATES."""
+    takes = covariates_of(meds)
+    return tuple(takes[c] for c in COVARIATES)
 
 
 def clearance_factor(covariates: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -33,7 +33,7 @@ patient not yet on warfarin (pharmacogenetic when genotyped, else clinical).
 Observation space: the features below (float32), each with its unit and the bounds in ``feature_bounds``. The policy
 sees only what a clinic sees.
 
-Digital twin (issue "Digital twins"): Ravvaz 2017 avatars (cohort.py) on the Hamberg 2007 PK/PD model (hamberg.py),
+Digital twin (issue "Digital twins"): Ravvaz 2017 avatars (cohort.py) on the Hamberg 2007 PK/PD model (model.py),
 stepped by simulator.py; guideline = IWPC start + Aurora nomogram (guideline.py; daily ``IwpcAuroraGuideline`` and the
 visit-level ``AuroraVisitGuideline``); guardrails in guardrails.py; outcomes in metrics.py and clinic_metrics.py.
 """
@@ -58,12 +58,14 @@ from dosewise.therapies.base import (
     FloatArray,
     GuardrailResult,
     IntArray,
+    ObservationKind,
     RewardWeights,
     TherapyPack,
     Trajectory,
+    TwinSpec,
 )
 from dosewise.therapies.warfarin import clinic_metrics as clinic_outcomes
-from dosewise.therapies.warfarin import interactions
+from dosewise.therapies.warfarin import forecast_twin, interactions
 from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
 from dosewise.therapies.warfarin.guardrails import RULES
 from dosewise.therapies.warfarin.guideline import (
@@ -74,7 +76,7 @@ from dosewise.therapies.warfarin.guideline import (
 )
 from dosewise.therapies.warfarin.iwpc import iwpc_pharmacogenetic_dose_mg_per_day
 from dosewise.therapies.warfarin.metrics import LABELS, warfarin_metrics
-from dosewise.therapies.warfarin.simulator import INR_BLEED_RISK, INR_CLOT_RISK, WarfarinSimulator
+from dosewise.therapies.warfarin.simulator import INR_BLEED_RISK, INR_CLOT_RISK, WarfarinSimulator, reward_terms
 from dosewise.therapies.warfarin.target import INR_TARGET
 
 if TYPE_CHECKING:
@@ -106,6 +108,10 @@ class WarfarinPack(TherapyPack):
     dose_unit = "mg"
     dose_quantity = "dose_mg"
     observation_kinds = ("inr",)
+    observation_definitions = {
+        "inr": ObservationKind(quantity="inr", low=0.5, high=15.0, loinc="6301-6", description="INR of prothrombin time",
+                               label="INR"),
+    }
     target_band = INR_TARGET
     # The simulator steps a day; a clinic decision holds until the next visit, which ``cadences`` or ``recheck_days`` set
     # (clinic.py), as for insulin.
@@ -209,11 +215,23 @@ class WarfarinPack(TherapyPack):
                   | (~np.isnan(inr) & (inr >= START_MAX_INR)))
         return np.where(refuse, 0.0, dose)
 
+    def reward_terms(self, observation: FloatArray, day: FloatArray, dose_change: FloatArray,
+                     ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """WarfarinSimulator.step's terms (simulator.reward_terms) on this INR: T in 2–3, A above 4 or below 1.5 after
+        day 7 (clinical.md §1), H = |Δ| mg/day."""
+        terms = reward_terms(observation, day, dose_change, np.zeros_like(dose_change))
+        return terms["r_t"], terms["r_a"], terms["r_h"]
+
     def mpc_objective(self, predicted: FloatArray) -> FloatArray:
         """Squared log-distance to INR 2.5, plus MPC_ADVERSE_DAY_COST a day above INR 4 or below 1.5 (dosewise.mpc)."""
         inr = np.maximum(np.asarray(predicted, dtype=float), 1e-6)
         adverse = (inr > INR_BLEED_RISK) | (inr < INR_CLOT_RISK)
         return np.log(inr / MPC_INR_AIM) ** 2 + MPC_ADVERSE_DAY_COST * adverse
+
+    comedication_covariates = interactions.COVARIATES  # the IWPC's amiodarone and enzyme inducer, the table's rows
+
+    def comedication_flags(self, generic_names: frozenset[str]) -> tuple[float, ...]:
+        return interactions.flags_of(generic_names)
 
     def comedication_warnings(self, co_medications: Sequence[str]) -> list[str]:
         """Every entry naming no drug of the interaction table (nor warfarin): its interactions were not checked, and the
@@ -234,6 +252,10 @@ class WarfarinPack(TherapyPack):
     def guideline_policy(self) -> DosingPolicy:
         """The daily guideline (the simulator's own IWPC start, then Aurora on new INRs), for the daily rollout."""
         return IwpcAuroraGuideline(self.max_dose)
+
+    def forecast_twin(self) -> TwinSpec:
+        """One scale on Hamberg's EC50, fitted to the patient's INRs (forecast_twin.py)."""
+        return forecast_twin.TWIN
 
     def visit_guideline_policy(self, cadence: str | None = None) -> VisitPolicy:
         """Aurora at each visit through its exact action, the IWPC start for a patient not yet on warfarin. The same at

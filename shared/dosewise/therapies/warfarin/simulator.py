@@ -3,7 +3,7 @@
 Spec sheet (Gymnasium style):
 
 - **Time**: one step = one day (``decision_interval_days`` = 1). At each decision (the morning of day d) the policy sees the
-  ClinicView, the day's dose is given at once as an oral bolus, and the model advances 24 h (hamberg.DayPropagator).
+  ClinicView, the day's dose is given at once as an oral bolus, and the model advances 24 h (model.DayPropagator).
 - **Start**: day 0, drug-naive (INR = BASE = 1), regimen = IWPC pharmacogenetic dose rounded to 0.5 mg for every policy
   (guideline.iwpc_start_dose_mg_per_day), so policies differ only in how they titrate.
 - **INR measurements**: on the same fixed days for every policy, so comparisons are fair: days 0–4 daily (initiation),
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from dosewise.therapies.base import ClinicView, Cohort, FloatArray, RewardWeights, StepResult, VectorSimulator
-from dosewise.therapies.warfarin import hamberg as hb
+from dosewise.therapies.warfarin import model as hb
 from dosewise.therapies.warfarin.guideline import iwpc_start_dose_mg_per_day
 from dosewise.therapies.warfarin.target import INR_TARGET
 
@@ -42,7 +42,9 @@ def inr_measured_on(day: int) -> bool:
     return day in INR_DAYS_EXPLICIT or (day > INR_WEEKLY_AFTER_DAY and day % 7 == 0)
 
 
-def reward_terms(inr_true: FloatArray, day: int, regimen: FloatArray, prev_regimen: FloatArray) -> dict[str, FloatArray]:
+def reward_terms(
+    inr_true: FloatArray, day: FloatArray | float, regimen: FloatArray, prev_regimen: FloatArray,
+) -> dict[str, FloatArray]:
     """The HSDPO terms for one day: r_t (in range), r_a (adverse-event proxy), r_h (dose change, mg/day)."""
     in_range = (inr_true >= INR_LOW) & (inr_true <= INR_HIGH)
     adverse = (inr_true > INR_BLEED_RISK) | ((inr_true < INR_CLOT_RISK) & (day > CLOT_RISK_AFTER_DAY))

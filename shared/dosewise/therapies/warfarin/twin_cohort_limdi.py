@@ -91,7 +91,7 @@ def _truncated(rng: np.random.Generator, mean_sd: tuple[float, float], low_high:
 
 @dataclass(frozen=True)
 class LimdiCohort:
-    covariates: dict[str, np.ndarray]  # every base.COVARIATES key, (n,)
+    covariates: dict[str, np.ndarray]  # every WarfarinPack.covariate_names key, (n,)
     cyp2c9_true: np.ndarray  # the true genotype codes, also for a patient shown as untested (−1)
     vkorc1_true: np.ndarray
     group: np.ndarray  # index into GROUPS
@@ -105,7 +105,7 @@ def sample_limdi_cohort(n: int, seed: int, genotype_unknown_fraction: float = 0.
     rng = np.random.default_rng(np.random.SeedSequence([seed, 4, 25, 2015]))
     share = np.array([g.count for g in GROUPS], dtype=float)
     group = rng.choice(len(GROUPS), size=n, p=share / share.sum())
-    cov = {k: np.zeros(n) for k in base.COVARIATES}
+    cov = {k: np.zeros(n) for k in base.COVARIATES + interactions.COVARIATES}
     cyp, vk = np.zeros(n), np.zeros(n)
     lb, inch = units.to_canonical(1.0, "lb", "mass"), units.to_canonical(1.0, "in", "length")
     for j, g in enumerate(GROUPS):
@@ -130,5 +130,5 @@ def sample_limdi_cohort(n: int, seed: int, genotype_unknown_fraction: float = 0.
         ind = rng.random(n) < inducer_fraction
         cov["enzyme_inducer"] = ind.astype(float)
         cov["carbamazepine"] = ind.astype(float)
-    assert set(cov) == set(base.COVARIATES) and set(interactions.ROW_COVARIATES) <= set(cov)
+    assert set(cov) == set(base.COVARIATES + interactions.COVARIATES)
     return LimdiCohort(covariates=cov, cyp2c9_true=cyp, vkorc1_true=vk, group=group)

@@ -1,11 +1,11 @@
-"""Training twin (a): the pack's own Hamberg 2007 model (hamberg.py) on the Ravvaz avatars (cohort.py), with wider
+"""Training twin (a): the pack's own Hamberg 2007 model (model.py) on the Ravvaz avatars (cohort.py), with wider
 between-patient spread and day-to-day variability, as a ClinicTwin.
 
-The equations, their integration (hamberg.DayPropagator), the covariate model and the patients' covariates and true
+The equations, their integration (model.DayPropagator), the covariate model and the patients' covariates and true
 genotypes are the pack's, unchanged. What this twin adds for robust training (issue #25):
 
 - **Wider between-patient spread than the paper's**: every random effect η ~ N(0, (1.5·ω)²), truncated at ±3 × that SD,
-  for CL (ω 0.310), V1 (0.262), EC50 (0.409) and MTT1 (0.141), the Hamberg 2007 values of hamberg.py [checked, as coded].
+  for CL (ω 0.310), V1 (0.262), EC50 (0.409) and MTT1 (0.141), the Hamberg 2007 values of model.py [checked, as coded].
   ×1.5 is our assumption (the brief's, as the insulin family's aradottir2019_wide), not a fitted population. V2 (ω 0.991)
   and MTT2 (1.020) keep the paper's ω: already about 100 % CV, widened 1.5× their ±3-SD bounds would span e^±4.6 (MTT2
   from 1 h to 12,000 h), i.e. a chain that is instantaneous or absent rather than a wider population.
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dosewise.therapies.base import FloatArray
-from dosewise.therapies.warfarin import hamberg as hb
 from dosewise.therapies.warfarin import interactions
+from dosewise.therapies.warfarin import model as hb
 from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
 
 CITATION = "Hamberg et al. 2007, Clin Pharmacol Ther 81:529, ×1.5 IIV and day-to-day EC50 (ours); Ravvaz 2017 avatars"
@@ -41,7 +41,7 @@ class WideConfig:
 
 
 def truncated_eta(rng: np.random.Generator, sd: float, n: int) -> FloatArray:
-    """η ~ N(0, sd²) truncated at ±3 sd (hamberg.ETA_TRUNCATION_SD), by rejection (vectorised redraws)."""
+    """η ~ N(0, sd²) truncated at ±3 sd (model.ETA_TRUNCATION_SD), by rejection (vectorised redraws)."""
     eta = rng.normal(0.0, sd, n)
     bad = np.abs(eta) > hb.ETA_TRUNCATION_SD * sd
     while bad.any():
@@ -68,7 +68,7 @@ class DailyLogFactor:
 
 
 class _DailyPotency(hb.DayPropagator):
-    """hamberg.DayPropagator with the day's EC50 scaled by a factor (the model's only time-varying parameter here)."""
+    """model.DayPropagator with the day's EC50 scaled by a factor (the model's only time-varying parameter here)."""
 
     def set_ec50_factor(self, factor: FloatArray) -> None:
         self._ec50_gamma = (self.params.ec50_mg_per_l * factor) ** hb.GAMMA

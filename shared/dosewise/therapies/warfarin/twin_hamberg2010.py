@@ -21,14 +21,14 @@ Choices where the sources leave a detail open, each marked:
 - **S-warfarin fraction 0.5** of the racemic dose, bioavailability 1: as ReiL (``k_a * F / 2`` with F = 1, "as seem to be
   the value used in the PK/PD paper"); CL and V are apparent oral values. DavAug's dose scaling is not visible in the files
   read [unverified there]. Check (tested): *1/*1, VKORC1 G/A, age 71 on 5 mg/day settles near INR 2.3.
-- **IIV ω read as log-normal SDs** (CL 0.089, V 0.054, EC50 0.34), η truncated at ±3ω (hamberg.py's convention). DavAug's
+- **IIV ω read as log-normal SDs** (CL 0.089, V 0.054, EC50 0.34), η truncated at ±3ω (model.py's convention). DavAug's
   parameter file lists 0.089 and 0.054 as "Log std." (and 0.240 for EC50, its own value); ReiL takes √ω (variances). Which
   one the paper means is [unverified]; as SDs, the model's unexplained dose requirement (∝ CL·EC50) has a log-SD of
   √(0.089² + 0.34²) ≈ 0.35, near what pharmacogenetic equations leave unexplained (they explain about half of the dose
   variance: Gage 2008, Clin Pharmacol Ther 84:326), where √ω would give 0.65.
 - **No MTT variability** (clinical.md gives none for 2010), BASE fixed at 1 (as Ravvaz, ReiL, DavAug).
 - **Age factor** 1 − 0.00571·(age − 71): clearance FALLS with age, as clinical.md states (−0.571 %/yr) and as Hamberg
-  2007 has it (hamberg.py, −0.91 %/yr). ReiL's code subtracts a negative constant (``1 - (-0.00571)·(age - 71)``), which
+  2007 has it (model.py, −0.91 %/yr). ReiL's code subtracts a negative constant (``1 - (-0.00571)·(age - 71)``), which
   makes clearance rise with age: we read that as a sign slip there and do not follow it [checked, as coded]. Floored at
   0.2 (ours; never reached for ages 18–100). DavAug replaces the linear age term with tanh (its own modification).
 - **No K-PD random effect**: ReiL also draws η_KDE (ω 0.589) for the paper's K-PD variant (datasets without

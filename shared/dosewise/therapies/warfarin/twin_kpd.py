@@ -24,11 +24,11 @@ prothrombin-complex half-life ≈ 17 h. Each value below says where it comes fro
 - EDK50 = CL × C50 = 0.2 L/h × 1.5 mg/L = 0.3 mg/h (7.2 mg/day) for 70 kg (Holford), × (weight/70)^0.75;
 - γ = 1 (Holford's summary names an Emax model without a Hill coefficient [assumption]);
 - kout = ln 2 / 17 h (Holford);
-- the INR link (INRmax 20, λ 3.61) is Hamberg 2007's (hamberg.py) applied to the one pool [assumption: Holford describes
+- the INR link (INRmax 20, λ 3.61) is Hamberg 2007's (model.py) applied to the one pool [assumption: Holford describes
   a hyperbolic PT-activity relationship whose shape depends on the assay]; with it the reference patient below settles at
   INR 2.1 on 6 mg/day (tested), inside the label's 5–7 mg/day for CYP2C9 *1/*1, VKORC1 G/G (clinic_metrics' table);
 - covariates, relative to a CYP2C9 *1/*1, VKORC1 G/G patient of 71 years (taken as Holford's typical patient
-  [assumption]): EDK50 and KDE × Hamberg 2007's CYP2C9 clearance factor and age factor (hamberg.py [checked, as coded]),
+  [assumption]): EDK50 and KDE × Hamberg 2007's CYP2C9 clearance factor and age factor (model.py [checked, as coded]),
   EDK50 × Hamberg 2007's VKORC1 EC50 ratio (G/A 3.02/4.61, A/A 2.20/4.61), both × interactions.clearance_factor;
 - IIV, log-normal, truncated at ±3ω: EDK50 0.5 (about Hamberg 2007's spread of the dose requirement, √(0.31² + 0.41²)),
   KDE 0.3, kout 0.25 [assumption, unverified];
@@ -47,8 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dosewise.therapies.base import FloatArray
-from dosewise.therapies.warfarin import hamberg as hb
 from dosewise.therapies.warfarin import interactions
+from dosewise.therapies.warfarin import model as hb
 from dosewise.therapies.warfarin.cohort import sample_ravvaz_cohort
 from dosewise.therapies.warfarin.twin_hamberg2007_wide import DailyLogFactor, truncated_eta
 from dosewise.therapies.warfarin.twin_transit import chain_step

@@ -2,23 +2,27 @@
 
 | name               | role    | model |
 |--------------------|---------|-------|
+| ``hamberg2007``      | train   | the pack's own simulator: Hamberg 2007 on the Ravvaz avatars (model.py, cohort.py) |
 | ``hamberg2007_wide`` | train   | Hamberg 2007 on the Ravvaz avatars, ×1.5 IIV, day-to-day EC50 (twin_hamberg2007_wide.py) |
 | ``kpd_holford``      | train   | K-PD dose compartment → Emax → prothrombin-complex turnover → INR (twin_kpd.py) |
 | ``warfarin_family``  | train   | the two above mixed per patient (``family.FamilyTwin``) |
 | ``hamberg2010``      | heldout | Hamberg 2010 one-compartment PK/PD on the Limdi 2015 cohort (twin_hamberg2010.py) |
 
-(``hamberg2007``, the pack's own simulator, is registered by the registry itself.) Group data: each model's hidden values,
-with ``cyp2c9`` / ``vkorc1`` the TRUE genotype codes (base.CYP2C9_GENOTYPES / VKORC1_GENOTYPES order, as cohort.py), which
-clinic_metrics.warfarin_groups reads; in the family also ``model_index``. The training models share the training
-population (Ravvaz avatars); the held-out model has its own (Limdi 2015).
+Group data: each model's hidden values, with ``cyp2c9`` / ``vkorc1`` the TRUE genotype codes (base.CYP2C9_GENOTYPES /
+VKORC1_GENOTYPES order, as cohort.py), which clinic_metrics.warfarin_groups reads; in the family also ``model_index``.
+The training models share the training population (Ravvaz avatars); the held-out model has its own (Limdi 2015).
 """
 
 from __future__ import annotations
 
-from dosewise.therapies.base import FloatArray
+from collections.abc import Mapping
+
+import numpy as np
+
+from dosewise.therapies.base import FloatArray, VectorSimulator
 from dosewise.therapies.clinic import ClinicTwin
 from dosewise.therapies.family import FamilyTwin, TwinFactory
-from dosewise.therapies.twin_models import register
+from dosewise.therapies.twin_models import register, simulator_builder
 from dosewise.therapies.warfarin import twin_hamberg2007_wide, twin_hamberg2010, twin_kpd
 
 THERAPY = "warfarin"
@@ -28,6 +32,16 @@ TRAINING_MEMBERS: tuple[tuple[str, TwinFactory], ...] = (
     ("hamberg2007_wide", twin_hamberg2007_wide.Hamberg2007WideTwin),
     ("kpd_holford", twin_kpd.KpdTwin),
 )
+
+
+def _day0_truth(sim: VectorSimulator) -> dict[str, FloatArray]:
+    return {TRUTH_KEY: np.asarray(sim.inr_true, dtype=float)}  # type: ignore[attr-defined]  # WarfarinSimulator
+
+
+def _true_genotypes(hidden: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+    """cohort.py's hidden values plus the TRUE genotypes under the keys clinic_metrics.warfarin_groups reads (a patient
+    the clinic did not genotype still has one)."""
+    return {**hidden, "cyp2c9": hidden["cyp2c9_true"], "vkorc1": hidden["vkorc1_true"]}
 
 
 def family_group_data(twin: FamilyTwin) -> dict[str, FloatArray]:
@@ -43,8 +57,14 @@ def build_warfarin_family(n: int, seed: int) -> tuple[ClinicTwin, dict[str, Floa
 
 
 register(
+    "hamberg2007", THERAPY, "train",
+    "Hamberg et al. 2007, Clin Pharmacol Ther 81:529 (PK/PD); Ravvaz et al. 2017 avatars (cohort)",
+    simulator_builder(THERAPY, _day0_truth, _true_genotypes),
+    "The warfarin pack's own twins (model.py, cohort.py): the training model.",
+)
+register(
     "hamberg2007_wide", THERAPY, "train", twin_hamberg2007_wide.CITATION, twin_hamberg2007_wide.build_hamberg2007_wide,
-    "hamberg.py's equations on the Ravvaz avatars; IIV of CL, V1, EC50, MTT1 ×1.5; EC50 varies day to day (AR(1), "
+    "model.py's equations on the Ravvaz avatars; IIV of CL, V1, EC50, MTT1 ×1.5; EC50 varies day to day (AR(1), "
     "SD 0.15, a week's memory): assumptions.",
 )
 register(

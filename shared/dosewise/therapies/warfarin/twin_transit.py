@@ -3,12 +3,12 @@ and chains of identical transit compartments driven by an input that is linear o
 
 The twin models (twin_hamberg2010.py, twin_kpd.py) are linear in their states except for the Emax link u = 1 − E(C), so a day
 is a few sub-steps, each applying these maps exactly; the only approximation is the linear interpolation of u within a
-sub-step (as hamberg.DayPropagator does for Hamberg 2007; accuracy against ``scipy.integrate.solve_ivp`` is tested).
+sub-step (as model.DayPropagator does for Hamberg 2007; accuracy against ``scipy.integrate.solve_ivp`` is tested).
 
 Chain of m compartments, each with rate k, input u(t): dA_1/dt = k(u − A_1), dA_i/dt = k(A_{i−1} − A_i). Over h, compartment
 i receives from compartment j ≤ i the Poisson share c_{i−j} = e^{−kh}(kh)^{i−j}/(i−j)!, and from an input rising linearly from
 u0 to u1 the weights w0·u0 + w1·u1 with w0 = i·P_{i+1}/(kh), w1 = P_i − w0, P_i the Gamma(i, k) CDF at h (the regularized
-lower incomplete gamma function; the derivation is hamberg._chain_input_weights').
+lower incomplete gamma function; the derivation is model._chain_input_weights').
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from scipy.special import gammainc
 
 from dosewise.therapies.base import FloatArray
 
-# Sub-steps (hours) of a day after the morning dose, short where absorption (ka = 2/h) moves C fast: hamberg.py's choice.
+# Sub-steps (hours) of a day after the morning dose, short where absorption (ka = 2/h) moves C fast: model.py's choice.
 DEFAULT_SUBSTEPS_H: tuple[float, ...] = (0.25, 0.75, 2.0, 5.0, 8.0, 8.0)
 
 

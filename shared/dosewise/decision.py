@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
 
 import numpy as np
@@ -71,8 +72,14 @@ def decide_all(prep: Prepared, chosen: Sequence[int] | np.ndarray) -> list[Decis
 def longest_visit_gap_days(pack: TherapyPack) -> float | None:
     """The longest interval between visits in the schedules the pack's decisions are defined for (its ``cadences``),
     over a 90-day course; None for a daily-decision pack."""
+    return _longest_gap_days(tuple(pack.cadences))
+
+
+@cache
+def _longest_gap_days(cadences: tuple[str, ...]) -> float | None:
+    # A constant of the pack's, asked for every answered row: simulating the schedules each time dominated a batch's cost.
     gaps = []
-    for name in pack.cadences:
+    for name in cadences:
         days = SCHEDULES[name].visit_days(90)
         gaps.extend(b - a for a, b in pairwise(days))
     return float(max(gaps)) if gaps else None

@@ -48,15 +48,22 @@ class Decision:
     started: bool = False  # the pack's start rule set the regimen (the patient was not on the drug)
 
 
-def prepare(states: list[PatientState]) -> Prepared:
-    """Features, guardrail masks and what to say about the co-medications, for a batch of states of one therapy."""
+def prepare(states: Sequence[PatientState], view: ClinicView | None = None) -> Prepared:
+    """Features, guardrail masks and what to say about the co-medications, for a batch of states of one therapy
+    (``view``: their ``ClinicView``, when it is built already)."""
     therapies = {s.therapy for s in states}
     if len(therapies) != 1:
         raise ValueError("a batch must hold one therapy")
     pack = get_pack(therapies.pop())
-    view = ClinicView.from_states(pack, states)
-    return Prepared(pack=pack, view=view, features=pack.features(view), guard=pack.guardrails(view),
+    prep = from_view(pack, ClinicView.from_states(pack, states) if view is None else view)
+    return Prepared(pack=pack, view=prep.view, features=prep.features, guard=prep.guard,
                     comedication_warnings=tuple(tuple(pack.comedication_warnings(s.co_medications)) for s in states))
+
+
+def from_view(pack: TherapyPack, view: ClinicView) -> Prepared:
+    """Features and guardrail masks from a batch's view alone: what inference computes from the view the gateway sent
+    (the co-medications' wording is the gateway's to add)."""
+    return Prepared(pack=pack, view=view, features=pack.features(view), guard=pack.guardrails(view))
 
 
 def decide(prep: Prepared, row: int, chosen: int) -> Decision:

@@ -14,6 +14,7 @@ from dosewise import controllers
 from dosewise.artifacts import sha256_file
 from dosewise.schemas import PATIENT_STATE_EXAMPLE, PatientState
 from dosewise.storage.models import Policy
+from dosewise.therapies.base import ClinicView
 from dosewise.therapies.registry import PACKS, get_pack
 from dosewise_inference.policy_store import PolicyUnavailable, load_policy
 from dosewise_inference.recommend import recommend
@@ -79,8 +80,8 @@ def test_a_served_guideline_answers_through_the_masked_choice_and_says_it_has_no
     pack = get_pack("warfarin")
     loaded = load_policy(_row("warfarin", write_controller(pack, "guideline", tmp_path / "warfarin" / "g"), tmp_path),
                          tmp_path)
-    states = [PatientState.model_validate(PATIENT_STATE_EXAMPLE)]
-    item = recommend(loaded, states, explain=True, exploration="off", rng=np.random.default_rng(0), epsilon=0.0,
+    view = ClinicView.from_states(pack, [PatientState.model_validate(PATIENT_STATE_EXAMPLE)])
+    item = recommend(loaded, pack, view, explain=True, exploration="off", rng=np.random.default_rng(0), epsilon=0.0,
                      temperature=1.0)[0]
     assert item["action_mask"][item["action"]]
     assert item["score"]["attributions"]["top"] == []

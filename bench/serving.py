@@ -14,8 +14,10 @@ Throughput is measured with wrk (C, one thread; ``apt-get install wrk``) when it
 these 2 shared cores costs more CPU than the empty endpoint itself and so understates the floor. The open-loop latency rows use
 a small generator on raw asyncio streams (wrk cannot hold a fixed rate; httpx spent 2.3 ms of CPU per request, this 0.4 ms),
 timing each request from when it was due. Every load generator shares the 2 cores with the servers, so absolute numbers are
-pessimistic. The last line gives each server's CPU time per request of (c)'s open-loop run and per batch call (Linux /proc):
-steadier between runs than latency, so the figure to compare two versions by. A line before it gives, in process, the CPU the
+pessimistic. The last lines give each server's CPU time per request of (c)'s open-loop run and per batch call (Linux /proc):
+steadier between runs than latency. A row before them sends single requests one at a time (nothing coalesced), so its CPU
+per request is the single-request figure to compare two versions by: at a fixed rate, a version that falls behind
+coalesces more and pays less per request. A line before it gives, in process, the CPU the
 Prometheus metrics add per request (HTTP middleware, counting a recommendation) and per batch and scrape.
 Usage: .venv/bin/python bench/serving.py [--seconds 5] [--rate 200] [--repeats 3] [--latency-seconds 10]
 """
@@ -93,6 +95,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def bearer(env: dict[str, str], name: str) -> dict[str, str]:
+    """The Authorization header of a new clinician key named ``name``."""
+    made = subprocess.run([sys.executable, "-m", "dosewise.cli.main", "keys", "create", "--role", "clinician", "--name", name],
+                          env=env, capture_output=True, text=True, check=True)
+    return {"Authorization": f"Bearer {re.search(r'dwk_[A-Za-z0-9_-]+', made.stdout).group(0)}"}  # type: ignore[union-attr]
 
 
 def batch_body(prefix: str) -> dict:
@@ -228,6 +237,21 @@ async def open_loop(method: str, url: str, body: object, seconds: float, rate: f
     return lat, errors
 
 
+def sequential(url: str, body: object, headers: dict, servers: dict[str, int], n: int = 300) -> tuple[float, float, str]:
+    """``n`` requests one after another on one connection: (p50 ms, p99 ms, each server's CPU per request)."""
+    lat = []
+    with httpx.Client(timeout=30, headers=headers) as c:
+        c.post(url, json=body)
+        cpu0 = cpu_seconds(servers)
+        for _ in range(n):
+            t = time.perf_counter()
+            r = c.post(url, json=body)
+            lat.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.text[:300]
+        cpu = cpu_ms_per(cpu0, cpu_seconds(servers), n)
+    return pct(lat, 50), pct(lat, 99), cpu
+
+
 def best_ms(f: object, repeats: int = 5) -> float:
     """The fastest of ``repeats`` calls, ms: the stage's own cost, with as little of the shared machine's noise as we can."""
     times = []
@@ -239,16 +263,28 @@ def best_ms(f: object, repeats: int = 5) -> float:
 
 
 def batch_stages() -> dict[str, float]:
-    """What three stages every 1,000-patient warfarin batch needs cost here, in this process on one core (ms):
-    validating the body (the gateway must; inference validates what it receives again), features and guardrail masks
-    (both services: inference before the argmax, the gateway for its final check), and the twin forecast behind the
-    HyperScore's forecast sub-score (inference). Together they bound the batch rate before anything else is counted."""
+    """What the stages every 1,000-patient warfarin batch needs cost here, in this process on one core (ms): validating
+    the body (the gateway, once), building the patients' view from the states (the gateway), sending it to inference and
+    checking it there (inference_contract.py: encode, JSON both ways, the shape and range check), features and guardrail
+    masks from the view (both services: inference before the argmax, the gateway for its final check), and the twin
+    forecast behind the HyperScore's forecast sub-score (inference). Together they bound the batch rate before anything
+    else is counted."""
+    from dosewise.inference_contract import RecommendRequest
+    from dosewise.therapies.base import ClinicView
+
     body = json.dumps(batch_body("stage")).encode()
     states = BatchRecommendationRequest.model_validate_json(body).patients
     prep = decision.prepare(states)
     keep = np.zeros(prep.view.n, dtype=int)
+
+    def wire() -> None:
+        sent = RecommendRequest.of(prep.pack, prep.view, explain=False).model_dump_json()
+        RecommendRequest.model_validate(json.loads(sent)).clinic_view(prep.pack)
+
     return {"validate": best_ms(lambda: BatchRecommendationRequest.model_validate_json(body)),
-            "prepare": best_ms(lambda: decision.prepare(states)),
+            "view": best_ms(lambda: ClinicView.from_states(prep.pack, states)),
+            "wire": best_ms(wire),
+            "prepare": best_ms(lambda: decision.from_view(prep.pack, prep.view)),
             "forecast": best_ms(lambda: twin_forecast.forecast(prep.pack, prep.view, keep))}
 
 
@@ -363,9 +399,7 @@ def main() -> None:
         for url in (f"http://127.0.0.1:{inf_port}/readyz", f"http://127.0.0.1:{api_port}/readyz",
                     f"http://127.0.0.1:{empty_port}/empty", f"http://127.0.0.1:{relay_port}/docs"):
             stack.wait_ready(url)
-        made = subprocess.run([sys.executable, "-m", "dosewise.cli.main", "keys", "create", "--role", "clinician",
-                               "--name", "bench"], env=env, capture_output=True, text=True, check=True)
-        headers = {"Authorization": f"Bearer {re.search(r'dwk_[A-Za-z0-9_-]+', made.stdout).group(0)}"}  # type: ignore[union-attr]
+        headers = bearer(env, "bench")
         api, inf = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{inf_port}"
         servers = {"gateway": stack.procs["api"].pid, "inference": stack.procs["inference"].pid}
         features = decision.prepare([PatientState.model_validate(PATIENT_STATE_EXAMPLE)]).features.tolist()
@@ -421,6 +455,11 @@ def main() -> None:
             lat, err = asyncio.run(open_loop("POST", f"{api}/v1/recommendations", INSULIN_STATE_EXAMPLE, args.seconds, rate,
                                              headers))
             insulin.append((rate, pct(lat, 50), pct(lat, 99), err, cpu_ms_per(cpu0, cpu_seconds(servers), len(lat))))
+        # One request at a time: nothing to coalesce, so each request pays the whole path alone. Its CPU per request does
+        # not depend on how far behind the servers are (at a fixed rate, a server that falls behind coalesces more and
+        # pays less per request), the figure to compare two versions' single-request cost by.
+        one_by_one = [(name, *sequential(f"{api}/v1/recommendations", body, headers, servers))
+                      for name, body in (("warfarin", PATIENT_STATE_EXAMPLE), ("insulin", INSULIN_STATE_EXAMPLE))]
         batch = batch_body("bench")
         times = []
         cpu0 = cpu_seconds(servers)
@@ -434,9 +473,12 @@ def main() -> None:
         cpu_batch = cpu_ms_per(cpu0, cpu_seconds(servers), len(times), digits=0)
         # One call at a time leaves a core idle: the gateway validates while inference waits, then inference computes while
         # the gateway waits. Two callers keep both busy; their throughput is the endpoint's capacity on this machine.
+        # Each caller with its own key: one key's batches in flight are capped at one batch's patients (admission).
+        caller_headers = {f"bench-c{k}": bearer(env, f"bench-c{k}") for k in range(BATCH_CALLERS)}
+
         def caller(prefix: str) -> int:
             body = batch_body(prefix)
-            with httpx.Client(timeout=120, headers=headers) as c:
+            with httpx.Client(timeout=120, headers=caller_headers[prefix]) as c:
                 for _ in range(BATCHES_PER_CALLER):
                     r = c.post(f"{api}/v1/recommendations:batch", json=body)
                     assert r.status_code == 200, r.text[:300]
@@ -455,6 +497,8 @@ def main() -> None:
             f"{r} req/s p50 {a:.1f} ms p99 {b:.1f} ms ({e} errors)" for r, a, b, e in sweep))
         print("the same for an insulin patient (INSULIN_STATE_EXAMPLE): " + "; ".join(
             f"{r} req/s p50 {a:.1f} ms p99 {b:.1f} ms ({e} errors; CPU per request {c})" for r, a, b, e, c in insulin))
+        print("one request at a time (nothing coalesced): " + "; ".join(
+            f"{name} p50 {a:.1f} ms p99 {b:.1f} ms, CPU per request {c}" for name, a, b, c in one_by_one))
         gw, empty, relay = rows[2][1], rows[3][1], rows[4][1]
         print(f"\ngateway / empty-endpoint throughput: {gw / empty:.0%}  (aim ≥ 40 %); a gateway that only relays the "
               f"request to another server over HTTP, (e) / (d): {relay / empty:.0%}")
@@ -466,11 +510,12 @@ def main() -> None:
         print(f"batch endpoint, {BATCH_CALLERS} callers at once ({BATCHES_PER_CALLER} calls each): {concurrent_rate:,.0f} "
               "decisions/s, persisted")
         stages = batch_stages()
-        floor_cpu = 2 * stages["validate"] + 2 * stages["prepare"] + stages["forecast"]
+        floor_cpu = stages["validate"] + stages["view"] + stages["wire"] + 2 * stages["prepare"] + stages["forecast"]
         print(f"batch stages in process, one core, best of 5 per 1,000 warfarin patients: validate {stages['validate']:.1f} ms "
-              f"(both services), features and guardrails {stages['prepare']:.1f} ms (both), twin forecast "
-              f"{stages['forecast']:.1f} ms (inference): {floor_cpu:.0f} ms of CPU, at most {2000 / floor_cpu * 1000:,.0f} "
-              f"decisions/s on 2 cores if nothing else cost anything (50,000/s allows 40 ms of CPU per 1,000)")
+              f"(gateway), the view {stages['view']:.1f} ms (gateway), sent and checked {stages['wire']:.1f} ms, features and "
+              f"guardrails {stages['prepare']:.1f} ms (both), twin forecast {stages['forecast']:.1f} ms (inference): "
+              f"{floor_cpu:.0f} ms of CPU, at most {2000 / floor_cpu * 1000:,.0f} decisions/s on 2 cores if nothing else "
+              "cost anything (50,000/s allows 40 ms of CPU per 1,000)")
         one = httpx.post(f"{api}/v1/recommendations", json=PATIENT_STATE_EXAMPLE, headers=headers, timeout=30)
         m = metrics_stage(one.text)
         print(f"metrics in process, CPU: HTTP middleware {m['middleware_us']:.1f} µs per request (an app answering at once: "

@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 GENESIS_HASH = "0" * 64  # prev_hash of the first event
-CHAINED_FIELDS = ("occurred_at", "actor", "role", "action", "patient_ref", "policy_version", "subject_id", "input_hash")
 
 
 class Action(StrEnum):
@@ -35,6 +34,29 @@ class Action(StrEnum):
     KEY_CREATE = "key.create"
     KEY_REVOKE = "key.revoke"
     PATIENT_ERASE = "patient.erase"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An event to append, as every writer states it: who acted (the caller's id and acting role), what (an ``Action``
+    and the id of what it touched), the pseudonymous patient, the policy version, and sha256 of the input's canonical
+    JSON (``sha256_json``), never the input itself, so the trail holds no clinical content and survives erasure. The
+    repository adds the time and the hashes (``repositories.append_audit_events``, the one writer)."""
+
+    actor: str
+    role: str
+    action: str
+    patient_ref: str | None = None
+    policy_version: str | None = None
+    subject_id: str | None = None
+    input_hash: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ENTRY_FIELDS}
+
+
+ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
+CHAINED_FIELDS = ("occurred_at", *ENTRY_FIELDS)  # an event's hashed content: the entry and when it was appended
 
 
 class ChainedEvent(Protocol):
@@ -66,7 +88,12 @@ def canonical_json(value: Any) -> str:
 
 def sha256_json(value: Any) -> str:
     """The ``input_hash`` of a payload: sha256 of its canonical JSON (lets an auditor check a stored input is unchanged)."""
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+    return sha256_text(canonical_json(value))
+
+
+def sha256_text(canonical: str) -> str:
+    """``sha256_json`` of the value whose ``canonical_json`` is ``canonical``."""
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def event_fields(event: ChainedEvent) -> dict[str, Any]:

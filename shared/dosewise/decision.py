@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
 
 import numpy as np
@@ -47,15 +48,22 @@ class Decision:
     started: bool = False  # the pack's start rule set the regimen (the patient was not on the drug)
 
 
-def prepare(states: list[PatientState]) -> Prepared:
-    """Features, guardrail masks and what to say about the co-medications, for a batch of states of one therapy."""
+def prepare(states: Sequence[PatientState], view: ClinicView | None = None) -> Prepared:
+    """Features, guardrail masks and what to say about the co-medications, for a batch of states of one therapy
+    (``view``: their ``ClinicView``, when it is built already)."""
     therapies = {s.therapy for s in states}
     if len(therapies) != 1:
         raise ValueError("a batch must hold one therapy")
     pack = get_pack(therapies.pop())
-    view = ClinicView.from_states(pack, states)
-    return Prepared(pack=pack, view=view, features=pack.features(view), guard=pack.guardrails(view),
+    prep = from_view(pack, ClinicView.from_states(pack, states) if view is None else view)
+    return Prepared(pack=pack, view=prep.view, features=prep.features, guard=prep.guard,
                     comedication_warnings=tuple(tuple(pack.comedication_warnings(s.co_medications)) for s in states))
+
+
+def from_view(pack: TherapyPack, view: ClinicView) -> Prepared:
+    """Features and guardrail masks from a batch's view alone: what inference computes from the view the gateway sent
+    (the co-medications' wording is the gateway's to add)."""
+    return Prepared(pack=pack, view=view, features=pack.features(view), guard=pack.guardrails(view))
 
 
 def decide(prep: Prepared, row: int, chosen: int) -> Decision:
@@ -71,8 +79,14 @@ def decide_all(prep: Prepared, chosen: Sequence[int] | np.ndarray) -> list[Decis
 def longest_visit_gap_days(pack: TherapyPack) -> float | None:
     """The longest interval between visits in the schedules the pack's decisions are defined for (its ``cadences``),
     over a 90-day course; None for a daily-decision pack."""
+    return _longest_gap_days(tuple(pack.cadences))
+
+
+@cache
+def _longest_gap_days(cadences: tuple[str, ...]) -> float | None:
+    # A constant of the pack's, asked for every answered row: simulating the schedules each time dominated a batch's cost.
     gaps = []
-    for name in pack.cadences:
+    for name in cadences:
         days = SCHEDULES[name].visit_days(90)
         gaps.extend(b - a for a, b in pairwise(days))
     return float(max(gaps)) if gaps else None

@@ -472,15 +472,6 @@ class InferRequest(BaseModel):
     action_mask: list[list[bool]] | None = None
 
 
-class RecommendRequest(BaseModel):
-    """Gateway → inference: validated, pseudonymized patient states of one therapy (``as_of`` set by the gateway)."""
-
-    model_config = ConfigDict(extra="forbid")
-    therapy: str
-    states: list[PatientState] = Field(min_length=1, max_length=MAX_BATCH)
-    explain: bool = Field(True, description="Full explanation per row (attributions, forecast, rationale); costly for batches.")
-
-
 class RecommendItem(BaseModel):
     q_values: list[float]
     head_q_values: list[list[float]] | None = Field(None, description="[head][action] when the model has heads.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import http.client
 import json
@@ -11,19 +12,22 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from dosewise.apikeys import Role
+from dosewise.inference_contract import RecommendRequest, layout
 from dosewise.keepalive import CLIENT_KEEPALIVE_EXPIRY_S, SERVER_KEEP_ALIVE_S
 from dosewise.schemas import DISCLAIMER, PATIENT_STATE_EXAMPLE, PatientState
 from dosewise.settings import DEV_PSEUDONYM_KEY, Settings
 from dosewise.storage import models
 from dosewise.storage.db import make_engine, make_sessionmaker
+from dosewise.therapies.base import ClinicView
 from dosewise.therapies.registry import get_pack
 from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
-from dosewise_api.recommendations import IdempotencyKeyReused, SingleRequest, commit_singles, plan_singles
+from dosewise_api.recommendations import IdempotencyKeyReused, RecommendationRequest, commit, plan
 from tests.e2e.conftest import Stack
 from tests.stored_rows import count_rows, stored_recommendation
 
@@ -136,7 +140,8 @@ class TestRecommend:
         assert count(stack.db_url) == before
 
     def test_concurrent_requests_sharing_a_key_but_not_a_request_are_not_merged(self, stack: Stack) -> None:
-        """Coalesced in one batch (plan_singles): the same caller's key on two different states; the second is refused."""
+        """Coalesced in one batch (recommendations.plan): the same caller's key on two different states; the second is
+        refused."""
         key = f"pair-{uuid.uuid4()}"
         caller = Caller(id=f"key:{stack.key_ids['clinician']}", roles=frozenset({Role.CLINICIAN}))
         a, b = (PatientState.model_validate(example(patient_ref=ref)) for ref in ("pair-0001", "pair-0002"))
@@ -146,9 +151,10 @@ class TestRecommend:
             client = InferenceClient(stack.inference, timeout_s=30, connect_retries=0)
             try:
                 sessions = make_sessionmaker(engine)
-                plan = await plan_singles([SingleRequest(a, caller, key), SingleRequest(b, caller, key),
-                                           SingleRequest(a, caller, key)], client, sessions, DEV_PSEUDONYM_KEY)
-                return (await commit_singles([plan], client, sessions, DEV_PSEUDONYM_KEY))[0]
+                planned = await plan([RecommendationRequest.single(s, caller, key) for s in (a, b, a)], client, sessions,
+                                     DEV_PSEUDONYM_KEY)
+                return [r if isinstance(r, Exception) else r[0]
+                        for r in (await commit([planned], sessions, DEV_PSEUDONYM_KEY))[0]]
             finally:
                 await client.aclose()
                 await engine.dispose()
@@ -233,7 +239,7 @@ class TestConcurrentRequests:
 
     def test_a_key_repeated_across_batches_committed_together_is_stored_once(self, stack: Stack) -> None:
         """Group commit (coalescer.py): two batches computed apart, the same caller's Idempotency-Key in both, committed in
-        one transaction. The duplicate fails that transaction; each request is then redone alone: one row, one event, and
+        one transaction. The duplicate fails that transaction; each request is then committed alone: one row, one event, and
         both callers get it."""
         key = f"group-{uuid.uuid4()}"
         caller = Caller(id=f"key:{stack.key_ids['clinician']}", roles=frozenset({Role.CLINICIAN}))
@@ -244,10 +250,10 @@ class TestConcurrentRequests:
             client = InferenceClient(stack.inference, timeout_s=30, connect_retries=0)
             try:
                 sessions = make_sessionmaker(engine)
-                plans = [await plan_singles([SingleRequest(state, caller, key)], client, sessions, DEV_PSEUDONYM_KEY)
+                plans = [await plan([RecommendationRequest.single(state, caller, key)], client, sessions, DEV_PSEUDONYM_KEY)
                          for _ in range(2)]
                 assert all(len(p.built) == 1 for p in plans)  # neither saw the other's (uncommitted) key
-                answers = await commit_singles(plans, client, sessions, DEV_PSEUDONYM_KEY)
+                answers = [[r[0] for r in results] for results in await commit(plans, sessions, DEV_PSEUDONYM_KEY)]
                 rec_id = answers[0][0].recommendation.recommendation_id
                 async with sessions() as s:
                     rows = (await s.execute(select(func.count()).select_from(models.Recommendation).where(
@@ -428,6 +434,40 @@ class TestDiscovery:
         assert httpx.get(f"{stack.api}/healthz").json() == {"status": "alive"}
         ready = httpx.get(f"{stack.api}/readyz").json()
         assert ready["ready"] is True and ready["checks"] == {"database": "ok", "inference": "ok"}
+
+
+class TestInferenceReceivesTheView:
+    """Inference's side of the contract (dosewise/inference_contract.py), over HTTP: the view the gateway builds from a
+    validated state is answered as the gateway answered it, a view no validated state gives is refused with the cell
+    named, and patient states themselves are not accepted."""
+
+    def body(self) -> dict:
+        pack = get_pack("warfarin")
+        view = ClinicView.from_states(pack, [PatientState.model_validate(example(as_of=PATIENT_STATE_EXAMPLE["as_of"]))])
+        return json.loads(RecommendRequest.of(pack, view, explain=True).model_dump_json())
+
+    def test_the_view_is_answered_as_the_gateway_answered_its_state(self, stack: Stack) -> None:
+        made = httpx.post(f"{stack.api}/v1/recommendations", json=example(), timeout=30, headers=clin(stack)).json()
+        r = httpx.post(f"{stack.inference}/v1/recommend", json=self.body(), timeout=30)
+        assert r.status_code == 200, r.text
+        [item] = r.json()["items"]
+        assert item["q_values"] == [a["q_value"] for a in made["action_values"]]
+        assert item["action_mask"] == [a["allowed"] for a in made["action_values"]]
+        if made["explanation"] is not None:  # the gateway's final check kept inference's choice
+            assert item["score"]["rationale"] == made["explanation"]["rationale"]
+
+    def test_a_view_no_validated_state_gives_is_refused_naming_the_cell(self, stack: Stack) -> None:
+        body = self.body()
+        x = np.frombuffer(base64.b64decode(body["view"]["data"]), dtype="<f8").copy()
+        x[layout(get_pack("warfarin")).names.index("weight_kg")] = 4000.0
+        body["view"]["data"] = base64.b64encode(x.tobytes()).decode()
+        r = httpx.post(f"{stack.inference}/v1/recommend", json=body, timeout=30)
+        assert r.status_code == 422, r.text
+        assert "patient 0, weight_kg = 4000: outside the column's range" in r.text
+
+    def test_patient_states_are_not_what_inference_takes(self, stack: Stack) -> None:
+        r = httpx.post(f"{stack.inference}/v1/recommend", json={"therapy": "warfarin", "states": [example()]}, timeout=30)
+        assert r.status_code == 422, r.text
 
 
 class TestKeepAlive:

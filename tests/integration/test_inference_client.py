@@ -13,7 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from dosewise.schemas import PATIENT_STATE_EXAMPLE, InferRequest, PatientState, RecommendRequest
+from dosewise.inference_contract import RecommendRequest
+from dosewise.schemas import PATIENT_STATE_EXAMPLE, InferRequest, PatientState
+from dosewise.therapies.base import ClinicView
+from dosewise.therapies.registry import get_pack
 from dosewise_api.inference_client import InferenceClient, InferenceUnavailable
 from tests.e2e.conftest import free_port
 
@@ -141,7 +144,8 @@ async def test_a_connection_dropped_mid_answer_is_a_failure_not_a_retry(served) 
     assert calls == 1  # the request may have been acted on: not sent again
 
 
-RECOMMEND = RecommendRequest(therapy="warfarin", states=[PatientState.model_validate(PATIENT_STATE_EXAMPLE)], explain=True)
+RECOMMEND = RecommendRequest.of(get_pack("warfarin"), ClinicView.from_states(
+    get_pack("warfarin"), [PatientState.model_validate(PATIENT_STATE_EXAMPLE)]), explain=True)
 RECOMMEND_ANSWER = (b'{"therapy":"warfarin","items":[],"policy":{"id":"p","therapy":"warfarin","version":"v1",'
                     b'"status":"active","sha256":"' + b"0" * 64 + b'"}}')
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dosewise.audit_chain import AuditEntry
 from dosewise.storage.db import run_transaction, transaction
 from dosewise.storage.models import AuditEvent, Outcome, Policy, Recommendation
 from dosewise.storage.repositories import (
@@ -329,7 +330,7 @@ class TestRunTransaction:
 
         def work(conn: Connection) -> None:
             conn.execute(insert(Recommendation), [row])
-            append_audit_events(conn, [{"actor": "t", "role": "service", "action": "test", "subject_id": str(row["id"])}])
+            append_audit_events(conn, [AuditEntry(actor="t", role="service", action="test", subject_id=str(row["id"]))])
             raise RuntimeError("after both writes")
 
         with pytest.raises(RuntimeError, match="after both writes"):
@@ -353,7 +354,7 @@ class TestRunTransaction:
 
         async def in_run_transaction(n: int) -> None:
             await run_transaction(sessions, lambda conn: append_audit_events(
-                conn, [{"actor": f"thread-{n}-{i}", "role": "service", "action": "test"} for i in range(3)]))
+                conn, [AuditEntry(actor=f"thread-{n}-{i}", role="service", action="test") for i in range(3)]))
 
         await asyncio.gather(*(f(n) for n in range(6) for f in (in_session, in_run_transaction)))
         async with sessions() as session:

@@ -3,9 +3,9 @@ iteration in which the compute worker finds the queue empty and ends still gets 
 worker was forgotten only by its done callback, which runs an iteration later; a request arriving in between saw a worker
 "in flight", started none, and waited forever (seen as an intermittent hang of tests/integration/test_audit_chain.py).
 
-Scheduling only: ``plan_singles`` and ``commit_singles`` are replaced by stand-ins that take a fixed number of event-loop
-steps, so every interleaving below is deterministic; what they compute is tested end to end elsewhere
-(tests/e2e/test_recommendation_flow.py, TestConcurrentRequests)."""
+Scheduling only: ``recommendations.plan`` and ``recommendations.commit`` are replaced by stand-ins that take a fixed
+number of event-loop steps, so every interleaving below is deterministic; what they compute is tested end to end
+elsewhere (tests/e2e/test_recommendation_flow.py, TestConcurrentRequests)."""
 
 from __future__ import annotations
 
@@ -24,16 +24,16 @@ async def _steps(n: int) -> None:
 
 @pytest.fixture
 def stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def plan(requests: list[co.SingleRequest], *_: Any) -> list[co.SingleRequest]:
+    async def plan(requests: list[co.RecommendationRequest], *_: Any) -> list[co.RecommendationRequest]:
         await _steps(2)
         return requests
 
-    async def commit(plans: list[list[co.SingleRequest]], *_: Any) -> list[list[str]]:
+    async def commit(plans: list[list[co.RecommendationRequest]], *_: Any) -> list[list[list[str]]]:
         await _steps(2)
-        return [[f"answer {r.state}" for r in p] for p in plans]
+        return [[[f"answer {r.states[0]}"] for r in p] for p in plans]
 
-    monkeypatch.setattr(co, "plan_singles", plan)
-    monkeypatch.setattr(co, "commit_singles", commit)
+    monkeypatch.setattr(co, "plan", plan)
+    monkeypatch.setattr(co, "commit", commit)
 
 
 @pytest.mark.parametrize("gap", range(16))

@@ -80,8 +80,8 @@ def test_a_served_guideline_answers_through_the_masked_choice_and_says_it_has_no
     pack = get_pack("warfarin")
     loaded = load_policy(_row("warfarin", write_controller(pack, "guideline", tmp_path / "warfarin" / "g"), tmp_path),
                          tmp_path)
-    states = [PatientState.model_validate(PATIENT_STATE_EXAMPLE)]
-    item = recommend(loaded, states, explain=True, exploration="off", rng=np.random.default_rng(0), epsilon=0.0,
+    view = ClinicView.from_states(pack, [PatientState.model_validate(PATIENT_STATE_EXAMPLE)])
+    item = recommend(loaded, pack, view, explain=True, exploration="off", rng=np.random.default_rng(0), epsilon=0.0,
                      temperature=1.0)[0]
     assert item["action_mask"][item["action"]]
     assert item["score"]["attributions"]["top"] == []

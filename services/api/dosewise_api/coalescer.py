@@ -4,9 +4,11 @@ commits into group commits (as databases do with their logs).
 Two stages, each batching whatever queued up while it was busy:
 
 1. **compute**: one idempotency lookup and one inference call (one onnxruntime run, one twin-forecast run, one
-   attribution run) for all requests that arrived meanwhile (``plan_singles``);
+   attribution run) for all requests that arrived meanwhile (``recommendations.plan``);
 2. **commit**: every computed batch waiting is committed in ONE transaction under one audit-chain lock
-   (``commit_singles``), while the next batch computes.
+   (``recommendations.commit``), while the next batch computes.
+
+The stages are the very ones a batch request goes through alone (``recommendations.recommend``): a single is a batch of one.
 
 Measured with bench/serving.py-style load (SQLite, 2 cores): two compute batches at once instead of one made smaller
 batches and more inference calls for the same work: 490 vs 547 requests/s at 16 connections, p50 25 vs 18 ms at 200/s.
@@ -26,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dosewise.schemas import PatientState
 from dosewise_api.auth import Caller
 from dosewise_api.inference_client import InferenceClient
-from dosewise_api.recommendations import Answer, PlannedSingles, SingleRequest, commit_singles, plan_singles
+from dosewise_api.recommendations import Answer, Plan, RecommendationRequest, commit, plan
 
 MAX_BATCH = 64  # the largest computed batch: bounds one batch's latency when a burst arrives at once
 MAX_IN_FLIGHT = 1  # computed batches at once (see above); the commit stage runs beside it
@@ -34,7 +36,7 @@ MAX_IN_FLIGHT = 1  # computed batches at once (see above); the commit stage runs
 
 @dataclass
 class _Waiting:
-    request: SingleRequest
+    request: RecommendationRequest
     answer: asyncio.Future[Answer] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -50,13 +52,13 @@ class RecommendationCoalescer:
         self._client, self._sessions, self._key = client, sessions, pseudonym_key
         self._max_batch, self._max_in_flight = max_batch, max_in_flight
         self._queue: list[_Waiting] = []
-        self._planned: list[tuple[PlannedSingles, list[_Waiting]]] = []
+        self._planned: list[tuple[Plan, list[_Waiting]]] = []
         self._computing: set[asyncio.Task[None]] = set()
         self._committing: asyncio.Task[None] | None = None
 
     async def recommend(self, state: PatientState, caller: Caller, idempotency_key: str | None = None,
                         read_warnings: tuple[str, ...] = ()) -> Answer:
-        waiting = _Waiting(SingleRequest(state, caller, idempotency_key, read_warnings))
+        waiting = _Waiting(RecommendationRequest.single(state, caller, idempotency_key, read_warnings))
         self._queue.append(waiting)
         if len(self._computing) < self._max_in_flight:
             self._computing.add(asyncio.create_task(self._compute()))
@@ -68,11 +70,11 @@ class RecommendationCoalescer:
             while self._queue:
                 batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
                 try:
-                    plan = await plan_singles([w.request for w in batch], self._client, self._sessions, self._key)
+                    planned = await plan([w.request for w in batch], self._client, self._sessions, self._key)
                 except Exception as e:  # inference or database down: every caller in the batch gets the same error
                     _fail(batch, e)
                     continue
-                self._planned.append((plan, batch))
+                self._planned.append((planned, batch))
                 if self._committing is None:
                     self._committing = asyncio.create_task(self._commit())
         finally:
@@ -85,19 +87,19 @@ class RecommendationCoalescer:
             while self._planned:
                 group, self._planned = self._planned, []
                 try:
-                    answers = await commit_singles([p for p, _ in group], self._client, self._sessions, self._key)
+                    results = await commit([p for p, _ in group], self._sessions, self._key)
                 except Exception as e:  # the database is down: nothing of the group was stored
                     for _, batch in group:
                         _fail(batch, e)
                     continue
-                for (_, batch), results in zip(group, answers, strict=True):
-                    for w, r in zip(batch, results, strict=True):
+                for (_, batch), answered in zip(group, results, strict=True):
+                    for w, r in zip(batch, answered, strict=True):
                         if w.answer.done():
                             continue
                         if isinstance(r, Exception):
                             w.answer.set_exception(r)
                         else:
-                            w.answer.set_result(r)
+                            w.answer.set_result(r[0])
         finally:
             self._committing = None
 

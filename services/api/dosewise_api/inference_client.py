@@ -17,8 +17,9 @@ from types import SimpleNamespace
 
 import aiohttp
 
+from dosewise.inference_contract import RecommendRequest
 from dosewise.keepalive import CLIENT_KEEPALIVE_EXPIRY_S
-from dosewise.schemas import InferRequest, InferResponse, RecommendRequest, RecommendResponse
+from dosewise.schemas import InferRequest, InferResponse, RecommendResponse
 
 RETRY_BACKOFF_S = 0.05
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -55,7 +56,7 @@ class InferenceClient:
         return InferResponse.model_validate_json(await self._post("/v1/infer", req.model_dump_json()))
 
     async def recommend(self, req: RecommendRequest) -> RecommendResponse:
-        """Masked choices, HyperScores and explanations for patient states (POST /v1/recommend)."""
+        """Masked choices, HyperScores and explanations for patients' views (POST /v1/recommend)."""
         return await (await self.send_recommend(req))
 
     async def send_recommend(self, req: RecommendRequest) -> asyncio.Task[RecommendResponse]:

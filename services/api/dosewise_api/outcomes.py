@@ -47,7 +47,12 @@ from dosewise.outbox import outcome_events
 from dosewise.schemas import DoseQuantity, Measure, Observation, PastDatetime
 from dosewise.storage import models
 from dosewise.storage.db import transaction
-from dosewise.storage.repositories import OutcomeRepository, RecommendationRepository, lock_for_write
+from dosewise.storage.repositories import (
+    OutboxRepository,
+    OutcomeRepository,
+    RecommendationRepository,
+    lock_for_write,
+)
 from dosewise.text import CleanText
 from dosewise.therapies.registry import get_pack
 from dosewise_api import audit
@@ -325,9 +330,9 @@ async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], c
             rows.append(models.Outcome(id=record.outcome_id, idempotency_key=scoped[i], recommendation_id=rec.id,
                                        therapy=rec.therapy, patient_ref=rec.patient_ref, created_at=record.created_at,
                                        payload={"record": record.model_dump(mode="json"), "fingerprint": prints[i]}))
-            action = Action.OUTCOME_RECORD
-            entries.append(audit.AuditEntry(action, patient_ref=rec.patient_ref, policy_version=rec.policy_version,
-                                            subject_id=str(record.outcome_id), payload=record.model_dump(mode="json")))
+            entries.append(audit.entry(caller, Action.OUTCOME_RECORD, patient_ref=rec.patient_ref,
+                                       policy_version=rec.policy_version, subject_id=str(record.outcome_id),
+                                       payload=record.model_dump(mode="json")))
         if errors:
             raise _invalid(errors, batch)
         try:
@@ -342,8 +347,8 @@ async def record_outcomes(items: Sequence[OutcomeCreate], keys: Sequence[str], c
                     raise OutcomeError(409, "already answered by another outcome: recommendation(s) "
                                        + ", ".join(sorted(str(r) for r in answered)))
                 await repo.add_many(rows)
-                s.add_all(outcome_events((r.id, r.therapy) for r in rows))
-                await audit.record_many(s, caller, entries)
+                OutboxRepository(s).add_many(outcome_events((r.id, r.therapy) for r in rows))
+                await audit.record(s, entries)
         except (IntegrityError, _ConcurrentReplay):
             # A concurrent request with the same key won the race: answer with what it stored (or refuse a mismatch).
             replay = await _replay(sessions, scoped, prints, caller.id)

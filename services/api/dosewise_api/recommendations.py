@@ -1,9 +1,15 @@
-"""The recommendation use case: validate → features and masks → inference (HTTP) → final guardrail check → persist → answer.
+"""The recommendation use case, one flow for one patient and for a batch: validated state (the route) → view, features and
+masks → inference (HTTP) → final guardrail check → persist with the audit event → answer.
 
-Batch-first: one patient is a batch of one, and a batch of up to 1,000 patients of one therapy costs one inference call (one
-onnxruntime run). Rows are committed before the answer is built from them, so every answer the caller sees is on record. With
-an ``Idempotency-Key`` a retried request returns the stored recommendations instead of making new ones (batch item i is stored
-under ``<key>:<i>``).
+    requests ──plan──▶ Plan: replays found by idempotency key, new recommendations computed (one inference call per
+                       therapy for every request planned together)
+             ──commit──▶ each request's answers, the new ones committed first (one transaction for the whole plan)
+
+A single (POST /v1/recommendations) is a request of one patient, answered with an explanation; concurrent singles are
+planned and committed together (coalescer.py). A batch (POST …:batch) is one request of up to 1,000 patients, without
+per-row explanations. Rows are committed before the answer is built from them, so every answer the caller sees is on record.
+With an ``Idempotency-Key`` a retried request returns the stored recommendations instead of making new ones (batch item i
+is stored under ``<key>:<i>``).
 """
 
 from __future__ import annotations
@@ -11,42 +17,39 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dosewise import decision, metrics
-from dosewise.audit_chain import sha256_json
+from dosewise.audit_chain import canonical_json, sha256_text
 from dosewise.erasure import is_tombstone
+from dosewise.inference_contract import RecommendRequest
 from dosewise.privacy import pseudonymize
 from dosewise.schemas import (
-    DosePlan,
-    DoseQuantity,
     Explanation,
     HyperScoreOut,
     PatientState,
     Recommendation,
-    RecommendRequest,
     RecommendResponse,
     utc_now,
 )
 from dosewise.storage import models
 from dosewise.storage.db import JsonText, run_transaction
 from dosewise.storage.repositories import RecommendationRepository, append_audit_events
-from dosewise_api.audit import Action, AuditEntry, event_fields
+from dosewise.therapies.base import ClinicView
+from dosewise.therapies.registry import get_pack
+from dosewise_api import audit
+from dosewise_api.audit import Action
 from dosewise_api.auth import Caller
-from dosewise_api.inference_client import InferenceClient
+from dosewise_api.inference_client import InferenceClient, InferenceUnavailable
 
 UNTRAINED_WARNING = ("The serving policy is UNTRAINED (a network of the right shape, not yet trained): its output is not "
                      "evidence of anything. Do not act on it.")
-
-
-SYSTEM_CALLER = Caller(id="system", roles=frozenset())  # in-process callers (benchmarks); routes always pass the caller
-_INSERT_RECOMMENDATIONS = insert(models.Recommendation)  # built once (see repositories.append_audit_events)
 
 
 class RecommendationErased(LookupError):
@@ -96,17 +99,6 @@ def _public(row: models.Recommendation) -> Recommendation:
     return Recommendation.model_validate(row.response)
 
 
-async def _stored(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None]) -> dict[str, models.Recommendation]:
-    """The stored rows of those idempotency keys that exist, by key."""
-    wanted = [k for k in keys if k is not None]
-    if not wanted:
-        return {}
-    async with sessions() as s:
-        rows = (await s.execute(select(models.Recommendation).where(
-            models.Recommendation.idempotency_key.in_(wanted)))).scalars()  # type: ignore[union-attr]
-        return {str(r.idempotency_key): r for r in rows}
-
-
 def _stored_state(state: PatientState, pseudonym: str) -> dict[str, Any]:
     """A state as a recommendation's row stores it: JSON values, the patient under their pseudonym."""
     return state.model_dump(mode="json") | {"patient_ref": pseudonym}
@@ -129,22 +121,22 @@ def _reused_for(rows: Sequence[models.Recommendation], states: Sequence[PatientS
             and not _same_request(state, pseudonymize(state.patient_ref, pseudonym_key), row.state)]
 
 
-async def _find(sessions: async_sessionmaker[AsyncSession], keys: Sequence[str | None], states: Sequence[PatientState],
-                pseudonym_key: str, batch: bool) -> list[Answer] | None:
-    """The stored recommendations for these idempotency keys, if all exist. A key once used for another request (another
-    patient, other data, a batch of another size) is refused, never answered with the other request's recommendation."""
+def _replay(keys: Sequence[str | None], beyond: str | None, by_key: dict[str, models.Recommendation],
+            states: Sequence[PatientState], pseudonym_key: str) -> list[Answer] | None:
+    """The stored answers of a request's idempotency keys (``by_key``: what a lookup found), or None when it has none
+    stored. A key once used for another request (another patient, other data, a batch of another size) is refused, never
+    answered with the other request's recommendation; an erased one is answered as erased."""
     if not keys or keys[0] is None:
         return None
     # A batch commits all its rows in one transaction, so a stored batch of m patients holds exactly <key>:0 … <key>:m-1.
-    # Looking up one key past this request's last tells a larger stored batch from this one (it would otherwise replay
-    # the first len(keys) answers of it); a smaller one misses some of this request's keys.
-    beyond = [_next_item_key(str(keys[-1]))] if batch else []
-    by_key = await _stored(sessions, [*keys, *beyond])
-    if not by_key:
+    # The key one past this request's last (``beyond``) tells a larger stored batch from this one (it would otherwise
+    # replay the first len(keys) answers of it); a smaller one misses some of this request's keys.
+    found = [str(k) for k in keys if k in by_key]
+    if not found and (beyond is None or beyond not in by_key):
         return None
-    if len(by_key) != len(keys) or any(k not in by_key for k in keys):
+    if len(found) != len(keys) or (beyond is not None and beyond in by_key):
         raise IdempotencyKeyReused("this Idempotency-Key was already used for a batch of another size")
-    rows = [by_key[str(k)] for k in keys]
+    rows = [by_key[k] for k in found]
     if reused := _reused_for(rows, states, pseudonym_key):
         where = f" (patients {', '.join(map(str, reused))})" if len(keys) > 1 else ""
         raise IdempotencyKeyReused(f"this Idempotency-Key was already used for a different request{where}")
@@ -166,15 +158,17 @@ async def get(
 @dataclass(frozen=True)
 class StoredState:
     """What a new recommendation stores of its request, made while inference computes (``_compute``): the state as stored
-    (pseudonymized) and the sha256 of its canonical JSON for the audit event."""
+    (pseudonymized) as its canonical JSON, and that text's sha256 for the audit event (``audit_chain.sha256_json``). The
+    column stores the canonical text itself: the same value, and no second serialization."""
 
-    state: dict[str, Any]
+    pseudonym: str
+    json: JsonText
     input_hash: str
 
     @classmethod
     def of(cls, state: PatientState, pseudonym: str) -> StoredState:
-        stored = _stored_state(state, pseudonym)
-        return cls(stored, sha256_json(stored))
+        text = canonical_json(_stored_state(state, pseudonym))
+        return cls(pseudonym, JsonText(text), sha256_text(text))
 
 
 @dataclass(frozen=True)
@@ -203,30 +197,32 @@ def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: Patient
         why = "; ".join(hyperscore.review_reasons) or f"HyperScore {hyperscore.hyperscore:.0f}"
         warnings.append(f"Review this recommendation with particular care: {why}.")
     explanation = (Explanation.model_validate(score) if not overridden and "rationale" in score else None)
-    rec = Recommendation(
-        recommendation_id=uuid.uuid4(),
-        therapy=state.therapy,
-        patient_ref=stored.state["patient_ref"],
-        policy=answer.policy,
-        current_dose=DoseQuantity(value=state.current_dose.value, unit=pack.dose_unit),
-        recommended_dose=DoseQuantity(value=d.given_dose, unit=pack.dose_unit),
-        plan=DosePlan(
-            hold_doses=d.hold_doses, dose_per_day=DoseQuantity(value=d.regimen_dose, unit=pack.dose_unit),
-            dose_per_week=DoseQuantity(value=round(7 * d.regimen_dose, 4), unit=pack.dose_unit),
-            recheck_in_days=d.recheck_days,
-            recheck_on=(state.decision_time + timedelta(days=d.recheck_days)).astimezone(UTC).date(),
-            started=d.started, cadences=list(pack.cadences)),
-        action=d.action_id,
-        action_label=d.action_label,
-        # As dicts, validated inside Recommendation's (Rust) validation: 7 ActionValue(...) calls cost 21 µs, this 14.
-        action_values=[{"action": a.id, "label": a.label, "q_value": q, "allowed": m}
-                       for a, q, m in zip(pack.actions, item.q_values, mask, strict=True)],
-        guardrails=d.guardrails,
-        warnings=warnings,
-        score=hyperscore,
-        explanation=explanation,
-        created_at=datetime.now(UTC),
-    )
+    unit = pack.dose_unit
+    # The nested parts as dicts, validated in Recommendation's one (Rust) validation: a model constructed per part costs
+    # a Python __init__ each.
+    rec = Recommendation.model_validate({
+        "recommendation_id": uuid.uuid4(),
+        "therapy": state.therapy,
+        "patient_ref": stored.pseudonym,
+        "policy": answer.policy,
+        "current_dose": {"value": state.current_dose.value, "unit": unit},
+        "recommended_dose": {"value": d.given_dose, "unit": unit},
+        "plan": {
+            "hold_doses": d.hold_doses, "dose_per_day": {"value": d.regimen_dose, "unit": unit},
+            "dose_per_week": {"value": round(7 * d.regimen_dose, 4), "unit": unit},
+            "recheck_in_days": d.recheck_days,
+            "recheck_on": (state.decision_time + timedelta(days=d.recheck_days)).astimezone(UTC).date(),
+            "started": d.started, "cadences": list(pack.cadences)},
+        "action": d.action_id,
+        "action_label": d.action_label,
+        "action_values": [{"action": a.id, "label": a.label, "q_value": q, "allowed": m}
+                          for a, q, m in zip(pack.actions, item.q_values, mask, strict=True)],
+        "guardrails": d.guardrails,
+        "warnings": warnings,
+        "score": hyperscore,
+        "explanation": explanation,
+        "created_at": datetime.now(UTC),
+    })
     row = dict(
         id=rec.recommendation_id, idempotency_key=key, caller_id=caller_id, therapy=rec.therapy,
         patient_ref=rec.patient_ref, policy_id=answer.policy.id, policy_version=answer.policy.version,
@@ -234,7 +230,7 @@ def _build(prep: decision.Prepared, i: int, d: decision.Decision, state: Patient
         current_dose=rec.current_dose.value, recommended_dose=d.given_dose, dose_unit=pack.dose_unit,
         # The logged behaviour probability is the serving policy's, unless the gateway overrode its choice (then 0).
         behaviour_probability=0.0 if overridden else item.behaviour_probability,
-        features=features, state=stored.state, response=JsonText(rec.model_dump_json()), created_at=rec.created_at,
+        features=features, state=stored.json, response=JsonText(rec.model_dump_json()), created_at=rec.created_at,
     )
     return Built(rec, row, stored.input_hash)
 
@@ -243,42 +239,185 @@ def _answer(built: Built) -> Answer:
     return Answer(built.recommendation, built.row["response"])
 
 
-async def _compute(
-    states: Sequence[PatientState],
-    callers: Sequence[Caller],
-    keys: Sequence[str | None],
-    client: InferenceClient,
-    pseudonym_key: str,
-    explain: bool,
-    read_warnings: Sequence[Sequence[str]] | None = None,
-) -> list[Built]:
-    """New recommendations for ``states`` (one inference call per therapy), in input order, not yet stored;
-    ``read_warnings[i]`` goes into answer i's warnings."""
-    out: list[Built | None] = [None] * len(states)
+@dataclass(frozen=True)
+class RecommendationRequest:
+    """One caller's request: one patient (POST /v1/recommendations: explained, stored under the key itself) or a batch
+    (POST …:batch: no per-row explanation, item i stored under ``<key>:<i>``)."""
+
+    states: tuple[PatientState, ...]
+    caller: Caller
+    idempotency_key: str | None = None
+    batch: bool = False
+    # Per patient, what reading the request normalized (e.g. a FHIR bundle's deviations), added to its answer's warnings.
+    read_warnings: tuple[tuple[str, ...], ...] = ()
+
+    @classmethod
+    def single(cls, state: PatientState, caller: Caller, idempotency_key: str | None = None,
+               read_warnings: tuple[str, ...] = ()) -> RecommendationRequest:
+        return cls((state,), caller, idempotency_key, batch=False, read_warnings=(read_warnings,))
+
+    def stored_keys(self) -> list[str | None]:
+        return _item_keys(self.idempotency_key, len(self.states), self.batch, self.caller.id)
+
+    def beyond_key(self, keys: Sequence[str | None]) -> str | None:
+        """The stored key of a batch's item after its last (see ``_replay``); None for a single or without a key."""
+        return _next_item_key(str(keys[-1])) if self.batch and keys and keys[-1] is not None else None
+
+
+Result = list[Answer] | Exception  # a request's answers in patient order, or why it alone failed
+
+
+@dataclass
+class Plan:
+    """Requests answered from their idempotency keys, or computed and not yet committed (``commit``)."""
+
+    requests: Sequence[RecommendationRequest]
+    keys: list[list[str | None]]  # stored idempotency keys per request, one per patient
+    results: list[Result | None]  # answered already (a replay, or a refusal), else None
+    repeats: dict[int, int] = field(default_factory=dict)  # request → the earlier one it repeats in this plan
+    built: dict[int, list[Built]] = field(default_factory=dict)  # a new request → its new recommendations
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One patient of a request being computed."""
+
+    state: PatientState
+    caller: Caller
+    key: str | None
+    explain: bool
+    read_warnings: tuple[str, ...]
+
+
+async def plan(requests: Sequence[RecommendationRequest], client: InferenceClient,
+               sessions: async_sessionmaker[AsyncSession], pseudonym_key: str) -> Plan:
+    """Answer what the stored idempotency keys answer (one lookup for all the requests) and compute the rest (one
+    inference call per therapy and kind of answer)."""
+    keys = [r.stored_keys() for r in requests]
+    beyond = [r.beyond_key(k) for r, k in zip(requests, keys, strict=True)]
+    wanted = [k for ks, b in zip(keys, beyond, strict=True) for k in (*ks, b) if k is not None]
+    if wanted:
+        async with sessions() as s:
+            stored = await RecommendationRepository(s).by_idempotency_keys(wanted)
+    else:
+        stored = {}
+    out = Plan(requests, keys, [None] * len(requests))
+    first: dict[tuple[str | None, ...], int] = {}
+    for i, r in enumerate(requests):
+        try:
+            out.results[i] = _replay(keys[i], beyond[i], stored, r.states, pseudonym_key)
+        except (IdempotencyKeyReused, RecommendationErased) as e:
+            out.results[i] = e
+        if out.results[i] is not None or keys[i][0] is None:
+            continue
+        earlier = first.setdefault(tuple(keys[i]), i)
+        if earlier != i:  # the same caller's key twice among requests planned together: only for the same request
+            if r.states == requests[earlier].states:
+                out.repeats[i] = earlier
+            else:
+                out.results[i] = IdempotencyKeyReused("this Idempotency-Key was already used for a different request")
+    new = [i for i, r in enumerate(out.results) if r is None and i not in out.repeats]
+    items = [_Item(state, requests[i].caller, key, not requests[i].batch,
+                   requests[i].read_warnings[j] if requests[i].read_warnings else ())
+             for i in new for j, (state, key) in enumerate(zip(requests[i].states, keys[i], strict=True))]
+    built = await _compute(items, client, pseudonym_key) if items else []
+    at = 0
+    for i in new:
+        out.built[i], at = built[at:at + len(requests[i].states)], at + len(requests[i].states)
+    return out
+
+
+async def commit(plans: Sequence[Plan], sessions: async_sessionmaker[AsyncSession], pseudonym_key: str
+                 ) -> list[list[Result]]:
+    """Commit the new recommendations of several plans in ONE transaction (group commit) and return each plan's results
+    in request order. Database failures are raised for all. If an idempotency key was taken meanwhile (a concurrent
+    request with the same key won the race), nothing is stored, and each new request is then committed alone, after
+    looking its keys up again: only the duplicate is answered with what the other stored (or refused)."""
+    new = [(p, i) for p in plans for i in p.built]
+    try:
+        await _persist(sessions, [b for p, i in new for b in p.built[i]], [p.requests[i].caller for p, i in new
+                                                                             for _ in p.built[i]])
+        for p, i in new:
+            p.results[i] = [_answer(b) for b in p.built[i]]
+    except IntegrityError:
+        for p, i in new:
+            p.results[i] = await _commit_alone(p, i, sessions, pseudonym_key)
+    answers = []
+    for p in plans:
+        for i, earlier in p.repeats.items():
+            p.results[i] = p.results[earlier]
+        answers.append([r for r in p.results if r is not None])
+    return answers
+
+
+async def _commit_alone(p: Plan, i: int, sessions: async_sessionmaker[AsyncSession], pseudonym_key: str) -> Result:
+    """Request ``i`` of ``p`` after its group's commit met a taken key: what is stored under its keys, else its own new
+    recommendations, committed now."""
+    r, keys = p.requests[i], p.keys[i]
+    beyond = r.beyond_key(keys)
+
+    async def stored() -> list[Answer] | None:
+        async with sessions() as s:
+            found = await RecommendationRepository(s).by_idempotency_keys(
+                [k for k in (*keys, beyond) if k is not None])
+        return _replay(keys, beyond, found, r.states, pseudonym_key)
+
+    try:
+        if (replayed := await stored()) is not None:
+            return replayed
+        try:
+            await _persist(sessions, p.built[i], [r.caller] * len(p.built[i]))
+        except IntegrityError:
+            if (replayed := await stored()) is not None:
+                return replayed
+            raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request") from None
+        return [_answer(b) for b in p.built[i]]
+    except (IdempotencyKeyReused, RecommendationErased) as e:
+        return e
+
+
+async def recommend(request: RecommendationRequest, client: InferenceClient, sessions: async_sessionmaker[AsyncSession],
+                    pseudonym_key: str) -> list[Answer]:
+    """One request planned and committed on its own (a batch; concurrent singles go through the coalescer), its answers
+    in patient order. Raises ``IdempotencyKeyReused`` or ``RecommendationErased`` when it cannot be answered."""
+    [[result]] = await commit([await plan([request], client, sessions, pseudonym_key)], sessions, pseudonym_key)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+async def _compute(items: Sequence[_Item], client: InferenceClient, pseudonym_key: str) -> list[Built]:
+    """New recommendations for ``items``, in order, not yet stored: one inference call per therapy and kind of answer
+    (explained or not), sent the patients' view (inference_contract.py) built here from the states validated once."""
+    out: list[Built | None] = [None] * len(items)
     now = utc_now()  # in the tzinfo parsed timestamps share: the checks compare and subtract without utcoffset() calls
-    # Inference never sees the caller's patient reference, and decides at the same instant the gateway checks.
-    pseudonyms = [pseudonymize(s.patient_ref, pseudonym_key) for s in states]
-    states = [s if s.as_of else s.model_copy(update={"as_of": now}) for s in states]
-    for therapy in dict.fromkeys(s.therapy for s in states):
-        idx = [i for i, s in enumerate(states) if s.therapy == therapy]
-        # model_construct: the states are validated already, and validating the request again re-ran every state's
-        # therapy-rule validator (15 ms per 1,000). Inference validates what it receives anyway.
-        answering = await client.send_recommend(RecommendRequest.model_construct(
-            therapy=therapy, states=[states[i].model_copy(update={"patient_ref": pseudonyms[i]}) for i in idx],
-            explain=explain))
+    pseudonyms = [pseudonymize(it.state.patient_ref, pseudonym_key) for it in items]
+    # Inference decides at the instant the gateway checks: the same ``as_of`` for both, and for the stored state.
+    states = [it.state if it.state.as_of else it.state.model_copy(update={"as_of": now}) for it in items]
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for i, (it, state) in enumerate(zip(items, states, strict=True)):
+        groups.setdefault((state.therapy, it.explain), []).append(i)
+    for (therapy, explain), idx in groups.items():
+        pack = get_pack(therapy)
+        group = [states[i] for i in idx]
+        view = ClinicView.from_states(pack, group)
+        answering = await client.send_recommend(RecommendRequest.of(pack, view, explain))
         try:  # while inference computes: the gateway's own features and mask, and what each row stores
-            prep = decision.prepare([states[i] for i in idx])
+            prep = decision.prepare(group, view)
             stored = [StoredState.of(states[i], pseudonyms[i]) for i in idx]
         except BaseException:
             answering.cancel()
             raise
         answer = await answering
+        if len(answer.items) != len(idx):
+            raise InferenceUnavailable(f"inference answered for {len(answer.items)} patients of {len(idx)}")
         # The final guardrail check, with the gateway's own mask.
         decided = decision.decide_all(prep, [item.action for item in answer.items])
         features, masks = prep.features.tolist(), prep.guard.mask.tolist()  # once: numpy row by row costs more
         for j, i in enumerate(idx):
-            out[i] = _build(prep, j, decided[j], states[i], stored[j], answer, callers[i].id, keys[i], features[j],
-                            masks[j], read_warnings[i] if read_warnings else ())
+            it = items[i]
+            out[i] = _build(prep, j, decided[j], states[i], stored[j], answer, it.caller.id, it.key, features[j],
+                            masks[j], it.read_warnings)
     return [o for o in out if o is not None]
 
 
@@ -286,162 +425,17 @@ async def _persist(sessions: async_sessionmaker[AsyncSession], built: Sequence[B
     """Commit recommendations with their audit events (``callers[i]`` made ``built[i]``) in ONE transaction: there is never
     a recommendation without its event or an event without its row. Raises IntegrityError (nothing stored) when an
     idempotency key is already taken."""
+    if not built:
+        return
     rows = [b.row for b in built]
-    events = event_fields(callers[0], [
-        AuditEntry(Action.RECOMMENDATION_CREATE, patient_ref=row["patient_ref"], policy_version=row["policy_version"],
-                   subject_id=str(row["id"]), input_hash=b.input_hash, caller=callers[i])
-        for i, (row, b) in enumerate(zip(rows, built, strict=True))])
+    entries = [audit.entry(caller, Action.RECOMMENDATION_CREATE, patient_ref=row["patient_ref"],
+                           policy_version=row["policy_version"], subject_id=str(row["id"]), input_hash=b.input_hash)
+               for row, b, caller in zip(rows, built, callers, strict=True)]
 
     def store(conn: Connection) -> None:
-        # One Core INSERT (the ORM unit of work costs ~1 ms a row); a duplicate Idempotency-Key fails here, before the audit
-        # chain is locked.
-        conn.execute(_INSERT_RECOMMENDATIONS, rows)
-        append_audit_events(conn, events)
+        # A duplicate Idempotency-Key fails the first statement, before the audit chain is locked.
+        RecommendationRepository.insert_many(conn, rows)
+        append_audit_events(conn, entries)
 
     await run_transaction(sessions, store)
     metrics.record_recommendations(b.recommendation for b in built)  # committed: each counted once, replays never
-
-
-async def _make(
-    states: Sequence[PatientState],
-    callers: Sequence[Caller],
-    keys: Sequence[str | None],
-    client: InferenceClient,
-    sessions: async_sessionmaker[AsyncSession],
-    pseudonym_key: str,
-    explain: bool,
-    read_warnings: Sequence[Sequence[str]] | None = None,
-) -> list[Answer]:
-    """New recommendations for ``states``, computed, then committed (``_persist``) before anyone sees them."""
-    built = await _compute(states, callers, keys, client, pseudonym_key, explain, read_warnings)
-    await _persist(sessions, built, callers)
-    return [_answer(b) for b in built]
-
-
-async def recommend_many(
-    states: Sequence[PatientState],
-    client: InferenceClient,
-    sessions: async_sessionmaker[AsyncSession],
-    pseudonym_key: str,
-    caller: Caller | None = None,
-    idempotency_key: str | None = None,
-    batch: bool = True,
-    read_warnings: Sequence[Sequence[str]] | None = None,
-) -> list[Answer]:
-    """Recommendations for patients of one or more therapies, in input order; one inference call per therapy. Each stored
-    row gets its audit event (``recommendation.create``: caller, pseudonym, policy version, sha256 of the stored state) in
-    the same transaction. A batch is scored without per-row attributions and rationale (``explain`` off)."""
-    caller = caller or SYSTEM_CALLER
-    keys = _item_keys(idempotency_key, len(states), batch, caller.id)
-    if (existing := await _find(sessions, keys, states, pseudonym_key, batch)) is not None:
-        return existing
-    try:
-        return await _make(states, [caller] * len(states), keys, client, sessions, pseudonym_key, explain=not batch,
-                           read_warnings=read_warnings)
-    except IntegrityError:
-        # A concurrent request with the same Idempotency-Key won the race: answer with what it stored.
-        if (existing := await _find(sessions, keys, states, pseudonym_key, batch)) is not None:
-            return existing
-        raise IdempotencyKeyReused("this Idempotency-Key was already used for a different request") from None
-
-
-async def recommend(
-    state: PatientState,
-    client: InferenceClient,
-    sessions: async_sessionmaker[AsyncSession],
-    pseudonym_key: str,
-    caller: Caller | None = None,
-    idempotency_key: str | None = None,
-    read_warnings: Sequence[str] = (),
-) -> Answer:
-    return (await recommend_many([state], client, sessions, pseudonym_key, caller, idempotency_key, batch=False,
-                                 read_warnings=[read_warnings]))[0]
-
-
-@dataclass(frozen=True)
-class SingleRequest:
-    """One caller's request for one recommendation (POST /v1/recommendations)."""
-
-    state: PatientState
-    caller: Caller
-    idempotency_key: str | None = None
-    read_warnings: tuple[str, ...] = ()  # what reading the request normalized (a FHIR bundle's), added to the answer's
-
-
-@dataclass
-class PlannedSingles:
-    """Single requests answered (from their idempotency keys) or computed, but not yet committed (``commit_singles``)."""
-
-    requests: Sequence[SingleRequest]
-    keys: list[str | None]  # stored idempotency keys
-    results: list[Answer | Exception | None]  # answered already, else None
-    first: dict[str, int]  # a key's first request in this batch
-    todo: list[int]  # requests whose new recommendation is ``built[j]``
-    built: list[Built]
-
-
-async def plan_singles(
-    requests: Sequence[SingleRequest],
-    client: InferenceClient,
-    sessions: async_sessionmaker[AsyncSession],
-    pseudonym_key: str,
-) -> PlannedSingles:
-    """Answer what the stored idempotency keys answer (one lookup) and compute the rest (one inference call per therapy)."""
-    keys = [_item_keys(r.idempotency_key, 1, False, r.caller.id)[0] for r in requests]
-    results: list[Answer | Exception | None] = [None] * len(requests)
-    stored = await _stored(sessions, keys)
-    for i, k in enumerate(keys):
-        if k is not None and k in stored:
-            if _reused_for([stored[k]], [requests[i].state], pseudonym_key):
-                results[i] = IdempotencyKeyReused("this Idempotency-Key was already used for a different request")
-                continue
-            try:
-                results[i] = Answer.of(_public(stored[k]))
-            except RecommendationErased as e:
-                results[i] = e
-    first = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}
-    for i, k in enumerate(keys):  # the same caller's key twice among concurrent requests: only for the same request
-        if k is not None and results[i] is None and first[k] != i and requests[i].state != requests[first[k]].state:
-            results[i] = IdempotencyKeyReused("this Idempotency-Key was already used for a different request")
-    todo = [i for i, r in enumerate(results) if r is None and (keys[i] is None or first[keys[i]] == i)]
-    built = (await _compute([requests[i].state for i in todo], [requests[i].caller for i in todo], [keys[i] for i in todo],
-                            client, pseudonym_key, explain=True, read_warnings=[requests[i].read_warnings for i in todo])
-             if todo else [])
-    return PlannedSingles(requests, keys, results, first, todo, built)
-
-
-async def commit_singles(
-    plans: Sequence[PlannedSingles],
-    client: InferenceClient,
-    sessions: async_sessionmaker[AsyncSession],
-    pseudonym_key: str,
-) -> list[list[Answer | Exception]]:
-    """Commit the new recommendations of several plans in ONE transaction (group commit) and return each plan's answers
-    in request order. A result is the caller's exception where only that request failed (an erased or reused key);
-    database failures are raised for all. If a key was taken meanwhile, nothing is stored and each new request is redone
-    alone, so only the duplicate is affected."""
-    built = [b for p in plans for b in p.built]
-    callers = [p.requests[i].caller for p in plans for i in p.todo]
-    try:
-        if built:
-            await _persist(sessions, built, callers)
-        for p in plans:
-            for i, b in zip(p.todo, p.built, strict=True):
-                p.results[i] = _answer(b)
-    except IntegrityError:
-        for p in plans:
-            for i in p.todo:
-                r = p.requests[i]
-                try:
-                    p.results[i] = await recommend(r.state, client, sessions, pseudonym_key, r.caller, r.idempotency_key,
-                                                   r.read_warnings)
-                except (IdempotencyKeyReused, RecommendationErased) as e:
-                    p.results[i] = e
-    answers = []
-    for p in plans:
-        for i, r in enumerate(p.results):  # the same caller sent the same key twice in one batch: the second gets the first's
-            if r is None:
-                p.results[i] = p.results[p.first[str(p.keys[i])]]
-        answers.append([r for r in p.results if r is not None])
-    return answers
-

@@ -15,11 +15,12 @@ from fastapi.responses import JSONResponse, Response
 
 from dosewise import controllers, metrics, problems
 from dosewise.gc_pauses import startup_heap_frozen
+from dosewise.inference_contract import MalformedView, RecommendRequest
 from dosewise.keepalive import SERVER_KEEP_ALIVE_S
 from dosewise.logs import configure
 from dosewise.metrics_asgi import HttpMetrics
 from dosewise.queue.factory import make_queue
-from dosewise.schemas import InferRequest, InferResponse, RecommendRequest, RecommendResponse
+from dosewise.schemas import InferRequest, InferResponse, RecommendResponse
 from dosewise.settings import Settings, get_settings
 from dosewise.storage.db import make_engine, make_sessionmaker, ping
 from dosewise.therapies.registry import PACKS
@@ -138,15 +139,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             actions=actions.tolist(), behaviour_probability=probability.tolist(),
         )
 
-    @app.post("/v1/recommend", response_model=RecommendResponse)
-    async def recommend_states(body: RecommendRequest, request: Request) -> RecommendResponse | Response:
-        """Patient states → guardrail-masked choice, HyperScore and (single requests) explanation, all by ONE policy
-        version (held for the whole request, even if a swap happens meanwhile)."""
-        if body.therapy not in PACKS or any(s.therapy != body.therapy for s in body.states):
+    @app.post("/v1/recommend", response_model=RecommendResponse,
+              responses={422: {"description": "Unknown therapy, or a view that is not the therapy's (its columns, or a "
+                                              "value no validated patient state can give: each named)"}})
+    async def recommend_views(body: RecommendRequest, request: Request) -> RecommendResponse | Response:
+        """Patients' views (inference_contract.py) → guardrail-masked choice, HyperScore and (single requests)
+        explanation, all by ONE policy version (held for the whole request, even if a swap happens meanwhile)."""
+        pack = PACKS.get(body.therapy)
+        if pack is None:
             return _problem(422, problems.validation_problem(
-                [{"loc": ("therapy",), "msg": "unknown therapy, or states of another therapy", "type": "therapy"}], ()))
+                [{"loc": ("therapy",), "msg": f"unknown therapy; allowed: {', '.join(PACKS)}", "type": "therapy"}], ()))
+        try:
+            view = body.clinic_view(pack)
+        except MalformedView as e:
+            return _problem(422, problems.validation_problem(e.errors, ()))
         policy = request.app.state.store.get(body.therapy)
-        items = await asyncio.to_thread(recommend, policy, body.states, body.explain, settings.exploration, explore_rng,
+        items = await asyncio.to_thread(recommend, policy, pack, view, body.explain, settings.exploration, explore_rng,
                                         settings.exploration_epsilon, settings.exploration_temperature)
         # The RecommendResponse schema, serialized straight from the dicts recommend() built (validating them into models
         # first cost ~4 % of a 1,000-patient batch); ``response_json`` is byte for byte what the models would serialize to.

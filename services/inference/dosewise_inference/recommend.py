@@ -1,8 +1,10 @@
-"""Inference's recommendation use case: patient states → features and guardrail masks (shared code) → one batched
-onnxruntime run → masked choice → HyperScore, and for single requests the full explanation.
+"""Inference's recommendation use case: the patients' view (checked, inference_contract.py) → features and guardrail
+masks (shared code) → one batched onnxruntime run → masked choice → HyperScore, and for single requests the full
+explanation.
 
-The gateway sends states already pseudonymized. The guardrail mask computed here is the second of its three applications
-(training, here before the argmax, and the gateway's final check).
+The gateway validated the patients' states and sends only their view: what a policy may see, no reference. The guardrail
+mask computed here is the second of its three applications (training, here before the argmax, and the gateway's final
+check).
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import numpy as np
 from pydantic_core import to_json
 
 from dosewise import decision
-from dosewise.schemas import PatientState, PolicyRef
+from dosewise.schemas import PolicyRef
+from dosewise.therapies.base import ClinicView, TherapyPack
 from dosewise_inference.explain import score_and_explain_many, score_rows
 from dosewise_inference.policy_store import LoadedPolicy
 from dosewise_inference.scoring import choose
 
 
-def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, exploration: str,
+def recommend(policy: LoadedPolicy, pack: TherapyPack, view: ClinicView, explain: bool, exploration: str,
               rng: np.random.Generator, epsilon: float, temperature: float) -> list[dict[str, Any]]:
-    prep = decision.prepare(states)
+    prep = decision.from_view(pack, view)
     q, heads = policy.action_values(prep.pack, prep.view, prep.features)
     guard = policy.narrow(prep.pack, prep.view, prep.guard)  # a shielded network chooses within the shield's mask
     actions, probability = choose(q, guard.mask, exploration, rng, epsilon, temperature)
@@ -39,7 +42,7 @@ def recommend(policy: LoadedPolicy, states: list[PatientState], explain: bool, e
     return [
         {"q_values": q_l[i], "head_q_values": None if heads_l is None else heads_l[i], "action": action_l[i],
          "behaviour_probability": prob_l[i], "action_mask": mask_l[i], "score": scores[i]}
-        for i in range(len(states))
+        for i in range(view.n)
     ]
 
 

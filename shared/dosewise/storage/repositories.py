@@ -6,7 +6,7 @@ written together or not at all. They flush where the database must check a const
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import Connection, case, delete, false, func, insert, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dosewise import audit_chain
-from dosewise.audit_chain import GENESIS_HASH
+from dosewise.audit_chain import GENESIS_HASH, AuditEntry
 from dosewise.storage.models import (
     ApiKey,
     AuditEvent,
@@ -42,6 +42,7 @@ _PG_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0
 # recommendation's commit (py-spy on the gateway).
 _AUDIT_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
 _INSERT_AUDIT_EVENTS = insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True)
+_INSERT_RECOMMENDATIONS = insert(Recommendation)
 
 
 def take_write_lock(conn: Connection, name: str) -> None:
@@ -62,11 +63,11 @@ async def lock_for_write(session: AsyncSession, name: str) -> None:
     await session.run_sync(lambda s: take_write_lock(s.connection(), name))
 
 
-def append_audit_events(conn: Connection, events: Sequence[dict[str, Any]], occurred_at: datetime | None = None
+def append_audit_events(conn: Connection, entries: Sequence[AuditEntry], occurred_at: datetime | None = None
                         ) -> list[dict[str, Any]]:
-    """Chain several events (each a dict of ``AuditEvent`` fields) in order, under one lock and one read of the head, in
-    ``conn``'s transaction (plain Core: ``db.run_transaction`` runs it in one hop; ``AuditRepository`` in a session).
-    Returns the stored rows (every column, ``id`` included) as dicts.
+    """The one audit writer: chain events in order, under one lock and one read of the head, in ``conn``'s transaction (plain
+    Core: ``db.run_transaction`` runs it in one hop; ``AuditRepository`` in a session). Returns the stored rows (every
+    column, ``id`` included) as dicts.
 
     The lock (PostgreSQL: a transaction advisory lock; SQLite: the database write lock) is taken before the head is read and
     held until the transaction ends, so the next appender reads this batch's last hash.
@@ -77,8 +78,8 @@ def append_audit_events(conn: Connection, events: Sequence[dict[str, Any]], occu
     when = occurred_at or utcnow()
     rows = []
     # Plain dicts, not AuditEvent objects: building the SQLModel instances cost 0.15 ms an event on the gateway's hot path.
-    for fields in events:
-        row = dict.fromkeys(audit_chain.CHAINED_FIELDS) | fields | {"occurred_at": when, "prev_hash": prev_hash}
+    for entry in entries:
+        row = entry.values() | {"occurred_at": when, "prev_hash": prev_hash}
         row["hash"] = prev_hash = audit_chain.row_hash(row, prev_hash)
         rows.append(row)
     # One Core INSERT for the batch (the ORM unit of work cost ~1.5 ms per event); RETURNING sorted by parameter order gives
@@ -162,6 +163,8 @@ class PolicyRepository:
 
 
 class RecommendationRepository:
+    """Recommendations as answered: written once (``insert_many``), then read by id, by idempotency key, by patient."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
@@ -169,6 +172,19 @@ class RecommendationRepository:
         self.session.add(recommendation)
         await self.session.flush()
         return recommendation
+
+    @staticmethod
+    def insert_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """New recommendations given as their column values, in ``conn``'s transaction (``db.run_transaction``): one Core
+        INSERT, where the ORM's unit of work cost ~1 ms a row. A taken idempotency key raises ``IntegrityError``."""
+        conn.execute(_INSERT_RECOMMENDATIONS, list(rows))
+
+    async def by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, Recommendation]:
+        """The stored recommendations of those of these (caller-scoped) idempotency keys that exist, by key."""
+        if not keys:
+            return {}
+        query = select(Recommendation).where(Recommendation.idempotency_key.in_(list(keys)))  # type: ignore[union-attr]
+        return {str(r.idempotency_key): r for r in (await self.session.execute(query)).scalars()}
 
     async def get(self, recommendation_id: uuid.UUID, caller_id: str | None = None) -> Recommendation | None:
         """The stored recommendation; with ``caller_id`` only if that caller made it (``owned_by``)."""
@@ -265,6 +281,10 @@ class OutboxRepository:
         await self.session.flush()
         return event
 
+    def add_many(self, events: Sequence[OutboxEvent]) -> None:
+        """Events written with the rows they announce, flushed with the caller's transaction."""
+        self.session.add_all(list(events))
+
     async def unsent(self, limit: int = 100) -> Sequence[OutboxEvent]:
         """Oldest first, so the relay publishes in the order events were written."""
         query = select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.id).limit(limit)
@@ -312,13 +332,13 @@ class AuditRepository:
     ) -> AuditEvent:
         """Chain a new event to the last one. Appenders serialize on a lock held until the caller commits, so two
         concurrent requests cannot both link to the same predecessor (which would fork the chain)."""
-        fields = {"actor": actor, "role": role, "action": action, "patient_ref": patient_ref,
-                  "policy_version": policy_version, "subject_id": subject_id, "input_hash": input_hash}
-        return (await self.append_many([fields], occurred_at=occurred_at))[0]
+        entry = AuditEntry(actor=actor, role=role, action=action, patient_ref=patient_ref, policy_version=policy_version,
+                           subject_id=subject_id, input_hash=input_hash)
+        return (await self.append_many([entry], occurred_at=occurred_at))[0]
 
-    async def append_many(self, events: Sequence[dict[str, Any]], occurred_at: datetime | None = None) -> list[AuditEvent]:
+    async def append_many(self, entries: Sequence[AuditEntry], occurred_at: datetime | None = None) -> list[AuditEvent]:
         """``append_audit_events`` in the session's transaction; the events come back detached."""
-        rows = await self.session.run_sync(lambda s: append_audit_events(s.connection(), events, occurred_at))
+        rows = await self.session.run_sync(lambda s: append_audit_events(s.connection(), entries, occurred_at))
         return [AuditEvent(**row) for row in rows]
 
     async def count(self) -> int:

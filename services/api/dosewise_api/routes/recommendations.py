@@ -100,8 +100,8 @@ async def create_recommendations_batch(
     idempotency_key: Annotated[str | None, Header(max_length=120, description="Retry-safe key for the whole batch")] = None,
 ) -> BatchRecommendationResponse:
     with admission.admitted(caller.id, len(body.patients), single=False):
-        answers = await recommendations.recommend_many(body.patients, client, sessions, settings.pseudonym_key, caller,
-                                                       idempotency_key=idempotency_key)
+        request = recommendations.RecommendationRequest(tuple(body.patients), caller, idempotency_key, batch=True)
+        answers = await recommendations.recommend(request, client, sessions, settings.pseudonym_key)
     return Response(recommendations.batch_json(answers), media_type="application/json")  # type: ignore[return-value]
 
 

@@ -23,7 +23,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from dosewise.schemas import HEIGHT_CM, MAX_BATCH, OBSERVATION_KINDS, WEIGHT_KG, PatientState
 from dosewise.therapies.base import (
-    COVARIATES,
     CYP2C9_GENOTYPES,
     DOSE_IMPLAUSIBLE_FACTOR,
     RACES,
@@ -84,7 +83,7 @@ def _error(msg: str, field: str = "data") -> dict[str, Any]:
 
 class ViewLayout:
     """A pack's view as matrix columns: the day of therapy, the current dose, the dose history (yesterday first), each
-    observation kind's last values then their ages in days, then the covariates (therapies/base.py, COVARIATES)."""
+    observation kind's last values then their ages in days, then the pack's covariates (``pack.covariate_names``)."""
 
     def __init__(self, pack: TherapyPack) -> None:
         self.pack = pack
@@ -98,7 +97,8 @@ class ViewLayout:
             columns += [Column(f"obs_age_days.{kind}.{j}", missing=True) for j in range(k)]
             self._obs[kind] = slice(start, start + k), slice(start + k, start + 2 * k)
         self._covariates = len(columns)
-        columns += [_COVARIATE_COLUMNS.get(c, Column(c, 0.0, 1.0, whole=True)) for c in COVARIATES]
+        self._covariate_names = pack.covariate_names
+        columns += [_COVARIATE_COLUMNS.get(c, Column(c, 0.0, 1.0, whole=True)) for c in self._covariate_names]
         self.columns = tuple(columns)
         self.names = tuple(c.name for c in columns)
         self._history = slice(2, 2 + h)
@@ -116,7 +116,7 @@ class ViewLayout:
         parts = [view.day[:, None], view.current_dose[:, None], view.dose_history]
         for kind in self.pack.observation_kinds:
             parts += [view.obs[kind], view.obs_age_days[kind]]
-        parts.append(np.column_stack([view.covariates[c] for c in COVARIATES]))
+        parts.append(np.column_stack([view.covariates[c] for c in self._covariate_names]))
         return np.concatenate(parts, axis=1, dtype=WIRE_DTYPE)
 
     def decode(self, x: np.ndarray) -> ClinicView:
@@ -132,7 +132,7 @@ class ViewLayout:
             day=by_column[0], current_dose=by_column[1], dose_history=block(self._history),
             obs={kind: block(v) for kind, (v, _) in self._obs.items()},
             obs_age_days={kind: block(a) for kind, (_, a) in self._obs.items()},
-            covariates={c: by_column[first + j] for j, c in enumerate(COVARIATES)},
+            covariates={c: by_column[first + j] for j, c in enumerate(self._covariate_names)},
         )
 
     def problems(self, x: np.ndarray) -> list[dict[str, Any]]:

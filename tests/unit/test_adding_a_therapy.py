@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from dosewise import forecast
 from dosewise.artifacts import CARD_FILE, POLICY_FILE, sha256_file
+from dosewise.inference_contract import RecommendRequest
 from dosewise.schemas import PatientState
 from dosewise.settings import Settings
 from dosewise.storage.db import make_engine, make_sessionmaker, transaction
@@ -57,6 +58,12 @@ def trained_policy(pack: ToyPack, tmp_path_factory: pytest.TempPathFactory) -> P
     out = tmp_path_factory.mktemp("policies") / pack.id / "dqn-test"
     dqn.train(dqn.Args.for_therapy(pack.id, **TRAINING_BUDGET, out_dir=str(out)))
     return out
+
+
+def request(pack: ToyPack, states: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the gateway sends inference for these states: their validated view (dosewise.inference_contract)."""
+    view = ClinicView.from_states(pack, [PatientState.model_validate(s) for s in states])
+    return json.loads(RecommendRequest.of(pack, view, explain=True).model_dump_json())
 
 
 def state(level: list[float], dose_u: float = 1.0, **fields: Any) -> dict[str, Any]:
@@ -141,7 +148,7 @@ class TestServing:
 
     def test_answers_a_patient_with_an_allowed_action_its_values_a_forecast_and_a_rationale(
             self, pack: ToyPack, inference: TestClient) -> None:
-        r = inference.post("/v1/recommend", json={"therapy": "toy", "states": [state([0.9, 1.0, 1.0])], "explain": True})
+        r = inference.post("/v1/recommend", json=request(pack, [state([0.9, 1.0, 1.0])]))
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["policy"]["therapy"] == "toy" and body["policy"]["version"] == "dqn-test"
@@ -155,7 +162,7 @@ class TestServing:
         assert "level" in score["rationale"] and score["rationale"].startswith("Recommendation:")
 
     def test_the_forecast_moves_with_the_dose_the_recommendation_sets(self, pack: ToyPack, inference: TestClient) -> None:
-        r = inference.post("/v1/recommend", json={"therapy": "toy", "states": [state([0.9, 1.0, 1.0])], "explain": True})
+        r = inference.post("/v1/recommend", json=request(pack, [state([0.9, 1.0, 1.0])]))
         item = r.json()["items"][0]
         _, regimen = pack.apply_actions(np.array([1.0]), np.array([item["action"]]))
         fc_row = item["score"]["forecast"]

@@ -107,10 +107,9 @@ def test_a_shielded_network_loads_from_its_manifest_and_chooses_within_the_shiel
     guard = pack.guardrails(view)
     narrowed = loaded.narrow(pack, view, guard)
     np.testing.assert_array_equal(narrowed.mask, shield.shield_mask(pack, view, guard.mask))
-    states = [PatientState.model_validate(INSULIN_STATE_EXAMPLE)]
-    item = recommend(loaded, states, explain=True, exploration="off", rng=np.random.default_rng(0), epsilon=0.0,
-                     temperature=1.0)[0]
-    prep_view = ClinicView.from_states(pack, states)
+    prep_view = ClinicView.from_states(pack, [PatientState.model_validate(INSULIN_STATE_EXAMPLE)])
+    item = recommend(loaded, pack, prep_view, explain=True, exploration="off", rng=np.random.default_rng(0),
+                     epsilon=0.0, temperature=1.0)[0]
     expected = shield.shield_mask(pack, prep_view, pack.guardrails(prep_view).mask)[0]
     assert item["action_mask"] == expected.tolist() and expected[item["action"]]
     assert item["score"]["attributions"]["top"]  # a network: its attributions are given

@@ -26,7 +26,7 @@ import numpy as np
 
 from dosewise import forecast as fc
 from dosewise.therapies.base import ClinicView, FloatArray, IntArray, TherapyPack
-from dosewise.therapies.clinic import VisitPlan, keep_action_index, plan_from_actions
+from dosewise.therapies.clinic import VisitPlan, plan_choosing
 
 # The forecast runs until this many days after the next visit: the dose chosen now also shapes the observation the next
 # visit acts on and the days that next decision needs to take effect (a week: warfarin's INR responds over 5–7 days,
@@ -156,12 +156,4 @@ class MpcPolicy:
         return action_scores(self.pack, view, None, self.grid_size, self.risk_quantile, self.change_cost, self.scatter)
 
     def plan(self, view: ClinicView) -> VisitPlan:
-        pack, n = self.pack, view.n
-        has_start = n > 0 and pack.start_regimen(view) is not None
-        to_start = pack.needs_start(view) if has_start else np.zeros(n, dtype=bool)
-        action = np.full(n, keep_action_index(pack), dtype=np.int64)  # the start rule's rows: clinic.plan_from_actions
-        on_drug = np.flatnonzero(~to_start)
-        if on_drug.size:
-            sub = view.take(on_drug)
-            action[on_drug] = choose(self.scores(sub), pack.guardrails(sub).mask)
-        return plan_from_actions(pack, view, action)
+        return plan_choosing(self.pack, view, lambda sub: choose(self.scores(sub), self.pack.guardrails(sub).mask))

@@ -29,7 +29,7 @@ from scipy.special import ndtr
 from dosewise import forecast as fc
 from dosewise import mpc
 from dosewise.therapies.base import BoolArray, ClinicView, FloatArray, GuardrailResult, IntArray, ShieldLimit, TherapyPack
-from dosewise.therapies.clinic import QFn, VisitPlan, keep_action_index, plan_from_actions
+from dosewise.therapies.clinic import QFn, VisitPlan, plan_choosing
 
 # Readings needed before the patient's own scatter replaces the fit's residual SD: a standard deviation of fewer than
 # three points says little. Our choice.
@@ -163,11 +163,4 @@ class ShieldedPolicy:
         return shielded_choice(q, shield_mask(pack, view, pack.guardrails(view).mask, self.grid_size))
 
     def plan(self, view: ClinicView) -> VisitPlan:
-        pack, n = self.pack, view.n
-        has_start = n > 0 and pack.start_regimen(view) is not None
-        to_start = pack.needs_start(view) if has_start else np.zeros(n, dtype=bool)
-        action = np.full(n, keep_action_index(pack), dtype=np.int64)  # the start rule's rows: plan_from_actions
-        on_drug = np.flatnonzero(~to_start)
-        if on_drug.size:
-            action[on_drug] = self.choose(view.take(on_drug))
-        return plan_from_actions(pack, view, action)
+        return plan_choosing(self.pack, view, self.choose)

@@ -89,6 +89,20 @@ def plan_from_actions(pack: TherapyPack, view: ClinicView, action: IntArray) -> 
                      action=np.where(started, -1, action), started=started)
 
 
+def plan_choosing(pack: TherapyPack, view: ClinicView, choose: Callable[[ClinicView], IntArray]) -> VisitPlan:
+    """A visit plan whose action ``choose`` picks for the patients already on the drug (a sub-view of them alone: the
+    costly choosers, the MPC and the shield, fit no twin for a patient the start rule doses); the start rule's rows as
+    ``plan_from_actions`` sets them."""
+    n = view.n
+    has_start = n > 0 and pack.start_regimen(view) is not None
+    to_start = pack.needs_start(view) if has_start else np.zeros(n, dtype=bool)
+    action = np.full(n, keep_action_index(pack), dtype=np.int64)
+    on_drug = np.flatnonzero(~to_start)
+    if on_drug.size:
+        action[on_drug] = choose(view.take(on_drug))
+    return plan_from_actions(pack, view, action)
+
+
 # --- what the packs' visit guidelines share -------------------------------------------------------------------------
 def _other_doses(view: ClinicView) -> BoolArray:
     """(n, H) recorded days with a dose taken that is not the regimen in force (0 and unrecorded days are neither)."""

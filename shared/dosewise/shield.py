@@ -125,14 +125,14 @@ def apply(pack: TherapyPack, view: ClinicView, guard: GuardrailResult,
     the guardrails allowed, a ``RULE`` firing that names them, so the explanation and the HyperScore's consistency see
     it as they see a guardrail."""
     mask = shield_mask(pack, view, guard.mask, grid_size)
-    limits = " or ".join(f"{'below' if lim.below is not None else 'above'} {lim.below or lim.above:g} "
-                         f"on more than {100 * lim.max_share:g} % of days" for lim in pack.shield_limits)
     unit = _spec(pack).unit
+    limits = " or ".join((f"below {lim.below:g}" if lim.below is not None else f"above {lim.above:g}")
+                         + f" {unit} on more than {100 * lim.max_share:g} % of days" for lim in pack.shield_limits)
     firings = []
     for i in range(view.n):
         blocked = [pack.actions[j].label for j in np.flatnonzero(guard.mask[i] & ~mask[i])]
-        extra = [(RULE, f"The forecast of the patient's fitted twin puts {pack.observation_kinds[0].replace('_', ' ')} "
-                        f"({unit}) {limits} after: {', '.join(blocked)}; the policy chose among the rest.")] if blocked else []
+        extra = [(RULE, f"Held back by the forecast of the patient's fitted twin ({pack.observation_kinds[0].replace('_', ' ')} "
+                        f"{limits}): {', '.join(blocked)}. The policy chose among the rest.")] if blocked else []
         firings.append([*guard.firings[i], *extra])
     return GuardrailResult(mask=mask, firings=firings)
 

@@ -52,10 +52,9 @@ def write_controller(pack: TherapyPack, kind: controllers.ControllerKind, out: P
     return path
 
 
-def write_shield(pack: TherapyPack, network_dir: Path, out: Path,
-                 clinic_evaluation: dict[str, Any] | None = None) -> Path:
+def write_shield(pack: TherapyPack, network_dir: Path, out: Path) -> Path:
     """A shielded version of the network in ``network_dir``: its network and sidecars copied into ``out``, a shield
-    manifest naming the network and its sha256, and a card that records the network's version and card; returns the
+    manifest naming the network and its sha256, and a card that records the network's version; returns the
     manifest's path."""
     network_card = json.loads((network_dir / CARD_FILE).read_text())
     out.mkdir(parents=True, exist_ok=True)
@@ -76,8 +75,6 @@ def write_shield(pack: TherapyPack, network_dir: Path, out: Path,
         "shield_limits": [{"below": lim.below, "above": lim.above, "max_share": lim.max_share, "source": lim.source}
                           for lim in pack.shield_limits],
     })
-    if clinic_evaluation is not None:
-        card["clinic_evaluation"] = clinic_evaluation
     (out / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
     return path
 
@@ -129,11 +126,13 @@ def main(
     if kind == controllers.SHIELD:
         if network is None:
             raise typer.BadParameter("a shield guards a network: give --network FOLDER", param_hint="--network")
-        write_shield(pack, network, out)
-        path = write_shield(pack, network, out, shield_clinic_evaluation(pack, out, patients, days, seed))
-        card = json.loads((out / CARD_FILE).read_text())
-        typer.echo(f"wrote {path} (held-out aims met: {card['clinic_evaluation']['targets_met']}; training aims met: "
-                   f"{card['clinic_evaluation']['training']['met']})")
+        from dosewise_trainer.clinic_card import record_clinic_evaluation
+
+        path = write_shield(pack, network, out)  # first: the gate evaluates the version as written
+        evaluation = shield_clinic_evaluation(pack, out, patients, days, seed)
+        record_clinic_evaluation(out, evaluation)
+        typer.echo(f"wrote {path} (held-out aims met: {evaluation['targets_met']}; training aims met: "
+                   f"{evaluation['training']['met']})")
         return
     if kind not in controllers.KINDS:
         raise typer.BadParameter(f"kind must be one of {', '.join((*controllers.KINDS, controllers.SHIELD))}")

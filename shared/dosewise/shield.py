@@ -137,12 +137,6 @@ def apply(pack: TherapyPack, view: ClinicView, guard: GuardrailResult,
     return GuardrailResult(mask=mask, firings=firings)
 
 
-def shielded_choice(q: FloatArray, mask: BoolArray) -> IntArray:
-    """Per row, the highest-Q action the mask leaves (ties: the lowest index); hold-and-refer (0) where it leaves none."""
-    best = np.argmax(np.where(mask, q, -np.inf), axis=1)
-    return np.where(mask.any(axis=1), best, 0).astype(np.int64)
-
-
 class ShieldedPolicy:
     """A Q-function behind the shield, as a ``clinic.VisitPolicy``: the pack's start rule where ``needs_start``, else the
     allowed action of highest Q among those the shield leaves; hold-and-refer (action 0) where the guardrails allow none."""
@@ -160,7 +154,7 @@ class ShieldedPolicy:
         if view.n == 0:
             return np.zeros(0, dtype=np.int64)
         q = np.asarray(self.q_fn(pack.features(view)), dtype=np.float64).reshape(view.n, pack.n_actions)
-        return shielded_choice(q, shield_mask(pack, view, pack.guardrails(view).mask, self.grid_size))
+        return mpc.choose(q, shield_mask(pack, view, pack.guardrails(view).mask, self.grid_size))
 
     def plan(self, view: ClinicView) -> VisitPlan:
         return plan_choosing(self.pack, view, self.choose)
